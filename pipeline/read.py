@@ -1,0 +1,143 @@
+"""Read just the site's window of a scene's assets onto the site grid (the I/O edge for imagery).
+
+Cloud-optimised GeoTIFFs are read through GDAL's HTTP range requests: warping onto a grid of a few
+kilometres fetches only the internal tiles under it, not the 100 km tile. 20 m and 60 m bands and
+the classification layer land on the same 10 m grid (bilinear for reflectance, nearest for classes).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
+from rasterio.vrt import WarpedVRT
+
+from pipeline import prepare
+from pipeline.errors import DataUnavailable
+from pipeline.grid import Grid
+from pipeline.sensors import Sensor
+from pipeline.sources.base import Scene
+
+GDAL_OPTIONS = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "GDAL_HTTP_MAX_RETRY": "3",
+    "GDAL_HTTP_RETRY_DELAY": "1",
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+    "GDAL_HTTP_MULTIPLEX": "YES",
+    "GDAL_HTTP_CONNECTTIMEOUT": "10",
+    "GDAL_HTTP_TIMEOUT": "60",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff,.TIFF",
+    "VSI_CACHE": "TRUE",
+}
+
+
+@contextmanager
+def gdal_env() -> Iterator[None]:
+    with rasterio.Env(**GDAL_OPTIONS):
+        yield
+
+
+def _dataset_path(href: str) -> str:
+    if href.startswith("s3://"):
+        if not (os.environ.get("AWS_ACCESS_KEY_ID") or Path("~/.aws/credentials").expanduser().exists()):
+            raise DataUnavailable(
+                f"{href} is in a requester-pays bucket and no AWS credentials are set\n"
+                "  fix: set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and AWS_REQUEST_PAYER=requester "
+                "(the reader pays the transfer), or choose a window that Sentinel-2 serves"
+            )
+        os.environ.setdefault("AWS_REQUEST_PAYER", "requester")
+        return href
+    if href.startswith("file://"):
+        from pipeline.sources.stac import local_path
+
+        return str(local_path(href))
+    return href
+
+
+def read_on_grid(
+    href: str, grid: Grid, resampling: Resampling, nodata: float | None = 0
+) -> np.ndarray:
+    """Band 1 of a raster, warped onto `grid`; pixels outside the raster get `nodata`."""
+    path = _dataset_path(href)
+    try:
+        with gdal_env(), rasterio.open(path) as src:
+            src_nodata = src.nodata if src.nodata is not None else nodata
+            with WarpedVRT(
+                src,
+                crs=grid.crs,
+                transform=grid.transform,
+                width=grid.width,
+                height=grid.height,
+                resampling=resampling,
+                src_nodata=src_nodata,
+                nodata=src_nodata,
+            ) as vrt:
+                return vrt.read(1)
+    except RasterioError as exc:
+        raise DataUnavailable(
+            f"cannot read {href}: {str(exc).splitlines()[0][:300]}\n"
+            "  fix: try again later; if it persists the asset may have moved (re-run the search)"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Read:
+    scene: Scene
+    image: prepare.Prepared
+
+
+def read_mask(scene: Scene, sensor: Sensor, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
+    """(clear, snow) for a scene over the grid from its classification asset, if it has one."""
+    found = scene.asset(sensor.mask_key) if sensor.mask_key else None
+    if found is None:
+        return None
+    key, asset = found
+    raw = read_on_grid(asset.href, grid, Resampling.nearest, nodata=asset.nodata)
+    if sensor.name.startswith("sentinel-2"):
+        return prepare.scl_masks(raw)
+    return prepare.landsat_qa_masks(raw)
+
+
+def read_scene(
+    scene: Scene, sensor: Sensor, grid: Grid, masks: tuple[np.ndarray, np.ndarray] | None = None
+) -> prepare.Prepared:
+    """All comparison bands of a scene as reflectance on the grid, with its masks."""
+    if sensor.kind != "optical":
+        raise DataUnavailable(
+            f"{sensor.name} scenes are found but not yet read by this version "
+            "(radar GRD needs warping through its ground control points)\n"
+            "  fix: use sensor: sentinel-2-l2a for this window, or landsat-8 before 2015"
+        )
+    raw: dict[str, np.ndarray] = {}
+    for band in sensor.bands:
+        found = scene.asset(band.keys)
+        if found is None:
+            if band.name in ("swir16", "swir22"):
+                continue
+            raise DataUnavailable(
+                f"scene {scene.id} has no {band.name} asset (looked for {', '.join(band.keys)})\n"
+                "  fix: the catalogue's items lack this band; pick another catalogue or collection"
+            )
+        _key, asset = found
+        res = Resampling.nearest if band.resolution_m <= grid.resolution else Resampling.bilinear
+        raw[band.name] = read_on_grid(asset.href, grid, res, nodata=asset.nodata or 0)
+    if masks is None:
+        masks = read_mask(scene, sensor, grid)
+    notes: list[str] = []
+    if sensor.name.startswith("sentinel-2"):
+        offset, why = prepare.s2_offset(
+            scene.properties.get("s2:processing_baseline"), scene.date, raw["blue"]
+        )
+        notes.append(why)
+        bands = {k: prepare.s2_reflectance(v, offset) for k, v in raw.items()}
+    else:
+        bands = {k: prepare.landsat_reflectance(v) for k, v in raw.items()}
+    clear, snow = masks if masks is not None else (None, None)
+    return prepare.finish(bands, clear, snow, tuple(notes))

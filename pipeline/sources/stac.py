@@ -1,0 +1,215 @@
+"""STAC back ends: a STAC API searched over HTTP (Earth Search by default) and a static catalogue.
+
+Both turn STAC items into `Scene`s the same way, so what comes after (reading, detection) cannot
+tell them apart; the offline demo and a live run share every step after the search.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import pystac
+import requests
+from pystac_client import Client
+from pystac_client.exceptions import APIError
+from pystac_client.stac_api_io import StacApiIO
+from shapely.geometry import box, shape
+from urllib3.util.retry import Retry
+
+from pipeline.errors import CatalogUnreachable, DataUnavailable
+from pipeline.sources.base import Asset, Scene
+
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 60.0
+MAX_ITEMS = 1000
+
+
+def _retry() -> Retry:
+    """Retry what a busy service does (429, 5xx) a few times; give up on a dead host at once."""
+    return Retry(
+        total=4,
+        connect=1,
+        read=2,
+        status=3,
+        backoff_factor=0.5,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=None,
+        raise_on_status=False,
+    )
+
+
+class StacApiSource:
+    """A STAC API with item search (Earth Search, Planetary Computer, a mirror)."""
+
+    def __init__(self, url: str, timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)):
+        self.url = url.rstrip("/")
+        self.description = f"STAC API {self.url}"
+        self._timeout = timeout
+        self._client: Client | None = None
+
+    def _open(self) -> Client:
+        if self._client is None:
+            io = StacApiIO(timeout=self._timeout, max_retries=_retry())
+            try:
+                self._client = Client.open(self.url, stac_io=io)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise CatalogUnreachable(
+                    f"cannot reach the catalogue at {self.url}: {_reason(exc)}\n"
+                    "  fix: check the network connection (or proxy), or run `make run AOI=demo` "
+                    "to try the pipeline offline"
+                ) from None
+            except APIError as exc:
+                raise CatalogUnreachable(
+                    f"the catalogue at {self.url} answered with an error: {_short(exc)}\n"
+                    "  fix: check the catalog.url in the config; try again later if the service is down"
+                ) from None
+        return self._client
+
+    def search(
+        self,
+        collection: str,
+        bounds: tuple[float, float, float, float],
+        start: dt.date,
+        end: dt.date,
+        max_cloud: float | None,
+        platforms: tuple[str, ...] = (),
+    ) -> list[Scene]:
+        client = self._open()
+        query: dict[str, Any] = {}
+        if max_cloud is not None:
+            query["eo:cloud_cover"] = {"lte": max_cloud}
+        if platforms:
+            query["platform"] = {"in": list(platforms)}
+        try:
+            search = client.search(
+                collections=[collection],
+                bbox=list(bounds),
+                datetime=f"{start.isoformat()}T00:00:00Z/{end.isoformat()}T23:59:59Z",
+                query=query or None,
+                limit=100,
+                max_items=MAX_ITEMS,
+            )
+            items = list(search.items())
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise CatalogUnreachable(
+                f"lost the catalogue at {self.url} while searching {collection}: {_reason(exc)}\n"
+                "  fix: try again; check the network connection"
+            ) from None
+        except APIError as exc:
+            raise DataUnavailable(
+                f"the catalogue at {self.url} refused the search of {collection} "
+                f"{start}..{end}: {_short(exc)}\n"
+                "  fix: check the collection exists in this catalogue; try again later on 5xx"
+            ) from None
+        return scenes_from_items(items, collection)
+
+
+class StaticCatalogSource:
+    """A static STAC catalogue (catalog.json with items beside it), on disk or over HTTP.
+
+    Static catalogues have no search endpoint, so items are filtered here by collection,
+    footprint, date and cloud cover; everything else matches `StacApiSource`.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.description = f"static STAC catalogue {url}"
+        self._items: list[pystac.Item] | None = None
+
+    def _all_items(self) -> list[pystac.Item]:
+        if self._items is None:
+            href = self.url
+            if href.startswith("file://"):
+                href = unquote(urlparse(href).path)
+            try:
+                catalog = pystac.Catalog.from_file(href)
+                self._items = list(catalog.get_items(recursive=True))
+            except (OSError, pystac.STACError, ValueError) as exc:
+                raise CatalogUnreachable(
+                    f"cannot read the static catalogue {self.url}: {exc}\n"
+                    "  fix: check catalog.url in the config points at a STAC catalog.json"
+                ) from None
+        return self._items
+
+    def search(
+        self,
+        collection: str,
+        bounds: tuple[float, float, float, float],
+        start: dt.date,
+        end: dt.date,
+        max_cloud: float | None,
+        platforms: tuple[str, ...] = (),
+    ) -> list[Scene]:
+        aoi = box(*bounds)
+        keep = []
+        for item in self._all_items():
+            if item.collection_id != collection or item.datetime is None or item.geometry is None:
+                continue
+            if not start <= item.datetime.date() <= end:
+                continue
+            if not shape(item.geometry).intersects(aoi):
+                continue
+            cc = item.properties.get("eo:cloud_cover")
+            if max_cloud is not None and cc is not None and cc > max_cloud:
+                continue
+            if platforms and item.properties.get("platform") not in platforms:
+                continue
+            keep.append(item)
+        return scenes_from_items(keep, collection)
+
+
+def scenes_from_items(items: Iterable[pystac.Item], collection: str) -> list[Scene]:
+    scenes = []
+    for item in items:
+        assets = {}
+        for key, a in item.assets.items():
+            href = a.get_absolute_href() or a.href
+            bands = a.extra_fields.get("raster:bands") or [{}]
+            assets[key] = Asset(href=href, nodata=bands[0].get("nodata"))
+        when = item.datetime or dt.datetime.fromisoformat(
+            str(item.properties.get("start_datetime")).replace("Z", "+00:00")
+        )
+        scenes.append(
+            Scene(
+                id=item.id,
+                collection=item.collection_id or collection,
+                datetime=when,
+                platform=str(item.properties.get("platform", "")),
+                cloud_cover=item.properties.get("eo:cloud_cover"),
+                assets=assets,
+                geometry=item.geometry,
+                properties=dict(item.properties),
+            )
+        )
+    return sorted(scenes, key=lambda s: s.datetime)
+
+
+def open_source(kind: str, url: str) -> StacApiSource | StaticCatalogSource:
+    if kind == "static":
+        return StaticCatalogSource(url)
+    return StacApiSource(url)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in ("Name or service not known", "Temporary failure in name resolution",
+                   "Connection refused", "timed out", "No route to host", "Max retries exceeded"):
+        if marker in text:
+            return marker.lower()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+
+
+def local_path(href: str) -> Path | None:
+    if href.startswith("file://"):
+        return Path(unquote(urlparse(href).path))
+    if "://" not in href:
+        return Path(href)
+    return None
