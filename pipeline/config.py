@@ -37,8 +37,10 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
-def _err(problem: str, fix: str) -> PydanticCustomError:
-    return PydanticCustomError("config", "{problem}", {"problem": problem, "fix": fix})
+def _err(problem: str, fix: str, at: str = "") -> PydanticCustomError:
+    """A validation error carrying its fix; `at` (dotted, e.g. "claims.0.sites.1") points a
+    whole-file check at the field it is about."""
+    return PydanticCustomError("config", "{problem}", {"problem": problem, "fix": fix, "at": at})
 
 
 class _Model(BaseModel):
@@ -254,12 +256,13 @@ class AOIConfig(_Model):
         cdup = sorted({i for i in cids if cids.count(i) > 1})
         if cdup:
             raise _err(f"claim ids repeat: {', '.join(cdup)}", "give every claim its own id")
-        for c in self.claims:
-            for s in c.sites or []:
+        for i, c in enumerate(self.claims):
+            for j, s in enumerate(c.sites or []):
                 if s not in ids:
                     raise _err(
                         f"claim {c.id!r} names site {s!r}, which is not in sites",
                         f"use one of: {', '.join(ids)}",
+                        at=f"claims.{i}.sites.{j}",
                     )
         return self
 
@@ -404,7 +407,11 @@ def _problem(file: str, node: yaml.Node | None, data: Any, err: Any) -> Problem:
     field = _field_name(loc)
     value = err.get("input")
     if etype == "config":
-        return Problem(file, field, ctx["problem"], None, ctx["fix"], _line(node, loc))
+        if ctx.get("at"):
+            loc = tuple(int(p) if p.isdigit() else p for p in ctx["at"].split("."))
+            field = _field_name(loc)
+        shown = value if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+        return Problem(file, field, ctx["problem"], shown, ctx["fix"], _line(node, loc))
     if etype == "extra_forbidden":
         allowed = _allowed_fields(loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)

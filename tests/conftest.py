@@ -1,0 +1,27 @@
+"""Shared fixtures: where ../shared/data is, and a local HTTP server (the machine has no internet)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from httpserver import HTTPTestServer
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data beside the project; tests that need it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("needs ../shared/data beside the project (see README)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def http_server() -> Iterator[HTTPTestServer]:
+    """A started HTTPTestServer on 127.0.0.1 (random port), closed after the test."""
+    with HTTPTestServer() as srv:
+        yield srv

@@ -1,0 +1,56 @@
+"""Without a reachable catalogue a live AOI fails fast with exit code 3 and says why, after the
+config has been validated. The network is cut for certain by a proxy on a closed local port, so
+the test means the same thing on a machine with internet."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> tuple[int, str, float]:
+    port = closed_port()
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy",)}
+    env.update(HTTPS_PROXY=f"http://127.0.0.1:{port}", HTTP_PROXY=f"http://127.0.0.1:{port}")
+    t0 = time.monotonic()
+    p = subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    return p.returncode, p.stderr + p.stdout, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("aoi", ["rostov", "belgorod", "bryansk"])
+def test_unreachable_catalogue_exits_3_quickly(aoi: str, tmp_path: Path) -> None:
+    code, text, elapsed = run_cli("run", aoi, "--out", str(tmp_path))
+    assert code == 3, text
+    assert "cannot reach the catalogue at https://earth-search.aws.element84.com/v1" in text
+    assert "fix:" in text
+    assert "Traceback" not in text
+    assert elapsed < 60, "hang guard: a dead catalogue must not stall a cron run"
+    assert not any(tmp_path.rglob("report.json")), "no partial outputs"
+
+
+def test_config_is_validated_before_the_network(tmp_path: Path) -> None:
+    (tmp_path / "configs").mkdir()
+    text = (ROOT / "configs" / "rostov.yaml").read_text()
+    bad = text.replace("aoi: rostov", "aoi: rostov\nbogus_field: 1", 1)
+    (tmp_path / "configs" / "rostov.yaml").write_text(bad)
+    code, out, _ = run_cli("run", "rostov", cwd=tmp_path)
+    assert code == 2, out
+    assert "bogus_field: unknown field" in out
+    assert "cannot reach" not in out
