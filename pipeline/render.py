@@ -72,7 +72,7 @@ def panel(path: Path, before: Prepared, after: Prepared, change: Change, text: P
     c = overlay(a, change)
     h, w = b.shape[:2]
     fig_w = 15
-    fig_h = fig_w / 3 * h / w + 2.2
+    fig_h = fig_w / 3 * h / w + 1.6
     fig, axes = plt.subplots(1, 3, figsize=(fig_w, fig_h), dpi=110)
     for ax, img, label in zip(
         axes, (b, a, c), (text.before_label, text.after_label, "change (before → after)"),
@@ -96,10 +96,10 @@ def panel(path: Path, before: Prepared, after: Prepared, change: Change, text: P
         ncol=2,
         frameon=False,
     )
-    fig.suptitle(text.title, fontsize=12, y=0.995)
+    fig.suptitle(text.title, fontsize=12)
     verdict = f"Verdict: {text.verdict.upper()} — " + "; ".join(text.reasons)
     fig.text(0.01, 0.02, _wrap(verdict, 190) + "\n" + text.credit, fontsize=9, va="bottom")
-    fig.tight_layout(rect=(0, 0.09, 1, 0.97))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, format="png")
     plt.close(fig)
 

@@ -7,6 +7,7 @@ pystac, GDAL's /vsicurl/) are pointed at this server on 127.0.0.1 instead.
         srv.mount("/demo", Path("examples/demo-catalog"))    # GET/HEAD files, Range → 206
         srv.route("POST", "/api/search", handler)           # handler(Request) -> Response
         srv.fail("/demo/a/B02.tif", 503, times=1)            # first request 503, then normal
+        srv.fail("/demo/a/B03.tif", 503, skip=2)             # the third request 503
         srv.delay("/api", 3.0)                               # answer every request 3 s late
         ...  srv.url("/demo/catalog.json") ...
         srv.stats("/demo/a/B02.tif")                         # requests, bytes sent, statuses
@@ -84,6 +85,7 @@ class _Fault:
     status: int | None = None
     times: int | None = None  # None: every request
     delay: float = 0.0
+    skip: int = 0  # requests let through before the fault starts
 
 
 Handler = Callable[[Request], Response]
@@ -112,10 +114,11 @@ class HTTPTestServer:
         self._routes[(method.upper(), path)] = handler
         return self.url(path)
 
-    def fail(self, path: str, status: int, times: int | None = 1) -> None:
-        """Answer `status` to the next `times` requests for `path` (None: to all of them)."""
+    def fail(self, path: str, status: int, times: int | None = 1, skip: int = 0) -> None:
+        """Answer `status` to `times` requests for `path` (None: to all of them), starting after
+        the next `skip` requests."""
         with self._lock:
-            self._faults.setdefault(path, []).append(_Fault(status=status, times=times))
+            self._faults.setdefault(path, []).append(_Fault(status, times, skip=skip))
 
     def delay(self, path: str, seconds: float, times: int | None = None) -> None:
         """Wait `seconds` before answering the next `times` requests for `path` (None: all)."""
@@ -175,6 +178,9 @@ class HTTPTestServer:
             for f in self._faults.get(path, []):
                 if f.times is not None and f.times <= 0:
                     continue  # used up
+                if f.skip > 0:
+                    f.skip -= 1
+                    continue
                 if f.status is None:
                     delay = max(delay, f.delay)
                 elif status is None:

@@ -63,6 +63,12 @@ class StacApiSource:
                     "to try the pipeline offline"
                 ) from None
             except APIError as exc:
+                if getattr(exc, "status_code", None) is None:  # no HTTP answer at all
+                    raise CatalogUnreachable(
+                        f"cannot reach the catalogue at {self.url}: {_reason(exc)}\n"
+                        "  fix: check the network connection (or proxy), or run `make run AOI=demo` "
+                        "to try the pipeline offline"
+                    ) from None
                 raise CatalogUnreachable(
                     f"the catalogue at {self.url} answered with an error: {_short(exc)}\n"
                     "  fix: check the catalog.url in the config; try again later if the service is down"
@@ -100,6 +106,11 @@ class StacApiSource:
                 "  fix: try again; check the network connection"
             ) from None
         except APIError as exc:
+            if getattr(exc, "status_code", None) is None:
+                raise CatalogUnreachable(
+                    f"lost the catalogue at {self.url} while searching {collection}: "
+                    f"{_reason(exc)}\n  fix: try again; check the network connection"
+                ) from None
             raise DataUnavailable(
                 f"the catalogue at {self.url} refused the search of {collection} "
                 f"{start}..{end}: {_short(exc)}\n"
@@ -196,7 +207,8 @@ def open_source(kind: str, url: str) -> StacApiSource | StaticCatalogSource:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc)
-    for marker in ("Name or service not known", "Temporary failure in name resolution",
+    for marker in ("Name or service not known", "Failed to resolve", "ProxyError",
+                   "Unable to connect to proxy", "Temporary failure in name resolution",
                    "Connection refused", "timed out", "No route to host", "Max retries exceeded"):
         if marker in text:
             return marker.lower()
