@@ -28,11 +28,20 @@ from pipeline import prepare  # noqa: E402
 from pipeline.detect import detect  # noqa: E402
 
 OSCD = ROOT.parent / "shared" / "data" / "oscd"
-BANDS = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "swir16": "B11", "swir22": "B12"}
+BANDS = {
+    "blue": "B02",
+    "green": "B03",
+    "red": "B04",
+    "nir": "B08",
+    "swir16": "B11",
+    "swir22": "B12",
+}
 CITIES = ("aguasclaras", "bercy", "bordeaux", "nantes", "paris", "pisa", "rennes")
 
 
-def load_city(city: str, oscd: Path = OSCD) -> tuple[prepare.Prepared, prepare.Prepared, np.ndarray]:
+def load_city(
+    city: str, oscd: Path = OSCD
+) -> tuple[prepare.Prepared, prepare.Prepared, np.ndarray]:
     """(before, after, truth) on the 10 m grid of imgs_1, cropped to the common size."""
     with rasterio.open(next((oscd / "labels" / city / "cm").glob("*-cm.tif"))) as src:
         truth = src.read(1) == 2
@@ -50,7 +59,9 @@ def load_city(city: str, oscd: Path = OSCD) -> tuple[prepare.Prepared, prepare.P
     w = min(truth.shape[1], *(v.shape[1] for im in images for v in im.values()))
     truth = truth[:h, :w]
     prepared = [
-        prepare.finish({k: prepare.s2_reflectance(v[:h, :w], 0.0) for k, v in im.items()}, None, None)
+        prepare.finish(
+            {k: prepare.s2_reflectance(v[:h, :w], 0.0) for k, v in im.items()}, None, None
+        )
         for im in images
     ]
     return prepared[0], prepared[1], truth
@@ -90,8 +101,10 @@ def main() -> None:
         s, t = evaluate(city, args.threshold)
         for k in total:
             total[k] += s[k]
-        print(f"{city:12} {s['precision']:9.3f} {s['recall']:7.3f} {s['f1']:6.3f} {s['iou']:6.3f} "
-              f"{t * 1000:6.0f}")
+        print(
+            f"{city:12} {s['precision']:9.3f} {s['recall']:7.3f} {s['f1']:6.3f} {s['iou']:6.3f} "
+            f"{t * 1000:6.0f}"
+        )
     tp, fp, fn = total["tp"], total["fp"], total["fn"]
     p, r = tp / (tp + fp), tp / (tp + fn)
     print(f"{'pooled':12} {p:9.3f} {r:7.3f} {2 * p * r / (p + r):6.3f} {tp / (tp + fp + fn):6.3f}")

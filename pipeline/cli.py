@@ -18,8 +18,14 @@ def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:
     if config:
         return load(config), Path(config)
     if not aoi:
-        raise ConfigError(Problem("command line", "AOI", "no AOI given",
-                                  fix="pass an AOI name, e.g. `pipeline run demo`"))
+        raise ConfigError(
+            Problem(
+                "command line",
+                "AOI",
+                "no AOI given",
+                fix="pass an AOI name, e.g. `pipeline run demo`",
+            )
+        )
     path = check_name(aoi, configs_dir())
     return load(path), path
 
@@ -27,8 +33,14 @@ def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:
 def cmd_validate(args: argparse.Namespace) -> int:
     files = [Path(f) for f in args.files] or sorted(configs_dir().glob("*.yaml"))
     if not files:
-        raise ConfigError(Problem(str(configs_dir()), "", "no config files found",
-                                  fix="pass files: pipeline validate configs/*.yaml"))
+        raise ConfigError(
+            Problem(
+                str(configs_dir()),
+                "",
+                "no config files found",
+                fix="pass files: pipeline validate configs/*.yaml",
+            )
+        )
     failed = 0
     for f in files:
         try:
@@ -51,17 +63,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     done = run_aoi(cfg, source, out, claims=args.claim, sites=args.site)
     if not done:
-        raise ConfigError(Problem(str(path), "--claim/--site", "nothing matched",
-                                  value=" ".join((args.claim or []) + (args.site or [])),
-                                  fix="use claim and site ids from the config"))
+        raise ConfigError(
+            Problem(
+                str(path),
+                "--claim/--site",
+                "nothing matched",
+                value=" ".join((args.claim or []) + (args.site or [])),
+                fix="use claim and site ids from the config",
+            )
+        )
     print(f"\n{'site':28} {'claim':34} verdict")
-    for o, p in done:
+    for o, _path in done:
         print(f"{o.site.id:28} {o.claim.id:34} {o.judgement.verdict}")
-    print(f"\noutputs: {out / cfg.aoi}/<site>/<claim>/ (panel.png, change.tif, regions.geojson, "
-          f"report.json); summary: {out / cfg.aoi / 'summary.json'}")
+    print(
+        f"\noutputs: {out / cfg.aoi}/<site>/<claim>/ (panel.png, change.tif, regions.geojson, "
+        f"report.json); summary: {out / cfg.aoi / 'summary.json'}"
+    )
     if any_incomplete(done):
-        print("some windows had no usable imagery: see 'problem' in their report.json",
-              file=sys.stderr)
+        print(
+            "some windows had no usable imagery: see 'problem' in their report.json",
+            file=sys.stderr,
+        )
         return 3
     return 0
 
@@ -97,8 +119,10 @@ def cmd_scenes(args: argparse.Namespace) -> int:
                         if masks is not None:
                             site_cloud = f"{1 - float(masks[0].mean()):.0%}"
                     tile = f"{s.cloud_cover:.0f}%" if s.cloud_cover is not None else "n/a"
-                    print(f"    {s.datetime:%Y-%m-%d %H:%M} {s.id:42} tile cloud {tile:>5}  "
-                          f"cloud over site {site_cloud:>4}")
+                    print(
+                        f"    {s.datetime:%Y-%m-%d %H:%M} {s.id:42} tile cloud {tile:>5}  "
+                        f"cloud over site {site_cloud:>4}"
+                    )
     return 0
 
 
@@ -136,8 +160,11 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("scenes", help="list the acquisitions each claim window would use")
     target(s)
-    s.add_argument("--no-site-cloud", action="store_true",
-                   help="do not read cloud masks to measure cloud over each site")
+    s.add_argument(
+        "--no-site-cloud",
+        action="store_true",
+        help="do not read cloud masks to measure cloud over each site",
+    )
     s.set_defaults(func=cmd_scenes)
 
     c = sub.add_parser("compare", help="change between two GeoTIFFs you bring")
@@ -156,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted; finished outputs are kept, the unfinished one was discarded",
-              file=sys.stderr)
+        print(
+            "interrupted; finished outputs are kept, the unfinished one was discarded",
+            file=sys.stderr,
+        )
         return 130
 
 

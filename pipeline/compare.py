@@ -28,9 +28,19 @@ from pipeline.render import PanelText, panel
 from pipeline.verdict import judge
 
 BAND_NAMES = {
-    "B02": "blue", "B03": "green", "B04": "red", "B08": "nir", "B11": "swir16", "B12": "swir22",
-    "BLUE": "blue", "GREEN": "green", "RED": "red", "NIR": "nir", "SWIR16": "swir16",
-    "SWIR22": "swir22", "SCL": "scl",
+    "B02": "blue",
+    "B03": "green",
+    "B04": "red",
+    "B08": "nir",
+    "B11": "swir16",
+    "B12": "swir22",
+    "BLUE": "blue",
+    "GREEN": "green",
+    "RED": "red",
+    "NIR": "nir",
+    "SWIR16": "swir16",
+    "SWIR22": "swir22",
+    "SCL": "scl",
 }
 REQUIRED = ("blue", "green", "red")
 
@@ -53,7 +63,7 @@ def _band_key(desc: str | None) -> str | None:
 
 
 def inspect(path: Path, role: str) -> UserImage:
-    """Open a user GeoTIFF and map its bands; raise InputError saying what is wrong and how to fix it."""
+    """Open a user GeoTIFF and map its bands; raise InputError saying what is wrong and the fix."""
     if not path.is_file():
         raise InputError(Problem(str(path), role, "file not found", fix="check the path"))
     try:
@@ -62,13 +72,21 @@ def inspect(path: Path, role: str) -> UserImage:
             georef = src.crs is not None and not src.transform.is_identity
     except RasterioIOError as exc:
         raise InputError(
-            Problem(str(path), role, f"not a readable raster: {str(exc).splitlines()[0]}",
-                    fix="give a GeoTIFF (.tif)")
+            Problem(
+                str(path),
+                role,
+                f"not a readable raster: {str(exc).splitlines()[0]}",
+                fix="give a GeoTIFF (.tif)",
+            )
         ) from None
     if not georef:
         raise InputError(
-            Problem(str(path), role, "the raster has no CRS or geotransform",
-                    fix="georeference it (e.g. gdal_translate -a_srs / -a_ullr) before comparing")
+            Problem(
+                str(path),
+                role,
+                "the raster has no CRS or geotransform",
+                fix="georeference it (e.g. gdal_translate -a_srs / -a_ullr) before comparing",
+            )
         )
     bands: dict[str, int] = {}
     for i, d in enumerate(descs, start=1):
@@ -104,9 +122,16 @@ def _read(img: UserImage, grid: Grid) -> prepare.Prepared:
         def band(i: int, resampling: Resampling) -> np.ndarray:
             if same:
                 return src.read(i)
-            with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
-                           height=grid.height, resampling=resampling,
-                           src_nodata=nodata, nodata=nodata if nodata is not None else 0) as vrt:
+            with WarpedVRT(
+                src,
+                crs=grid.crs,
+                transform=grid.transform,
+                width=grid.width,
+                height=grid.height,
+                resampling=resampling,
+                src_nodata=nodata,
+                nodata=nodata if nodata is not None else 0,
+            ) as vrt:
                 return vrt.read(i)
 
         raw = {k: band(i, Resampling.bilinear) for k, i in img.bands.items() if k != "scl"}
@@ -134,18 +159,22 @@ def compare(before_path: Path, after_path: Path, out: Path) -> dict[str, Any]:
     gb = grid.bounds
     if a_bounds[0] >= gb[2] or a_bounds[2] <= gb[0] or a_bounds[1] >= gb[3] or a_bounds[3] <= gb[1]:
         raise InputError(
-            Problem(str(after_path), "AFTER", f"does not overlap {before_path}",
-                    fix="give two images of the same place")
+            Problem(
+                str(after_path),
+                "AFTER",
+                f"does not overlap {before_path}",
+                fix="give two images of the same place",
+            )
         )
-    if grid.crs.is_geographic:
-        pixel_area = None
-    else:
-        pixel_area = abs(grid.transform.a * grid.transform.e)
     before = _read(b_img, grid)
     after = _read(a_img, grid)
     before, after = prepare.align_pair(before, after)
     change = detect(before, after)
-    area = pixel_area if pixel_area is not None else _geographic_pixel_area(grid)
+    area = (
+        _geographic_pixel_area(grid)
+        if grid.crs.is_geographic
+        else abs(grid.transform.a * grid.transform.e)
+    )
     j = judge(change, area, {"before": before.clear_fraction, "after": after.clear_fraction})
     report = {
         "before": str(before_path),
@@ -155,26 +184,37 @@ def compare(before_path: Path, after_path: Path, out: Path) -> dict[str, Any]:
         "reasons": list(j.reasons),
         "numbers": {k: round(v, 4) for k, v in j.numbers.items()},
         "regions": len(change.regions),
-        "grid": {"crs": grid.crs.to_string(), "width": grid.width, "height": grid.height,
-                 "transform": list(grid.transform)[:6]},
+        "grid": {
+            "crs": grid.crs.to_string(),
+            "width": grid.width,
+            "height": grid.height,
+            "transform": list(grid.transform)[:6],
+        },
         "notes": list(before.notes) + list(after.notes),
         "software": f"pipeline {__version__}",
         "generated_for": "a withdrawal between BEFORE and AFTER",
     }
     with atomic_dir(out) as tmp:
-        write_change_tif(tmp / "change.tif", change, grid, {"before": str(before_path),
-                                                              "after": str(after_path)})
+        write_change_tif(
+            tmp / "change.tif", change, grid, {"before": str(before_path), "after": str(after_path)}
+        )
         write_json(tmp / "regions.geojson", regions_geojson(change, grid, area))
         write_json(tmp / "report.json", report)
-        panel(tmp / "panel.png", before, after, change, PanelText(
-            title=f"{before_path.name} → {after_path.name}",
-            before_label=f"before: {before_path.name}",
-            after_label=f"after: {after_path.name}",
-            verdict=str(j.verdict),
-            reasons=j.reasons,
-            credit="made with pipeline compare; add the imagery's own credit line when publishing",
-            scale_m=float(np.sqrt(area)),
-        ))
+        panel(
+            tmp / "panel.png",
+            before,
+            after,
+            change,
+            PanelText(
+                title=f"{before_path.name} → {after_path.name}",
+                before_label=f"before: {before_path.name}",
+                after_label=f"after: {after_path.name}",
+                verdict=str(j.verdict),
+                reasons=j.reasons,
+                credit="made with pipeline compare; add the imagery's credit line when publishing",
+                scale_m=float(np.sqrt(area)),
+            ),
+        )
     return report
 
 

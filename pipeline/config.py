@@ -374,9 +374,7 @@ def load(path: str | Path) -> AOIConfig:
                     fix=f"point it at a catalog.json; it resolved to {local}",
                 )
             )
-        cfg = cfg.model_copy(
-            update={"catalog": Catalog(kind="static", url=local.as_uri())}
-        )
+        cfg = cfg.model_copy(update={"catalog": Catalog(kind="static", url=local.as_uri())})
     return cfg
 
 
@@ -410,7 +408,9 @@ def _problem(file: str, node: yaml.Node | None, data: Any, err: Any) -> Problem:
         if ctx.get("at"):
             loc = tuple(int(p) if p.isdigit() else p for p in ctx["at"].split("."))
             field = _field_name(loc)
-        shown = value if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+        shown = (
+            value if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+        )
         return Problem(file, field, ctx["problem"], shown, ctx["fix"], _line(node, loc))
     if etype == "extra_forbidden":
         allowed = _allowed_fields(loc[:-1])
@@ -471,10 +471,13 @@ def _line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
                     nxt = v
                     line = k.start_mark.line + 1
                     break
-        elif isinstance(cur, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(cur.value):
-                nxt = cur.value[part]
-                line = nxt.start_mark.line + 1
+        elif (
+            isinstance(cur, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(cur.value)
+        ):
+            nxt = cur.value[part]
+            line = nxt.start_mark.line + 1
         if nxt is None:
             break
         cur = nxt

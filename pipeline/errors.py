@@ -28,7 +28,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        parts = [f"{where}: {self.field}: {self.problem}" if self.field else f"{where}: {self.problem}"]
+        parts = [
+            f"{where}: {self.field}: {self.problem}" if self.field else f"{where}: {self.problem}"
+        ]
         if self.value is not None:
             parts.append(f"(got {self.value!r})")
         text = " ".join(parts)

@@ -35,7 +35,7 @@ class Grid:
         return left, bottom, right, top
 
     def lonlat_bounds(self) -> tuple[float, float, float, float]:
-        return tuple(transform_bounds(self.crs, "EPSG:4326", *self.bounds, densify_pts=21))  # type: ignore[return-value]
+        return tuple(transform_bounds(self.crs, "EPSG:4326", *self.bounds, densify_pts=21))
 
 
 def utm_crs(lon: float, lat: float) -> CRS:

@@ -44,7 +44,9 @@ class Prepared:
         return float(self.snow.mean()) if self.snow.size else 0.0
 
 
-def s2_offset(processing_baseline: str | None, acquired: date, blue_dn: np.ndarray) -> tuple[float, str]:
+def s2_offset(
+    processing_baseline: str | None, acquired: date, blue_dn: np.ndarray
+) -> tuple[float, str]:
     """The DN offset to remove from a Sentinel-2 scene, and why.
 
     From processing baseline 04.00 (2022-01-25) L1C and L2A numbers carry +1000. Catalogue flags

@@ -46,11 +46,13 @@ def gdal_env() -> Iterator[None]:
 
 def _dataset_path(href: str) -> str:
     if href.startswith("s3://"):
-        if not (os.environ.get("AWS_ACCESS_KEY_ID") or Path("~/.aws/credentials").expanduser().exists()):
+        if not (
+            os.environ.get("AWS_ACCESS_KEY_ID") or Path("~/.aws/credentials").expanduser().exists()
+        ):
             raise DataUnavailable(
                 f"{href} is in a requester-pays bucket and no AWS credentials are set\n"
-                "  fix: set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and AWS_REQUEST_PAYER=requester "
-                "(the reader pays the transfer), or choose a window that Sentinel-2 serves"
+                "  fix: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_REQUEST_PAYER="
+                "requester the reader pays the transfer), or choose a window Sentinel-2 serves"
             )
         os.environ.setdefault("AWS_REQUEST_PAYER", "requester")
         return href

@@ -29,7 +29,9 @@ class PanelText:
     scale_m: float
 
 
-def rgb(img: Prepared, lo_hi: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+def rgb(
+    img: Prepared, lo_hi: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """True-colour picture in 0..1 with a 2-98 % stretch (reuse `lo_hi` to stretch a pair alike).
     Unusable pixels are shown mid-grey."""
     keys = ("red", "green", "blue") if "blue" in img.bands else tuple(list(img.bands)[:3])
@@ -75,7 +77,9 @@ def panel(path: Path, before: Prepared, after: Prepared, change: Change, text: P
     fig_h = fig_w / 3 * h / w + 1.6
     fig, axes = plt.subplots(1, 3, figsize=(fig_w, fig_h), dpi=110)
     for ax, img, label in zip(
-        axes, (b, a, c), (text.before_label, text.after_label, "change (before → after)"),
+        axes,
+        (b, a, c),
+        (text.before_label, text.after_label, "change (before → after)"),
         strict=True,
     ):
         ax.imshow(img, interpolation="nearest")

@@ -42,7 +42,11 @@ class Pick:
 
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "window": {"start": self.window.start, "end": self.window.end, "sensor": self.sensor.name},
+            "window": {
+                "start": self.window.start,
+                "end": self.window.end,
+                "sensor": self.sensor.name,
+            },
             "considered": self.considered,
         }
         if self.problem:
@@ -79,12 +83,19 @@ class Outcome:
         return self.grid.resolution**2
 
     def credit(self) -> str:
-        years = sorted({p.scene.datetime.year for p in self.picks.values() if p.scene is not None
-                        and p.sensor.name.startswith("sentinel")})
+        years = sorted(
+            {
+                p.scene.datetime.year
+                for p in self.picks.values()
+                if p.scene is not None and p.sensor.name.startswith("sentinel")
+            }
+        )
         parts = []
         if years:
             parts.append(f"Contains modified Copernicus Sentinel data {', '.join(map(str, years))}")
-        if any(p.scene is not None and p.sensor.name.startswith("landsat") for p in self.picks.values()):
+        if any(
+            p.scene is not None and p.sensor.name.startswith("landsat") for p in self.picks.values()
+        ):
             parts.append("Landsat imagery courtesy of the U.S. Geological Survey")
         return "; ".join(parts)
 
@@ -142,8 +153,12 @@ def dedupe(scenes: list[Scene], site_box: tuple[float, float, float, float]) -> 
     kept: list[Scene] = []
     for s in sorted(scenes, key=lambda s: s.datetime):
         twin = next(
-            (k for k in kept if k.platform == s.platform
-             and abs((k.datetime - s.datetime).total_seconds()) < SAME_ACQUISITION_S),
+            (
+                k
+                for k in kept
+                if k.platform == s.platform
+                and abs((k.datetime - s.datetime).total_seconds()) < SAME_ACQUISITION_S
+            ),
             None,
         )
         if twin is None:
@@ -153,7 +168,9 @@ def dedupe(scenes: list[Scene], site_box: tuple[float, float, float, float]) -> 
     return kept
 
 
-def find_scenes(source: Source, sensor: Sensor, window: Window, site: Site, max_cloud: float) -> list[Scene]:
+def find_scenes(
+    source: Source, sensor: Sensor, window: Window, site: Site, max_cloud: float
+) -> list[Scene]:
     scenes = source.search(
         sensor.collection,
         site.bounds(),
@@ -166,7 +183,13 @@ def find_scenes(source: Source, sensor: Sensor, window: Window, site: Site, max_
 
 
 def pick(
-    source: Source, name: str, window: Window, site: Site, grid: Grid, cfg: AOIConfig, claim_date: date
+    source: Source,
+    name: str,
+    window: Window,
+    site: Site,
+    grid: Grid,
+    cfg: AOIConfig,
+    claim_date: date,
 ) -> Pick:
     """The clearest view of the site in the window (nearest the claim date among equals)."""
     sensor = SENSORS[window.sensor]
@@ -178,18 +201,28 @@ def pick(
             f"<= {cfg.max_cloud:g}%"
         )
         return result
-    scenes.sort(key=lambda s: (s.cloud_cover if s.cloud_cover is not None else 100,
-                               abs((s.date - claim_date).days)))
+    scenes.sort(
+        key=lambda s: (
+            s.cloud_cover if s.cloud_cover is not None else 100,
+            abs((s.date - claim_date).days),
+        )
+    )
     best: tuple[float, int, Scene, Any] | None = None
     for s in scenes[:MAX_MASK_READS]:
         masks = read_mask(s, sensor, grid)
         clear = float(masks[0].mean()) if masks is not None else None
         result.considered.append(
-            {"scene_id": s.id, "datetime": s.datetime.isoformat(), "tile_cloud_cover": s.cloud_cover,
-             "site_clear_fraction": None if clear is None else round(clear, 4)}
+            {
+                "scene_id": s.id,
+                "datetime": s.datetime.isoformat(),
+                "tile_cloud_cover": s.cloud_cover,
+                "site_clear_fraction": None if clear is None else round(clear, 4),
+            }
         )
-        key = (clear if clear is not None else 1 - (s.cloud_cover or 0) / 100,
-               -abs((s.date - claim_date).days))
+        key = (
+            clear if clear is not None else 1 - (s.cloud_cover or 0) / 100,
+            -abs((s.date - claim_date).days),
+        )
         if best is None or key > best[:2]:
             best = (key[0], key[1], s, masks)
         if masks is None:
@@ -239,7 +272,9 @@ def check(cfg: AOIConfig, claim: Claim, site: Site, source: Source) -> Outcome:
     problems = tuple(f"{p.name}: {p.problem}" for p in picks.values() if p.problem)
     if problems:
         judgement = Judgement(judgement.verdict, problems + judgement.reasons, judgement.numbers)
-    return Outcome(cfg.aoi, site, claim, grid, picks, judgement, change, buildup, source.description)
+    return Outcome(
+        cfg.aoi, site, claim, grid, picks, judgement, change, buildup, source.description
+    )
 
 
 def write(outcome: Outcome, out_dir: Path) -> Path:
@@ -248,10 +283,16 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
         b, a, ch = outcome.picks["before"], outcome.picks["after"], outcome.change
         if ch is not None and b.image is not None and a.image is not None:
             assert b.scene is not None and a.scene is not None
-            tags = {"site": outcome.site.id, "claim": outcome.claim.id,
-                    "before": b.scene.id, "after": a.scene.id}
+            tags = {
+                "site": outcome.site.id,
+                "claim": outcome.claim.id,
+                "before": b.scene.id,
+                "after": a.scene.id,
+            }
             write_change_tif(tmp / "change.tif", ch, outcome.grid, tags)
-            write_json(tmp / "regions.geojson", regions_geojson(ch, outcome.grid, outcome.pixel_area_m2))
+            write_json(
+                tmp / "regions.geojson", regions_geojson(ch, outcome.grid, outcome.pixel_area_m2)
+            )
             panel(
                 tmp / "panel.png",
                 b.image,
@@ -296,8 +337,10 @@ def run_aoi(
             print(f"{cfg.aoi}/{site.id}/{claim.id}: searching {source.description}", file=log)
             outcome = check(cfg, claim, site, source)
             path = write(outcome, out_root / cfg.aoi / site.id / claim.id)
-            print(f"  -> {outcome.judgement.verdict}: {'; '.join(outcome.judgement.reasons)}",
-                  file=log)
+            print(
+                f"  -> {outcome.judgement.verdict}: {'; '.join(outcome.judgement.reasons)}",
+                file=log,
+            )
             done.append((outcome, path))
     write_summary(out_root / cfg.aoi, done)
     return done

@@ -121,7 +121,9 @@ def judge(
         if share >= SUPPORTED_SHARE:
             return Judgement(Verdict.SUPPORTED, (text,), numbers)
         if share < REFUTED_SHARE:
-            return Judgement(Verdict.NOT_SUPPORTED, (text + ": most of it is still there",), numbers)
+            return Judgement(
+                Verdict.NOT_SUPPORTED, (text + ": most of it is still there",), numbers
+            )
         return Judgement(Verdict.INCONCLUSIVE, (text + ": a partial withdrawal at most",), numbers)
 
     caveat = (
@@ -146,4 +148,3 @@ def judge(
             f"(need {_ha(thresholds.min_area_m2)})"
         )
     return Judgement(Verdict.NOT_SUPPORTED, (why, caveat), numbers)
-

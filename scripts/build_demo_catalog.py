@@ -20,7 +20,14 @@ import rasterio
 from rasterio.shutil import copy as rio_copy
 
 CITY = "rennes"
-BANDS = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir", "B11": "swir16", "B12": "swir22"}
+BANDS = {
+    "B02": "blue",
+    "B03": "green",
+    "B04": "red",
+    "B08": "nir",
+    "B11": "swir16",
+    "B12": "swir22",
+}
 PLATFORMS = {"imgs_1": "sentinel-2a", "imgs_2": "sentinel-2"}
 """imgs_1 (2015) predates Sentinel-2B; the OSCD release does not say which satellite took imgs_2."""
 
@@ -68,8 +75,7 @@ def build(shared: Path, out: Path) -> None:
         w, s, e, n = bbox
         item = pystac.Item(
             id=item_id,
-            geometry={"type": "Polygon",
-                      "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+            geometry={"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
             bbox=bbox,
             datetime=when,
             properties={

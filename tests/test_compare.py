@@ -21,8 +21,14 @@ BEFORE_DIR = DEMO / "OSCD_rennes_20150821_L1C"
 AFTER_DIR = DEMO / "OSCD_rennes_20170621_L1C"
 
 
-def stack(src_dir: Path, out: Path, bands: list[str], crs: str | None = None,
-          res: float | None = None, descriptions: list[str] | None = None) -> Path:
+def stack(
+    src_dir: Path,
+    out: Path,
+    bands: list[str],
+    crs: str | None = None,
+    res: float | None = None,
+    descriptions: list[str] | None = None,
+) -> Path:
     """Write the given bands of a demo image as one multi-band GeoTIFF (optionally reprojected)."""
     with rasterio.open(src_dir / "B02.tif") as ref:
         if crs is None:
@@ -34,13 +40,31 @@ def stack(src_dir: Path, out: Path, bands: list[str], crs: str | None = None,
             )
     arrays = []
     for b in bands:
-        with rasterio.open(src_dir / f"{b}.tif") as src, WarpedVRT(
-            src, crs=dst_crs, transform=transform, width=width, height=height,
-            resampling=Resampling.bilinear, nodata=0,
-        ) as vrt:
+        with (
+            rasterio.open(src_dir / f"{b}.tif") as src,
+            WarpedVRT(
+                src,
+                crs=dst_crs,
+                transform=transform,
+                width=width,
+                height=height,
+                resampling=Resampling.bilinear,
+                nodata=0,
+            ) as vrt,
+        ):
             arrays.append(vrt.read(1))
-    with rasterio.open(out, "w", driver="GTiff", width=width, height=height, count=len(bands),
-                       dtype="uint16", crs=dst_crs, transform=transform, nodata=0) as dst:
+    with rasterio.open(
+        out,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=len(bands),
+        dtype="uint16",
+        crs=dst_crs,
+        transform=transform,
+        nodata=0,
+    ) as dst:
         for i, (a, d) in enumerate(zip(arrays, descriptions or bands, strict=True), start=1):
             dst.write(a, i)
             dst.set_band_description(i, d)
@@ -52,13 +76,20 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("pair")
     before = stack(BEFORE_DIR, d / "before.tif", ["B02", "B03", "B04", "B08", "B11"])
     # AFTER: another CRS (UTM 30N), 10.5 m pixels, bands in another order and named by common names.
-    after = stack(AFTER_DIR, d / "after.tif", ["B08", "B04", "B03", "B02"], crs="EPSG:32630",
-                  res=10.5, descriptions=["nir", "red", "green", "blue"])
+    after = stack(
+        AFTER_DIR,
+        d / "after.tif",
+        ["B08", "B04", "B03", "B02"],
+        crs="EPSG:32630",
+        res=10.5,
+        descriptions=["nir", "red", "green", "blue"],
+    )
     return before, after
 
 
-def test_compare_writes_outputs_on_the_before_grid(pair: tuple[Path, Path], tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_writes_outputs_on_the_before_grid(
+    pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before, after = pair
     out = tmp_path / "cmp"
     assert main(["compare", str(before), str(after), "--out", str(out)]) == 0
@@ -90,10 +121,12 @@ def test_same_image_twice_shows_no_change(pair: tuple[Path, Path], tmp_path: Pat
     assert report["numbers"]["changed_area_m2"] == 0
 
 
-def test_bands_without_descriptions_are_refused(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    bad = stack(BEFORE_DIR, tmp_path / "nodesc.tif", ["B02", "B03", "B04"],
-                descriptions=["", "", ""])
+def test_bands_without_descriptions_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = stack(
+        BEFORE_DIR, tmp_path / "nodesc.tif", ["B02", "B03", "B04"], descriptions=["", "", ""]
+    )
     code = main(["compare", str(bad), str(bad), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2
@@ -105,14 +138,17 @@ def test_bands_without_descriptions_are_refused(tmp_path: Path,
 def test_missing_and_non_raster_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     junk = tmp_path / "junk.tif"
     junk.write_text("not a tiff")
-    assert main(["compare", str(tmp_path / "none.tif"), str(junk), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(["compare", str(tmp_path / "none.tif"), str(junk), "--out", str(tmp_path / "o")]) == 2
+    )
     assert "none.tif: BEFORE: file not found" in capsys.readouterr().err
     assert main(["compare", str(junk), str(junk), "--out", str(tmp_path / "o")]) == 2
     assert "junk.tif: BEFORE: not a readable raster" in capsys.readouterr().err
 
 
-def test_images_of_different_places_are_refused(pair: tuple[Path, Path], tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_images_of_different_places_are_refused(
+    pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before, _ = pair
     elsewhere = tmp_path / "elsewhere.tif"
     with rasterio.open(before) as src:

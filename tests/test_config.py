@@ -1,4 +1,4 @@
-"""Config validation: every bad input gets one clear message (file, field, value, fix) and exit 2."""
+"""Config validation: each bad input gets one clear message (file, field, value, fix), exit 2."""
 
 from __future__ import annotations
 
@@ -100,29 +100,64 @@ def test_good_config_loads(tmp_path: Path) -> None:
     [
         ({"sites.0.point.lat": 147.35}, "sites[0].point.lat", ["latitude out of range", "147.35"]),
         ({"sites.0.point.lon": -239.0}, "sites[0].point.lon", ["longitude out of range", "-239"]),
-        ({"sites.0.box_km": 500}, "sites[0]", ["500 km across", "largest allowed is 50 km",
-                                               "split"]),
-        ({"claims.0.windows.before": {"start": "2022-02-14", "end": "2022-02-01"}},
-         "claims[0].windows.before", ["ends (2022-02-01) before it starts (2022-02-14)", "swap"]),
-        ({"claims.0.windows.after": {"start": "2022-02-10", "end": "2022-02-20"}},
-         "claims[0]", ["after window starts 2022-02-10, before the claim date 2022-02-15"]),
-        ({"claims.0.windows.baseline": {"start": "2022-01-01", "end": "2022-02-05"}},
-         "claims[0]", ["baseline window", "must end before the before window starts"]),
-        ({"claims.0.windows.before": {"start": "2022-02-01", "end": "2022-02-16"}},
-         "claims[0]", ["before window ends 2022-02-16, after the claim date 2022-02-15"]),
-        ({"claims.0.windows.baseline": {"start": "2012-07-01", "end": "2012-07-31"}},
-         "claims[0].windows.baseline",
-         ["sentinel-2-l2a has no data for 2012-07-01..2012-07-31", "use sensor: landsat-7"]),
-        ({"claims.0.windows.baseline": {"start": "2013-10-01", "end": "2013-10-31",
-                                        "sensor": "sentinel-1-grd"}},
-         "claims[0].windows.baseline", ["sentinel-1-grd has no data", "landsat-8"]),
+        (
+            {"sites.0.box_km": 500},
+            "sites[0]",
+            ["500 km across", "largest allowed is 50 km", "split"],
+        ),
+        (
+            {"claims.0.windows.before": {"start": "2022-02-14", "end": "2022-02-01"}},
+            "claims[0].windows.before",
+            ["ends (2022-02-01) before it starts (2022-02-14)", "swap"],
+        ),
+        (
+            {"claims.0.windows.after": {"start": "2022-02-10", "end": "2022-02-20"}},
+            "claims[0]",
+            ["after window starts 2022-02-10, before the claim date 2022-02-15"],
+        ),
+        (
+            {"claims.0.windows.baseline": {"start": "2022-01-01", "end": "2022-02-05"}},
+            "claims[0]",
+            ["baseline window", "must end before the before window starts"],
+        ),
+        (
+            {"claims.0.windows.before": {"start": "2022-02-01", "end": "2022-02-16"}},
+            "claims[0]",
+            ["before window ends 2022-02-16, after the claim date 2022-02-15"],
+        ),
+        (
+            {"claims.0.windows.baseline": {"start": "2012-07-01", "end": "2012-07-31"}},
+            "claims[0].windows.baseline",
+            ["sentinel-2-l2a has no data for 2012-07-01..2012-07-31", "use sensor: landsat-7"],
+        ),
+        (
+            {
+                "claims.0.windows.baseline": {
+                    "start": "2013-10-01",
+                    "end": "2013-10-31",
+                    "sensor": "sentinel-1-grd",
+                }
+            },
+            "claims[0].windows.baseline",
+            ["sentinel-1-grd has no data", "landsat-8"],
+        ),
         ({"claims.0.date": "15/02/2022"}, "claims[0].date", ["YYYY-MM-DD", "15/02/2022"]),
         ({"sites.0.id": "Camp One"}, "sites[0].id", ["lower-case letters", "Camp One"]),
-        ({"claims.0.sites": ["nowhere"]}, "claims[0].sites[0]", ["names site 'nowhere'", "use one of: camp"]),
-        ({"sites.0.approximate": DELETE}, "sites[0].approximate",
-         ["required field is missing", "add it"]),
-        ({"claims.0.windows.before.sensor": "sentinel-3"}, "claims[0].windows.before.sensor",
-         ["use one of", "'sentinel-2-l2a'"]),
+        (
+            {"claims.0.sites": ["nowhere"]},
+            "claims[0].sites[0]",
+            ["names site 'nowhere'", "use one of: camp"],
+        ),
+        (
+            {"sites.0.approximate": DELETE},
+            "sites[0].approximate",
+            ["required field is missing", "add it"],
+        ),
+        (
+            {"claims.0.windows.before.sensor": "sentinel-3"},
+            "claims[0].windows.before.sensor",
+            ["use one of", "'sentinel-2-l2a'"],
+        ),
     ],
 )
 def test_bad_input_is_named(
@@ -139,7 +174,9 @@ def test_bad_input_is_named(
     assert "Traceback" not in text
 
 
-def test_unknown_field_suggests_the_right_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_field_suggests_the_right_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = variant()
     data["sites"][0]["box_kms"] = data["sites"][0].pop("box_km")
     path = write(tmp_path, data)
@@ -159,7 +196,9 @@ def test_missing_top_level_field(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert code == 2 and "claims: required field is missing" in text
 
 
-def test_yaml_syntax_error_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_yaml_syntax_error_names_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     text = yaml.safe_dump(GOOD, sort_keys=False).replace("title: test AOI", "title: [test AOI")
     path = write(tmp_path, text)
     code, out = validate(capsys, path)
@@ -196,7 +235,9 @@ def test_unknown_aoi_lists_the_existing_ones(capsys: pytest.CaptureFixture[str])
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("name", ["../configs/rostov", "configs/rostov.yaml", "/etc/passwd", "rostov.yaml"])
+@pytest.mark.parametrize(
+    "name", ["../configs/rostov", "configs/rostov.yaml", "/etc/passwd", "rostov.yaml"]
+)
 def test_aoi_name_with_a_path_is_refused(capsys: pytest.CaptureFixture[str], name: str) -> None:
     code = main(["run", name])
     err = capsys.readouterr().err

@@ -31,7 +31,10 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_demo_writes_every_output(demo_out: Path) -> None:
     d = demo_out.joinpath(*OUT_PARTS)
     assert sorted(p.name for p in d.iterdir()) == [
-        "change.tif", "panel.png", "regions.geojson", "report.json"
+        "change.tif",
+        "panel.png",
+        "regions.geojson",
+        "report.json",
     ]
     assert d.joinpath("panel.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((demo_out / "demo" / "summary.json").read_text())

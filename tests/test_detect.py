@@ -73,7 +73,9 @@ def test_a_one_pixel_misregistration_is_corrected(
     assert aligned.pixels() / aligned.valid.sum() < 0.002
 
 
-def test_cloud_masked_pixels_are_not_change(pair: tuple[prepare.Prepared, prepare.Prepared]) -> None:
+def test_cloud_masked_pixels_are_not_change(
+    pair: tuple[prepare.Prepared, prepare.Prepared],
+) -> None:
     before, after = pair
     cloud = np.zeros(before.clear.shape, bool)
     cloud[50:150, 100:300] = True
@@ -125,13 +127,15 @@ def test_verdict_with_baseline_follows_the_buildup(
     buildup = detect(early, late)
     assert buildup.pixels(ARRIVAL) * 100 > 2000
     gone = detect(late, early, baseline=early)
-    j = judge(gone, 100.0, {"baseline": 1, "before": 1, "after": 1}, buildup=buildup,
-              has_baseline=True)
+    j = judge(
+        gone, 100.0, {"baseline": 1, "before": 1, "after": 1}, buildup=buildup, has_baseline=True
+    )
     assert j.verdict == Verdict.SUPPORTED, j.reasons
     assert j.numbers["buildup_departed_share"] > 0.9
     stayed = detect(late, late, baseline=early)
-    j = judge(stayed, 100.0, {"baseline": 1, "before": 1, "after": 1}, buildup=buildup,
-              has_baseline=True)
+    j = judge(
+        stayed, 100.0, {"baseline": 1, "before": 1, "after": 1}, buildup=buildup, has_baseline=True
+    )
     assert j.verdict == Verdict.NOT_SUPPORTED
     assert "still there" in j.reasons[0]
 
@@ -146,8 +150,13 @@ def test_cloudy_or_missing_images_are_inconclusive(
     assert "only 30% of the site is clear in the after image" in j.reasons[0]
     j = judge(None, 100.0, {"before": 1.0, "after": None})
     assert j.verdict == Verdict.INCONCLUSIVE and "no usable after image" in j.reasons[0]
-    j = judge(change, 100.0, {"baseline": 1, "before": 1, "after": 1},
-              buildup=detect(before, before), has_baseline=True)
+    j = judge(
+        change,
+        100.0,
+        {"baseline": 1, "before": 1, "after": 1},
+        buildup=detect(before, before),
+        has_baseline=True,
+    )
     assert j.verdict == Verdict.INCONCLUSIVE and "no build-up seen" in j.reasons[0]
 
 

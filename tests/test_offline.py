@@ -29,7 +29,12 @@ def run_cli(*args: str, cwd: Path = ROOT) -> tuple[int, str, float]:
     t0 = time.monotonic()
     p = subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
     return p.returncode, p.stderr + p.stdout, time.monotonic() - t0
 

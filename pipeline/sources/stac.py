@@ -45,7 +45,9 @@ def _retry() -> Retry:
 class StacApiSource:
     """A STAC API with item search (Earth Search, Planetary Computer, a mirror)."""
 
-    def __init__(self, url: str, timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)):
+    def __init__(
+        self, url: str, timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
+    ):
         self.url = url.rstrip("/")
         self.description = f"STAC API {self.url}"
         self._timeout = timeout
@@ -66,12 +68,13 @@ class StacApiSource:
                 if getattr(exc, "status_code", None) is None:  # no HTTP answer at all
                     raise CatalogUnreachable(
                         f"cannot reach the catalogue at {self.url}: {_reason(exc)}\n"
-                        "  fix: check the network connection (or proxy), or run `make run AOI=demo` "
-                        "to try the pipeline offline"
+                        "  fix: check the network connection (or proxy), or run "
+                        "`make run AOI=demo` to try the pipeline offline"
                     ) from None
                 raise CatalogUnreachable(
                     f"the catalogue at {self.url} answered with an error: {_short(exc)}\n"
-                    "  fix: check the catalog.url in the config; try again later if the service is down"
+                    "  fix: check the catalog.url in the config; try again later if the service "
+                    "is down"
                 ) from None
         return self._client
 
@@ -207,9 +210,17 @@ def open_source(kind: str, url: str) -> StacApiSource | StaticCatalogSource:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc)
-    for marker in ("Name or service not known", "Failed to resolve", "ProxyError",
-                   "Unable to connect to proxy", "Temporary failure in name resolution",
-                   "Connection refused", "timed out", "No route to host", "Max retries exceeded"):
+    for marker in (
+        "Name or service not known",
+        "Failed to resolve",
+        "ProxyError",
+        "Unable to connect to proxy",
+        "Temporary failure in name resolution",
+        "Connection refused",
+        "timed out",
+        "No route to host",
+        "Max retries exceeded",
+    ):
         if marker in text:
             return marker.lower()
     return text.splitlines()[0][:200] if text else type(exc).__name__
