@@ -90,8 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_scenes(args: argparse.Namespace) -> int:
     from pipeline.grid import plan_grid
-    from pipeline.read import read_mask
-    from pipeline.run import find_scenes
+    from pipeline.run import find_scenes, survey
     from pipeline.sensors import SENSORS
     from pipeline.sources import open_source
 
@@ -112,16 +111,18 @@ def cmd_scenes(args: argparse.Namespace) -> int:
                 grid = plan_grid(site.bounds(), sensor.resolution_m)
                 scenes = find_scenes(source, sensor, w, site, cfg.max_cloud)
                 print(f"  {name:8} {w.start}..{w.end} {sensor.name}: {len(scenes)} scene(s)")
+                limit = 0 if args.no_site_cloud else len(scenes)
+                candidates, best = survey(scenes, sensor, grid, claim.date, limit=limit)
+                measured = {c.scene.id: c for c in candidates}
+                chosen = candidates[best].scene.id if best >= 0 else None
                 for s in scenes:
-                    site_cloud = "n/a"
-                    if not args.no_site_cloud:
-                        masks = read_mask(s, sensor, grid)
-                        if masks is not None:
-                            site_cloud = f"{1 - float(masks[0].mean()):.0%}"
+                    c = measured.get(s.id)
+                    site_cloud = "n/a" if c is None or c.clear is None else f"{1 - c.clear:.0%}"
                     tile = f"{s.cloud_cover:.0f}%" if s.cloud_cover is not None else "n/a"
+                    mark = "  <- would be used" if s.id == chosen else ""
                     print(
                         f"    {s.datetime:%Y-%m-%d %H:%M} {s.id:42} tile cloud {tile:>5}  "
-                        f"cloud over site {site_cloud:>4}"
+                        f"cloud over site {site_cloud:>4}{mark}"
                     )
     return 0
 

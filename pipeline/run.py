@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from shapely.geometry import box, shape
 
 from pipeline import __version__, prepare
@@ -182,6 +183,52 @@ def find_scenes(
     return dedupe(scenes, site.bounds())
 
 
+@dataclass(frozen=True)
+class Candidate:
+    scene: Scene
+    masks: tuple[np.ndarray, np.ndarray] | None
+    clear: float | None
+    """Share of the site that is clear in this scene; None when the sensor has no cloud mask."""
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "scene_id": self.scene.id,
+            "datetime": self.scene.datetime.isoformat(),
+            "tile_cloud_cover": self.scene.cloud_cover,
+            "site_clear_fraction": None if self.clear is None else round(self.clear, 4),
+        }
+
+
+def survey(
+    scenes: list[Scene], sensor: Sensor, grid: Grid, claim_date: date, limit: int = MAX_MASK_READS
+) -> tuple[list[Candidate], int]:
+    """Rank scenes (least tile cloud, then nearest the claim), read the cloud masks of the first
+    `limit` over the site, and return them with the index of the clearest view of the site
+    among the first MAX_MASK_READS (nearest the claim date among equals)."""
+    ranked = sorted(
+        scenes,
+        key=lambda s: (
+            s.cloud_cover if s.cloud_cover is not None else 100,
+            abs((s.date - claim_date).days),
+        ),
+    )
+    out: list[Candidate] = []
+    for s in ranked[:limit]:
+        masks = read_mask(s, sensor, grid)
+        out.append(Candidate(s, masks, float(masks[0].mean()) if masks is not None else None))
+        if masks is None:  # the sensor has no cloud mask: tile cloud cover is all there is
+            out.extend(Candidate(r, None, None) for r in ranked[len(out) : limit])
+            break
+
+    def key(c: Candidate) -> tuple[float, int]:
+        clear = c.clear if c.clear is not None else 1 - (c.scene.cloud_cover or 0) / 100
+        return clear, -abs((c.scene.date - claim_date).days)
+
+    head = out[:MAX_MASK_READS]
+    best = max(range(len(head)), key=lambda i: key(head[i])) if head else -1
+    return out, best
+
+
 def pick(
     source: Source,
     name: str,
@@ -191,7 +238,7 @@ def pick(
     cfg: AOIConfig,
     claim_date: date,
 ) -> Pick:
-    """The clearest view of the site in the window (nearest the claim date among equals)."""
+    """The clearest view of the site in the window."""
     sensor = SENSORS[window.sensor]
     result = Pick(name, window, sensor)
     scenes = find_scenes(source, sensor, window, site, cfg.max_cloud)
@@ -201,36 +248,11 @@ def pick(
             f"<= {cfg.max_cloud:g}%"
         )
         return result
-    scenes.sort(
-        key=lambda s: (
-            s.cloud_cover if s.cloud_cover is not None else 100,
-            abs((s.date - claim_date).days),
-        )
-    )
-    best: tuple[float, int, Scene, Any] | None = None
-    for s in scenes[:MAX_MASK_READS]:
-        masks = read_mask(s, sensor, grid)
-        clear = float(masks[0].mean()) if masks is not None else None
-        result.considered.append(
-            {
-                "scene_id": s.id,
-                "datetime": s.datetime.isoformat(),
-                "tile_cloud_cover": s.cloud_cover,
-                "site_clear_fraction": None if clear is None else round(clear, 4),
-            }
-        )
-        key = (
-            clear if clear is not None else 1 - (s.cloud_cover or 0) / 100,
-            -abs((s.date - claim_date).days),
-        )
-        if best is None or key > best[:2]:
-            best = (key[0], key[1], s, masks)
-        if masks is None:
-            break
-    assert best is not None
-    _, _, scene, masks = best
-    result.scene = scene
-    result.image = read_scene(scene, sensor, grid, masks)
+    candidates, best = survey(scenes, sensor, grid, claim_date)
+    result.considered = [c.describe() for c in candidates]
+    chosen = candidates[best]
+    result.scene = chosen.scene
+    result.image = read_scene(chosen.scene, sensor, grid, chosen.masks)
     return result
 
 
