@@ -38,8 +38,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline tests benchmarks scripts
-	$(BIN)/ruff format --check pipeline tests benchmarks scripts
+	$(BIN)/ruff check pipeline tests benchmarks scripts notebooks
+	$(BIN)/ruff format --check pipeline tests benchmarks scripts notebooks
 	$(BIN)/mypy pipeline
 
 clean:
