@@ -346,9 +346,10 @@ def run_aoi(
     out_root: Path,
     claims: list[str] | None = None,
     sites: list[str] | None = None,
-    log: Any = sys.stderr,
+    log: Any = None,
 ) -> list[tuple[Outcome, Path]]:
     """Check every (claim, site) of the AOI and write each one's outputs; returns what was done."""
+    log = log or sys.stderr
     done = []
     for claim in cfg.claims:
         if claims and claim.id not in claims:

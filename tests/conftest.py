@@ -1,4 +1,4 @@
-"""Shared fixtures: where ../shared/data is, and a local HTTP server (the machine has no internet)."""
+"""Shared fixtures: ../shared/data, and a local HTTP server (the machine has no internet)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from httpserver import HTTPTestServer
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"

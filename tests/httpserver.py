@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -130,8 +129,7 @@ class HTTPTestServer:
     @property
     def base(self) -> str:
         assert self._httpd is not None, "server not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     def url(self, path: str = "/") -> str:
         return self.base + "/" + path.lstrip("/")
@@ -151,8 +149,9 @@ class HTTPTestServer:
 
     def start(self) -> HTTPTestServer:
         self._httpd = _Server(("127.0.0.1", 0), _make_handler(self))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
-                                        kwargs={"poll_interval": 0.05})
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, daemon=True, kwargs={"poll_interval": 0.05}
+        )
         self._thread.start()
         return self
 
@@ -194,7 +193,7 @@ class HTTPTestServer:
     def _file_for(self, path: str) -> Path | None:
         for prefix, root in self._mounts:
             if path == prefix or path.startswith(prefix + "/"):
-                candidate = (root / path[len(prefix):].lstrip("/")).resolve()
+                candidate = (root / path[len(prefix) :].lstrip("/")).resolve()
                 if candidate.is_relative_to(root) and candidate.is_file():
                     return candidate
         return None
@@ -238,8 +237,11 @@ def _make_handler(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
             if delay and server._closing.wait(delay):
                 return
             if status is not None:
-                resp = Response(status, json.dumps({"code": status, "description": "injected"}),
-                                {"Content-Type": "application/json"})
+                resp = Response(
+                    status,
+                    json.dumps({"code": status, "description": "injected"}),
+                    {"Content-Type": "application/json"},
+                )
                 return self._send(path, resp, rng)
             handler = server._routes.get((self.command if self.command != "HEAD" else "GET", path))
             if handler is not None:
@@ -247,16 +249,21 @@ def _make_handler(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
                 return self._send(path, handler(req), rng)
             file = server._file_for(path) if self.command in ("GET", "HEAD") else None
             if file is None:
-                resp = Response(404, '{"code":"NotFound","description":"Not Found"}',
-                                {"Content-Type": "application/json"})
+                resp = Response(
+                    404,
+                    '{"code":"NotFound","description":"Not Found"}',
+                    {"Content-Type": "application/json"},
+                )
                 return self._send(path, resp, rng)
             self._send_file(path, file, rng)
 
         def _send_file(self, path: str, file: Path, rng: str | None) -> None:
             data = file.read_bytes()
             size = len(data)
-            headers = {"Accept-Ranges": "bytes",
-                       "Content-Type": _TYPES.get(file.suffix.lower(), "application/octet-stream")}
+            headers = {
+                "Accept-Ranges": "bytes",
+                "Content-Type": _TYPES.get(file.suffix.lower(), "application/octet-stream"),
+            }
             m = _RANGE.match(rng.replace(" ", "")) if rng else None
             if m is None or (not m.group(1) and not m.group(2)):
                 return self._send(path, Response(200, data, headers), rng)
@@ -269,7 +276,7 @@ def _make_handler(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
                 headers["Content-Range"] = f"bytes */{size}"
                 return self._send(path, Response(416, b"", headers), rng)
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-            self._send(path, Response(206, data[start:end + 1], headers), rng)
+            self._send(path, Response(206, data[start : end + 1], headers), rng)
 
         def _send(self, path: str, resp: Response, rng: str | None) -> None:
             body = resp.body

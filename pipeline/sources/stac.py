@@ -13,7 +13,9 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pystac
+import pystac.stac_io
 import requests
+import requests.adapters
 from pystac_client import Client
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
@@ -57,7 +59,8 @@ class StacApiSource:
         if self._client is None:
             io = StacApiIO(timeout=self._timeout, max_retries=_retry())
             try:
-                self._client = Client.open(self.url, stac_io=io)
+                # Client.open resets the StacApiIO's timeout to its own argument: pass it here.
+                self._client = Client.open(self.url, stac_io=io, timeout=self._timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 raise CatalogUnreachable(
                     f"cannot reach the catalogue at {self.url}: {_reason(exc)}\n"
@@ -119,7 +122,10 @@ class StacApiSource:
                 f"{start}..{end}: {_short(exc)}\n"
                 "  fix: check the collection exists in this catalogue; try again later on 5xx"
             ) from None
-        return scenes_from_items(items, collection)
+        # A catalogue may answer with other collections' items (seen in recorded responses).
+        return scenes_from_items(
+            [i for i in items if i.collection_id in (None, collection)], collection
+        )
 
 
 class StaticCatalogSource:
@@ -140,12 +146,13 @@ class StaticCatalogSource:
             if href.startswith("file://"):
                 href = unquote(urlparse(href).path)
             try:
-                catalog = pystac.Catalog.from_file(href)
+                catalog = pystac.Catalog.from_file(href, stac_io=_HttpStacIO())
                 self._items = list(catalog.get_items(recursive=True))
-            except (OSError, pystac.STACError, ValueError) as exc:
+            except (requests.RequestException, OSError, pystac.STACError, ValueError) as exc:
                 raise CatalogUnreachable(
-                    f"cannot read the static catalogue {self.url}: {exc}\n"
-                    "  fix: check catalog.url in the config points at a STAC catalog.json"
+                    f"cannot read the static catalogue {self.url}: {_reason(exc)}\n"
+                    "  fix: check catalog.url in the config points at a STAC catalog.json "
+                    "(and the network, for an http URL)"
                 ) from None
         return self._items
 
@@ -174,6 +181,25 @@ class StaticCatalogSource:
                 continue
             keep.append(item)
         return scenes_from_items(keep, collection)
+
+
+class _HttpStacIO(pystac.stac_io.DefaultStacIO):
+    """pystac's reader with the same timeouts and retries as the STAC API source for http(s);
+    pystac's own urllib reader neither retries nor raises a typed error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(max_retries=_retry())
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def read_text_from_href(self, href: str) -> str:
+        if href.startswith(("http://", "https://")):
+            r = self._session.get(href, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
+            r.raise_for_status()
+            return r.text
+        return super().read_text_from_href(href)
 
 
 def scenes_from_items(items: Iterable[pystac.Item], collection: str) -> list[Scene]:

@@ -31,11 +31,24 @@ ITEM_ID = "S2A_29RKH_20200219_0_L2A"
 BANDS = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08"}
 ROW, COL, SIZE = 40, 860, 200
 """Window of the 100 m bands; the SCL window is the same ground at 200 m (half each)."""
-KEEP = ("datetime", "platform", "constellation", "instruments", "eo:cloud_cover", "proj:epsg",
-        "mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square", "grid:code",
-        "s2:processing_baseline", "s2:product_uri", "s2:thin_cirrus_percentage",
-        "s2:medium_proba_clouds_percentage", "s2:high_proba_clouds_percentage",
-        "earthsearch:boa_offset_applied")
+KEEP = (
+    "datetime",
+    "platform",
+    "constellation",
+    "instruments",
+    "eo:cloud_cover",
+    "proj:epsg",
+    "mgrs:utm_zone",
+    "mgrs:latitude_band",
+    "mgrs:grid_square",
+    "grid:code",
+    "s2:processing_baseline",
+    "s2:product_uri",
+    "s2:thin_cirrus_percentage",
+    "s2:medium_proba_clouds_percentage",
+    "s2:high_proba_clouds_percentage",
+    "earthsearch:boa_offset_applied",
+)
 
 
 def crop(src: Path, dst: Path, window: Window) -> dict:
@@ -43,9 +56,17 @@ def crop(src: Path, dst: Path, window: Window) -> dict:
         data = ds.read(1, window=window)
         transform = ds.window_transform(window)
         profile = {
-            "driver": "COG", "dtype": data.dtype.name, "count": 1, "width": data.shape[1],
-            "height": data.shape[0], "crs": ds.crs, "transform": transform, "nodata": ds.nodata,
-            "compress": "DEFLATE", "blocksize": 64, "overviews": "NONE",
+            "driver": "COG",
+            "dtype": data.dtype.name,
+            "count": 1,
+            "width": data.shape[1],
+            "height": data.shape[0],
+            "crs": ds.crs,
+            "transform": transform,
+            "nodata": ds.nodata,
+            "compress": "DEFLATE",
+            "blocksize": 64,
+            "overviews": "NONE",
         }
     with rasterio.open(dst, "w", **profile) as out:
         out.write(data, 1)
@@ -60,12 +81,24 @@ def build(shared: Path, out: Path) -> None:
     for key, band in BANDS.items():
         grid = crop(tile / f"{band}.tif", out / f"{band}.tif", Window(COL, ROW, SIZE, SIZE))
         a = original["assets"][key]
-        assets[key] = {"href": f"./{band}.tif", "type": a["type"], "title": a["title"],
-                       "raster:bands": a["raster:bands"], "roles": a["roles"], **grid}
+        assets[key] = {
+            "href": f"./{band}.tif",
+            "type": a["type"],
+            "title": a["title"],
+            "raster:bands": a["raster:bands"],
+            "roles": a["roles"],
+            **grid,
+        }
     grid = crop(tile / "SCL.tif", out / "SCL.tif", Window(COL // 2, ROW // 2, SIZE // 2, SIZE // 2))
     a = original["assets"]["scl"]
-    assets["scl"] = {"href": "./SCL.tif", "type": a["type"], "title": a["title"],
-                     "raster:bands": a["raster:bands"], "roles": a["roles"], **grid}
+    assets["scl"] = {
+        "href": "./SCL.tif",
+        "type": a["type"],
+        "title": a["title"],
+        "raster:bands": a["raster:bands"],
+        "roles": a["roles"],
+        **grid,
+    }
     with rasterio.open(out / "B02.tif") as ds:
         bounds, crs = ds.bounds, ds.crs
     lonlat = transform_bounds(crs, "EPSG:4326", *bounds, densify_pts=21)
