@@ -16,7 +16,6 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
-from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
 from pipeline import __version__, prepare
@@ -24,24 +23,15 @@ from pipeline.detect import detect
 from pipeline.errors import InputError, Problem
 from pipeline.export import atomic_dir, regions_geojson, write_change_tif, write_json
 from pipeline.grid import Grid
+from pipeline.read import warp_band
 from pipeline.render import PanelText, panel
+from pipeline.sensors import SENSORS
 from pipeline.verdict import judge
 
 BAND_NAMES = {
-    "B02": "blue",
-    "B03": "green",
-    "B04": "red",
-    "B08": "nir",
-    "B11": "swir16",
-    "B12": "swir22",
-    "BLUE": "blue",
-    "GREEN": "green",
-    "RED": "red",
-    "NIR": "nir",
-    "SWIR16": "swir16",
-    "SWIR22": "swir22",
-    "SCL": "scl",
-}
+    key.upper(): band.name for band in SENSORS["sentinel-2-l2a"].bands for key in band.keys
+} | {"SCL": "scl"}
+"""Band descriptions understood, upper-cased: B02..B12 and blue, green, red, nir, swir16, swir22."""
 REQUIRED = ("blue", "green", "red")
 
 
@@ -120,19 +110,7 @@ def _read(img: UserImage, grid: Grid) -> prepare.Prepared:
         dtype = src.dtypes[0]
 
         def band(i: int, resampling: Resampling) -> np.ndarray:
-            if same:
-                return src.read(i)
-            with WarpedVRT(
-                src,
-                crs=grid.crs,
-                transform=grid.transform,
-                width=grid.width,
-                height=grid.height,
-                resampling=resampling,
-                src_nodata=nodata,
-                nodata=nodata if nodata is not None else 0,
-            ) as vrt:
-                return vrt.read(i)
+            return src.read(i) if same else warp_band(src, grid, i, resampling, nodata)
 
         raw = {k: band(i, Resampling.bilinear) for k, i in img.bands.items() if k != "scl"}
         scl = band(img.bands["scl"], Resampling.nearest) if "scl" in img.bands else None

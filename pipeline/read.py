@@ -63,6 +63,27 @@ def _dataset_path(href: str) -> str:
     return href
 
 
+def warp_band(
+    src: rasterio.io.DatasetReader,
+    grid: Grid,
+    index: int,
+    resampling: Resampling,
+    nodata: float | None,
+) -> np.ndarray:
+    """Band `index` of an open raster on `grid`; outside the raster (and at nodata) -> `nodata`."""
+    with WarpedVRT(
+        src,
+        crs=grid.crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        resampling=resampling,
+        src_nodata=nodata,
+        nodata=nodata if nodata is not None else 0,
+    ) as vrt:
+        return vrt.read(index)
+
+
 def read_on_grid(
     href: str, grid: Grid, resampling: Resampling, nodata: float | None = 0
 ) -> np.ndarray:
@@ -71,17 +92,7 @@ def read_on_grid(
     try:
         with gdal_env(), rasterio.open(path) as src:
             src_nodata = src.nodata if src.nodata is not None else nodata
-            with WarpedVRT(
-                src,
-                crs=grid.crs,
-                transform=grid.transform,
-                width=grid.width,
-                height=grid.height,
-                resampling=resampling,
-                src_nodata=src_nodata,
-                nodata=src_nodata,
-            ) as vrt:
-                return vrt.read(1)
+            return warp_band(src, grid, 1, resampling, src_nodata)
     except RasterioError as exc:
         raise DataUnavailable(
             f"cannot read {href}: {str(exc).splitlines()[0][:300]}\n"

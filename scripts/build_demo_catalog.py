@@ -19,15 +19,11 @@ import pystac
 import rasterio
 from rasterio.shutil import copy as rio_copy
 
+from pipeline.sensors import SENSORS
+
 CITY = "rennes"
-BANDS = {
-    "B02": "blue",
-    "B03": "green",
-    "B04": "red",
-    "B08": "nir",
-    "B11": "swir16",
-    "B12": "swir22",
-}
+BANDS = {band.keys[1]: band.name for band in SENSORS["sentinel-2-l1c"].bands}
+"""File band name (B02...) -> Earth Search v1 asset key (blue...)."""
 PLATFORMS = {"imgs_1": "sentinel-2a", "imgs_2": "sentinel-2"}
 """imgs_1 (2015) predates Sentinel-2B; the OSCD release does not say which satellite took imgs_2."""
 
