@@ -146,7 +146,7 @@ def detect(
     direction = direction_map(before, after, baseline, mask)
     regions = []
     for rp in measure.regionprops(labels, intensity_image=np.nan_to_num(score)):
-        dirs = direction[labels == rp.label]
+        dirs = direction[rp.slice][rp.image]
         counts = np.bincount(dirs, minlength=4)
         arr, dep = counts[ARRIVAL], counts[DEPARTURE]
         if arr > 2 * dep and arr >= counts[UNDETERMINED]:
