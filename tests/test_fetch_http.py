@@ -34,6 +34,7 @@ from shapely.geometry import box, shape
 
 from pipeline import prepare
 from pipeline.cli import main
+from pipeline.config import EARTH_SEARCH
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.grid import Grid, plan_grid
 from pipeline.read import read_on_grid, read_scene
@@ -44,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-catalog"
 CROP = ROOT / "tests" / "data" / "s2l2a_29RKH"
 CROP_ID = "S2A_29RKH_20200219_0_L2A"
-EARTH_SEARCH = "https://earth-search.aws.element84.com"
+RECORDED_HOST = EARTH_SEARCH.removesuffix("/v1")  # rewritten to 127.0.0.1 in recorded bodies
 HANG_GUARD_S = 20.0
 """Only a guard against hanging, not a performance check."""
 
@@ -76,7 +77,7 @@ def _replay(srv: HTTPTestServer, interaction: dict[str, Any]) -> Response:
     """The recorded response, with Earth Search's address rewritten to this server's."""
     resp = interaction["response"]
     headers = {"Content-Type": resp["headers"].get("Content-Type", ["application/json"])[0]}
-    body = resp["body"]["string"].replace(EARTH_SEARCH, srv.base)  # recorded decoded: no gzip
+    body = resp["body"]["string"].replace(RECORDED_HOST, srv.base)  # recorded decoded: no gzip
     return Response(resp["status"]["code"], body, headers)
 
 
