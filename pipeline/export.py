@@ -32,9 +32,10 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     place, so at every moment either the old or the new complete set of files exists.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{final.name}.*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    for stale in final.parent.glob(f".{final.name}.*-*"):
+        if not _alive(stale.name.split(".")[-1].split("-")[1]):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
     try:
         yield tmp
     except BaseException:
@@ -47,6 +48,17 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     tmp.rename(final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _alive(pid: str) -> bool:
+    """Whether the process that left a temporary directory is still running (still writing)."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_change_tif(path: Path, change: Change, grid: Grid, tags: dict[str, str]) -> None:

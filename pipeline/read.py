@@ -35,6 +35,8 @@ GDAL_OPTIONS = {
     "GDAL_HTTP_TIMEOUT": "60",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff,.TIFF",
     "VSI_CACHE": "TRUE",
+    # Landsat on Earth Search is requester-pays: with credentials, the reader pays the transfer.
+    "AWS_REQUEST_PAYER": "requester",
 }
 
 
@@ -54,7 +56,6 @@ def _dataset_path(href: str) -> str:
                 "  fix: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_REQUEST_PAYER="
                 "requester the reader pays the transfer), or choose a window Sentinel-2 serves"
             )
-        os.environ.setdefault("AWS_REQUEST_PAYER", "requester")
         return href
     if href.startswith("file://"):
         from pipeline.sources.stac import local_path

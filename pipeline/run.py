@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from dataclasses import dataclass, field
 from datetime import date
@@ -370,7 +372,15 @@ def run_aoi(
 
 
 def write_summary(aoi_dir: Path, done: list[tuple[Outcome, Path]]) -> None:
-    rows = [
+    """summary.json: one row per (site, claim) ever checked under this folder; this run's rows
+    replace earlier ones, so a run limited with --claim/--site keeps the rest."""
+    path = aoi_dir / "summary.json"
+    try:
+        earlier = json.loads(path.read_text("utf-8"))
+        earlier = earlier if isinstance(earlier, list) else []
+    except (OSError, ValueError):
+        earlier = []
+    fresh = [
         {
             "site": o.site.id,
             "claim": o.claim.id,
@@ -381,10 +391,15 @@ def write_summary(aoi_dir: Path, done: list[tuple[Outcome, Path]]) -> None:
         }
         for o, p in done
     ]
+    keys = {(r["site"], r["claim"]) for r in fresh}
+    kept = [
+        r for r in earlier if isinstance(r, dict) and (r.get("site"), r.get("claim")) not in keys
+    ]
+    rows = sorted(kept + fresh, key=lambda r: (str(r.get("claim")), str(r.get("site"))))
     aoi_dir.mkdir(parents=True, exist_ok=True)
-    tmp = aoi_dir / ".summary.json.tmp"
+    tmp = aoi_dir / f".summary.json.{os.getpid()}.tmp"
     write_json(tmp, rows)
-    tmp.replace(aoi_dir / "summary.json")
+    tmp.replace(path)
 
 
 def any_incomplete(done: list[tuple[Outcome, Path]]) -> bool:

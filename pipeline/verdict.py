@@ -5,9 +5,9 @@ reader can check the reasoning rather than trust it:
 
 * inconclusive when an image is missing or too little of the site is clear (cloud, snow, no data),
   or, with a baseline, when no build-up is seen between the baseline and the before image;
-* with a baseline: the build-up is what arrived between baseline and before. The claim is
-  supported when at least half of the build-up left by the after image, not supported when less
-  than a fifth did, and inconclusive in between;
+* with a baseline: the build-up is what changed between baseline and before (all but departures).
+  The claim is supported when at least half of the build-up left by the after image, not
+  supported when less than a fifth did, and inconclusive in between;
 * without a baseline: supported when departures dominate the change between before and after and
   cover at least `min_area_m2`; otherwise not supported, with the caveat that the presence of
   forces before the claim is not established by the imagery itself.
@@ -90,7 +90,8 @@ def judge(
     if has_baseline:
         if buildup is None:
             return Judgement(Verdict.INCONCLUSIVE, ("no baseline change map",), numbers)
-        present = buildup.direction == ARRIVAL
+        # Build-up: what changed between baseline and before, except what recovered (departures).
+        present = buildup.mask & (buildup.direction != DEPARTURE)
         build_m2 = float(present.sum()) * pixel_area_m2
         numbers["buildup_area_m2"] = build_m2
         if build_m2 < thresholds.min_area_m2:

@@ -132,3 +132,25 @@ def test_scenes_lists_the_acquisitions(capsys: pytest.CaptureFixture[str]) -> No
     assert "before   2015-08-01..2015-08-31 sentinel-2-l1c: 1 scene(s)" in out
     assert "2017-06-21 00:00 OSCD_rennes_20170621_L1C" in out
     assert "cloud over site  n/a" in out  # L1C has no classification layer
+
+
+def test_leftovers_of_dead_runs_are_swept_but_not_those_of_live_runs(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    claim_dir = tmp_path.joinpath(*OUT_PARTS)
+    claim_dir.parent.mkdir(parents=True)
+    dead_tmp = claim_dir.parent / f".{claim_dir.name}.tmp-{dead.stdout.strip()}-abc123"
+    live_tmp = claim_dir.parent / f".{claim_dir.name}.tmp-{os.getppid()}-def456"
+    dead_tmp.mkdir()
+    live_tmp.mkdir()
+    assert main(["run", "demo", "--out", str(tmp_path)]) == 0
+    assert not dead_tmp.exists()
+    assert live_tmp.exists(), "a concurrent run's work in progress was deleted"
