@@ -150,16 +150,16 @@ def detect(
         counts = np.bincount(dirs, minlength=4)
         arr, dep = counts[ARRIVAL], counts[DEPARTURE]
         if arr > 2 * dep and arr >= counts[UNDETERMINED]:
-            name = "arrival"
+            code = ARRIVAL
         elif dep > 2 * arr and dep >= counts[UNDETERMINED]:
-            name = "departure"
+            code = DEPARTURE
         else:
-            name = "undetermined"
+            code = UNDETERMINED
         regions.append(
             Region(
                 label=int(rp.label),
                 pixels=int(rp.area),
-                direction=name,
+                direction=DIRECTION_NAMES[code],
                 mean_score=float(rp.intensity_mean),
                 max_score=float(rp.intensity_max),
                 centroid_rowcol=(float(rp.centroid[0]), float(rp.centroid[1])),

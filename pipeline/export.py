@@ -17,7 +17,7 @@ import rasterio
 from rasterio.features import shapes
 from rasterio.warp import transform_geom
 
-from pipeline.detect import DIRECTION_NAMES, Change
+from pipeline.detect import Change
 from pipeline.grid import Grid
 
 NODATA = 255
@@ -125,6 +125,3 @@ def regions_geojson(change: Change, grid: Grid, pixel_area_m2: float) -> dict[st
 
 def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", "utf-8")
-
-
-__all__ = ["DIRECTION_NAMES", "atomic_dir", "regions_geojson", "write_change_tif", "write_json"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from pipeline.errors import DataUnavailable
 from pipeline.grid import Grid
 from pipeline.sensors import Sensor
 from pipeline.sources.base import Scene
+from pipeline.sources.stac import local_path
 
 GDAL_OPTIONS = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
@@ -58,8 +58,6 @@ def _dataset_path(href: str) -> str:
             )
         return href
     if href.startswith("file://"):
-        from pipeline.sources.stac import local_path
-
         return str(local_path(href))
     return href
 
@@ -99,12 +97,6 @@ def read_on_grid(
             f"cannot read {href}: {str(exc).splitlines()[0][:300]}\n"
             "  fix: try again later; if it persists the asset may have moved (re-run the search)"
         ) from None
-
-
-@dataclass(frozen=True)
-class Read:
-    scene: Scene
-    image: prepare.Prepared
 
 
 def read_mask(scene: Scene, sensor: Sensor, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
