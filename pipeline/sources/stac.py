@@ -61,14 +61,8 @@ class StacApiSource:
             try:
                 # Client.open resets the StacApiIO's timeout to its own argument: pass it here.
                 self._client = Client.open(self.url, stac_io=io, timeout=self._timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise CatalogUnreachable(
-                    f"cannot reach the catalogue at {self.url}: {_reason(exc)}\n"
-                    "  fix: check the network connection (or proxy), or run `make run AOI=demo` "
-                    "to try the pipeline offline"
-                ) from None
-            except APIError as exc:
-                if getattr(exc, "status_code", None) is None:  # no HTTP answer at all
+            except (requests.RequestException, APIError) as exc:
+                if _no_answer(exc):
                     raise CatalogUnreachable(
                         f"cannot reach the catalogue at {self.url}: {_reason(exc)}\n"
                         "  fix: check the network connection (or proxy), or run "
@@ -106,13 +100,8 @@ class StacApiSource:
                 max_items=MAX_ITEMS,
             )
             items = list(search.items())
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise CatalogUnreachable(
-                f"lost the catalogue at {self.url} while searching {collection}: {_reason(exc)}\n"
-                "  fix: try again; check the network connection"
-            ) from None
-        except APIError as exc:
-            if getattr(exc, "status_code", None) is None:
+        except (requests.RequestException, APIError) as exc:
+            if _no_answer(exc):
                 raise CatalogUnreachable(
                     f"lost the catalogue at {self.url} while searching {collection}: "
                     f"{_reason(exc)}\n  fix: try again; check the network connection"
@@ -142,9 +131,7 @@ class StaticCatalogSource:
 
     def _all_items(self) -> list[pystac.Item]:
         if self._items is None:
-            href = self.url
-            if href.startswith("file://"):
-                href = unquote(urlparse(href).path)
+            href = str(local_path(self.url) or self.url)
             try:
                 catalog = pystac.Catalog.from_file(href, stac_io=_HttpStacIO())
                 self._items = list(catalog.get_items(recursive=True))
@@ -232,6 +219,14 @@ def open_source(kind: str, url: str) -> StacApiSource | StaticCatalogSource:
     if kind == "static":
         return StaticCatalogSource(url)
     return StacApiSource(url)
+
+
+def _no_answer(exc: BaseException) -> bool:
+    """The service never answered (DNS, refused, timeout, proxy), as opposed to answering badly.
+    pystac-client wraps such failures in an APIError without a status code."""
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return True
+    return isinstance(exc, APIError) and getattr(exc, "status_code", None) is None
 
 
 def _reason(exc: BaseException) -> str:
