@@ -8,6 +8,7 @@ the classification layer land on the same 10 m grid (bilinear for reflectance, n
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,15 +84,69 @@ def warp_band(
         return vrt.read(index)
 
 
+class _ReadCache:
+    """Arrays already read by this process, keyed by everything that determines them.
+
+    Claims of one AOI share windows and acquisitions (one baseline serves several claims; the
+    before-windows of claims two days apart pick the same scene; `scenes` and `run` read the same
+    cloud masks), and the network is the slow part: each array is read once. Bounded in bytes,
+    least recently used first out; arrays are handed out read-only so no caller can alter another's.
+    Local files are keyed with their size and modification time, so a rewritten file is re-read.
+    """
+
+    def __init__(self, max_bytes: int = 768 * 2**20):
+        self.max_bytes = max_bytes
+        self._arrays: OrderedDict[tuple[object, ...], np.ndarray] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: tuple[object, ...]) -> np.ndarray | None:
+        arr = self._arrays.get(key)
+        if arr is not None:
+            self._arrays.move_to_end(key)
+        return arr
+
+    def put(self, key: tuple[object, ...], arr: np.ndarray) -> np.ndarray:
+        arr.flags.writeable = False
+        self._arrays[key] = arr
+        self._bytes += arr.nbytes
+        while self._bytes > self.max_bytes and len(self._arrays) > 1:
+            _, old = self._arrays.popitem(last=False)
+            self._bytes -= old.nbytes
+        return arr
+
+
+_CACHE = _ReadCache()
+
+
+def _cache_key(
+    path: str, grid: Grid, resampling: Resampling, nodata: float | None
+) -> tuple[object, ...]:
+    version: tuple[int, ...] = ()
+    if "://" not in path:
+        st = os.stat(path)
+        version = (st.st_size, st.st_mtime_ns)
+    grid_key = (grid.crs.to_wkt(), tuple(grid.transform)[:6], grid.width, grid.height)
+    return (path, version, grid_key, resampling, nodata)
+
+
 def read_on_grid(
     href: str, grid: Grid, resampling: Resampling, nodata: float | None = 0
 ) -> np.ndarray:
-    """Band 1 of a raster, warped onto `grid`; pixels outside the raster get `nodata`."""
+    """Band 1 of a raster, warped onto `grid` (read-only); pixels outside it get `nodata`."""
     path = _dataset_path(href)
     try:
+        key = _cache_key(path, grid, resampling, nodata)
+        cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
         with gdal_env(), rasterio.open(path) as src:
             src_nodata = src.nodata if src.nodata is not None else nodata
-            return warp_band(src, grid, 1, resampling, src_nodata)
+            return _CACHE.put(key, warp_band(src, grid, 1, resampling, src_nodata))
+    except FileNotFoundError:
+        raise DataUnavailable(
+            f"cannot read {href}: file not found\n"
+            "  fix: check the catalogue's asset paths (a static catalogue moved without its files?)"
+        ) from None
     except RasterioError as exc:
         raise DataUnavailable(
             f"cannot read {href}: {str(exc).splitlines()[0][:300]}\n"
@@ -132,8 +187,9 @@ def read_scene(
                 "  fix: the catalogue's items lack this band; pick another catalogue or collection"
             )
         _key, asset = found
-        res = Resampling.nearest if band.resolution_m <= grid.resolution else Resampling.bilinear
-        raw[band.name] = read_on_grid(asset.href, grid, res, nodata=asset.nodata or 0)
+        # Bilinear returns the exact values where the grids align, and no blocks where they do
+        # not (a site in another UTM zone than its tile, 20 m bands on the 10 m grid).
+        raw[band.name] = read_on_grid(asset.href, grid, Resampling.bilinear, asset.nodata or 0)
     if masks is None:
         masks = read_mask(scene, sensor, grid)
     notes: list[str] = []
