@@ -322,8 +322,7 @@ def load(path: str | Path) -> AOIConfig:
             Problem(shown, "", f"cannot read the file: {exc}", fix="save it as UTF-8 text")
         ) from None
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        node, data = _parse(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         what = getattr(exc, "problem", None) or str(exc)
@@ -349,7 +348,7 @@ def load(path: str | Path) -> AOIConfig:
     try:
         cfg = AOIConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_problem(shown, node, data, e) for e in exc.errors()]) from None
+        raise ConfigError([_problem(shown, node, e) for e in exc.errors()]) from None
     if cfg.aoi != path.stem:
         raise ConfigError(
             Problem(
@@ -379,7 +378,6 @@ def load(path: str | Path) -> AOIConfig:
 
 
 _FIXES = {
-    "missing": "add it",
     "date_from_datetime_parsing": "write dates as YYYY-MM-DD",
     "date_parsing": "write dates as YYYY-MM-DD",
     "date_type": "write dates as YYYY-MM-DD",
@@ -389,7 +387,6 @@ _FIXES = {
     "bool_type": "write true or false",
     "string_type": "write text (quote it if it looks like a number or date)",
     "string_pattern_mismatch": "use lower-case letters, digits, '-' and '_' only",
-    "literal_error": "",
     "greater_than": "use a positive number",
     "too_short": "add at least one entry",
     "list_type": "write a YAML list (lines starting with '- ')",
@@ -398,7 +395,17 @@ _FIXES = {
 }
 
 
-def _problem(file: str, node: yaml.Node | None, data: Any, err: Any) -> Problem:
+def _parse(text: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree (for line numbers) and the data built from it, in one parse."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
+def _problem(file: str, node: yaml.Node | None, err: Any) -> Problem:
     loc = tuple(err["loc"])
     etype = err["type"]
     ctx = err.get("ctx") or {}
@@ -449,13 +456,11 @@ def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
         info = model.model_fields.get(part)
         if info is None:
             break
-        ann = info.annotation
-        for cand in getattr(ann, "__args__", ()) + (ann,):
-            inner = getattr(cand, "__args__", ())
-            for c in (cand, *inner):
-                if isinstance(c, type) and issubclass(c, BaseModel):
-                    model = c
-                    break
+        ann = info.annotation  # Window | None, list[Site], Catalog: find the model inside
+        for cand in (ann, *getattr(ann, "__args__", ())):
+            if isinstance(cand, type) and issubclass(cand, BaseModel):
+                model = cand
+                break
     return list(model.model_fields)
 
 

@@ -261,3 +261,12 @@ def test_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     code = main(["validate", str(tmp_path / "nope.yaml")])
     err = capsys.readouterr().err
     assert code == 2 and "nope.yaml: file not found" in err
+
+
+def test_unknown_field_deep_in_a_window(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = variant()
+    data["claims"][0]["windows"]["after"]["sensr"] = "sentinel-2-l2a"
+    code, text = validate(capsys, write(tmp_path, data))
+    assert code == 2
+    assert "claims[0].windows.after.sensr: unknown field" in text
+    assert "did you mean 'sensor'? fields allowed here: start, end, sensor" in text
