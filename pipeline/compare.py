@@ -104,24 +104,25 @@ def _grid_of(path: Path) -> Grid:
 
 
 def _read(img: UserImage, grid: Grid) -> prepare.Prepared:
+    """Bands of a user image on `grid` (its own grid for BEFORE: warping onto an aligned grid
+    returns the stored values), as reflectance with NaN where there is no data."""
     with rasterio.open(img.path) as src:
-        same = src.crs == grid.crs and src.transform == grid.transform and src.shape == grid.shape
-        nodata = src.nodata
-        dtype = src.dtypes[0]
-
-        def band(i: int, resampling: Resampling) -> np.ndarray:
-            return src.read(i) if same else warp_band(src, grid, i, resampling, nodata)
-
-        raw = {k: band(i, Resampling.bilinear) for k, i in img.bands.items() if k != "scl"}
-        scl = band(img.bands["scl"], Resampling.nearest) if "scl" in img.bands else None
-    integer = np.issubdtype(np.dtype(dtype), np.integer)
+        fill = src.nodata if src.nodata is not None else 0
+        integer = np.issubdtype(np.dtype(src.dtypes[0]), np.integer)
+        raw = {
+            k: warp_band(src, grid, i, Resampling.bilinear, fill)
+            for k, i in img.bands.items()
+            if k != "scl"
+        }
+        scl = (
+            warp_band(src, grid, img.bands["scl"], Resampling.nearest, fill)
+            if "scl" in img.bands
+            else None
+        )
     bands = {}
     for k, v in raw.items():
         arr = v.astype(np.float32) / (10000.0 if integer else 1.0)
-        bad = (v == nodata) if nodata is not None else (v == 0 if integer else ~np.isfinite(v))
-        if not same:
-            bad |= v == (nodata if nodata is not None else 0)
-        arr[bad] = np.nan
+        arr[(v == fill) | ~np.isfinite(v)] = np.nan
         bands[k] = arr
     clear, snow = prepare.scl_masks(scl) if scl is not None else (None, None)
     return prepare.finish(bands, clear, snow)
