@@ -102,7 +102,7 @@ def panel(path: Path, before: Prepared, after: Prepared, change: Change, text: P
     )
     fig.suptitle(text.title, fontsize=12)
     verdict = f"Verdict: {text.verdict.upper()} — " + "; ".join(text.reasons)
-    fig.text(0.01, 0.02, _wrap(verdict, 190) + "\n" + text.credit, fontsize=9, va="bottom")
+    fig.text(0.01, 0.02, _wrap(verdict, 140) + "\n" + text.credit, fontsize=9, va="bottom")
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, format="png")
     plt.close(fig)
