@@ -1,6 +1,8 @@
 """Command line: parse, call one library function, set the exit code.
 
-Exit codes: 0 ok, 1 unexpected failure (a bug: traceback shown), 2 bad input, 3 data unavailable.
+Exit codes: 0 the checks ran; 1 a verdict named by --fail-on came out (or an unexpected failure,
+a bug, with a traceback); 2 bad input; 3 data unavailable (a catalogue down, or a window with no
+usable imagery); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.config import AOIConfig, check_name, configs_dir, load
 from pipeline.errors import ConfigError, PipelineError, Problem
+from pipeline.verdict import Verdict
 
 
 def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:
@@ -61,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg, path = _resolve(args.aoi, args.config)
     source = open_source(cfg.catalog.kind, cfg.catalog.url)
     out = Path(args.out)
-    done = run_aoi(cfg, source, out, claims=args.claim, sites=args.site)
+    done = run_aoi(cfg, source, out, claims=args.claim, sites=args.site, config_path=path)
     if not done:
         raise ConfigError(
             Problem(
@@ -79,6 +82,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"\noutputs: {out / cfg.aoi}/<site>/<claim>/ (panel.png, change.tif, regions.geojson, "
         f"report.json); summary: {out / cfg.aoi / 'summary.json'}"
     )
+    print(f"report: {out / cfg.aoi / 'report.html'} (also report.md, report.json, overview.png)")
+    hits = [
+        (o.site.id, o.claim.id) for o, _ in done if str(o.judgement.verdict) in (args.fail_on or [])
+    ]
+    if hits:
+        print(
+            f"--fail-on {','.join(args.fail_on)}: "
+            + ", ".join(f"{s}/{c}" for s, c in hits)
+            + " (exit 1)",
+            file=sys.stderr,
+        )
+        return 1
     if any_incomplete(done):
         print(
             "some windows had no usable imagery: see 'problem' in their report.json",
@@ -153,6 +168,14 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="check every claim and site of an AOI")
     target(r)
     r.add_argument("--out", default="outputs", help="output root (default: outputs)")
+    r.add_argument(
+        "--fail-on",
+        action="append",
+        choices=[str(v) for v in Verdict],
+        metavar="VERDICT",
+        help="exit 1 when any check ends with this verdict (repeatable; "
+        "for cron: --fail-on not_supported)",
+    )
     r.set_defaults(func=cmd_run)
 
     v = sub.add_parser("validate", help="validate config files (default: configs/*.yaml)")

@@ -26,7 +26,7 @@ from pipeline.grid import Grid
 from pipeline.read import warp_band
 from pipeline.render import PanelText, panel
 from pipeline.sensors import SENSORS
-from pipeline.verdict import judge
+from pipeline.verdict import Image, judge
 
 BAND_NAMES = {
     key.upper(): band.name for band in SENSORS["sentinel-2-l2a"].bands for key in band.keys
@@ -154,13 +154,23 @@ def compare(before_path: Path, after_path: Path, out: Path) -> dict[str, Any]:
         if grid.crs.is_geographic
         else abs(grid.transform.a * grid.transform.e)
     )
-    j = judge(change, area, {"before": before.clear_fraction, "after": after.clear_fraction})
+    images = {
+        name: Image(str(path), "optical", "user image", img.clear_fraction, img.bands, img.clear)
+        for name, path, img in (("before", before_path, before), ("after", after_path, after))
+    }
+    j = judge(
+        change,
+        area,
+        {"before": before.clear_fraction, "after": after.clear_fraction},
+        images=images,
+    )
     report = {
         "before": str(before_path),
         "after": str(after_path),
         "bands_compared": sorted(set(before.bands) & set(after.bands)),
         "verdict": str(j.verdict),
         "reasons": list(j.reasons),
+        "flags": list(j.flags),
         "numbers": {k: round(v, 4) for k, v in j.numbers.items()},
         "regions": len(change.regions),
         "grid": {

@@ -163,6 +163,13 @@ class Site(_Model):
             self.point.lat + half_lat,
         )
 
+    def outline(self) -> list[tuple[float, float]]:
+        """The site's boundary as [lon, lat] corners (the polygon, or the point's square)."""
+        if self.polygon is not None:
+            return list(self.polygon)
+        w, s, e, n = self.bounds()
+        return [(w, s), (e, s), (e, n), (w, n)]
+
     def size_km(self) -> tuple[float, float]:
         if self.point is not None and self.box_km is not None:
             return self.box_km, self.box_km
@@ -232,6 +239,43 @@ class Catalog(_Model):
         return self
 
 
+class VerdictRules(_Model):
+    """How a verdict is decided. Every number used is written beside the verdict in the report."""
+
+    gone_share: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description="supported when at least this share of the build-up footprint is gone",
+    )
+    remaining_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="not supported when at least this share of the footprint is still there",
+    )
+    min_footprint_m2: float = Field(
+        default=5000,
+        ge=0,
+        description="least build-up (baseline -> before) worth checking a withdrawal against",
+    )
+    min_change_m2: float = Field(
+        default=5000,
+        ge=0,
+        description="without a baseline: least departed area that can support a claim",
+    )
+
+    @model_validator(mode="after")
+    def _shares(self) -> VerdictRules:
+        if self.gone_share + self.remaining_share <= 1:
+            raise _err(
+                f"gone_share ({self.gone_share:g}) + remaining_share ({self.remaining_share:g}) "
+                "must exceed 1, or one footprint could be both supported and not supported",
+                "e.g. gone_share: 0.7 and remaining_share: 0.5",
+            )
+        return self
+
+
 class AOIConfig(_Model):
     aoi: Identifier
     title: str
@@ -243,6 +287,7 @@ class AOIConfig(_Model):
     min_clear: float = Field(
         default=0.6, gt=0, le=1, description="least clear fraction of a site for a usable image"
     )
+    verdict: VerdictRules = VerdictRules()
     sites: list[Site] = Field(min_length=1)
     claims: list[Claim] = Field(min_length=1)
 

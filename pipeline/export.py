@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from rasterio.features import shapes
-from rasterio.warp import transform_geom
+from rasterio.io import MemoryFile
+from rasterio.shutil import copy as rio_copy
+from rasterio.warp import transform, transform_geom
 
 from pipeline.detect import Change
 from pipeline.grid import Grid
@@ -62,53 +63,69 @@ def _alive(pid: str) -> bool:
 
 
 def write_change_tif(path: Path, change: Change, grid: Grid, tags: dict[str, str]) -> None:
-    """Three uint8 bands on the grid: change mask (1 change, 0 none), score (x10 noise sigmas,
-    scale 0.1 recorded in the file) and direction (1 arrival, 2 departure, 3 undetermined).
+    """A cloud-optimised GeoTIFF on the grid, two uint8 bands with overviews:
+    1 class (0 no change, 1 appeared, 2 disappeared, 3 changed, direction unclear) and
+    2 score (x10 noise sigmas; scale 0.1 recorded in the file, so QGIS shows sigmas).
     255 marks pixels where either image was unusable (cloud, snow, no data)."""
-    mask = np.where(change.valid, change.mask.astype(np.uint8), NODATA).astype(np.uint8)
+    klass = np.where(change.valid, np.where(change.mask, change.direction, 0), NODATA).astype(
+        np.uint8
+    )
     score = np.where(
         change.valid, np.clip(np.round(np.nan_to_num(change.score) / SCORE_SCALE), 0, 254), NODATA
     ).astype(np.uint8)
-    direction = np.where(change.valid, change.direction, NODATA).astype(np.uint8)
     profile = {
         "driver": "GTiff",
         "width": grid.width,
         "height": grid.height,
-        "count": 3,
+        "count": 2,
         "dtype": "uint8",
         "crs": grid.crs,
         "transform": grid.transform,
         "nodata": NODATA,
-        "compress": "deflate",
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
     }
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(mask, 1)
-        dst.write(score, 2)
-        dst.write(direction, 3)
-        dst.set_band_description(1, "change (1 = change, 0 = no change)")
-        dst.set_band_description(2, f"score (noise sigmas; threshold {change.threshold:g})")
-        dst.set_band_description(3, "direction (1 arrival, 2 departure, 3 undetermined)")
-        dst.scales = (1.0, SCORE_SCALE, 1.0)
-        dst.offsets = (0.0, 0.0, 0.0)
-        dst.update_tags(**tags)
+    with MemoryFile() as mem:
+        with mem.open(**profile) as dst:
+            dst.write(klass, 1)
+            dst.write(score, 2)
+            dst.set_band_description(1, "class: 0 none, 1 appeared, 2 disappeared, 3 changed")
+            dst.set_band_description(2, f"score (noise sigmas; threshold {change.threshold:g})")
+            dst.scales = (1.0, SCORE_SCALE)
+            dst.offsets = (0.0, 0.0)
+            dst.update_tags(**tags)
+        with mem.open() as src:
+            rio_copy(
+                src,
+                str(path),
+                driver="COG",
+                COMPRESS="DEFLATE",
+                BLOCKSIZE=256,
+                OVERVIEW_RESAMPLING="NEAREST",
+                OVERVIEWS="AUTO",
+            )
 
 
 def regions_geojson(change: Change, grid: Grid, pixel_area_m2: float) -> dict[str, Any]:
-    """One polygon feature per changed region, in WGS 84 lon/lat (RFC 7946)."""
+    """One feature per changed region, in WGS 84 lon/lat (RFC 7946), with its numbers."""
     by_label = {r.label: r for r in change.regions}
-    features = []
+    parts: dict[int, list[Any]] = {}
     for geom, value in shapes(change.labels, mask=change.labels > 0, transform=grid.transform):
-        region = by_label.get(int(value))
-        if region is None:
-            continue
-        geom4326 = transform_geom(grid.crs, "EPSG:4326", geom, precision=7)
+        if int(value) in by_label:
+            parts.setdefault(int(value), []).append(geom["coordinates"])
+    features = []
+    for label, polys in parts.items():
+        region = by_label[label]
+        # A region joined only at a pixel corner traces as several rings: keep it one feature.
+        geom = (
+            {"type": "Polygon", "coordinates": polys[0]}
+            if len(polys) == 1
+            else {"type": "MultiPolygon", "coordinates": polys}
+        )
+        r0, c0, r1, c1 = region.bbox_rowcol
+        corners = [_lonlat(grid, (r, c), centre=False) for r, c in ((r1, c0), (r0, c1))]
         features.append(
             {
                 "type": "Feature",
-                "geometry": geom4326,
+                "geometry": transform_geom(grid.crs, "EPSG:4326", geom, precision=7),
                 "properties": {
                     "region": region.label,
                     "direction": region.direction,
@@ -116,11 +133,20 @@ def regions_geojson(change: Change, grid: Grid, pixel_area_m2: float) -> dict[st
                     "pixels": region.pixels,
                     "mean_score": round(region.mean_score, 2),
                     "max_score": round(region.max_score, 2),
+                    "centroid_lonlat": _lonlat(grid, region.centroid_rowcol),
+                    "bbox_lonlat": [*corners[0], *corners[1]],
                 },
             }
         )
     features.sort(key=lambda f: -f["properties"]["area_m2"])
     return {"type": "FeatureCollection", "features": features}
+
+
+def _lonlat(grid: Grid, rowcol: tuple[float, float], centre: bool = True) -> list[float]:
+    half = 0.5 if centre else 0.0
+    x, y = grid.transform * (rowcol[1] + half, rowcol[0] + half)
+    (lon,), (lat,) = transform(grid.crs, "EPSG:4326", [x], [y])
+    return [round(lon, 7), round(lat, 7)]
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.warp import transform_bounds
+from rasterio.warp import transform, transform_bounds
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,20 @@ class Grid:
         right = left + self.transform.a * self.width
         bottom = top + self.transform.e * self.height
         return left, bottom, right, top
+
+    def to_pixels(self, lonlat: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        """(col, row) pixel coordinates of [lon, lat] points (fractional, pixel corners at ints)."""
+        xs, ys = transform("EPSG:4326", self.crs, [p[0] for p in lonlat], [p[1] for p in lonlat])
+        inv = ~self.transform
+        return [tuple(inv * (x, y)) for x, y in zip(xs, ys, strict=True)]
+
+    def north_angle(self) -> float:
+        """Degrees clockwise from the grid's up to true north at its centre (UTM convergence)."""
+        left, bottom, right, top = self.bounds
+        cx, cy = (left + right) / 2, (bottom + top) / 2
+        (lon,), (lat,) = transform(self.crs, "EPSG:4326", [cx], [cy])
+        xs, ys = transform("EPSG:4326", self.crs, [lon, lon], [lat, lat + 0.01])
+        return math.degrees(math.atan2(xs[1] - xs[0], ys[1] - ys[0]))
 
     def lonlat_bounds(self) -> tuple[float, float, float, float]:
         return tuple(transform_bounds(self.crs, "EPSG:4326", *self.bounds, densify_pts=21))

@@ -6,7 +6,7 @@ same steps serve a live STAC run, the offline demo and `pipeline compare` on a u
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -34,6 +34,8 @@ class Prepared:
     snow: np.ndarray
     has_cloud_mask: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
+    shift_px: tuple[float, float] | None = None
+    """Estimated (row, col) misregistration against the image it was aligned to, when measured."""
 
     @property
     def clear_fraction(self) -> float:
@@ -152,7 +154,9 @@ def apply_shift(img: Prepared, shift: tuple[float, float]) -> Prepared:
     snow = ndimage.shift(img.snow.astype(np.float32), shift, order=0, mode="constant", cval=0) > 0.5
     bands = {k: np.where(clear, v, np.nan).astype(np.float32) for k, v in bands.items()}
     note = f"shifted by ({shift[0]:+.2f}, {shift[1]:+.2f}) px to align with the reference"
-    return Prepared(bands, clear, snow & clear, img.has_cloud_mask, (*img.notes, note))
+    return Prepared(
+        bands, clear, snow & clear, img.has_cloud_mask, (*img.notes, note), img.shift_px
+    )
 
 
 def match_radiometry(ref: Prepared, mov: Prepared) -> Prepared:
@@ -175,13 +179,15 @@ def match_radiometry(ref: Prepared, mov: Prepared) -> Prepared:
         gain = (rq[2] - rq[0]) / spread_m if spread_m > 1e-6 else 1.0
         gain = float(np.clip(gain, 0.5, 2.0))
         bands[k] = ((v - mq[1]) * gain + rq[1]).astype(np.float32)
-    return Prepared(bands, mov.clear, mov.snow, mov.has_cloud_mask, mov.notes)
+    return replace(mov, bands=bands)
 
 
 def align_pair(before: Prepared, after: Prepared, band: str = "red") -> tuple[Prepared, Prepared]:
     """Co-register `after` onto `before` (small shifts only) and match its radiometry."""
     key = band if band in before.bands and band in after.bands else next(iter(before.bands))
     shift = estimate_shift(before.bands[key], after.bands[key])
-    if shift is not None and np.hypot(*shift) >= 0.2:
-        after = apply_shift(after, shift)
+    if shift is not None:
+        after = replace(after, shift_px=shift)
+        if np.hypot(*shift) >= 0.2:
+            after = apply_shift(after, shift)
     return before, match_radiometry(before, after)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +15,17 @@ import numpy as np
 from shapely.geometry import box, shape
 
 from pipeline import __version__, prepare
+from pipeline import report as rpt
 from pipeline.config import AOIConfig, Claim, Site, Window
-from pipeline.detect import Change, detect
+from pipeline.detect import MIN_PIXELS, Change, detect
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.export import atomic_dir, regions_geojson, write_change_tif, write_json
 from pipeline.grid import Grid, plan_grid
 from pipeline.read import read_mask, read_scene
-from pipeline.render import PanelText, panel
+from pipeline.render import OverviewSite, PanelText, flicker, overview, panel
 from pipeline.sensors import SENSORS, Sensor
 from pipeline.sources.base import Scene, Source
-from pipeline.verdict import Judgement, Thresholds, Verdict, judge
+from pipeline.verdict import Image, Judgement, Thresholds, Verdict, judge
 
 MAX_MASK_READS = 6
 """Candidate scenes per window whose cloud mask is read to find the clearest view of the site."""
@@ -43,30 +44,47 @@ class Pick:
     considered: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None
 
-    def describe(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "window": {
-                "start": self.window.start,
-                "end": self.window.end,
-                "sensor": self.sensor.name,
-            },
-            "considered": self.considered,
-        }
-        if self.problem:
-            d["problem"] = self.problem
+    def record(self) -> rpt.ImageRecord:
+        rec = rpt.ImageRecord(
+            window=rpt.WindowRecord(
+                start=self.window.start, end=self.window.end, sensor=self.sensor.name
+            ),
+            considered=self.considered,
+            problem=self.problem,
+        )
         if self.scene is not None and self.image is not None:
-            d.update(
-                scene_id=self.scene.id,
-                collection=self.scene.collection,
-                platform=self.scene.platform,
-                datetime=self.scene.datetime.isoformat(),
-                tile_cloud_cover=self.scene.cloud_cover,
-                clear_fraction=round(self.image.clear_fraction, 4),
-                snow_fraction=round(self.image.snow_fraction, 4),
-                cloud_mask=self.image.has_cloud_mask,
-                notes=list(self.image.notes),
+            pb = self.scene.properties.get("s2:processing_baseline")
+            rec = rec.model_copy(
+                update={
+                    "scene_id": self.scene.id,
+                    "collection": self.scene.collection,
+                    "platform": self.scene.platform,
+                    "datetime": self.scene.datetime,
+                    "tile_cloud_cover": self.scene.cloud_cover,
+                    "clear_fraction": round(self.image.clear_fraction, 4),
+                    "snow_fraction": round(self.image.snow_fraction, 4),
+                    "cloud_mask": self.image.has_cloud_mask,
+                    "processing_baseline": None if pb is None else str(pb),
+                    "shift_px": None
+                    if self.image.shift_px is None
+                    else (round(self.image.shift_px[0], 3), round(self.image.shift_px[1], 3)),
+                    "notes": list(self.image.notes),
+                }
             )
-        return d
+        return rec
+
+    def judged(self) -> Image | None:
+        if self.scene is None or self.image is None:
+            return None
+        family = "landsat" if self.sensor.name.startswith("landsat") else self.sensor.name[:10]
+        return Image(
+            self.scene.id,
+            self.sensor.kind,
+            family,
+            self.image.clear_fraction,
+            self.image.bands,
+            self.image.clear,
+        )
 
 
 @dataclass
@@ -80,6 +98,8 @@ class Outcome:
     change: Change | None
     buildup: Change | None
     catalogue: str
+    thresholds: Thresholds = Thresholds()
+    config_sha256: str | None = None
 
     @property
     def pixel_area_m2(self) -> float:
@@ -102,43 +122,50 @@ class Outcome:
             parts.append("Landsat imagery courtesy of the U.S. Geological Survey")
         return "; ".join(parts)
 
-    def report(self) -> dict[str, Any]:
+    def report(self, outputs: dict[str, str] | None = None) -> rpt.CheckReport:
         j = self.judgement
-        return {
-            "aoi": self.aoi,
-            "site": {
-                "id": self.site.id,
-                "name": self.site.name,
-                "approximate": self.site.approximate,
-                "source": self.site.source,
-                "bounds_lonlat": [round(v, 6) for v in self.site.bounds()],
-            },
-            "claim": {
-                "id": self.claim.id,
-                "date": self.claim.date,
-                "statement": self.claim.statement,
-                "source": self.claim.source,
-            },
-            "verdict": str(j.verdict),
-            "reasons": list(j.reasons),
-            "numbers": {k: _round(v) for k, v in j.numbers.items()},
-            "images": {name: p.describe() for name, p in self.picks.items()},
-            "grid": {
-                "crs": self.grid.crs.to_string(),
-                "resolution_m": self.grid.resolution,
-                "width": self.grid.width,
-                "height": self.grid.height,
-                "bounds": list(self.grid.bounds),
-            },
-            "detection": {
-                "method": "change-vector magnitude in robust noise units, then regions",
-                "threshold": self.change.threshold if self.change else None,
-                "regions": len(self.change.regions) if self.change else 0,
-            },
-            "catalogue": self.catalogue,
-            "software": f"pipeline {__version__}",
-            "credit": self.credit(),
-        }
+        return rpt.CheckReport(
+            aoi=self.aoi,
+            site=rpt.SiteRecord(
+                id=self.site.id,
+                name=self.site.name,
+                approximate=self.site.approximate,
+                source=self.site.source,
+                bounds_lonlat=[round(v, 6) for v in self.site.bounds()],
+                outline_lonlat=self.site.outline(),
+            ),
+            claim=rpt.ClaimRecord(
+                id=self.claim.id,
+                date=self.claim.date,
+                statement=self.claim.statement,
+                source=self.claim.source,
+            ),
+            verdict=j.verdict,
+            reasons=list(j.reasons),
+            flags=list(j.flags),
+            numbers={k: _round(v) for k, v in j.numbers.items()},
+            rules={"min_clear": self.thresholds.min_clear, **self.thresholds.rules.model_dump()},
+            images={name: p.record() for name, p in self.picks.items()},
+            grid=rpt.GridRecord(
+                crs=self.grid.crs.to_string(),
+                resolution_m=self.grid.resolution,
+                width=self.grid.width,
+                height=self.grid.height,
+                bounds=list(self.grid.bounds),
+            ),
+            detection=rpt.DetectionRecord(
+                detector="cva",
+                method="change-vector magnitude in robust noise units, then regions",
+                threshold=self.change.threshold if self.change else None,
+                min_region_pixels=MIN_PIXELS,
+                regions=len(self.change.regions) if self.change else 0,
+            ),
+            catalogue=self.catalogue,
+            software=f"pipeline {__version__}",
+            config_sha256=self.config_sha256,
+            credit=self.credit(),
+            outputs=outputs or {},
+        )
 
 
 def _round(v: float) -> float | None:
@@ -258,7 +285,9 @@ def pick(
     return result
 
 
-def check(cfg: AOIConfig, claim: Claim, site: Site, source: Source) -> Outcome:
+def check(
+    cfg: AOIConfig, claim: Claim, site: Site, source: Source, config_sha256: str | None = None
+) -> Outcome:
     """Judge one claim at one site."""
     names = ["baseline", "before", "after"] if claim.windows.baseline else ["before", "after"]
     windows = {n: getattr(claim.windows, n) for n in names}
@@ -272,6 +301,8 @@ def check(cfg: AOIConfig, claim: Claim, site: Site, source: Source) -> Outcome:
             raise
         except DataUnavailable as exc:
             picks[n] = Pick(n, w, SENSORS[w.sensor], problem=str(exc).splitlines()[0])
+    # As read, before any alignment: identical pictures must be caught as served.
+    judged = {n: im for n, p in picks.items() if (im := p.judged()) is not None}
     before, after = picks["before"].image, picks["after"].image
     base = picks["baseline"].image if "baseline" in picks else None
     change = buildup = None
@@ -279,30 +310,44 @@ def check(cfg: AOIConfig, claim: Claim, site: Site, source: Source) -> Outcome:
         before_a, after_a = prepare.align_pair(before, after)
         if base is not None:
             before_a, base_a = prepare.align_pair(before_a, base)
+            picks["baseline"].image = base_a
             buildup = detect(base_a, before_a)
             change = detect(before_a, after_a, baseline=base_a)
         else:
             change = detect(before_a, after_a)
         picks["after"].image = after_a
     clear = {n: (p.image.clear_fraction if p.image is not None else None) for n, p in picks.items()}
+    thresholds = Thresholds(min_clear=cfg.min_clear, rules=cfg.verdict)
     judgement = judge(
         change,
         grid.resolution**2,
         clear,
         buildup=buildup,
-        thresholds=Thresholds(min_clear=cfg.min_clear),
+        thresholds=thresholds,
         has_baseline="baseline" in picks,
+        images=judged,
     )
     problems = tuple(f"{p.name}: {p.problem}" for p in picks.values() if p.problem)
     if problems:
-        judgement = Judgement(judgement.verdict, problems + judgement.reasons, judgement.numbers)
+        judgement = replace(judgement, reasons=problems + judgement.reasons)
     return Outcome(
-        cfg.aoi, site, claim, grid, picks, judgement, change, buildup, source.description
+        cfg.aoi,
+        site,
+        claim,
+        grid,
+        picks,
+        judgement,
+        change,
+        buildup,
+        source.description,
+        thresholds,
+        config_sha256,
     )
 
 
 def write(outcome: Outcome, out_dir: Path) -> Path:
-    """Write panel.png, change.tif, regions.geojson and report.json into `out_dir` atomically."""
+    """Write panel.png, flicker.gif, change.tif, regions.geojson and report.json (with the sha256
+    of every other file) into `out_dir`, atomically."""
     with atomic_dir(out_dir) as tmp:
         b, a, ch = outcome.picks["before"], outcome.picks["after"], outcome.change
         if ch is not None and b.image is not None and a.image is not None:
@@ -312,11 +357,16 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                 "claim": outcome.claim.id,
                 "before": b.scene.id,
                 "after": a.scene.id,
+                "verdict": str(outcome.judgement.verdict),
+                "software": f"pipeline {__version__}",
             }
             write_change_tif(tmp / "change.tif", ch, outcome.grid, tags)
             write_json(
                 tmp / "regions.geojson", regions_geojson(ch, outcome.grid, outcome.pixel_area_m2)
             )
+            outline = tuple(outcome.grid.to_pixels(outcome.site.outline()))
+            before_label = f"before {b.scene.datetime:%Y-%m-%d} {b.scene.platform}"
+            after_label = f"after {a.scene.datetime:%Y-%m-%d} {a.scene.platform}"
             panel(
                 tmp / "panel.png",
                 b.image,
@@ -325,16 +375,21 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                 PanelText(
                     title=f"{outcome.site.name} — claim {outcome.claim.date}: "
                     f"{_short(outcome.claim.statement)}",
-                    before_label=f"before: {b.scene.datetime:%Y-%m-%d} ({b.scene.platform})",
-                    after_label=f"after: {a.scene.datetime:%Y-%m-%d} ({a.scene.platform})",
+                    before_label=f"{before_label}\n{_short(b.scene.id, 60)}",
+                    after_label=f"{after_label}\n{_short(a.scene.id, 60)}",
                     verdict=str(outcome.judgement.verdict),
                     reasons=outcome.judgement.reasons,
                     credit=outcome.credit()
                     + ("   Site location approximate." if outcome.site.approximate else ""),
                     scale_m=outcome.grid.resolution,
+                    flags=outcome.judgement.flags,
+                    outline_px=outline,
+                    north_deg=outcome.grid.north_angle(),
                 ),
             )
-        write_json(tmp / "report.json", outcome.report())
+            flicker(tmp / "flicker.gif", b.image, a.image, (before_label, after_label), outline)
+        outputs = {f.name: rpt.sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
+        write_json(tmp / "report.json", outcome.report(outputs).model_dump(mode="json"))
     return out_dir
 
 
@@ -349,9 +404,12 @@ def run_aoi(
     claims: list[str] | None = None,
     sites: list[str] | None = None,
     log: Any = None,
+    config_path: Path | None = None,
 ) -> list[tuple[Outcome, Path]]:
-    """Check every (claim, site) of the AOI and write each one's outputs; returns what was done."""
+    """Check every (claim, site) of the AOI and write each one's outputs, then the AOI's summary
+    and report; returns what was done."""
     log = log or sys.stderr
+    config_sha = rpt.sha256_file(config_path) if config_path is not None else None
     done = []
     for claim in cfg.claims:
         if claims and claim.id not in claims:
@@ -360,7 +418,7 @@ def run_aoi(
             if sites and site.id not in sites:
                 continue
             print(f"{cfg.aoi}/{site.id}/{claim.id}: searching {source.description}", file=log)
-            outcome = check(cfg, claim, site, source)
+            outcome = check(cfg, claim, site, source, config_sha)
             path = write(outcome, out_root / cfg.aoi / site.id / claim.id)
             print(
                 f"  -> {outcome.judgement.verdict}: {'; '.join(outcome.judgement.reasons)}",
@@ -368,6 +426,7 @@ def run_aoi(
             )
             done.append((outcome, path))
     write_summary(out_root / cfg.aoi, done)
+    write_run_report(out_root / cfg.aoi, cfg, config_path, config_sha, source.description)
     return done
 
 
@@ -400,6 +459,84 @@ def write_summary(aoi_dir: Path, done: list[tuple[Outcome, Path]]) -> None:
     tmp = aoi_dir / f".summary.json.{os.getpid()}.tmp"
     write_json(tmp, rows)
     tmp.replace(path)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def load_checks(aoi_dir: Path) -> list[rpt.CheckEntry]:
+    """Every check listed in summary.json whose report.json reads back, with its files' sha256."""
+    try:
+        rows = json.loads((aoi_dir / "summary.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return []
+    entries = []
+    for row in rows if isinstance(rows, list) else []:
+        folder = aoi_dir / str(row.get("outputs", ""))
+        try:
+            report = rpt.CheckReport.model_validate_json((folder / "report.json").read_bytes())
+        except (OSError, ValueError):
+            continue  # written by an older version or removed by hand: not part of this report
+        files = {f.name: rpt.sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file()}
+        entries.append(rpt.CheckEntry(folder=str(row["outputs"]), report=report, files=files))
+    return entries
+
+
+def write_run_report(
+    aoi_dir: Path,
+    cfg: AOIConfig,
+    config_path: Path | None,
+    config_sha: str | None,
+    catalogue: str,
+) -> rpt.RunReport:
+    """overview.png, report.md, report.html and report.json for every check under `aoi_dir`."""
+    import platform
+    from importlib import metadata
+
+    import rasterio
+
+    checks = load_checks(aoi_dir)
+    claim_ids = [c.id for c in cfg.claims if any(e.report.claim.id == c.id for e in checks)]
+    by_site: dict[str, dict[str, str]] = {}
+    for e in checks:
+        by_site.setdefault(e.report.site.id, {})[e.report.claim.id] = e.report.verdict.value
+    sites = [
+        OverviewSite(s.id, tuple(s.outline()), by_site[s.id]) for s in cfg.sites if s.id in by_site
+    ]
+    credit = "; ".join(sorted({e.report.credit for e in checks if e.report.credit}))
+    tmp_png = aoi_dir / f".overview.png.{os.getpid()}.tmp"
+    overview(tmp_png, cfg.title, sites, claim_ids, credit)
+    tmp_png.replace(aoi_dir / "overview.png")
+    run = rpt.RunReport(
+        aoi=cfg.aoi,
+        title=cfg.title,
+        generated=datetime.now(UTC).replace(microsecond=0),
+        software=f"pipeline {__version__}",
+        versions={
+            "pipeline": __version__,
+            "python": platform.python_version(),
+            "gdal": rasterio.__gdal_version__,
+            **{d: metadata.version(d) for d in ("numpy", "rasterio", "scikit-image", "scipy")},
+        },
+        config_path=str(config_path) if config_path else "",
+        config_sha256=config_sha or "",
+        catalogue=catalogue,
+        counts=rpt.counts(checks),
+        checks=checks,
+        files={},
+    )
+    _write_atomic(aoi_dir / "report.md", rpt.run_markdown(run).encode("utf-8"))
+    _write_atomic(aoi_dir / "report.html", rpt.run_html(run, aoi_dir).encode("utf-8"))
+    files = {
+        n: rpt.sha256_file(aoi_dir / n)
+        for n in ("overview.png", "summary.json", "report.md", "report.html")
+    }
+    run = run.model_copy(update={"files": files})
+    _write_atomic(aoi_dir / "report.json", (run.model_dump_json(indent=2) + "\n").encode())
+    return run
 
 
 def any_incomplete(done: list[tuple[Outcome, Path]]) -> bool:

@@ -32,33 +32,47 @@ def test_demo_writes_every_output(demo_out: Path) -> None:
     d = demo_out.joinpath(*OUT_PARTS)
     assert sorted(p.name for p in d.iterdir()) == [
         "change.tif",
+        "flicker.gif",
         "panel.png",
         "regions.geojson",
         "report.json",
     ]
     assert d.joinpath("panel.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    aoi = demo_out / "demo"
+    assert sorted(p.name for p in aoi.iterdir() if p.is_file()) == [
+        "overview.png",
+        "report.html",
+        "report.json",
+        "report.md",
+        "summary.json",
+    ]
     summary = json.loads((demo_out / "demo" / "summary.json").read_text())
     assert summary[0]["site"] == "rennes-sw" and summary[0]["complete"] is True
     assert not list(d.parent.glob(".*")), "temporary directories left behind"
 
 
-def test_change_tif_is_a_real_georeferenced_mask(demo_out: Path) -> None:
-    with rasterio.open(demo_out.joinpath(*OUT_PARTS, "change.tif")) as src:
-        assert src.count == 3 and src.dtypes == ("uint8",) * 3
+def test_change_tif_is_a_valid_cog_with_class_and_score(demo_out: Path) -> None:
+    from rio_cogeo.cogeo import cog_validate
+
+    path = demo_out.joinpath(*OUT_PARTS, "change.tif")
+    valid, errors, _warnings = cog_validate(str(path))
+    assert valid, errors
+    with rasterio.open(path) as src:
+        assert src.count == 2 and src.dtypes == ("uint8",) * 2
+        assert src.overviews(1), "a COG for QGIS should carry overviews"
         assert src.crs.to_epsg() == 32630  # UTM 30N for Rennes
         assert src.res == (10.0, 10.0)
         assert src.nodata == 255
         assert src.scales[1] == pytest.approx(0.1)
-        mask, score, direction = src.read()
+        assert src.descriptions[0].startswith("class")
+        klass, score = src.read()
         left, bottom, right, top = src.bounds
-    assert set(np.unique(mask)) <= {0, 1, 255}
-    changed = (mask == 1).mean()
+    assert set(np.unique(klass)) <= {0, 1, 2, 3, 255}
+    changed = ((klass > 0) & (klass != 255)).mean()
     # Real construction between 2015 and 2017: some change, most of the city unchanged.
     assert 0.005 < changed < 0.15
-    # Score band agrees with the mask: every changed pixel is above the 3-sigma threshold.
-    assert (score[mask == 1] * 0.1 > 3.0 - 1e-6).all()
-    assert set(np.unique(direction[mask == 1])) <= {1, 2, 3}
-    assert (direction[mask == 0] == 0).all()
+    # Score band agrees with the classes: every changed pixel is above the 3-sigma threshold.
+    assert (score[(klass > 0) & (klass != 255)] * 0.1 > 3.0 - 1e-6).all()
     # The grid covers the site polygon (lon -1.6835..-1.6225, lat 48.095..48.1312).
     from rasterio.warp import transform_bounds
 
@@ -76,10 +90,17 @@ def test_regions_geojson_matches_the_mask(demo_out: Path) -> None:
     regions_px = {f["properties"]["region"]: f["properties"]["area_m2"] for f in fc["features"]}
     assert sum(regions_px.values()) == pytest.approx(report["numbers"]["changed_area_m2"])
     assert total >= report["numbers"]["changed_area_m2"]
+    from shapely.geometry import shape
+
+    labels = [f["properties"]["region"] for f in fc["features"]]
+    assert len(labels) == len(set(labels)), "one feature per region"
     for f in fc["features"]:
-        assert f["geometry"]["type"] == "Polygon"
-        lon, lat = f["geometry"]["coordinates"][0][0]
-        assert -1.70 < lon < -1.60 and 48.08 < lat < 48.14
+        geom = shape(f["geometry"])
+        assert geom.is_valid and geom.geom_type in {"Polygon", "MultiPolygon"}
+        w, s, e, n = geom.bounds
+        assert -1.70 < w < e < -1.60 and 48.08 < s < n < 48.14
+        lon, lat = f["properties"]["centroid_lonlat"]
+        assert w - 1e-3 <= lon <= e + 1e-3 and s - 1e-3 <= lat <= n + 1e-3
         assert f["properties"]["direction"] in {"arrival", "departure", "undetermined"}
 
 
@@ -89,19 +110,59 @@ def test_report_says_what_was_used_and_why(demo_out: Path) -> None:
     assert r["images"]["after"]["scene_id"] == "OSCD_rennes_20170621_L1C"
     assert r["images"]["before"]["cloud_mask"] is False
     assert any("no cloud mask" in n for n in r["images"]["after"]["notes"])
-    assert r["verdict"] in {"supported", "not supported", "inconclusive"}
+    assert r["verdict"] in {"supported", "not_supported", "inconclusive"}
     assert r["reasons"]
     assert r["credit"] == "Contains modified Copernicus Sentinel data 2015, 2017"
     n = r["numbers"]
-    assert n["changed_area_m2"] >= n["arrival_area_m2"] + n["departure_area_m2"]
+    assert n["changed_area_m2"] >= n["appeared_area_m2"] + n["disappeared_area_m2"]
     assert n["clear_fraction_before"] == 1.0
+    assert r["detection"]["detector"] and r["detection"]["threshold"] == 3.0
+    assert r["rules"]["gone_share"] == 0.7 and r["rules"]["min_clear"] == 0.6
+    assert r["images"]["after"]["shift_px"] is not None  # co-registration was measured
+    config = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+    assert r["config_sha256"] == digest(config)
+
+
+def test_every_output_is_checksummed_in_the_reports(demo_out: Path) -> None:
+    d = demo_out.joinpath(*OUT_PARTS)
+    r = json.loads((d / "report.json").read_text())
+    assert set(r["outputs"]) == {"change.tif", "flicker.gif", "panel.png", "regions.geojson"}
+    for name, sha in r["outputs"].items():
+        assert digest(d / name) == sha, name
+    run = json.loads((demo_out / "demo" / "report.json").read_text())
+    (check,) = run["checks"]
+    assert check["report"] == r
+    for name, sha in check["files"].items():
+        assert digest(d / name) == sha, name
+    assert set(run["files"]) == {"overview.png", "summary.json", "report.md", "report.html"}
+    for name, sha in run["files"].items():
+        assert digest(demo_out / "demo" / name) == sha, name
+    assert run["counts"][r["verdict"]] == 1
+    md = (demo_out / "demo" / "report.md").read_text()
+    assert r["verdict"] in md and "OSCD_rennes_20150821_L1C" in md and r["config_sha256"] in md
+    html = (demo_out / "demo" / "report.html").read_text()
+    assert "data:image/png;base64," in html  # self-contained: pictures embedded
+    assert 'src="http' not in html and 'href="http' not in html
+    assert r["outputs"]["change.tif"] in html
+
+
+def test_flicker_gif_alternates_the_two_dates(demo_out: Path) -> None:
+    from PIL import Image
+
+    with Image.open(demo_out.joinpath(*OUT_PARTS, "flicker.gif")) as gif:
+        assert gif.n_frames == 2 and gif.info.get("loop") == 0
+        frames = []
+        for i in range(2):
+            gif.seek(i)
+            frames.append(np.asarray(gif.convert("RGB"), dtype=np.int16))
+    assert np.abs(frames[0] - frames[1]).mean() > 2  # two different dates, not one picture twice
 
 
 def test_rerun_replaces_outputs_with_identical_files(demo_out: Path, tmp_path: Path) -> None:
     first = demo_out.joinpath(*OUT_PARTS)
     assert main(["run", "demo", "--out", str(tmp_path)]) == 0
     second = tmp_path.joinpath(*OUT_PARTS)
-    for name in ("change.tif", "regions.geojson", "report.json"):
+    for name in ("change.tif", "regions.geojson", "report.json", "flicker.gif", "panel.png"):
         assert digest(first / name) == digest(second / name), name
 
 
