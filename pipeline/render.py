@@ -18,6 +18,7 @@ from pipeline.prepare import Prepared  # noqa: E402
 COLOURS = {ARRIVAL: (1.0, 0.15, 0.1), DEPARTURE: (0.0, 0.85, 1.0), UNDETERMINED: (1.0, 0.85, 0.0)}
 
 
+FOOTPRINT = (1.0, 0.2, 1.0)
 VERDICT_COLOURS = {
     "supported": (0.2, 0.6, 0.25),
     "not_supported": (0.8, 0.15, 0.1),
@@ -112,8 +113,16 @@ def _outline(ax: plt.Axes, outline_px: tuple[tuple[float, float], ...]) -> None:
         ax.plot(xs, ys, color="white", lw=1.2, ls="--")
 
 
-def panel(path: Path, before: Prepared, after: Prepared, change: Change, text: PanelText) -> None:
-    """before | after | change, with the same contrast stretch on both dates."""
+def panel(
+    path: Path,
+    before: Prepared,
+    after: Prepared,
+    change: Change,
+    text: PanelText,
+    footprint: np.ndarray | None = None,
+) -> None:
+    """before | after | change, with the same contrast stretch on both dates; `footprint` (what
+    appeared between baseline and before) is outlined on the change picture."""
     b, stretch = rgb(before)
     a, _ = rgb(after, stretch)
     c = overlay(a, change)
@@ -136,13 +145,20 @@ def panel(path: Path, before: Prepared, after: Prepared, change: Change, text: P
         _outline(ax, text.outline_px)
         _scalebar(ax, w, h, text.scale_m)
         _north(ax, text.north_deg)
+    handles = [
+        Patch(color=COLOURS[ARRIVAL], label="appeared (arrival)"),
+        Patch(color=COLOURS[DEPARTURE], label="disappeared (departure)"),
+        Patch(color=COLOURS[UNDETERMINED], label="changed, direction unclear"),
+        Patch(color=(0.35, 0.35, 0.35), label="not usable (cloud, snow, no data)"),
+    ]
+    if footprint is not None and footprint.any():
+        for ax in axes:
+            ax.contour(footprint.astype(np.uint8), levels=[0.5], colors=[FOOTPRINT], linewidths=1)
+        handles.append(
+            Patch(facecolor="none", edgecolor=FOOTPRINT, label="footprint (baseline → before)")
+        )
     axes[2].legend(
-        handles=[
-            Patch(color=COLOURS[ARRIVAL], label="appeared (arrival)"),
-            Patch(color=COLOURS[DEPARTURE], label="disappeared (departure)"),
-            Patch(color=COLOURS[UNDETERMINED], label="changed, direction unclear"),
-            Patch(color=(0.35, 0.35, 0.35), label="not usable (cloud, snow, no data)"),
-        ],
+        handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, -0.02),
         fontsize=8,
@@ -256,6 +272,7 @@ def overview(
             colLabels=[_wrap(c, 14) for c in claims],
             loc="center",
             cellLoc="center",
+            colWidths=[min(0.16, 0.85 / len(claims))] * len(claims),
         )
         table.auto_set_font_size(False)
         table.set_fontsize(7.5)

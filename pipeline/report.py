@@ -161,9 +161,10 @@ def _image_line(name: str, im: ImageRecord) -> str:
     shift = f", shift {im.shift_px[0]:+.2f}/{im.shift_px[1]:+.2f} px" if im.shift_px else ""
     pb = f", processing baseline {im.processing_baseline}" if im.processing_baseline else ""
     when = im.datetime.strftime("%Y-%m-%d %H:%M UTC") if im.datetime else "?"
+    tile = "n/a" if im.tile_cloud_cover is None else f"{im.tile_cloud_cover:.0f} %"
     return (
         f"- **{name}** `{im.scene_id}` — {when}, {im.platform}, site clear "
-        f"{_fmt(im.clear_fraction, True)}, tile cloud {_fmt(im.tile_cloud_cover)} %{pb}{shift}"
+        f"{_fmt(im.clear_fraction, True)}, tile cloud {tile}{pb}{shift}"
     )
 
 

@@ -25,7 +25,7 @@ from pipeline.read import read_mask, read_scene
 from pipeline.render import OverviewSite, PanelText, flicker, overview, panel
 from pipeline.sensors import SENSORS, Sensor
 from pipeline.sources.base import Scene, Source
-from pipeline.verdict import Image, Judgement, Thresholds, Verdict, judge
+from pipeline.verdict import Image, Judgement, Thresholds, Verdict, footprint, judge
 
 MAX_MASK_READS = 6
 """Candidate scenes per window whose cloud mask is read to find the clearest view of the site."""
@@ -386,6 +386,7 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                     outline_px=outline,
                     north_deg=outcome.grid.north_angle(),
                 ),
+                footprint=None if outcome.buildup is None else footprint(outcome.buildup),
             )
             flicker(tmp / "flicker.gif", b.image, a.image, (before_label, after_label), outline)
         outputs = {f.name: rpt.sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}

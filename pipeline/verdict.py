@@ -66,6 +66,11 @@ def _ha(m2: float) -> str:
     return f"{m2 / 10000:.2f} ha"
 
 
+def footprint(buildup: Change) -> np.ndarray:
+    """What appeared between baseline and before: every change except what went back."""
+    return buildup.mask & (buildup.direction != DEPARTURE)
+
+
 def identical(a: Image, b: Image) -> str | None:
     """Why two pictures are the same picture, or None. The same scene id is the same acquisition;
     equal values on every pixel usable in both means one image is being served twice."""
@@ -172,8 +177,8 @@ def judge(
     if has_baseline:
         if buildup is None:
             return out(Verdict.INCONCLUSIVE, ["no baseline change map"])
-        footprint = buildup.mask & (buildup.direction != DEPARTURE)
-        foot_m2 = float(footprint.sum()) * pixel_area_m2
+        foot = footprint(buildup)
+        foot_m2 = float(foot.sum()) * pixel_area_m2
         numbers["footprint_area_m2"] = foot_m2
         if foot_m2 < rules.min_footprint_m2:
             return out(
@@ -183,8 +188,8 @@ def judge(
                     f"before (need {_ha(rules.min_footprint_m2)})"
                 ],
             )
-        seen = footprint & main.valid
-        visible = float(seen.sum()) / float(footprint.sum())
+        seen = foot & main.valid
+        visible = float(seen.sum()) / float(foot.sum())
         numbers["footprint_visible_share"] = visible
         if visible < thresholds.min_clear:
             return out(

@@ -15,3 +15,7 @@ def test_notebook_runs(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runpy.run_path(str(path), run_name="__main__")
     out = capsys.readouterr().out
     assert "panel:" in out and "changed pixels:" in out
+    if path.stem == "review":
+        assert "CHANGED" not in out and "ok  demo/" not in out
+        assert "ok  rennes-sw/demo-sites-cleared/change.tif" in out
+        assert "regions in rennes-sw/demo-sites-cleared/regions.geojson" in out
