@@ -284,18 +284,19 @@ def _compare(
         except DataUnavailable as exc:
             log.warning("%s: baseline unreadable: %s", tag, str(exc).splitlines()[0])
 
-    after = new
+    # Against the baseline: the new image matched onto the baseline, the same way every run, so
+    # the numbers of successive runs compare. Against the previous image: matched onto it, with
+    # the baseline (matched onto the previous image) telling arrival from departure.
     change = vs_base = None
-    before = prev_img
-    if before is not None:
-        before, after = prepare.align_pair(before, after)
-        if base_img is not None:
-            before, base_img = prepare.align_pair(before, base_img)
-        change = detect(before, after, baseline=base_img)
-    elif base_img is not None:
-        base_img, after = prepare.align_pair(base_img, after)
+    before = after = base_view = None
     if base_img is not None:
-        vs_base = detect(base_img, after)
+        base_view, after = prepare.align_pair(base_img, new)
+        vs_base = detect(base_view, after)
+    if prev_img is not None:
+        before, after = prepare.align_pair(prev_img, new)
+        base_dir = prepare.align_pair(before, base_img)[1] if base_img is not None else None
+        change = detect(before, after, baseline=base_dir)
+    after = after if after is not None else new
 
     px = grid.resolution**2
     appeared = change.pixels(ARRIVAL) * px if change else None
@@ -352,7 +353,7 @@ def _compare(
     }
     with atomic_dir(out_dir) as tmp:
         shown = change if change is not None else vs_base
-        ref_scene, ref_img = (prev_scene, before) if change is not None else (base_scene, base_img)
+        ref_scene, ref_img = (prev_scene, before) if change is not None else (base_scene, base_view)
         if shown is not None and ref_scene is not None and ref_img is not None:
             tags = {"site": site.id, "before": ref_scene.id, "after": chosen.id}
             write_change_tif(tmp / "change.tif", shown, grid, tags)
@@ -465,7 +466,7 @@ def plot_history(rows: list[dict[str, Any]], title: str, path: Path) -> None:
         return datetime.fromisoformat(r["acquired"])
 
     fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(9, 6), dpi=100, sharex=True, gridspec_kw={"height_ratios": [1, 2]}
+        2, 1, figsize=(11, 6), dpi=100, sharex=True, gridspec_kw={"height_ratios": [1, 2]}
     )
     for outcome, colour, label in (("used", "tab:green", "used"), ("cloudy", "0.6", "cloudy")):
         pts = [r for r in rows if r["outcome"] == outcome and r["valid_fraction"] is not None]
@@ -479,7 +480,7 @@ def plot_history(rows: list[dict[str, Any]], title: str, path: Path) -> None:
             )
     top.set_ylim(0, 100)
     top.set_ylabel("site clear (%)")
-    top.legend(loc="lower left", fontsize=8)
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     used = [r for r in rows if r["outcome"] == "used"]
     ha = 1 / 10000
     app = [(d(r), r["appeared_m2"] * ha) for r in used if r["appeared_m2"] is not None]
@@ -502,7 +503,7 @@ def plot_history(rows: list[dict[str, Any]], title: str, path: Path) -> None:
     bottom.axhline(0, color="0.3", lw=0.8)
     bottom.set_ylabel("area (ha)")
     if app or dis or base:
-        bottom.legend(loc="upper left", fontsize=8)
+        bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     bottom.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     fig.autofmt_xdate()
     fig.suptitle(f"{title}: watch history ({len(rows)} acquisitions)")
