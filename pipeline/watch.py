@@ -218,7 +218,6 @@ def watch_site(
     alert = None
     if chosen is not None:
         row, out_dir, payload = _compare(cfg, site, source, state, s, grid, chosen, masks, aoi_dir)
-        row["valid_fraction"] = next(c for x, o, c in seen if x is chosen)
         history.append(row)
         outputs = [(chosen.id, f, aoi_dir) for f in sorted(out_dir.iterdir()) if f.is_file()]
         res.used, res.outputs = chosen.id, out_dir
@@ -315,6 +314,7 @@ def _compare(
         "baseline_scene_id": base_scene.id if base_img is not None and base_scene else None,
         "differs_from_baseline_m2": differs,
         "outputs": str(out_dir.relative_to(aoi_dir)),
+        "valid_fraction": round(new.clear_fraction, 4),
     }
     a = s.alert
     fire = change is not None and (
@@ -480,7 +480,8 @@ def plot_history(rows: list[dict[str, Any]], title: str, path: Path) -> None:
             )
     top.set_ylim(0, 100)
     top.set_ylabel("site clear (%)")
-    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    if top.get_legend_handles_labels()[0]:
+        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     used = [r for r in rows if r["outcome"] == "used"]
     ha = 1 / 10000
     app = [(d(r), r["appeared_m2"] * ha) for r in used if r["appeared_m2"] is not None]

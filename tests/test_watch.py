@@ -448,3 +448,16 @@ def test_undelivered_alert_is_retried_next_run(tmp_path: Path, http_server: HTTP
     assert main(args) == 0
     assert len(posted) == 1 and posted[0]["scene_id"] == "rennes_20170805_RESERVED_L2A"
     assert db_rows(out, "SELECT status, attempts FROM alerts") == [("sent", 2)]
+
+
+def test_watch_settings_are_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, str(DEMO / "catalog.json"), {"url": "ftp://example.org/x"})
+    assert main(["watch", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "watch.alert.url" in err and "must be http(s)" in err
+    data = yaml.safe_load(config.read_text())
+    data["watch"]["alert"] = {"apeared_m2": 1}
+    config.write_text(yaml.safe_dump(data))
+    assert main(["watch", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert "did you mean 'appeared_m2'?" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
