@@ -218,6 +218,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
             result.new,
             sum(s.alert for s in result.sites),
         )
+        if result.unavailable:
+            return 3
         return EXIT_ALERT_UNDELIVERED if result.alerts_failed else 0
     finally:
         for h in handlers:

@@ -81,6 +81,8 @@ class WatchResult:
     sites: list[SiteResult]
     alerts_failed: int = 0
     killed_runs: int = 0
+    unavailable: int = 0
+    """Sites skipped this run because the catalogue or imagery could not be had."""
 
     @property
     def new(self) -> int:
@@ -585,7 +587,13 @@ def watch(
                 result.alerts_failed = deliver_pending(cfg, state)  # left by earlier runs
                 for site in chosen:
                     verify_outputs(state, cfg.aoi, site, aoi_dir)
-                    result.sites.append(watch_site(cfg, site, source, state, run, aoi_dir, today))
+                    try:
+                        result.sites.append(
+                            watch_site(cfg, site, source, state, run, aoi_dir, today)
+                        )
+                    except DataUnavailable as exc:  # this site waits for the next run
+                        result.unavailable += 1
+                        log.error("%s/%s: %s", cfg.aoi, site.id, " ".join(str(exc).split()))
                     result.alerts_failed += deliver_pending(cfg, state)
                 run.finish("ok")
             except BaseException as exc:

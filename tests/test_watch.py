@@ -461,3 +461,15 @@ def test_watch_settings_are_validated(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["watch", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
     assert "did you mean 'appeared_m2'?" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_unreachable_catalogue_exits_3_and_records_nothing(
+    tmp_path: Path, http_server: HTTPTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    http_server.fail("/cat/catalog.json", 503, times=None)
+    config = write_config(tmp_path, http_server.url("/cat/catalog.json"), {})
+    out = tmp_path / "out"
+    assert main(["watch", "--config", str(config), "--out", str(out)]) == 3
+    assert "cannot read the static catalogue" in capsys.readouterr().err
+    assert db_rows(out, "SELECT count(*) FROM scenes") == [(0,)]
+    assert db_rows(out, "SELECT count(*) FROM runs") == [(0,)]
