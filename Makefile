@@ -8,10 +8,11 @@ STAMP  := $(VENV)/.stamp-$(shell sha256sum pyproject.toml 2>/dev/null | cut -c1-
 AOI    ?=
 OUT    ?= outputs
 
-.PHONY: run test lint validate clean help venv
+.PHONY: run test lint validate clean help venv watch
 
 help:
 	@echo "make run AOI=<name>   check every claim and site of configs/<name>.yaml (try AOI=demo offline)"
+	@echo "make watch AOI=<name> process new acquisitions of every site (cron-safe; see README)"
 	@echo "make test             run the test suite"
 	@echo "make lint             ruff + mypy"
 	@echo "make validate         validate every config in configs/"
@@ -30,6 +31,10 @@ venv: $(STAMP)
 run: $(STAMP)
 	@test -n "$(AOI)" || { echo "usage: make run AOI=<name>   (configs: $$(ls configs | sed 's/\.yaml$$//' | tr '\n' ' '))"; exit 2; }
 	$(BIN)/pipeline run $(AOI) --out $(OUT)
+
+watch: $(STAMP)
+	@test -n "$(AOI)" || { echo "usage: make watch AOI=<name>"; exit 2; }
+	$(BIN)/pipeline watch --aoi $(AOI) --out $(OUT)
 
 validate: $(STAMP)
 	$(BIN)/pipeline validate configs/*.yaml

@@ -2,12 +2,15 @@
 
 Exit codes: 0 the checks ran; 1 a verdict named by --fail-on came out (or an unexpected failure,
 a bug, with a traceback); 2 bad input; 3 data unavailable (a catalogue down, or a window with no
-usable imagery); 130 interrupted.
+usable imagery); 130 interrupted. `watch` adds 69 (an alert could not be delivered) and 75
+(another watch run holds the lock).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import logging.handlers
 import sys
 from pathlib import Path
 
@@ -151,6 +154,94 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _watch_logging(log_file: Path | None, verbose: bool, quiet: bool) -> list[logging.Handler]:
+    """One line per event: to stderr (INFO on a terminal, WARNING and up otherwise, so cron mails
+    only alerts and errors) and, at INFO, to a rotating log file."""
+    logger = logging.getLogger("pipeline.watch")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+    err = logging.StreamHandler(sys.stderr)
+    loud = verbose or (sys.stderr.isatty() and not quiet)
+    err.setLevel(logging.INFO if loud else logging.WARNING)
+    err.setFormatter(fmt)
+    handlers: list[logging.Handler] = [err]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8"
+        )
+        fh.setLevel(logging.INFO)
+        fh.setFormatter(fmt)
+        handlers.append(fh)
+    for h in handlers:
+        logger.addHandler(h)
+    return handlers
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from pipeline.sources import open_source
+    from pipeline.state import LockHeld
+    from pipeline.watch import (
+        EXIT_ALERT_UNDELIVERED,
+        EXIT_LOCKED,
+        LOCK_FILE,
+        LOG_FILE,
+        dry_run,
+        watch,
+    )
+
+    cfg, path = _resolve(args.aoi_opt or args.aoi, args.config)
+    unknown = [s for s in args.site or [] if s not in {x.id for x in cfg.sites}]
+    if unknown:
+        raise ConfigError(
+            Problem(
+                str(path),
+                "--site",
+                "no such site",
+                value=" ".join(unknown),
+                fix=f"use one of: {', '.join(x.id for x in cfg.sites)}",
+            )
+        )
+    source = open_source(cfg.catalog.kind, cfg.catalog.url)
+    out = Path(args.out)
+    if args.dry_run:
+        for line in dry_run(cfg, source, out, sites=args.site):
+            print(line)
+        return 0
+    handlers = _watch_logging(out / cfg.aoi / LOG_FILE, args.verbose, args.quiet)
+    logger = logging.getLogger("pipeline.watch")
+    try:
+        try:
+            result = watch(cfg, source, out, sites=args.site)
+        except LockHeld as exc:
+            logger.error(
+                "another watch run holds %s (pid, start: %s); exiting without doing anything",
+                out / cfg.aoi / LOCK_FILE,
+                str(exc) or "unknown",
+            )
+            return EXIT_LOCKED
+        except PipelineError as exc:
+            logger.error("%s", str(exc).replace("\n", " "))
+            raise
+        except KeyboardInterrupt:
+            logger.error("interrupted; recorded work is kept, the unfinished site is redone")
+            raise
+        logger.info(
+            "%s: run done: %d new acquisition(s), %d alert(s) raised",
+            cfg.aoi,
+            result.new,
+            sum(s.alert for s in result.sites),
+        )
+        if result.unavailable:
+            return 3
+        return EXIT_ALERT_UNDELIVERED if result.alerts_failed else 0
+    finally:
+        for h in handlers:
+            logger.removeHandler(h)
+            h.close()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pipeline",
@@ -190,6 +281,25 @@ def parser() -> argparse.ArgumentParser:
         help="do not read cloud masks to measure cloud over each site",
     )
     s.set_defaults(func=cmd_scenes)
+
+    w = sub.add_parser(
+        "watch",
+        help="scheduled monitoring: process new acquisitions, history, alerts (cron-safe)",
+        description="Exit codes: 0 done (also when nothing was new), 2 bad input, 3 catalogue "
+        "or imagery unavailable, 69 an alert could not be delivered (retried next run), "
+        "75 another watch run holds the lock, 130 interrupted.",
+    )
+    w.add_argument("aoi", nargs="?", help="AOI name: configs/<name>.yaml")
+    w.add_argument("--config", help="a config file anywhere, instead of an AOI name")
+    w.add_argument("--site", action="append", help="only this site id (repeatable)")
+    w.add_argument("--aoi", dest="aoi_opt", metavar="NAME", help="AOI name (same as positional)")
+    w.add_argument("--out", default="outputs", help="output root (default: outputs)")
+    w.add_argument(
+        "--dry-run", action="store_true", help="show what would be fetched; write nothing"
+    )
+    w.add_argument("-v", "--verbose", action="store_true", help="log every event to stderr")
+    w.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors to stderr")
+    w.set_defaults(func=cmd_watch)
 
     c = sub.add_parser("compare", help="change between two GeoTIFFs you bring")
     c.add_argument("before")

@@ -276,6 +276,50 @@ class VerdictRules(_Model):
         return self
 
 
+class Alert(_Model):
+    """When and how `pipeline watch` raises an alert (see README, Scheduled monitoring)."""
+
+    appeared_m2: float | None = Field(
+        default=20000, gt=0, description="alert when this much appeared since the previous image"
+    )
+    disappeared_m2: float | None = Field(
+        default=20000, gt=0, description="alert when this much left since the previous image"
+    )
+    command: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="program and arguments run without a shell; the JSON payload on stdin",
+    )
+    url: str | None = Field(default=None, description="POST the JSON payload here")
+    timeout_s: float = Field(default=20, gt=0, le=600)
+    retries: int = Field(default=3, ge=0, le=10)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise _err("an alert url must be http(s)", "write url: https://host/path")
+        return v
+
+
+class Watch(_Model):
+    """Optional settings of `pipeline watch`; every field has a default."""
+
+    since: date | None = Field(
+        default=None,
+        description="first run: acquisitions from this date; default the last 30 days",
+    )
+    sensor: SensorName | None = Field(
+        default=None, description="default: the after-window sensor of the site's latest claim"
+    )
+    baseline: Window | None = Field(
+        default=None,
+        description="the site empty; default: the baseline window of the site's latest claim "
+        "that has one",
+    )
+    alert: Alert = Alert()
+
+
 class AOIConfig(_Model):
     aoi: Identifier
     title: str
@@ -290,6 +334,7 @@ class AOIConfig(_Model):
     verdict: VerdictRules = VerdictRules()
     sites: list[Site] = Field(min_length=1)
     claims: list[Claim] = Field(min_length=1)
+    watch: Watch | None = Field(default=None, description="settings of `pipeline watch`")
 
     @model_validator(mode="after")
     def _refs(self) -> AOIConfig:
