@@ -33,7 +33,8 @@ import rasterio
 from skimage import measure
 
 from pipeline.cli import main as pipeline_cli
-from pipeline.report import RunReport, sha256_file
+from pipeline.export import sha256_file
+from pipeline.report import RunReport
 
 run_dir = Path(os.environ.get("REVIEW_RUN", ""))
 if not (run_dir / "report.json").is_file():

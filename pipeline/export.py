@@ -3,6 +3,7 @@ output directory that holds them. A run killed halfway leaves the previous outpu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -147,6 +148,14 @@ def _lonlat(grid: Grid, rowcol: tuple[float, float], centre: bool = True) -> lis
     x, y = grid.transform * (rowcol[1] + half, rowcol[0] + half)
     (lon,), (lat,) = transform(grid.crs, "EPSG:4326", [x], [y])
     return [round(lon, 7), round(lat, 7)]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import html
 from pathlib import Path
 from typing import Any
@@ -126,18 +125,6 @@ class RunReport(_Model):
     checks: list[CheckEntry]
     files: dict[str, str]
     """AOI-level files (overview.png, summary.json, report.md, report.html) → sha256."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def counts(checks: list[CheckEntry]) -> dict[str, int]:

@@ -19,7 +19,13 @@ from pipeline import report as rpt
 from pipeline.config import AOIConfig, Claim, Site, Window
 from pipeline.detect import MIN_PIXELS, Change, detect
 from pipeline.errors import CatalogUnreachable, DataUnavailable
-from pipeline.export import atomic_dir, regions_geojson, write_change_tif, write_json
+from pipeline.export import (
+    atomic_dir,
+    regions_geojson,
+    sha256_file,
+    write_change_tif,
+    write_json,
+)
 from pipeline.grid import Grid, plan_grid
 from pipeline.read import read_mask, read_scene
 from pipeline.render import OverviewSite, PanelText, flicker, overview, panel
@@ -389,7 +395,7 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                 footprint=None if outcome.buildup is None else footprint(outcome.buildup),
             )
             flicker(tmp / "flicker.gif", b.image, a.image, (before_label, after_label), outline)
-        outputs = {f.name: rpt.sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
+        outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
         write_json(tmp / "report.json", outcome.report(outputs).model_dump(mode="json"))
     return out_dir
 
@@ -410,7 +416,7 @@ def run_aoi(
     """Check every (claim, site) of the AOI and write each one's outputs, then the AOI's summary
     and report; returns what was done."""
     log = log or sys.stderr
-    config_sha = rpt.sha256_file(config_path) if config_path is not None else None
+    config_sha = sha256_file(config_path) if config_path is not None else None
     done = []
     for claim in cfg.claims:
         if claims and claim.id not in claims:
@@ -481,7 +487,7 @@ def load_checks(aoi_dir: Path) -> list[rpt.CheckEntry]:
             report = rpt.CheckReport.model_validate_json((folder / "report.json").read_bytes())
         except (OSError, ValueError):
             continue  # written by an older version or removed by hand: not part of this report
-        files = {f.name: rpt.sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file()}
+        files = {f.name: sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file()}
         entries.append(rpt.CheckEntry(folder=str(row["outputs"]), report=report, files=files))
     return entries
 
@@ -532,7 +538,7 @@ def write_run_report(
     _write_atomic(aoi_dir / "report.md", rpt.run_markdown(run).encode("utf-8"))
     _write_atomic(aoi_dir / "report.html", rpt.run_html(run, aoi_dir).encode("utf-8"))
     files = {
-        n: rpt.sha256_file(aoi_dir / n)
+        n: sha256_file(aoi_dir / n)
         for n in ("overview.png", "summary.json", "report.md", "report.html")
     }
     run = run.model_copy(update={"files": files})

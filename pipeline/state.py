@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from pipeline.export import sha256_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -94,14 +95,6 @@ HISTORY_COLUMNS = (
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class LockHeld(Exception):
@@ -251,7 +244,7 @@ class State:
             for sid, f, rel in outputs:
                 db.execute(
                     "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)",
-                    (aoi, site, sid, str(f.relative_to(rel)), sha256(f), f.stat().st_size),
+                    (aoi, site, sid, str(f.relative_to(rel)), sha256_file(f), f.stat().st_size),
                 )
             if alert is not None:
                 sid, payload = alert

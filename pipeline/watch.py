@@ -33,7 +33,7 @@ from pipeline.alerts import deliver
 from pipeline.config import Alert, AOIConfig, Site, Window
 from pipeline.detect import ARRIVAL, DEPARTURE, detect
 from pipeline.errors import DataUnavailable
-from pipeline.export import atomic_dir, regions_geojson, write_change_tif, write_json
+from pipeline.export import atomic_dir, regions_geojson, sha256_file, write_change_tif, write_json
 from pipeline.grid import Grid, plan_grid
 from pipeline.read import read_mask, read_scene
 from pipeline.render import PanelText, panel
@@ -545,7 +545,6 @@ def deliver_pending(cfg: AOIConfig, state: State) -> int:
 
 def verify_outputs(state: State, aoi: str, site: Site, aoi_dir: Path) -> int:
     """Compare recorded checksums with the files; log what changed or went missing."""
-    from pipeline.state import sha256
 
     bad = 0
     for rel, digest, _size in state.outputs(aoi, site.id):
@@ -553,7 +552,7 @@ def verify_outputs(state: State, aoi: str, site: Site, aoi_dir: Path) -> int:
         if not f.is_file():
             bad += 1
             log.warning("%s/%s: recorded output missing: %s", aoi, site.id, f)
-        elif sha256(f) != digest:
+        elif sha256_file(f) != digest:
             bad += 1
             log.warning("%s/%s: output changed since it was written: %s", aoi, site.id, f)
     return bad

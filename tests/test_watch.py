@@ -332,7 +332,7 @@ def test_consecutive_runs(tmp_path: Path, http_server: HTTPTestServer) -> None:
         (4, 4)
     ]  # runs with new work
     # Every recorded output exists with the recorded checksum.
-    from pipeline.state import sha256
+    from pipeline.export import sha256_file as sha256
 
     recorded = db_rows(out, "SELECT path, sha256 FROM outputs")
     assert len(recorded) >= 4 * 4
