@@ -12,6 +12,7 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.config import AOIConfig, check_name, configs_dir, load
 from pipeline.errors import ConfigError, PipelineError, Problem
+from pipeline.redact import redact
 
 
 def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:
@@ -54,11 +55,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def _configure_cache(args: argparse.Namespace) -> None:
+    from pipeline import cache
+
+    cache.configure(args.cache_dir, refresh=args.refresh, enabled=not args.no_cache)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.run import any_incomplete, run_aoi
     from pipeline.sources import open_source
 
     cfg, path = _resolve(args.aoi, args.config)
+    _configure_cache(args)
     source = open_source(cfg.catalog.kind, cfg.catalog.url)
     out = Path(args.out)
     done = run_aoi(cfg, source, out, claims=args.claim, sites=args.site)
@@ -95,6 +103,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
     from pipeline.sources import open_source
 
     cfg, _ = _resolve(args.aoi, args.config)
+    _configure_cache(args)
     source = open_source(cfg.catalog.kind, cfg.catalog.url)
     for claim in cfg.claims:
         if args.claim and claim.id not in args.claim:
@@ -149,6 +158,15 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", help="a config file anywhere, instead of an AOI name")
         sp.add_argument("--claim", action="append", help="only this claim id (repeatable)")
         sp.add_argument("--site", action="append", help="only this site id (repeatable)")
+        sp.add_argument(
+            "--cache-dir",
+            help="where downloaded image windows are kept (default: $WITHDRAWAL_CACHE_DIR, "
+            "else $XDG_CACHE_HOME/withdrawal-check)",
+        )
+        sp.add_argument(
+            "--refresh", action="store_true", help="download again and rewrite the cache"
+        )
+        sp.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
     r = sub.add_parser("run", help="check every claim and site of an AOI")
     target(r)
@@ -181,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(
