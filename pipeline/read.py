@@ -13,6 +13,7 @@ backoff (READ_ATTEMPTS). Arrays read from remote files land in the disk cache (p
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import random
 import re
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioError
+from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 
 from pipeline import cache, prepare
@@ -200,13 +201,44 @@ def _disk_what(
     }
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if any(m in msg for m in _IO_TROUBLE):
+            self.seen.append(msg.splitlines()[0][:300])
+
+
+_IO_TROUBLE = ("IO error", "Read failed", "read failed", "Failed to read", "curl", "HTTP")
+
+
+@contextmanager
+def _io_warnings() -> Iterator[list[str]]:
+    """GDAL warnings about I/O (rasterio logs them) during a read, to treat them as failures."""
+    handler = _Collect()
+    logger = logging.getLogger("rasterio")
+    logger.addHandler(handler)
+    try:
+        yield handler.seen
+    finally:
+        logger.removeHandler(handler)
+
+
 def _warp_remote(path: str, grid: Grid, resampling: Resampling, nodata: float | None) -> np.ndarray:
     """Read with retries for broken transfers (GDAL's own retries cover HTTP status codes)."""
     for attempt in range(1, READ_ATTEMPTS + 1):
         try:
-            with gdal_env(), rasterio.open(path) as src:
+            with _io_warnings() as seen, gdal_env(), rasterio.open(path) as src:
                 src_nodata = src.nodata if src.nodata is not None else nodata
-                return warp_band(src, grid, 1, resampling, src_nodata)
+                arr = warp_band(src, grid, 1, resampling, src_nodata)
+            if seen:
+                # GDAL carries on past some I/O errors (a tag it could not read is dropped with a
+                # warning: a file cut short can open without its georeferencing): never use that.
+                raise RasterioIOError(f"{seen[0]} (read failed: transfer cut short)")
+            return arr
         except RasterioError as exc:
             if "://" not in path:
                 raise

@@ -27,6 +27,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,6 +71,8 @@ class Hit:
     status: int
     sent: int
     range: str | None
+    t: float = 0.0
+    """time.monotonic() when the answer started."""
 
 
 @dataclass
@@ -353,7 +356,7 @@ def _make_handler(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD" and act.cut is not None:
                 body = body[: act.after]
             sent = 0 if self.command == "HEAD" else len(body)
-            server._record(Hit(self.command, path, resp.status, sent, rng))
+            server._record(Hit(self.command, path, resp.status, sent, rng, time.monotonic()))
             try:
                 self.send_response(resp.status)
                 for k, v in resp.headers.items():
