@@ -325,15 +325,21 @@ def _make_handler(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
             self._send_file(path, file, rng)
 
         def _send_file(self, path: str, file: Path, rng: str | None) -> None:
-            data = file.read_bytes()
-            size = len(data)
+            size = file.stat().st_size
+
+            def read(start: int, end: int) -> bytes:  # only the bytes asked for (big files)
+                with open(file, "rb") as f:
+                    f.seek(start)
+                    return f.read(end - start + 1)
+
             headers = {
                 "Accept-Ranges": "bytes",
                 "Content-Type": _TYPES.get(file.suffix.lower(), "application/octet-stream"),
             }
             m = _RANGE.match(rng.replace(" ", "")) if rng else None
             if m is None or (not m.group(1) and not m.group(2)):
-                return self._send(path, Response(200, data, headers), rng)
+                body = b"" if self.command == "HEAD" else read(0, size - 1)
+                return self._send(path, Response(200, body, headers), rng, size)
             if m.group(1):
                 start = int(m.group(1))
                 end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
@@ -343,16 +349,18 @@ def _make_handler(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
                 headers["Content-Range"] = f"bytes */{size}"
                 return self._send(path, Response(416, b"", headers), rng)
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-            self._send(path, Response(206, data[start : end + 1], headers), rng)
+            self._send(path, Response(206, read(start, end), headers), rng)
 
-        def _send(self, path: str, resp: Response, rng: str | None) -> None:
+        def _send(
+            self, path: str, resp: Response, rng: str | None, length: int | None = None
+        ) -> None:
             body = resp.body
             if isinstance(body, str):
                 body = body.encode()
             elif not isinstance(body, bytes):
                 body = json.dumps(body).encode()
             act: _Action = getattr(self, "_act", None) or _Action()
-            full = len(body)
+            full = len(body) if length is None else length
             if self.command != "HEAD" and act.cut is not None:
                 body = body[: act.after]
             sent = 0 if self.command == "HEAD" else len(body)
