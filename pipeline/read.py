@@ -212,7 +212,7 @@ class _Collect(logging.Handler):
             self.seen.append(msg.splitlines()[0][:300])
 
 
-_IO_TROUBLE = ("IO error", "Read failed", "read failed", "Failed to read", "curl", "HTTP")
+_IO_TROUBLE = ("IO error", "Read failed", "read failed", "Failed to read")
 
 
 @contextmanager
