@@ -13,6 +13,7 @@ backoff (READ_ATTEMPTS). Arrays read from remote files land in the disk cache (p
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import random
@@ -64,6 +65,7 @@ def gdal_env() -> Iterator[None]:
         yield
 
 
+@functools.cache
 def _libgdal() -> ctypes.CDLL | None:
     """The GDAL library rasterio loaded (for VSICurlPartialClearCache, which it does not wrap)."""
     try:

@@ -23,6 +23,7 @@ from test_fetch_http import (
     BAND,
     CORNER,
     DEMO,
+    DEMO_AFTER,
     DEMO_BEFORE,
     HANG_GUARD_S,
     ROOT,
@@ -209,6 +210,39 @@ def test_refresh_bypasses_and_rewrites(
 def test_local_files_are_not_copied_into_the_cache() -> None:
     read.read_on_grid(str(DEMO / BAND), OTHER, Resampling.nearest)
     assert cache.active().entries() == []  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------------------------------------
+# The command-line flags
+
+
+def test_cli_cache_dir_refresh_and_no_cache(tmp_path: Path, http_server: HTTPTestServer) -> None:
+    files = http_server.mount(prefix("demo"), DEMO)
+    root = files[len(http_server.base) :]
+    bands = ("B02", "B03", "B04", "B08", "B11", "B12")
+    hrefs = [f"{files}/{d}/{b}.tif" for d in (DEMO_BEFORE, DEMO_AFTER) for b in bands]
+    config = write_config(tmp_path, {"kind": "static", "url": f"{files}/catalog.json"})
+    where = tmp_path / "my-cache"
+
+    def run(*flags: str) -> int:
+        """Band requests of one `pipeline run` that starts with nothing in memory."""
+        for h in hrefs:
+            as_new_process(h)
+        n = sum(1 for h in http_server.hits if h.path.startswith(root) and h.path.endswith(".tif"))
+        out = str(tmp_path / "out")
+        assert main(["run", "--config", str(config), "--out", out, *flags]) == 0
+        return (
+            sum(1 for h in http_server.hits if h.path.startswith(root) and h.path.endswith(".tif"))
+            - n
+        )
+
+    assert run("--no-cache") > 0 and not where.exists()
+    assert run("--cache-dir", str(where)) > 0
+    written = cache.DiskCache(where).entries()
+    assert len(written) == 12  # six bands of two scenes
+    assert run("--cache-dir", str(where)) == 0  # all from the cache
+    assert run("--cache-dir", str(where), "--refresh") > 0  # downloaded again...
+    assert cache.DiskCache(where).entries() == written  # ...and rewritten in place
 
 
 # ------------------------------------------------------------------------------------------------
