@@ -17,6 +17,7 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.config import AOIConfig, check_name, configs_dir, load
 from pipeline.errors import ConfigError, PipelineError, Problem
+from pipeline.redact import redact
 from pipeline.verdict import Verdict
 
 
@@ -60,11 +61,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def _configure_cache(args: argparse.Namespace) -> None:
+    from pipeline import cache
+
+    cache.configure(args.cache_dir, refresh=args.refresh, enabled=not args.no_cache)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.run import any_incomplete, run_aoi
     from pipeline.sources import open_source
 
     cfg, path = _resolve(args.aoi, args.config)
+    _configure_cache(args)
     source = open_source(cfg.catalog.kind, cfg.catalog.url)
     out = Path(args.out)
     done = run_aoi(cfg, source, out, claims=args.claim, sites=args.site, config_path=path)
@@ -107,41 +115,60 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_scenes(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from pipeline.grid import plan_grid
     from pipeline.run import find_scenes, survey
     from pipeline.sensors import SENSORS
     from pipeline.sources import open_source
 
     cfg, _ = _resolve(args.aoi, args.config)
+    _configure_cache(args)
     source = open_source(cfg.catalog.kind, cfg.catalog.url)
-    for claim in cfg.claims:
-        if args.claim and claim.id not in args.claim:
-            continue
-        for site in cfg.sites_for(claim):
-            if args.site and site.id not in args.site:
-                continue
-            print(f"\n{claim.id} @ {site.id} (claim {claim.date}: {claim.statement[:70]})")
-            for name in ("baseline", "before", "after"):
-                w = getattr(claim.windows, name)
-                if w is None:
-                    continue
-                sensor = SENSORS[w.sensor]
-                grid = plan_grid(site.bounds(), sensor.resolution_m)
-                scenes = find_scenes(source, sensor, w, site, cfg.max_cloud)
-                print(f"  {name:8} {w.start}..{w.end} {sensor.name}: {len(scenes)} scene(s)")
-                limit = 0 if args.no_site_cloud else len(scenes)
-                candidates, best = survey(scenes, sensor, grid, claim.date, limit=limit)
-                measured = {c.scene.id: c for c in candidates}
-                chosen = candidates[best].scene.id if best >= 0 else None
-                for s in scenes:
-                    c = measured.get(s.id)
-                    site_cloud = "n/a" if c is None or c.clear is None else f"{1 - c.clear:.0%}"
-                    tile = f"{s.cloud_cover:.0f}%" if s.cloud_cover is not None else "n/a"
-                    mark = "  <- would be used" if s.id == chosen else ""
-                    print(
-                        f"    {s.datetime:%Y-%m-%d %H:%M} {s.id:42} tile cloud {tile:>5}  "
-                        f"cloud over site {site_cloud:>4}{mark}"
-                    )
+    todo = [
+        (claim, site, name)
+        for claim in cfg.claims
+        if not args.claim or claim.id in args.claim
+        for site in cfg.sites_for(claim)
+        if not args.site or site.id in args.site
+        for name in ("baseline", "before", "after")
+        if getattr(claim.windows, name) is not None
+    ]
+    # A progress bar on stderr, only for a person watching a terminal; lines go to stdout.
+    bar = tqdm(
+        total=len(todo), unit="window", file=sys.stderr, leave=False,
+        disable=not sys.stderr.isatty(),
+    )  # fmt: skip
+    out = sys.stdout
+    last = None
+    for claim, site, name in todo:
+        if (claim.id, site.id) != last:
+            last = (claim.id, site.id)
+            tqdm.write(
+                f"\n{claim.id} @ {site.id} (claim {claim.date}: {claim.statement[:70]})", file=out
+            )
+        bar.set_description(f"{claim.id} @ {site.id}: {name}")
+        w = getattr(claim.windows, name)
+        sensor = SENSORS[w.sensor]
+        grid = plan_grid(site.bounds(), sensor.resolution_m)
+        scenes = find_scenes(source, sensor, w, site, cfg.max_cloud)
+        tqdm.write(f"  {name:8} {w.start}..{w.end} {sensor.name}: {len(scenes)} scene(s)", file=out)
+        limit = 0 if args.no_site_cloud else len(scenes)
+        candidates, best = survey(scenes, sensor, grid, claim.date, limit=limit)
+        measured = {c.scene.id: c for c in candidates}
+        chosen = candidates[best].scene.id if best >= 0 else None
+        for s in scenes:
+            c = measured.get(s.id)
+            site_cloud = "n/a" if c is None or c.clear is None else f"{1 - c.clear:.0%}"
+            tile = f"{s.cloud_cover:.0f}%" if s.cloud_cover is not None else "n/a"
+            mark = "  <- would be used" if s.id == chosen else ""
+            tqdm.write(
+                f"    {s.datetime:%Y-%m-%d %H:%M} {s.id:42} tile cloud {tile:>5}  "
+                f"cloud over site {site_cloud:>4}{mark}",
+                file=out,
+            )
+        bar.update(1)
+    bar.close()
     return 0
 
 
@@ -255,6 +282,15 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", help="a config file anywhere, instead of an AOI name")
         sp.add_argument("--claim", action="append", help="only this claim id (repeatable)")
         sp.add_argument("--site", action="append", help="only this site id (repeatable)")
+        sp.add_argument(
+            "--cache-dir",
+            help="where downloaded image windows are kept (default: $WITHDRAWAL_CACHE_DIR, "
+            "else $XDG_CACHE_HOME/withdrawal-check)",
+        )
+        sp.add_argument(
+            "--refresh", action="store_true", help="download again and rewrite the cache"
+        )
+        sp.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
     r = sub.add_parser("run", help="check every claim and site of an AOI")
     target(r)
@@ -314,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(

@@ -56,6 +56,12 @@ class Window(_Model):
     start: date
     end: date
     sensor: SensorName = "sentinel-2-l2a"
+    composite: int = Field(
+        default=1,
+        ge=1,
+        le=12,
+        description="median of the clear pixels of this many acquisitions (1: the clearest one)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Window:

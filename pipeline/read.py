@@ -3,11 +3,22 @@
 Cloud-optimised GeoTIFFs are read through GDAL's HTTP range requests: warping onto a grid of a few
 kilometres fetches only the internal tiles under it, not the 100 km tile. 20 m and 60 m bands and
 the classification layer land on the same 10 m grid (bilinear for reflectance, nearest for classes).
+
+Faults: GDAL retries 429 and 5xx answers itself (GDAL_HTTP_MAX_RETRY, with a growing delay; it does
+not read Retry-After). A connection reset or a body cut short is not retried by GDAL, and GDAL keeps
+the short block in its cache: `read_on_grid` drops GDAL's cache of that file and tries again with
+backoff (READ_ATTEMPTS). Arrays read from remote files land in the disk cache (pipeline.cache).
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import logging
 import os
+import random
+import re
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,12 +27,13 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioError
+from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 
-from pipeline import prepare
+from pipeline import cache, prepare
 from pipeline.errors import DataUnavailable
 from pipeline.grid import Grid
+from pipeline.redact import redact, strip_credentials
 from pipeline.sensors import Sensor
 from pipeline.sources.base import Scene
 from pipeline.sources.stac import local_path
@@ -30,6 +42,7 @@ GDAL_OPTIONS = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
+    "GDAL_HTTP_RETRY_CODES": "429,500,502,503,504",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_HTTP_MULTIPLEX": "YES",
     "GDAL_HTTP_CONNECTTIMEOUT": "10",
@@ -39,12 +52,54 @@ GDAL_OPTIONS = {
     # Landsat on Earth Search is requester-pays: with credentials, the reader pays the transfer.
     "AWS_REQUEST_PAYER": "requester",
 }
+"""GDAL settings for reads; the same names set in the environment take precedence."""
+
+READ_ATTEMPTS = 3
+"""Tries of one read when the connection breaks or a body is cut short (GDAL does not retry)."""
+RETRY_BASE_S = 1.0
 
 
 @contextmanager
 def gdal_env() -> Iterator[None]:
-    with rasterio.Env(**GDAL_OPTIONS):
+    with rasterio.Env(**{k: os.environ.get(k, v) for k, v in GDAL_OPTIONS.items()}):
         yield
+
+
+@functools.cache
+def _libgdal() -> ctypes.CDLL | None:
+    """The GDAL library rasterio loaded (for VSICurlPartialClearCache, which it does not wrap)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            for line in maps:
+                m = re.search(r"(/\S*libgdal[^/\s]*\.(?:so|dylib)[^/\s]*)$", line.strip())
+                if m:
+                    lib = ctypes.CDLL(m.group(1))
+                    lib.VSICurlPartialClearCache.argtypes = [ctypes.c_char_p]
+                    return lib
+    except (OSError, AttributeError):
+        pass
+    return None
+
+
+def _forget_remote(path: str) -> None:
+    """Drop what GDAL cached of a remote file, so a retry fetches it again (after a cut body GDAL
+    keeps the short block and would fail the same way without asking the server)."""
+    lib = _libgdal()
+    if lib is None:
+        return
+    if path.startswith(("http://", "https://")):
+        lib.VSICurlPartialClearCache(f"/vsicurl/{path}".encode())
+    elif path.startswith("s3://"):
+        lib.VSICurlPartialClearCache(f"/vsis3/{path[5:]}".encode())
+
+
+_HTTP_CODE = re.compile(r"HTTP (?:response )?code:? ?(\d{3})", re.IGNORECASE)
+
+
+def _retryable(message: str) -> bool:
+    """A broken transfer worth another try; not an HTTP error status (GDAL already retried
+    429/5xx, and 4xx will not change)."""
+    return _HTTP_CODE.search(message) is None and "not recognized as" not in message
 
 
 def _dataset_path(href: str) -> str:
@@ -129,29 +184,122 @@ def _cache_key(
     return (path, version, grid_key, resampling, nodata)
 
 
+def _disk_what(
+    path: str,
+    grid: Grid,
+    resampling: Resampling,
+    nodata: float | None,
+    source: dict[str, str] | None,
+) -> dict[str, object]:
+    """What a disk-cache entry holds: the asset (without credentials), the grid, the resampling."""
+    return {
+        **(source or {}),
+        "href": strip_credentials(path),
+        "crs": grid.crs.to_wkt(),
+        "transform": [float(v) for v in tuple(grid.transform)[:6]],
+        "shape": [grid.height, grid.width],
+        "resampling": resampling.name,
+        "nodata": nodata,
+    }
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if any(m in msg for m in _IO_TROUBLE):
+            self.seen.append(msg.splitlines()[0][:300])
+
+
+_IO_TROUBLE = ("IO error", "Read failed", "read failed", "Failed to read")
+
+
+@contextmanager
+def _io_warnings() -> Iterator[list[str]]:
+    """GDAL warnings about I/O (rasterio logs them) during a read, to treat them as failures."""
+    handler = _Collect()
+    logger = logging.getLogger("rasterio")
+    logger.addHandler(handler)
+    try:
+        yield handler.seen
+    finally:
+        logger.removeHandler(handler)
+
+
+def _warp_remote(path: str, grid: Grid, resampling: Resampling, nodata: float | None) -> np.ndarray:
+    """Read with retries for broken transfers (GDAL's own retries cover HTTP status codes)."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            with _io_warnings() as seen, gdal_env(), rasterio.open(path) as src:
+                src_nodata = src.nodata if src.nodata is not None else nodata
+                arr = warp_band(src, grid, 1, resampling, src_nodata)
+            if seen:
+                # GDAL carries on past some I/O errors (a tag it could not read is dropped with a
+                # warning: a file cut short can open without its georeferencing): never use that.
+                raise RasterioIOError(f"{seen[0]} (read failed: transfer cut short)")
+            return arr
+        except RasterioError as exc:
+            if "://" not in path:
+                raise
+            _forget_remote(path)
+            if attempt == READ_ATTEMPTS or not _retryable(str(exc)):
+                raise
+            time.sleep(RETRY_BASE_S * 2 ** (attempt - 1) * (1 + 0.25 * random.random()))
+    raise AssertionError("unreachable")
+
+
 def read_on_grid(
-    href: str, grid: Grid, resampling: Resampling, nodata: float | None = 0
+    href: str,
+    grid: Grid,
+    resampling: Resampling,
+    nodata: float | None = 0,
+    source: dict[str, str] | None = None,
 ) -> np.ndarray:
-    """Band 1 of a raster, warped onto `grid` (read-only); pixels outside it get `nodata`."""
+    """Band 1 of a raster, warped onto `grid` (read-only); pixels outside it get `nodata`.
+
+    `source` names what is read (collection, item, asset) for the disk cache's key; remote
+    reads are kept there, local files are not (they are on disk already)."""
     path = _dataset_path(href)
     try:
         key = _cache_key(path, grid, resampling, nodata)
         cached = _CACHE.get(key)
         if cached is not None:
             return cached
-        with gdal_env(), rasterio.open(path) as src:
-            src_nodata = src.nodata if src.nodata is not None else nodata
-            return _CACHE.put(key, warp_band(src, grid, 1, resampling, src_nodata))
+        disk = cache.active() if "://" in path else None
+        if disk is not None:
+            what = _disk_what(path, grid, resampling, nodata, source)
+            dkey = disk.key(what)
+            arr = disk.get(dkey)
+            if arr is not None:
+                return _CACHE.put(key, arr)
+            arr = _warp_remote(path, grid, resampling, nodata)
+            disk.put(dkey, arr, what)
+            return _CACHE.put(key, arr)
+        return _CACHE.put(key, _warp_remote(path, grid, resampling, nodata))
     except FileNotFoundError:
         raise DataUnavailable(
-            f"cannot read {href}: file not found\n"
+            f"cannot read {redact(href)}: file not found\n"
             "  fix: check the catalogue's asset paths (a static catalogue moved without its files?)"
         ) from None
     except RasterioError as exc:
         raise DataUnavailable(
-            f"cannot read {href}: {str(exc).splitlines()[0][:300]}\n"
+            f"cannot read {redact(href)}: {_explain(exc)}\n"
             "  fix: try again later; if it persists the asset may have moved (re-run the search)"
         ) from None
+
+
+def _explain(exc: RasterioError) -> str:
+    text = redact(str(exc).splitlines()[0][:300])
+    if _retryable(str(exc)) and ("Read failed" in text or "Failed to read" in text):
+        text += f" (the transfer broke off or was cut short, {READ_ATTEMPTS} tries)"
+    return text
+
+
+def _ident(scene: Scene, asset_key: str) -> dict[str, str]:
+    return {"collection": scene.collection, "item": scene.id, "asset": asset_key}
 
 
 def read_mask(scene: Scene, sensor: Sensor, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
@@ -160,7 +308,9 @@ def read_mask(scene: Scene, sensor: Sensor, grid: Grid) -> tuple[np.ndarray, np.
     if found is None:
         return None
     key, asset = found
-    raw = read_on_grid(asset.href, grid, Resampling.nearest, nodata=asset.nodata)
+    raw = read_on_grid(
+        asset.href, grid, Resampling.nearest, nodata=asset.nodata, source=_ident(scene, key)
+    )
     if sensor.name.startswith("sentinel-2"):
         return prepare.scl_masks(raw)
     return prepare.landsat_qa_masks(raw)
@@ -186,10 +336,12 @@ def read_scene(
                 f"scene {scene.id} has no {band.name} asset (looked for {', '.join(band.keys)})\n"
                 "  fix: the catalogue's items lack this band; pick another catalogue or collection"
             )
-        _key, asset = found
+        key, asset = found
         # Bilinear returns the exact values where the grids align, and no blocks where they do
         # not (a site in another UTM zone than its tile, 20 m bands on the 10 m grid).
-        raw[band.name] = read_on_grid(asset.href, grid, Resampling.bilinear, asset.nodata or 0)
+        raw[band.name] = read_on_grid(
+            asset.href, grid, Resampling.bilinear, asset.nodata or 0, source=_ident(scene, key)
+        )
     if masks is None:
         masks = read_mask(scene, sensor, grid)
     notes: list[str] = []

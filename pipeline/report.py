@@ -46,6 +46,8 @@ class ImageRecord(_Model):
     shift_px: tuple[float, float] | None = None
     """Misregistration measured against the before image (row, col), before it was removed."""
     notes: list[str] = []
+    composite: list[str] = []
+    """Scene ids merged (median of clear pixels) into this window's picture, when several."""
     considered: list[dict[str, Any]] = []
     problem: str | None = None
 

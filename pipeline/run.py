@@ -16,6 +16,7 @@ from shapely.geometry import box, shape
 
 from pipeline import __version__, prepare
 from pipeline import report as rpt
+from pipeline.composite import median_composite
 from pipeline.config import AOIConfig, Claim, Site, Window
 from pipeline.detect import MIN_PIXELS, Change, detect
 from pipeline.errors import CatalogUnreachable, DataUnavailable
@@ -49,6 +50,8 @@ class Pick:
     image: prepare.Prepared | None = None
     considered: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None
+    composite: list[str] = field(default_factory=list)
+    """Scene ids whose clear pixels were merged (median) into `image`; empty: `scene` alone."""
 
     def record(self) -> rpt.ImageRecord:
         rec = rpt.ImageRecord(
@@ -77,6 +80,8 @@ class Pick:
                     "notes": list(self.image.notes),
                 }
             )
+            if self.composite:
+                rec = rec.model_copy(update={"composite": list(self.composite)})
         return rec
 
     def judged(self) -> Image | None:
@@ -283,10 +288,23 @@ def pick(
             f"<= {cfg.max_cloud:g}%"
         )
         return result
-    candidates, best = survey(scenes, sensor, grid, claim_date)
+    candidates, best = survey(
+        scenes, sensor, grid, claim_date, limit=max(MAX_MASK_READS, window.composite)
+    )
     result.considered = [c.describe() for c in candidates]
     chosen = candidates[best]
     result.scene = chosen.scene
+    if window.composite > 1 and len(candidates) > 1:
+        order = sorted(
+            range(len(candidates)),
+            key=lambda i: (i != best, -(candidates[i].clear or 0.0), candidates[i].scene.datetime),
+        )
+        used = [candidates[i] for i in order[: window.composite]]
+        result.composite = [c.scene.id for c in used]
+        result.image = median_composite(
+            [read_scene(c.scene, sensor, grid, c.masks) for c in used], result.composite
+        )
+        return result
     result.image = read_scene(chosen.scene, sensor, grid, chosen.masks)
     return result
 

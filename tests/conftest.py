@@ -19,6 +19,21 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(autouse=True)
+def _tmp_cache_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """Every test (and every process it starts) gets an empty disk cache of its own: the suite
+    never writes into ~/.cache, and no test sees another's entries."""
+    from pipeline import cache
+
+    root = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv(cache.ENV_VAR, str(root))
+    cache.reset()
+    yield root
+    cache.reset()
+
+
 @pytest.fixture
 def http_server() -> Iterator[HTTPTestServer]:
     """A started HTTPTestServer on 127.0.0.1 (random port), closed after the test."""

@@ -9,6 +9,10 @@ pystac, GDAL's /vsicurl/) are pointed at this server on 127.0.0.1 instead.
         srv.fail("/demo/a/B02.tif", 503, times=1)            # first request 503, then normal
         srv.fail("/demo/a/B03.tif", 503, skip=2)             # the third request 503
         srv.delay("/api", 3.0)                               # answer every request 3 s late
+        srv.fail("/a.tif", 429, headers={"Retry-After": "1"})  # 429 asking to wait 1 s
+        srv.reset("/a.tif", after=1000)                      # RST after 1000 body bytes
+        srv.truncate("/a.tif", after=1000)                   # full Content-Length, 1000 bytes, FIN
+        srv.throttle("/a.tif", 50_000)                       # body at 50 kB/s
         ...  srv.url("/demo/catalog.json") ...
         srv.stats("/demo/a/B02.tif")                         # requests, bytes sent, statuses
 
@@ -20,7 +24,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,6 +71,8 @@ class Hit:
     status: int
     sent: int
     range: str | None
+    t: float = 0.0
+    """time.monotonic() when the answer started."""
 
 
 @dataclass
@@ -85,6 +94,22 @@ class _Fault:
     times: int | None = None  # None: every request
     delay: float = 0.0
     skip: int = 0  # requests let through before the fault starts
+    headers: dict[str, str] = field(default_factory=dict)
+    cut: str | None = None  # "reset" | "truncate": the body stops after `after` bytes
+    after: int = 0
+    rate: float | None = None  # body bytes per second
+
+
+@dataclass
+class _Action:
+    """What the faults say to do with one request."""
+
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    cut: str | None = None
+    after: int = 0
+    rate: float | None = None
 
 
 Handler = Callable[[Request], Response]
@@ -113,11 +138,47 @@ class HTTPTestServer:
         self._routes[(method.upper(), path)] = handler
         return self.url(path)
 
-    def fail(self, path: str, status: int, times: int | None = 1, skip: int = 0) -> None:
+    def fail(
+        self,
+        path: str,
+        status: int,
+        times: int | None = 1,
+        skip: int = 0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Answer `status` to `times` requests for `path` (None: to all of them), starting after
-        the next `skip` requests."""
+        the next `skip` requests, with extra `headers` (e.g. Retry-After)."""
         with self._lock:
-            self._faults.setdefault(path, []).append(_Fault(status, times, skip=skip))
+            self._faults.setdefault(path, []).append(
+                _Fault(status, times, skip=skip, headers=dict(headers or {}))
+            )
+
+    def reset(self, path: str, after: int = 0, times: int | None = 1, skip: int = 0) -> None:
+        """Send the headers and `after` bytes of the body, then reset the connection (RST)."""
+        with self._lock:
+            self._faults.setdefault(path, []).append(
+                _Fault(times=times, skip=skip, cut="reset", after=after)
+            )
+
+    def truncate(self, path: str, after: int = 0, times: int | None = 1, skip: int = 0) -> None:
+        """Announce the whole body's Content-Length but send only `after` bytes, then close."""
+        with self._lock:
+            self._faults.setdefault(path, []).append(
+                _Fault(times=times, skip=skip, cut="truncate", after=after)
+            )
+
+    def throttle(self, path: str, bytes_per_s: float, times: int | None = None) -> None:
+        """Send the bodies of the next `times` requests (None: all) at `bytes_per_s`."""
+        with self._lock:
+            self._faults.setdefault(path, []).append(_Fault(times=times, rate=bytes_per_s))
+
+    def clear_faults(self, path: str | None = None) -> None:
+        """Drop the faults of `path` (None: of every path)."""
+        with self._lock:
+            if path is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(path, None)
 
     def delay(self, path: str, seconds: float, times: int | None = None) -> None:
         """Wait `seconds` before answering the next `times` requests for `path` (None: all)."""
@@ -171,8 +232,8 @@ class HTTPTestServer:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _take_faults(self, path: str) -> tuple[int | None, float]:
-        status, delay = None, 0.0
+    def _take_faults(self, path: str) -> _Action:
+        act = _Action()
         with self._lock:
             for f in self._faults.get(path, []):
                 if f.times is not None and f.times <= 0:
@@ -180,15 +241,21 @@ class HTTPTestServer:
                 if f.skip > 0:
                     f.skip -= 1
                     continue
-                if f.status is None:
-                    delay = max(delay, f.delay)
-                elif status is None:
-                    status = f.status
+                if f.status is not None:
+                    if act.status is not None or act.cut is not None:
+                        continue  # another fault answers this request
+                    act.status, act.headers = f.status, f.headers
+                elif f.cut is not None:
+                    if act.status is not None or act.cut is not None:
+                        continue
+                    act.cut, act.after = f.cut, f.after
+                elif f.rate is not None:
+                    act.rate = f.rate if act.rate is None else min(act.rate, f.rate)
                 else:
-                    continue  # another status fault answers this request
+                    act.delay = max(act.delay, f.delay)
                 if f.times is not None:
                     f.times -= 1
-        return status, delay
+        return act
 
     def _file_for(self, path: str) -> Path | None:
         for prefix, root in self._mounts:
@@ -233,14 +300,14 @@ def _make_handler(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             rng = self.headers.get("Range")
-            status, delay = server._take_faults(path)
-            if delay and server._closing.wait(delay):
+            self._act = act = server._take_faults(path)
+            if act.delay and server._closing.wait(act.delay):
                 return
-            if status is not None:
+            if act.status is not None:
                 resp = Response(
-                    status,
-                    json.dumps({"code": status, "description": "injected"}),
-                    {"Content-Type": "application/json"},
+                    act.status,
+                    json.dumps({"code": act.status, "description": "injected"}),
+                    {"Content-Type": "application/json", **act.headers},
                 )
                 return self._send(path, resp, rng)
             handler = server._routes.get((self.command if self.command != "HEAD" else "GET", path))
@@ -258,15 +325,21 @@ def _make_handler(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
             self._send_file(path, file, rng)
 
         def _send_file(self, path: str, file: Path, rng: str | None) -> None:
-            data = file.read_bytes()
-            size = len(data)
+            size = file.stat().st_size
+
+            def read(start: int, end: int) -> bytes:  # only the bytes asked for (big files)
+                with open(file, "rb") as f:
+                    f.seek(start)
+                    return f.read(end - start + 1)
+
             headers = {
                 "Accept-Ranges": "bytes",
                 "Content-Type": _TYPES.get(file.suffix.lower(), "application/octet-stream"),
             }
             m = _RANGE.match(rng.replace(" ", "")) if rng else None
             if m is None or (not m.group(1) and not m.group(2)):
-                return self._send(path, Response(200, data, headers), rng)
+                body = b"" if self.command == "HEAD" else read(0, size - 1)
+                return self._send(path, Response(200, body, headers), rng, size)
             if m.group(1):
                 start = int(m.group(1))
                 end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
@@ -276,25 +349,49 @@ def _make_handler(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
                 headers["Content-Range"] = f"bytes */{size}"
                 return self._send(path, Response(416, b"", headers), rng)
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-            self._send(path, Response(206, data[start : end + 1], headers), rng)
+            self._send(path, Response(206, read(start, end), headers), rng)
 
-        def _send(self, path: str, resp: Response, rng: str | None) -> None:
+        def _send(
+            self, path: str, resp: Response, rng: str | None, length: int | None = None
+        ) -> None:
             body = resp.body
             if isinstance(body, str):
                 body = body.encode()
             elif not isinstance(body, bytes):
                 body = json.dumps(body).encode()
+            act: _Action = getattr(self, "_act", None) or _Action()
+            full = len(body) if length is None else length
+            if self.command != "HEAD" and act.cut is not None:
+                body = body[: act.after]
             sent = 0 if self.command == "HEAD" else len(body)
-            server._record(Hit(self.command, path, resp.status, sent, rng))
+            server._record(Hit(self.command, path, resp.status, sent, rng, time.monotonic()))
             try:
                 self.send_response(resp.status)
                 for k, v in resp.headers.items():
                     self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(full))
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(body)
+                    self._write(body, act.rate)
+                if self.command != "HEAD" and act.cut is not None:
+                    self.wfile.flush()
+                    if act.cut == "reset":  # SO_LINGER 0: close sends RST, not FIN
+                        self.connection.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
+                    self.close_connection = True
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
+
+        def _write(self, body: bytes, rate: float | None) -> None:
+            if rate is None:
+                self.wfile.write(body)
+                return
+            chunk = max(1, int(rate / 20))
+            for i in range(0, len(body), chunk):
+                self.wfile.write(body[i : i + chunk])
+                self.wfile.flush()
+                if server._closing.wait(chunk / rate):
+                    raise BrokenPipeError("server closing")
 
     return H

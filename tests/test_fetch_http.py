@@ -586,3 +586,42 @@ def test_run_aoi_logs_to_the_current_stderr(tmp_path: Path) -> None:
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------------------------------
+# `pipeline scenes`: a progress bar for a person at a terminal, none in a pipe
+
+
+def _scenes_stderr(tty: bool) -> tuple[bytes, bytes]:
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    cmd = [sys.executable, "-m", "pipeline", "scenes", "demo"]
+    if not tty:
+        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=120)
+        return p.stdout, p.stderr
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=slave) as p:
+        out = p.communicate(timeout=120)[0]
+    os.close(slave)
+    err = b""
+    os.set_blocking(master, False)
+    try:
+        while chunk := os.read(master, 65536):
+            err += chunk
+    except (BlockingIOError, OSError):
+        pass
+    os.close(master)
+    return out, err
+
+
+def test_scenes_progress_bar_only_on_a_terminal() -> None:
+    out_tty, err_tty = _scenes_stderr(tty=True)
+    out_pipe, err_pipe = _scenes_stderr(tty=False)
+    assert b"/2 [" in err_tty and b"window" in err_tty  # the bar (2 windows), on the terminal
+    assert b"window" not in err_pipe and b"\r" not in err_pipe  # nothing in a pipe or log
+    assert out_tty == out_pipe and b"<- would be used" in out_pipe  # same listing on stdout

@@ -7,7 +7,9 @@ tell them apart; the offline demo and a live run share every step after the sear
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import random
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -23,25 +25,80 @@ from shapely.geometry import box, shape
 from urllib3.util.retry import Retry
 
 from pipeline.errors import CatalogUnreachable, DataUnavailable
+from pipeline.redact import redact
 from pipeline.sources.base import Asset, Scene
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0
 MAX_ITEMS = 1000
+MAX_RETRY_AFTER_S = 30.0
+"""The longest wait a 429/503 Retry-After may impose before a retry (a service asking for more
+is treated as down rather than hanging the run)."""
+BODY_ATTEMPTS = 3
+"""Tries of a request whose response body broke off (urllib3 retries only up to the headers)."""
+BODY_RETRY_BASE_S = 0.5
+
+
+class _BoundedRetry(Retry):
+    """urllib3's Retry (honours Retry-After on 429/503, exponential backoff on 5xx and broken
+    connections), with the Retry-After wait capped at MAX_RETRY_AFTER_S."""
+
+    def get_retry_after(self, response: Any) -> float | None:
+        after = super().get_retry_after(response)
+        return None if after is None else min(after, MAX_RETRY_AFTER_S)
 
 
 def _retry() -> Retry:
     """Retry what a busy service does (429, 5xx) a few times; give up on a dead host at once."""
-    return Retry(
+    return _BoundedRetry(
         total=4,
         connect=1,
         read=2,
         status=3,
         backoff_factor=0.5,
+        backoff_max=10,
         status_forcelist=(429, 500, 502, 503, 504),
         allowed_methods=None,
         raise_on_status=False,
+        respect_retry_after_header=True,
     )
+
+
+_BROKEN_BODY = (
+    "Connection broken",
+    "IncompleteRead",
+    "prematurely",
+    "Connection reset",
+    "ChunkedEncodingError",
+)
+
+
+def _body_broke(exc: BaseException) -> bool:
+    """The server answered but the body broke off (reset, cut short): worth another try."""
+    if isinstance(exc, APIError) and getattr(exc, "status_code", None) is not None:
+        return False
+    return any(m in str(exc) for m in _BROKEN_BODY) or isinstance(
+        exc, requests.exceptions.ChunkedEncodingError
+    )
+
+
+def _again(call: Callable[[], Any]) -> Any:
+    """`call()`, tried up to BODY_ATTEMPTS times while the response body breaks off."""
+    for attempt in range(1, BODY_ATTEMPTS + 1):
+        try:
+            return call()
+        except (requests.RequestException, APIError) as exc:
+            if attempt == BODY_ATTEMPTS or not _body_broke(exc):
+                raise
+            time.sleep(BODY_RETRY_BASE_S * 2 ** (attempt - 1) * (1 + 0.25 * random.random()))
+    raise AssertionError("unreachable")
+
+
+class _StacApiIO(StacApiIO):
+    """pystac-client's reader, retrying a request whose response body broke off."""
+
+    def request(self, href: str, *args: Any, **kwargs: Any) -> str:
+        return str(_again(lambda: super(_StacApiIO, self).request(href, *args, **kwargs)))
 
 
 class StacApiSource:
@@ -51,25 +108,25 @@ class StacApiSource:
         self, url: str, timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
     ):
         self.url = url.rstrip("/")
-        self.description = f"STAC API {self.url}"
+        self.description = f"STAC API {redact(self.url)}"
         self._timeout = timeout
         self._client: Client | None = None
 
     def _open(self) -> Client:
         if self._client is None:
-            io = StacApiIO(timeout=self._timeout, max_retries=_retry())
+            io = _StacApiIO(timeout=self._timeout, max_retries=_retry())
             try:
                 # Client.open resets the StacApiIO's timeout to its own argument: pass it here.
                 self._client = Client.open(self.url, stac_io=io, timeout=self._timeout)
             except (requests.RequestException, APIError) as exc:
                 if _no_answer(exc):
                     raise CatalogUnreachable(
-                        f"cannot reach the catalogue at {self.url}: {_reason(exc)}\n"
+                        f"cannot reach the catalogue at {redact(self.url)}: {_reason(exc)}\n"
                         "  fix: check the network connection (or proxy), or run "
                         "`make run AOI=demo` to try the pipeline offline"
                     ) from None
                 raise CatalogUnreachable(
-                    f"the catalogue at {self.url} answered with an error: {_short(exc)}\n"
+                    f"the catalogue at {redact(self.url)} answered with an error: {_short(exc)}\n"
                     "  fix: check the catalog.url in the config; try again later if the service "
                     "is down"
                 ) from None
@@ -103,11 +160,18 @@ class StacApiSource:
         except (requests.RequestException, APIError) as exc:
             if _no_answer(exc):
                 raise CatalogUnreachable(
-                    f"lost the catalogue at {self.url} while searching {collection}: "
+                    f"lost the catalogue at {redact(self.url)} while searching {collection}: "
                     f"{_reason(exc)}\n  fix: try again; check the network connection"
                 ) from None
+            status = getattr(exc, "status_code", None)
+            if status is not None and (status >= 500 or status == 429):
+                raise CatalogUnreachable(
+                    f"the catalogue at {redact(self.url)} kept failing while searching "
+                    f"{collection} {start}..{end}: {_short(exc)}\n"
+                    "  fix: the service is down or overloaded; try again later"
+                ) from None
             raise DataUnavailable(
-                f"the catalogue at {self.url} refused the search of {collection} "
+                f"the catalogue at {redact(self.url)} refused the search of {collection} "
                 f"{start}..{end}: {_short(exc)}\n"
                 "  fix: check the collection exists in this catalogue; try again later on 5xx"
             ) from None
@@ -126,7 +190,7 @@ class StaticCatalogSource:
 
     def __init__(self, url: str):
         self.url = url
-        self.description = f"static STAC catalogue {url}"
+        self.description = f"static STAC catalogue {redact(url)}"
         self._items: list[pystac.Item] | None = None
 
     def _all_items(self) -> list[pystac.Item]:
@@ -137,7 +201,7 @@ class StaticCatalogSource:
                 self._items = list(catalog.get_items(recursive=True))
             except (requests.RequestException, OSError, pystac.STACError, ValueError) as exc:
                 raise CatalogUnreachable(
-                    f"cannot read the static catalogue {self.url}: {_reason(exc)}\n"
+                    f"cannot read the static catalogue {redact(self.url)}: {_reason(exc)}\n"
                     "  fix: check catalog.url in the config points at a STAC catalog.json "
                     "(and the network, for an http URL)"
                 ) from None
@@ -183,9 +247,13 @@ class _HttpStacIO(pystac.stac_io.DefaultStacIO):
 
     def read_text_from_href(self, href: str) -> str:
         if href.startswith(("http://", "https://")):
-            r = self._session.get(href, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
-            r.raise_for_status()
-            return r.text
+
+            def get() -> str:
+                r = self._session.get(href, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
+                r.raise_for_status()
+                return r.text
+
+            return str(_again(get))
         return super().read_text_from_href(href)
 
 
@@ -244,11 +312,12 @@ def _reason(exc: BaseException) -> str:
     ):
         if marker in text:
             return marker.lower()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    return redact(text.splitlines()[0][:200]) if text else type(exc).__name__
 
 
 def _short(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip()
+    return redact(text.splitlines()[0][:300]) if text else type(exc).__name__
 
 
 def local_path(href: str) -> Path | None:
