@@ -8,8 +8,9 @@ the classification layer land on the same 10 m grid (bilinear for reflectance, n
 from __future__ import annotations
 
 import os
+import re
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def _dataset_path(href: str) -> str:
             raise DataUnavailable(
                 f"{href} is in a requester-pays bucket and no AWS credentials are set\n"
                 "  fix: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_REQUEST_PAYER="
-                "requester the reader pays the transfer), or choose a window Sentinel-2 serves"
+                "requester the reader pays the transfer), or use the keyless Planetary Computer "
+                "(catalog: {kind: planetary-computer}), or choose a window Sentinel-2 serves"
             )
         return href
     if href.startswith("file://"):
@@ -129,17 +131,31 @@ def _cache_key(
     return (path, version, grid_key, resampling, nodata)
 
 
+_QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def redact(text: str) -> str:
+    """`text` with URL query strings removed: signed hrefs carry their token there."""
+    return _QUERY.sub("?<redacted>", text)
+
+
 def read_on_grid(
-    href: str, grid: Grid, resampling: Resampling, nodata: float | None = 0
+    href: str,
+    grid: Grid,
+    resampling: Resampling,
+    nodata: float | None = 0,
+    sign: Callable[[str], str] | None = None,
 ) -> np.ndarray:
-    """Band 1 of a raster, warped onto `grid` (read-only); pixels outside it get `nodata`."""
+    """Band 1 of a raster, warped onto `grid` (read-only); pixels outside it get `nodata`.
+    `sign` turns the href into a readable (signed) one just before opening; the cache key and any
+    error message use the unsigned href."""
     path = _dataset_path(href)
     try:
         key = _cache_key(path, grid, resampling, nodata)
         cached = _CACHE.get(key)
         if cached is not None:
             return cached
-        with gdal_env(), rasterio.open(path) as src:
+        with gdal_env(), rasterio.open(sign(path) if sign else path) as src:
             src_nodata = src.nodata if src.nodata is not None else nodata
             return _CACHE.put(key, warp_band(src, grid, 1, resampling, src_nodata))
     except FileNotFoundError:
@@ -149,9 +165,19 @@ def read_on_grid(
         ) from None
     except RasterioError as exc:
         raise DataUnavailable(
-            f"cannot read {href}: {str(exc).splitlines()[0][:300]}\n"
+            f"cannot read {redact(href)}: {redact(str(exc).splitlines()[0])[:300]}\n"
             "  fix: try again later; if it persists the asset may have moved (re-run the search)"
         ) from None
+
+
+def read_asset(
+    scene: Scene, key: str, grid: Grid, resampling: Resampling, nodata: float | None
+) -> np.ndarray:
+    """One asset of a scene on the grid: through the scene's own reader (Sentinel Hub) if it has
+    one, else through GDAL (signed first if the catalogue signs its hrefs)."""
+    if scene.reader is not None:
+        return scene.reader.read_asset(scene, key, grid, resampling)
+    return read_on_grid(scene.assets[key].href, grid, resampling, nodata, sign=scene.sign)
 
 
 def read_mask(scene: Scene, sensor: Sensor, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
@@ -160,7 +186,7 @@ def read_mask(scene: Scene, sensor: Sensor, grid: Grid) -> tuple[np.ndarray, np.
     if found is None:
         return None
     key, asset = found
-    raw = read_on_grid(asset.href, grid, Resampling.nearest, nodata=asset.nodata)
+    raw = read_asset(scene, key, grid, Resampling.nearest, asset.nodata)
     if sensor.name.startswith("sentinel-2"):
         return prepare.scl_masks(raw)
     return prepare.landsat_qa_masks(raw)
@@ -171,11 +197,9 @@ def read_scene(
 ) -> prepare.Prepared:
     """All comparison bands of a scene as reflectance on the grid, with its masks."""
     if sensor.kind != "optical":
-        raise DataUnavailable(
-            f"{sensor.name} scenes are found but not yet read by this version "
-            "(radar GRD needs warping through its ground control points)\n"
-            "  fix: use sensor: sentinel-2-l2a for this window, or landsat-8 before 2015"
-        )
+        from pipeline.radar import read_radar_scene  # radar reads through this module
+
+        return read_radar_scene(scene, sensor, grid)
     raw: dict[str, np.ndarray] = {}
     for band in sensor.bands:
         found = scene.asset(band.keys)
@@ -186,10 +210,10 @@ def read_scene(
                 f"scene {scene.id} has no {band.name} asset (looked for {', '.join(band.keys)})\n"
                 "  fix: the catalogue's items lack this band; pick another catalogue or collection"
             )
-        _key, asset = found
+        key, asset = found
         # Bilinear returns the exact values where the grids align, and no blocks where they do
         # not (a site in another UTM zone than its tile, 20 m bands on the 10 m grid).
-        raw[band.name] = read_on_grid(asset.href, grid, Resampling.bilinear, asset.nodata or 0)
+        raw[band.name] = read_asset(scene, key, grid, Resampling.bilinear, asset.nodata or 0)
     if masks is None:
         masks = read_mask(scene, sensor, grid)
     notes: list[str] = []

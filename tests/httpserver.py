@@ -64,6 +64,7 @@ class Hit:
     status: int
     sent: int
     range: str | None
+    query: str = ""
 
 
 @dataclass
@@ -95,6 +96,7 @@ class HTTPTestServer:
         self._mounts: list[tuple[str, Path]] = []
         self._routes: dict[tuple[str, str], Handler] = {}
         self._faults: dict[str, list[_Fault]] = {}
+        self._guards: list[tuple[str, Callable[[dict[str, list[str]]], bool]]] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self.hits: list[Hit] = []
@@ -123,6 +125,11 @@ class HTTPTestServer:
         """Wait `seconds` before answering the next `times` requests for `path` (None: all)."""
         with self._lock:
             self._faults.setdefault(path, []).append(_Fault(delay=seconds, times=times))
+
+    def require(self, prefix: str, check: Callable[[dict[str, list[str]]], bool]) -> None:
+        """Answer 403 (as Azure Blob Storage does to an unsigned or expired URL) to requests under
+        `prefix` whose parsed query string fails `check`."""
+        self._guards.append(("/" + prefix.strip("/"), check))
 
     # -- inspection --------------------------------------------------------------------------
 
@@ -236,6 +243,11 @@ def _make_handler(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
             status, delay = server._take_faults(path)
             if delay and server._closing.wait(delay):
                 return
+            if status is None and any(
+                (path == pre or path.startswith(pre + "/")) and not ok(parse_qs(parts.query))
+                for pre, ok in server._guards
+            ):
+                status = 403
             if status is not None:
                 resp = Response(
                     status,
@@ -285,7 +297,8 @@ def _make_handler(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
             elif not isinstance(body, bytes):
                 body = json.dumps(body).encode()
             sent = 0 if self.command == "HEAD" else len(body)
-            server._record(Hit(self.command, path, resp.status, sent, rng))
+            query = urlsplit(self.path).query
+            server._record(Hit(self.command, path, resp.status, sent, rng, query))
             try:
                 self.send_response(resp.status)
                 for k, v in resp.headers.items():
