@@ -5,7 +5,7 @@ token locally), the Catalog API (answering with the real recorded Catalog payloa
 `catalog_search_S2L2A_fields_results.json`) and the Process API (answering with the real recorded
 response `process_api_response_img.tar`: a 3-band uint16 Sentinel-2 GeoTIFF, 512 x 856 px, plus
 userdata.json). The library's own request, retry and tar-parsing code runs; only URLs point here.
-oauthlib refuses plain-http token URLs unless OAUTHLIB_INSECURE_TRANSPORT=1, set only in these tests.
+oauthlib refuses plain-http token URLs unless OAUTHLIB_INSECURE_TRANSPORT=1 (tests only).
 """
 
 from __future__ import annotations
@@ -165,20 +165,13 @@ def test_full_band_set_and_a_mismatched_answer_is_a_clear_error(sh: SHReplay) ->
 
 def test_sentinel1_request_is_terrain_corrected_and_orthorectified(sh: SHReplay) -> None:
     source = sh.source()
-    scene = source.search("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)[
-        0
-    ]
-    from dataclasses import replace
-
-    s1 = replace(
-        scene,
-        collection="sentinel-1-grd",
-        assets={k: v for k, v in scene.assets.items() if k in ("vv", "vh")}
-        or {
-            "vv": scene.assets["B02"],
-            "vh": scene.assets["B03"],
-        },
-    )
+    # the recorded Catalog answer is Sentinel-2's; what matters here is what we ask for
+    s1 = source.search("sentinel-1-grd", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), 30)[0]
+    assert sh.searches[-1]["collections"] == ["sentinel-1-grd"]
+    # radar: no cloud filter; the library's IW collection asks for dual-pol IW scenes
+    assert "eo:cloud_cover" not in sh.searches[-1]["filter"]
+    assert "sar:instrument_mode='IW'" in sh.searches[-1]["filter"]
+    assert set(s1.assets) == {"vv", "vh"} and s1.collection == "sentinel-1-grd"
     with pytest.raises(DataUnavailable, match="shape"):
         read_scene(s1, SENSORS["sentinel-1-grd"], GRID)  # recorded answer is optical
     body = sh.processes[-1]
