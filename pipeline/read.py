@@ -164,10 +164,22 @@ def read_on_grid(
             "  fix: check the catalogue's asset paths (a static catalogue moved without its files?)"
         ) from None
     except RasterioError as exc:
+        refresh = getattr(sign, "refresh", None)
+        if refresh is not None and "403" in str(exc):
+            # a signed href refused: the token expired or was revoked; sign afresh, once
+            refresh()
+            return read_on_grid(href, grid, resampling, nodata, sign=_once(sign))
         raise DataUnavailable(
             f"cannot read {redact(href)}: {redact(str(exc).splitlines()[0])[:300]}\n"
             "  fix: try again later; if it persists the asset may have moved (re-run the search)"
         ) from None
+
+
+def _once(sign: Callable[[str], str] | None) -> Callable[[str], str] | None:
+    """The same signer without its `refresh`: a second 403 is an error, not a loop."""
+    if sign is None:
+        return None
+    return lambda href: sign(href)
 
 
 def read_asset(

@@ -275,3 +275,27 @@ def test_windows_without_a_sensor_get_one_that_has_data() -> None:
     # without `sensor:` a window stays Sentinel-2 and is told what to name instead
     with pytest.raises(ValueError, match="sentinel-2-l2a has no data for 2014-03-14"):
         Window.model_validate({"start": "2014-03-14", "end": "2014-03-31"})
+
+
+def test_a_revoked_token_is_replaced_once(pc: PCReplay) -> None:
+    source = pc.source()
+    sensor = SENSORS["sentinel-2-l2a"]
+    scene = source.search(sensor.collection, SITE, dt.date(2025, 3, 1), dt.date(2025, 3, 31), 60)[0]
+    first = source.signer.token("sentinel-2-l2a")  # cached for an hour
+    valid = pc._valid
+    # the storage now refuses that token (revoked, or expired early)
+    pc.srv._guards = [
+        (pre, lambda q: valid(q) and q.get("skoid") != [_skoid(first)]) for pre, _ in pc.srv._guards
+    ]
+    grid = plan_grid(SITE, 10)
+    from pipeline.read import read_asset
+
+    red = read_asset(scene, "B04", grid, Resampling.bilinear, 0)
+    assert np.isfinite(red).any()
+    assert len(pc.tokens_issued) == 2  # the refused token was replaced by a fresh one
+    statuses = [h.status for h in pc.srv.hits if h.path.startswith(pc.root + "/blob")]
+    assert 403 in statuses and statuses[-1] in (200, 206)
+
+
+def _skoid(token: str) -> str:
+    return next(p.split("=", 1)[1] for p in token.split("&") if p.startswith("skoid="))
