@@ -41,6 +41,10 @@ TILE = (
 )
 # A 6 km site inside tile 29RKH (Western Sahara / Morocco); lon/lat.
 SITE = (-11.53, 24.77, -11.47, 24.83)
+GRD_MEASUREMENT = (
+    "crops/rio-tiler-pds/sentinel-s1-l1c/GRD/2018/7/16/IW/DV/"
+    "S1A_IW_GRDH_1SDV_20180716T004042_20180716T004107_022812_02792A_FD5B/measurement"
+)
 # Which real 29RKH file stands behind each recorded asset key.
 S2_FILES = {"B02": "B02", "B03": "B03", "B04": "B04", "B08": "B08", "B11": "B11", "B12": "B12"}
 S2_FILES["SCL"] = "SCL"
@@ -87,8 +91,10 @@ class PCReplay:
                 _cassette(shared, "pystac-client/pc_landing_collection_items_landsatc2l2.yaml")[2]
             )
         )
+        grd = _body(_cassette(shared, "stac-geoparquet/pc_items_sentinel1grd_limit1.yaml")[0])
         self.items["sentinel-2-l2a"] = s2["features"]
         self.items["landsat-c2-l2"] = ls["features"]
+        self.items["sentinel-1-grd"] = json.loads(grd)["features"]
         for coll in self.items:
             srv.route("GET", f"{self.root}/api/sas/v1/token/{coll}", self._token)
         # blobs: real COGs at the recorded blob paths, refused without a token
@@ -100,6 +106,11 @@ class PCReplay:
         for feat in self.items["landsat-c2-l2"]:
             for key, name in LANDSAT_FILES.items():
                 self._place(blobs, feat["assets"][key]["href"], tile / f"{name}.tif")
+        measurement = shared / GRD_MEASUREMENT
+        for feat in self.items["sentinel-1-grd"]:
+            for key in ("vv", "vh"):
+                # both from iw-vv.tiff: see test_radar.py on iw-vh.tiff and the in-process server
+                self._place(blobs, feat["assets"][key]["href"], measurement / "iw-vv.tiff")
         srv.mount(self.root + "/blob", blobs)
         srv.require(self.root + "/blob", self._valid)
 
@@ -299,3 +310,20 @@ def test_a_revoked_token_is_replaced_once(pc: PCReplay) -> None:
 
 def _skoid(token: str) -> str:
     return next(p.split("=", 1)[1] for p in token.split("&") if p.startswith("skoid="))
+
+
+def test_sentinel1_grd_from_pc_is_signed_and_warped_through_gcps(pc: PCReplay) -> None:
+    """PC's recorded sentinel-1-grd item, its measurement served (a real GCP-referenced GRD) at
+    the item's blob path: the radar branch reads it through the signed route."""
+    source = pc.source()
+    sensor = SENSORS["sentinel-1-grd"]
+    site = (76.18, 10.35, 76.24, 10.41)  # inside the served GRD's swath (south India)
+    scenes = source.search(sensor.collection, site, dt.date(2025, 3, 1), dt.date(2025, 3, 31), None)
+    assert len(scenes) == 1 and "query" not in pc.searches[-1]  # no cloud or platform filter
+    img = read_scene(scenes[0], sensor, plan_grid(site, 10))
+    assert img.clear.mean() > 0.99 and set(img.bands) == {"vv", "vh", "vv_vh"}
+    assert 20 < float(np.median(img.bands["vv"])) < 70  # uncalibrated DN² in dB
+    assert any("uncalibrated" in n for n in img.notes)
+    hits = [h for h in pc.srv.hits if h.path.endswith("iw-vv.tiff")]
+    assert hits and all("sig=" in h.query and h.status in (200, 206) for h in hits)
+    assert pc.tokens_issued == [pc.root + "/api/sas/v1/token/sentinel-1-grd"]
