@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 import requests
@@ -75,7 +75,7 @@ class SasSigner:
         """Token requests made (the endpoint is rate-limited; tests check tokens are reused)."""
 
     def needs_signing(self, href: str) -> bool:
-        if href.startswith(self.blob_prefixes) if self.blob_prefixes else False:
+        if self.blob_prefixes and href.startswith(self.blob_prefixes):
             return True
         host = urlsplit(href).hostname or ""
         return href.startswith("https://") and host.endswith(BLOB_SUFFIX)
@@ -173,10 +173,4 @@ class PlanetaryComputerSource(StacApiSource):
         platforms: tuple[str, ...] = (),
     ) -> list[Scene]:
         scenes = super().search(collection, bounds, start, end, max_cloud, platforms)
-        return [_with_signer(s, self.signer.for_collection(s.collection)) for s in scenes]
-
-
-def _with_signer(scene: Scene, sign: CollectionSigner) -> Scene:
-    from dataclasses import replace
-
-    return replace(scene, sign=sign)
+        return [replace(s, sign=self.signer.for_collection(s.collection)) for s in scenes]
