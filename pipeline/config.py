@@ -26,13 +26,20 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from pipeline.errors import ConfigError, Problem
-from pipeline.sensors import SENSORS, SensorName, sensors_serving
+from pipeline.sensors import SENSORS, SensorName, choose_sensor, sensors_serving
 
 MAX_BOX_KM = 50.0
 """Largest site box. Bigger than this the site is a region, not a site: imagery reads get slow and
 a change map of a whole district says nothing about one camp. Split it into several sites."""
 
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
+PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
+CDSE_SENTINEL_HUB = "https://sh.dataspace.copernicus.eu"
+DEFAULT_URLS = {
+    "stac-api": EARTH_SEARCH,
+    "planetary-computer": PLANETARY_COMPUTER,
+    "sentinelhub": CDSE_SENTINEL_HUB,
+}
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -62,6 +69,28 @@ class Window(_Model):
         le=12,
         description="median of the clear pixels of this many acquisitions (1: the clearest one)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auto_sensor(cls, data: Any) -> Any:
+        """`sensor: auto`: the best optical sensor with data in the window (Sentinel-2 L2A from
+        July 2015, Landsat before), so 2012-2014 windows get Landsat by themselves. A window
+        without `sensor:` stays Sentinel-2 L2A and is told which sensor to name if it cannot."""
+        if not isinstance(data, dict) or data.get("sensor") != "auto":
+            return data
+        try:
+            start = date.fromisoformat(str(data["start"]))
+            end = date.fromisoformat(str(data["end"]))
+        except (KeyError, ValueError):
+            return data  # the field validators report it
+        chosen = choose_sensor(start, end)
+        if chosen is None:
+            raise _err(
+                f"no sensor has data for {start}..{end} (Landsat 5 starts 1984-03-16, "
+                "Sentinel-2 2015-07-04)",
+                "move the window into a period a satellite covered",
+            )
+        return {**data, "sensor": chosen.name}
 
     @model_validator(mode="after")
     def _check(self) -> Window:
@@ -230,16 +259,27 @@ class Claim(_Model):
 
 
 class Catalog(_Model):
-    """Where imagery is searched: a STAC API (default Earth Search) or a static STAC catalogue."""
+    """Where imagery is searched: a STAC API (default Earth Search), Planetary Computer (keyless,
+    signed hrefs), Sentinel Hub / Copernicus Data Space (account) or a static STAC catalogue."""
 
-    kind: Literal["stac-api", "static"] = "stac-api"
+    kind: Literal["stac-api", "static", "planetary-computer", "sentinelhub"] = "stac-api"
     url: str = EARTH_SEARCH
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_url(cls, data: Any) -> Any:
+        """Each kind of service has its own default URL."""
+        if isinstance(data, dict) and "url" not in data:
+            kind = data.get("kind", "stac-api")
+            if kind in DEFAULT_URLS:
+                return {**data, "url": DEFAULT_URLS[kind]}
+        return data
 
     @model_validator(mode="after")
     def _url(self) -> Catalog:
-        if self.kind == "stac-api" and not self.url.startswith(("http://", "https://")):
+        if self.kind != "static" and not self.url.startswith(("http://", "https://")):
             raise _err(
-                "a stac-api catalogue needs an http(s) URL",
+                f"a {self.kind} catalogue needs an http(s) URL",
                 f"use url: {EARTH_SEARCH}, or kind: static for a catalog.json on disk",
             )
         return self

@@ -20,7 +20,7 @@ import random
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -110,7 +110,8 @@ def _dataset_path(href: str) -> str:
             raise DataUnavailable(
                 f"{href} is in a requester-pays bucket and no AWS credentials are set\n"
                 "  fix: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_REQUEST_PAYER="
-                "requester the reader pays the transfer), or choose a window Sentinel-2 serves"
+                "requester the reader pays the transfer), or use the keyless Planetary Computer "
+                "(catalog: {kind: planetary-computer}), or choose a window Sentinel-2 serves"
             )
         return href
     if href.startswith("file://"):
@@ -229,11 +230,18 @@ def _io_warnings() -> Iterator[list[str]]:
         logger.removeHandler(handler)
 
 
-def _warp_remote(path: str, grid: Grid, resampling: Resampling, nodata: float | None) -> np.ndarray:
+def _warp_remote(
+    path: str,
+    grid: Grid,
+    resampling: Resampling,
+    nodata: float | None,
+    sign: Callable[[str], str] | None = None,
+) -> np.ndarray:
     """Read with retries for broken transfers (GDAL's own retries cover HTTP status codes)."""
     for attempt in range(1, READ_ATTEMPTS + 1):
         try:
-            with _io_warnings() as seen, gdal_env(), rasterio.open(path) as src:
+            opened = sign(path) if sign else path
+            with _io_warnings() as seen, gdal_env(), rasterio.open(opened) as src:
                 src_nodata = src.nodata if src.nodata is not None else nodata
                 arr = warp_band(src, grid, 1, resampling, src_nodata)
             if seen:
@@ -257,11 +265,14 @@ def read_on_grid(
     resampling: Resampling,
     nodata: float | None = 0,
     source: dict[str, str] | None = None,
+    sign: Callable[[str], str] | None = None,
 ) -> np.ndarray:
     """Band 1 of a raster, warped onto `grid` (read-only); pixels outside it get `nodata`.
 
     `source` names what is read (collection, item, asset) for the disk cache's key; remote
-    reads are kept there, local files are not (they are on disk already)."""
+    reads are kept there, local files are not (they are on disk already). `sign` turns the href
+    into a readable (signed) one just before opening; the cache key and any error message use
+    the unsigned href."""
     path = _dataset_path(href)
     try:
         key = _cache_key(path, grid, resampling, nodata)
@@ -275,16 +286,21 @@ def read_on_grid(
             arr = disk.get(dkey)
             if arr is not None:
                 return _CACHE.put(key, arr)
-            arr = _warp_remote(path, grid, resampling, nodata)
+            arr = _warp_remote(path, grid, resampling, nodata, sign)
             disk.put(dkey, arr, what)
             return _CACHE.put(key, arr)
-        return _CACHE.put(key, _warp_remote(path, grid, resampling, nodata))
+        return _CACHE.put(key, _warp_remote(path, grid, resampling, nodata, sign))
     except FileNotFoundError:
         raise DataUnavailable(
             f"cannot read {redact(href)}: file not found\n"
             "  fix: check the catalogue's asset paths (a static catalogue moved without its files?)"
         ) from None
     except RasterioError as exc:
+        refresh = getattr(sign, "refresh", None)
+        if refresh is not None and "403" in str(exc):
+            # a signed href refused: the token expired or was revoked; sign afresh, once
+            refresh()
+            return read_on_grid(href, grid, resampling, nodata, source, sign=_once(sign))
         raise DataUnavailable(
             f"cannot read {redact(href)}: {_explain(exc)}\n"
             "  fix: try again later; if it persists the asset may have moved (re-run the search)"
@@ -302,15 +318,32 @@ def _ident(scene: Scene, asset_key: str) -> dict[str, str]:
     return {"collection": scene.collection, "item": scene.id, "asset": asset_key}
 
 
+def _once(sign: Callable[[str], str] | None) -> Callable[[str], str] | None:
+    """The same signer without its `refresh`: a second 403 is an error, not a loop."""
+    if sign is None:
+        return None
+    return lambda href: sign(href)
+
+
+def read_asset(
+    scene: Scene, key: str, grid: Grid, resampling: Resampling, nodata: float | None
+) -> np.ndarray:
+    """One asset of a scene on the grid: through the scene's own reader (Sentinel Hub) if it has
+    one, else through GDAL (signed first if the catalogue signs its hrefs)."""
+    if scene.reader is not None:
+        return scene.reader.read_asset(scene, key, grid, resampling)
+    return read_on_grid(
+        scene.assets[key].href, grid, resampling, nodata, _ident(scene, key), scene.sign
+    )
+
+
 def read_mask(scene: Scene, sensor: Sensor, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
     """(clear, snow) for a scene over the grid from its classification asset, if it has one."""
     found = scene.asset(sensor.mask_key) if sensor.mask_key else None
     if found is None:
         return None
     key, asset = found
-    raw = read_on_grid(
-        asset.href, grid, Resampling.nearest, nodata=asset.nodata, source=_ident(scene, key)
-    )
+    raw = read_asset(scene, key, grid, Resampling.nearest, asset.nodata)
     if sensor.name.startswith("sentinel-2"):
         return prepare.scl_masks(raw)
     return prepare.landsat_qa_masks(raw)
@@ -321,11 +354,9 @@ def read_scene(
 ) -> prepare.Prepared:
     """All comparison bands of a scene as reflectance on the grid, with its masks."""
     if sensor.kind != "optical":
-        raise DataUnavailable(
-            f"{sensor.name} scenes are found but not yet read by this version "
-            "(radar GRD needs warping through its ground control points)\n"
-            "  fix: use sensor: sentinel-2-l2a for this window, or landsat-8 before 2015"
-        )
+        from pipeline.radar import read_radar_scene  # radar reads through this module
+
+        return read_radar_scene(scene, sensor, grid)
     raw: dict[str, np.ndarray] = {}
     for band in sensor.bands:
         found = scene.asset(band.keys)
@@ -339,9 +370,7 @@ def read_scene(
         key, asset = found
         # Bilinear returns the exact values where the grids align, and no blocks where they do
         # not (a site in another UTM zone than its tile, 20 m bands on the 10 m grid).
-        raw[band.name] = read_on_grid(
-            asset.href, grid, Resampling.bilinear, asset.nodata or 0, source=_ident(scene, key)
-        )
+        raw[band.name] = read_asset(scene, key, grid, Resampling.bilinear, asset.nodata or 0)
     if masks is None:
         masks = read_mask(scene, sensor, grid)
     notes: list[str] = []

@@ -14,6 +14,7 @@ SensorName = Literal[
     "sentinel-2-l2a",
     "sentinel-2-l1c",
     "sentinel-1-grd",
+    "sentinel-1-rtc",
     "landsat-9",
     "landsat-8",
     "landsat-7",
@@ -108,7 +109,18 @@ SENSORS: dict[str, Sensor] = {
             None,
             10,
             bands=(Band("vv", ("vv",), 10), Band("vh", ("vh",), 10)),
-            note="C-band radar, sees through cloud and at night",
+            note="C-band radar, sees through cloud and at night; GRD warped through its ground "
+            "control points, uncalibrated dB (STAC), or terrain-corrected gamma0 (Sentinel Hub)",
+        ),
+        Sensor(
+            "sentinel-1-rtc",
+            "sentinel-1-rtc",
+            "radar",
+            date(2014, 10, 10),
+            None,
+            10,
+            bands=(Band("vv", ("vv",), 10), Band("vh", ("vh",), 10)),
+            note="Planetary Computer only: radiometrically terrain-corrected gamma0 (dB)",
         ),
         Sensor(
             "landsat-9",
@@ -149,11 +161,12 @@ SENSORS: dict[str, Sensor] = {
             "landsat-c2-l2",
             "optical",
             date(1984, 3, 16),
-            date(2013, 6, 5),
+            date(2011, 11, 18),
             30,
             platforms=("landsat-5",),
             bands=_LANDSAT_TM_BANDS,
             mask_key=("qa_pixel", "QA_PIXEL"),
+            note="TM imaging ended 2011-11-18 (decommissioned 2013-06-05, no L2 data after 2011)",
         ),
     )
 }
@@ -164,3 +177,20 @@ def sensors_serving(start: date, end: date) -> list[Sensor]:
     return sorted(
         (s for s in SENSORS.values() if s.serves(start, end)), key=lambda s: s.resolution_m
     )
+
+
+AUTO_ORDER = ("sentinel-2-l2a", "landsat-8", "landsat-9", "landsat-5", "landsat-7")
+"""Optical sensors in the order a window without `sensor:` tries them: finest pixels first, and
+Landsat 7 last (scan-line corrector off since 2003: stripes of missing data)."""
+
+
+def choose_sensor(start: date, end: date) -> Sensor | None:
+    """The sensor for a window that names none: the first in AUTO_ORDER with data over the whole
+    window, else the first with data in part of it; None when no optical sensor has data."""
+    for whole in (True, False):
+        for name in AUTO_ORDER:
+            s = SENSORS[name]
+            covers = s.first <= start and (s.last is None or end <= s.last)
+            if covers if whole else s.serves(start, end):
+                return s
+    return None

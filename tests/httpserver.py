@@ -73,6 +73,7 @@ class Hit:
     range: str | None
     t: float = 0.0
     """time.monotonic() when the answer started."""
+    query: str = ""
 
 
 @dataclass
@@ -120,6 +121,7 @@ class HTTPTestServer:
         self._mounts: list[tuple[str, Path]] = []
         self._routes: dict[tuple[str, str], Handler] = {}
         self._faults: dict[str, list[_Fault]] = {}
+        self._guards: list[tuple[str, Callable[[dict[str, list[str]]], bool]]] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self.hits: list[Hit] = []
@@ -184,6 +186,11 @@ class HTTPTestServer:
         """Wait `seconds` before answering the next `times` requests for `path` (None: all)."""
         with self._lock:
             self._faults.setdefault(path, []).append(_Fault(delay=seconds, times=times))
+
+    def require(self, prefix: str, check: Callable[[dict[str, list[str]]], bool]) -> None:
+        """Answer 403 (as Azure Blob Storage does to an unsigned or expired URL) to requests under
+        `prefix` whose parsed query string fails `check`."""
+        self._guards.append(("/" + prefix.strip("/"), check))
 
     # -- inspection --------------------------------------------------------------------------
 
@@ -303,10 +310,16 @@ def _make_handler(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
             self._act = act = server._take_faults(path)
             if act.delay and server._closing.wait(act.delay):
                 return
-            if act.status is not None:
+            status = act.status
+            if status is None and any(
+                (path == pre or path.startswith(pre + "/")) and not ok(parse_qs(parts.query))
+                for pre, ok in server._guards
+            ):
+                status = 403
+            if status is not None:
                 resp = Response(
-                    act.status,
-                    json.dumps({"code": act.status, "description": "injected"}),
+                    status,
+                    json.dumps({"code": status, "description": "injected"}),
                     {"Content-Type": "application/json", **act.headers},
                 )
                 return self._send(path, resp, rng)
@@ -364,7 +377,8 @@ def _make_handler(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD" and act.cut is not None:
                 body = body[: act.after]
             sent = 0 if self.command == "HEAD" else len(body)
-            server._record(Hit(self.command, path, resp.status, sent, rng, time.monotonic()))
+            query = urlsplit(self.path).query
+            server._record(Hit(self.command, path, resp.status, sent, rng, time.monotonic(), query))
             try:
                 self.send_response(resp.status)
                 for k, v in resp.headers.items():

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    from rasterio.enums import Resampling
+
+    from pipeline.grid import Grid
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,11 @@ class Scene:
     assets: dict[str, Asset]
     geometry: dict[str, Any] | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+    sign: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
+    """Turns an asset href into one that can be read (Planetary Computer's SAS tokens), applied
+    at read time so hrefs kept in scenes, reports and caches never carry a credential."""
+    reader: SceneReader | None = field(default=None, compare=False, repr=False)
+    """Reads this scene's assets itself (Sentinel Hub's Process API) instead of GDAL."""
 
     @property
     def date(self) -> date:
@@ -52,3 +64,11 @@ class Source(Protocol):
         max_cloud: float | None,
         platforms: tuple[str, ...] = (),
     ) -> list[Scene]: ...
+
+
+class SceneReader(Protocol):
+    """A back end that reads a scene's assets straight onto a grid (no file to open)."""
+
+    def read_asset(
+        self, scene: Scene, key: str, grid: Grid, resampling: Resampling
+    ) -> np.ndarray: ...

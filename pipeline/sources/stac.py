@@ -26,7 +26,7 @@ from urllib3.util.retry import Retry
 
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.redact import redact
-from pipeline.sources.base import Asset, Scene
+from pipeline.sources.base import Asset, Scene, Source
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0
@@ -283,9 +283,17 @@ def scenes_from_items(items: Iterable[pystac.Item], collection: str) -> list[Sce
     return sorted(scenes, key=lambda s: s.datetime)
 
 
-def open_source(kind: str, url: str) -> StacApiSource | StaticCatalogSource:
+def open_source(kind: str, url: str) -> Source:
     if kind == "static":
         return StaticCatalogSource(url)
+    if kind == "planetary-computer":
+        from pipeline.sources.planetary import PlanetaryComputerSource
+
+        return PlanetaryComputerSource(url)
+    if kind == "sentinelhub":
+        from pipeline.sources.sentinelhub import SentinelHubSource
+
+        return SentinelHubSource(url)
     return StacApiSource(url)
 
 

@@ -1,0 +1,245 @@
+"""Sentinel Hub / CDSE back end: the real `sentinelhub` library against a local server.
+
+The server plays the three services the library talks to: the OAuth token endpoint (it issues a
+token locally), the Catalog API (answering with the real recorded Catalog payload
+`catalog_search_S2L2A_fields_results.json`) and the Process API (answering with the real recorded
+response `process_api_response_img.tar`: a 3-band uint16 Sentinel-2 GeoTIFF, 512 x 856 px, plus
+userdata.json). The library's own request, retry and tar-parsing code runs; only URLs point here.
+oauthlib refuses plain-http token URLs unless OAUTHLIB_INSECURE_TRANSPORT=1 (tests only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+import tarfile
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from httpserver import HTTPTestServer, Request, Response
+from rasterio.crs import CRS
+
+from pipeline.cli import main
+from pipeline.errors import DataUnavailable, InputError
+from pipeline.grid import Grid
+from pipeline.read import read_mask, read_scene
+from pipeline.sensors import SENSORS
+from pipeline.sources.sentinelhub import CDSE_TOKEN_URL, SentinelHubSource
+
+CLIENT_ID = "local-test-client"
+CLIENT_SECRET = "s3cr3t-never-print-me"
+RECORDED = "stac_responses/sentinelhub-py"
+# The recorded Process response is 512 wide, 856 high; the grid asks for exactly that.
+GRID = Grid(CRS.from_epsg(32639), Affine(10, 0, 500000, 0, -10, 4950000), 512, 856)
+SITE = (51.0, 44.6, 51.06, 44.66)  # lon/lat, where the recorded Catalog features are
+
+
+class SHReplay:
+    def __init__(self, srv: HTTPTestServer, shared: Path):
+        self.srv = srv
+        root = f"/{uuid.uuid4().hex[:10]}"
+        self.base = srv.url(root)
+        self.token_url = srv.url(root + "/oauth/token")
+        self.access_token = "eyJhbGciOiJSUzI1NiJ9." + uuid.uuid4().hex + ".localsig"
+        self.token_requests: list[dict[str, list[str]]] = []
+        self.searches: list[dict[str, Any]] = []
+        self.processes: list[dict[str, Any]] = []
+        self.auth_headers: list[str] = []
+        self.features = json.loads(
+            (shared / RECORDED / "catalog_search_S2L2A_fields_results.json").read_text()
+        )
+        self.tar = (shared / RECORDED / "process_api_response_img.tar").read_bytes()
+        srv.route("POST", root + "/oauth/token", self._token)
+        srv.route("POST", root + "/api/v1/catalog/1.0.0/search", self._search)
+        srv.route("POST", root + "/api/v1/process", self._process)
+
+    def _token(self, req: Request) -> Response:
+        self.token_requests.append(parse_qs(req.body.decode()))
+        return Response.json(
+            {"access_token": self.access_token, "expires_in": 3600, "token_type": "Bearer"}
+        )
+
+    def _search(self, req: Request) -> Response:
+        self.auth_headers.append(req.headers.get("Authorization", ""))
+        self.searches.append(req.json())
+        fc = {"type": "FeatureCollection", "features": self.features, "links": []}
+        fc["context"] = {"limit": 100, "returned": len(self.features)}
+        return Response.json(fc)
+
+    def _process(self, req: Request) -> Response:
+        self.auth_headers.append(req.headers.get("Authorization", ""))
+        self.processes.append(req.json())
+        return Response(200, self.tar, {"Content-Type": "application/tar"})
+
+    def source(self, **kw: Any) -> SentinelHubSource:
+        return SentinelHubSource(
+            self.base,
+            token_url=self.token_url,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            **kw,
+        )
+
+
+@pytest.fixture
+def sh(http_server: HTTPTestServer, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> SHReplay:
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    return SHReplay(http_server, shared_data)
+
+
+def test_catalog_search_turns_recorded_features_into_scenes(sh: SHReplay) -> None:
+    source = sh.source()
+    scenes = source.search("sentinel-2-l2a", SITE, dt.date(2020, 12, 1), dt.date(2021, 1, 31), 30)
+    assert len(scenes) == len(sh.features) and len(scenes) > 5
+    assert scenes == sorted(scenes, key=lambda s: s.datetime)
+    first = next(
+        s for s in scenes if s.id.startswith("S2A_MSIL2A_20210125T073201_N0214_R049_T39TVK")
+    )
+    assert first.cloud_cover == 3.84 and first.platform == "sentinel-2a"
+    assert first.datetime == dt.datetime(2021, 1, 25, 7, 37, 23, tzinfo=dt.UTC)
+    assert {"B02", "B03", "B04", "B08", "SCL"} <= set(first.assets)
+    body = sh.searches[0]
+    assert body["collections"] == ["sentinel-2-l2a"]
+    assert body["bbox"] == pytest.approx(list(SITE))
+    assert (
+        body["datetime"].startswith("2020-12-01T00:00:00")
+        and "2021-01-31T23:59:59" in body["datetime"]
+    )
+    assert body["filter"] == "eo:cloud_cover <= 30"
+    assert sh.token_requests[0]["client_id"] == [CLIENT_ID]
+    assert sh.auth_headers == [f"Bearer {sh.access_token}"]
+
+
+def test_process_api_reads_bands_onto_the_grid(sh: SHReplay, shared_data: Path) -> None:
+    """Three bands asked for (as the recorded response holds): the library parses the real tar,
+    and each band lands under its own name, pixel for pixel."""
+    source = sh.source(s2_bands=("B04", "B03", "B02"))
+    scene = source.search("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)[
+        0
+    ]
+    red = source.reader.read_asset(scene, "B04", GRID, rasterio.enums.Resampling.bilinear)
+    blue = source.reader.read_asset(scene, "B02", GRID, rasterio.enums.Resampling.bilinear)
+    assert source.reader.requests == 1  # one Process request per scene and grid
+    with tarfile.open(shared_data / RECORDED / "process_api_response_img.tar") as tar:
+        tif = tar.extractfile("default.tif")
+        assert tif is not None
+        with rasterio.open(io.BytesIO(tif.read())) as ds:
+            want = ds.read()
+    np.testing.assert_array_equal(red, want[0])
+    np.testing.assert_array_equal(blue, want[2])
+    # what we asked for: the grid's box in its own UTM CRS, its size, DN without harmonisation
+    body = sh.processes[0]
+    bounds = body["input"]["bounds"]
+    assert bounds["bbox"] == pytest.approx(list(GRID.bounds))
+    assert bounds["properties"]["crs"].endswith("/32639")
+    assert body["output"]["width"] == 512 and body["output"]["height"] == 856
+    data = body["input"]["data"][0]
+    assert data["processing"] == {"harmonizeValues": False}
+    assert data["dataFilter"]["mosaickingOrder"] == "leastCC"
+    t0 = dt.datetime.fromisoformat(data["dataFilter"]["timeRange"]["from"].replace("Z", "+00:00"))
+    assert abs((t0 - scene.datetime).total_seconds()) <= 1800
+    script = body["evalscript"]
+    assert 'bands: ["B04", "B03", "B02"]' in script and 'units: "DN"' in script
+    assert "return [s.B04, s.B03, s.B02];" in script
+
+
+def test_full_band_set_and_a_mismatched_answer_is_a_clear_error(sh: SHReplay) -> None:
+    source = sh.source()  # asks for 7 bands; the recorded answer has 3
+    scene = source.search("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)[
+        0
+    ]
+    with pytest.raises(DataUnavailable, match=r"shape \(856, 512, 3\).*B02, B03, B04, B08, B11"):
+        read_mask(scene, SENSORS["sentinel-2-l2a"], GRID)
+    assert (
+        'bands: ["B02", "B03", "B04", "B08", "B11", "B12", "SCL"]' in sh.processes[0]["evalscript"]
+    )
+
+
+def test_sentinel1_request_is_terrain_corrected_and_orthorectified(sh: SHReplay) -> None:
+    source = sh.source()
+    # the recorded Catalog answer is Sentinel-2's; what matters here is what we ask for
+    s1 = source.search("sentinel-1-grd", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), 30)[0]
+    assert sh.searches[-1]["collections"] == ["sentinel-1-grd"]
+    # radar: no cloud filter; the library's IW collection asks for dual-pol IW scenes
+    assert "eo:cloud_cover" not in sh.searches[-1]["filter"]
+    assert "sar:instrument_mode='IW'" in sh.searches[-1]["filter"]
+    assert set(s1.assets) == {"vv", "vh"} and s1.collection == "sentinel-1-grd"
+    with pytest.raises(DataUnavailable, match="shape"):
+        read_scene(s1, SENSORS["sentinel-1-grd"], GRID)  # recorded answer is optical
+    body = sh.processes[-1]
+    data = body["input"]["data"][0]
+    assert data["type"] == "sentinel-1-grd"
+    assert data["processing"]["backCoeff"] == "GAMMA0_TERRAIN"
+    assert data["processing"]["orthorectify"] is True
+    assert data["dataFilter"]["acquisitionMode"] == "IW"
+    assert 'units: "LINEAR_POWER"' in body["evalscript"] and "FLOAT32" in body["evalscript"]
+
+
+def test_landsat_is_refused_with_the_keyless_route_named(sh: SHReplay) -> None:
+    with pytest.raises(DataUnavailable, match="planetary-computer"):
+        sh.source().search("landsat-c2-l2", SITE, dt.date(2014, 3, 1), dt.date(2014, 3, 31), 60)
+
+
+def test_credentials_never_reach_logs_or_errors(
+    sh: SHReplay, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    source = sh.source(s2_bands=("B04", "B03", "B02"))
+    scene = source.search("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)[
+        0
+    ]
+    source.reader.read_asset(scene, "B04", GRID, rasterio.enums.Resampling.nearest)
+    assert "Request body was" in caplog.text  # requests-oauthlib logged the token request
+    assert CLIENT_SECRET not in caplog.text
+    assert sh.access_token not in caplog.text
+    # a refused token request: the error names the variables, never their values
+    sh.srv.fail(sh.token_url.removeprefix(sh.srv.base), 401, times=None)
+    other = SentinelHubSource(
+        sh.base, token_url=sh.token_url, client_id="someone-else", client_secret=CLIENT_SECRET
+    )
+    with pytest.raises(InputError) as err:
+        other.search("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)
+    assert err.value.exit_code == 2
+    assert "SH_CLIENT_ID" in str(err.value) and CLIENT_SECRET not in str(err.value)
+    assert CLIENT_SECRET not in caplog.text
+
+
+def test_missing_credentials_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SH_CLIENT_ID", raising=False)
+    monkeypatch.delenv("SH_CLIENT_SECRET", raising=False)
+    monkeypatch.setenv("SH_PROFILE", "pipeline-test-profile-that-does-not-exist")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.config/sentinelhub/config.toml
+    with pytest.raises(InputError, match="SH_CLIENT_ID"):
+        SentinelHubSource()
+    demo = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+    text = demo.read_text().replace("aoi: demo", "aoi: shdemo")
+    text = text.replace("  kind: static\n", "  kind: sentinelhub\n")
+    text = text.replace(
+        "  url: ../examples/demo-catalog/catalog.json", "  url: https://sh.dataspace.copernicus.eu"
+    )
+    assert "kind: sentinelhub" in text
+    cfg = tmp_path / "shdemo.yaml"
+    cfg.write_text(text)
+    code = main(["run", "--config", str(cfg), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "SH_CLIENT_SECRET" in err and "Traceback" not in err
+
+
+def test_cdse_token_url_is_the_default_for_cdse(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SH_CLIENT_ID", "x")
+    monkeypatch.setenv("SH_CLIENT_SECRET", "y")
+    source = SentinelHubSource()
+    assert source.config.sh_token_url == CDSE_TOKEN_URL
+    assert source.config.sh_base_url == "https://sh.dataspace.copernicus.eu"
+    assert source.collection("sentinel-2-l2a").service_url == "https://sh.dataspace.copernicus.eu"
