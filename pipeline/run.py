@@ -279,10 +279,10 @@ def check(cfg: AOIConfig, claim: Claim, site: Site, source: Source) -> Outcome:
         before_a, after_a = prepare.align_pair(before, after)
         if base is not None:
             before_a, base_a = prepare.align_pair(before_a, base)
-            buildup = detect(base_a, before_a)
-            change = detect(before_a, after_a, baseline=base_a)
+            buildup = detect(base_a, before_a, pixel_area_m2=grid.resolution**2)
+            change = detect(before_a, after_a, baseline=base_a, pixel_area_m2=grid.resolution**2)
         else:
-            change = detect(before_a, after_a)
+            change = detect(before_a, after_a, pixel_area_m2=grid.resolution**2)
         picks["after"].image = after_a
     clear = {n: (p.image.clear_fraction if p.image is not None else None) for n, p in picks.items()}
     judgement = judge(

@@ -80,7 +80,7 @@ def test_regions_geojson_matches_the_mask(demo_out: Path) -> None:
         assert f["geometry"]["type"] == "Polygon"
         lon, lat = f["geometry"]["coordinates"][0][0]
         assert -1.70 < lon < -1.60 and 48.08 < lat < 48.14
-        assert f["properties"]["direction"] in {"arrival", "departure", "undetermined"}
+        assert f["properties"]["direction"] in {"appeared", "disappeared", "changed"}
 
 
 def test_report_says_what_was_used_and_why(demo_out: Path) -> None:
