@@ -1,4 +1,4 @@
-"""Mission test set: vehicle parks inserted into one date of real pairs; recall by size, false alarms.
+"""Mission test set: vehicle parks put into one date of real pairs; recall by size, false alarms.
 
     .venv/bin/python benchmarks/parks.py [--pairs demo,oscd] [--detectors cva,index,irmad]
         [--trials 3]
@@ -70,12 +70,17 @@ def place(
     for r in sorted(range(len(SIZES_HA)), key=lambda i: -radius[i]):
         margin = int(radius[r]) + 2
         for _ in range(2000):
-            c = (int(rng.integers(margin, shape[0] - margin)), int(rng.integers(margin, shape[1] - margin)))
+            c = (
+                int(rng.integers(margin, shape[0] - margin)),
+                int(rng.integers(margin, shape[1] - margin)),
+            )
             if not valid[c]:
                 continue
             if all(
                 np.hypot(c[0] - o[0], c[1] - o[1]) > radius[r] + radius[j] + 8
-                for j, o in zip(sorted(range(len(SIZES_HA)), key=lambda i: -radius[i]), centres)
+                for j, o in zip(
+                    sorted(range(len(SIZES_HA)), key=lambda i: -radius[i]), centres, strict=False
+                )
             ):
                 centres.append(c)
                 break

@@ -595,3 +595,63 @@ def detect(
         direction = det.direction(before, after, p, mask)
     regions = regions_of(labels, score, direction, pixel_area_m2)
     return Change(score, mask, valid, direction, labels, regions, cut, det.name)
+
+
+def detect_strips(
+    read: Callable[[slice], tuple[Prepared, Prepared]],
+    shape: tuple[int, int],
+    *,
+    detector: str = "cva",
+    threshold: float | None = None,
+    false_alarm: float | None = None,
+    min_area_m2: float = MIN_AREA_M2,
+    pixel_area_m2: float = 100.0,
+    strip_rows: int = 1024,
+    fit_stride: int = 16,
+) -> tuple[np.ndarray, int]:
+    """`detect` for a pair too large for memory (a whole tile), read by `read(rows)` in strips.
+
+    Pass 1 learns the pair's statistics from the first 1/`fit_stride` rows of each strip; pass 2
+    scores each strip with `halo` rows of overlap on each side (so smoothing and filters see the same
+    neighbours as on the whole image) and cuts it. Opening and the mapping unit then run on the
+    whole boolean mask. Returns (mask, number of regions)."""
+    det = get_detector(detector)
+    h, _w = shape
+    halo = det.halo + 2
+    subs: list[tuple[Prepared, Prepared]] = []
+    for r in range(0, h, strip_rows):
+        b, a = read(slice(r, min(r + strip_rows, h)))
+        # Whole rows at full resolution (smoothing must see the real neighbours), 1/fit_stride.
+        pick = np.s_[: max(16, strip_rows // fit_stride), :]
+        subs.append(
+            tuple(  # type: ignore[arg-type]
+                Prepared(
+                    {k: v[pick] for k, v in x.bands.items()}, x.clear[pick], x.snow[pick], True
+                )
+                for x in (b, a)
+            )
+        )
+    sb, sa = (
+        Prepared(
+            {k: np.concatenate([s[i].bands[k] for s in subs]) for k in subs[0][i].bands},
+            np.concatenate([s[i].clear for s in subs]),
+            np.concatenate([s[i].snow for s in subs]),
+            True,
+        )
+        for i in (0, 1)
+    )
+    del subs
+    params = det.fit(sb, sa)
+    cut = resolve_threshold(det, params, threshold, false_alarm)
+    raw = np.zeros(shape, bool)
+    for r in range(0, h, strip_rows):
+        lo, hi = max(r - halo, 0), min(r + strip_rows + halo, h)
+        b, a = read(slice(lo, hi))
+        s = det.score(b, a, params)
+        keep = slice(r - lo, r - lo + min(strip_rows, h - r))
+        raw[r : r + keep.stop - keep.start] = np.nan_to_num(s[keep]) > cut
+    min_pixels = max(1, int(np.ceil(min_area_m2 / pixel_area_m2 - 1e-9)))
+    mask = clean_mask(raw, min_pixels)
+    del raw
+    _, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    return mask, int(n)

@@ -218,3 +218,26 @@ def test_s1_logratio_finds_metal_and_ignores_speckle(grd: dict[str, np.ndarray])
     assert (change.direction[202:218, 602:618] == APPEARED).mean() > 0.9
     assert (change.direction[302:318, 302:318] == DISAPPEARED).mean() > 0.9
     assert len(change.regions) <= len(quiet.regions) + 2
+
+
+def test_strip_by_strip_detection_matches_the_whole_image(
+    pair: tuple[prepare.Prepared, prepare.Prepared],
+) -> None:
+    """A tile too large for memory is scored in strips with overlap; same change as at once."""
+    from pipeline.detect import detect_strips
+
+    before, after = prepare.align_pair(*pair)
+
+    def read(rows: slice) -> tuple[prepare.Prepared, prepare.Prepared]:
+        return tuple(  # type: ignore[return-value]
+            prepare.Prepared(
+                {k: v[rows] for k, v in x.bands.items()}, x.clear[rows], x.snow[rows], True
+            )
+            for x in (before, after)
+        )
+
+    whole = detect(before, after)
+    mask, n = detect_strips(read, before.clear.shape, strip_rows=64, fit_stride=2)
+    iou = (mask & whole.mask).sum() / (mask | whole.mask).sum()
+    assert iou > 0.9, iou
+    assert abs(n - len(whole.regions)) <= max(2, len(whole.regions) // 10)
