@@ -612,7 +612,7 @@ def detect_strips(
     """`detect` for a pair too large for memory (a whole tile), read by `read(rows)` in strips.
 
     Pass 1 learns the pair's statistics from the first 1/`fit_stride` rows of each strip; pass 2
-    scores each strip with `halo` rows of overlap on each side (so smoothing and filters see the same
+    scores each strip with `halo` rows of overlap on each side (smoothing and filters see the same
     neighbours as on the whole image) and cuts it. Opening and the mapping unit then run on the
     whole boolean mask. Returns (mask, number of regions)."""
     det = get_detector(detector)
