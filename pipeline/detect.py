@@ -606,7 +606,7 @@ def detect_strips(
     false_alarm: float | None = None,
     min_area_m2: float = MIN_AREA_M2,
     pixel_area_m2: float = 100.0,
-    strip_rows: int = 1024,
+    strip_rows: int = 512,
     fit_stride: int = 16,
 ) -> tuple[np.ndarray, int]:
     """`detect` for a pair too large for memory (a whole tile), read by `read(rows)` in strips.
