@@ -175,7 +175,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from pipeline.compare import compare
 
-    report = compare(Path(args.before), Path(args.after), Path(args.out))
+    report = compare(Path(args.before), Path(args.after), Path(args.out), args.detector)
     print(f"{report['verdict']}: {'; '.join(report['reasons'])}")
     print(f"outputs: {args.out}/ (change.tif, regions.geojson, report.json, panel.png)")
     return 0
@@ -341,6 +341,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("before")
     c.add_argument("after")
     c.add_argument("--out", required=True)
+    c.add_argument(
+        "--detector",
+        default="cva",
+        choices=["cva", "index", "irmad"],
+        help="change detector (default: cva, change-vector magnitude in noise units)",
+    )
     c.set_defaults(func=cmd_compare)
     return p
 

@@ -19,7 +19,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.warp import transform_bounds
 
 from pipeline import __version__, prepare
-from pipeline.detect import detect
+from pipeline.detect import DETECTORS, Change, detect
 from pipeline.errors import InputError, Problem
 from pipeline.export import atomic_dir, regions_geojson, write_change_tif, write_json
 from pipeline.grid import Grid
@@ -128,9 +128,48 @@ def _read(img: UserImage, grid: Grid) -> prepare.Prepared:
     return prepare.finish(bands, clear, snow)
 
 
-def compare(before_path: Path, after_path: Path, out: Path) -> dict[str, Any]:
+DEFAULT_DETECTOR = "cva"
+NORMALISE = "irmad"
+"""Radiometric normalisation before detection: IR-MAD (pooled OSCD F1 of cva 0.28 vs 0.22 with
+quantile matching, see benchmarks/oscd.py)."""
+
+
+def detect_pair(
+    before: prepare.Prepared,
+    after: prepare.Prepared,
+    pixel_area_m2: float,
+    detector: str = DEFAULT_DETECTOR,
+    **options: Any,
+) -> tuple[prepare.Prepared, prepare.Prepared, Change]:
+    """What `pipeline compare` does between reading and judging: co-register, normalise, detect.
+    Benchmarks call this too, so their numbers are the command's numbers."""
+    if detector == "s1-logratio":
+        # Backscatter is not normalised like reflectance; co-registration only.
+        before, after = prepare.align_pair(before, after, band="vv", normalise="none")
+    else:
+        before, after = prepare.align_pair(before, after, normalise=NORMALISE)
+    return (
+        before,
+        after,
+        detect(before, after, detector=detector, pixel_area_m2=pixel_area_m2, **options),
+    )
+
+
+def compare(
+    before_path: Path, after_path: Path, out: Path, detector: str = DEFAULT_DETECTOR
+) -> dict[str, Any]:
     """Detect change from BEFORE to AFTER and write change.tif, regions.geojson, report.json and
     panel.png into `out`. Returns the report."""
+    if detector not in DETECTORS or detector == "s1-logratio":
+        optical = [k for k in DETECTORS if k != "s1-logratio"]
+        raise InputError(
+            Problem(
+                "pipeline compare",
+                "--detector",
+                f"{detector!r} is not an optical detector",
+                fix=f"choose one of {', '.join(optical)}",
+            )
+        )
     b_img, a_img = inspect(before_path, "BEFORE"), inspect(after_path, "AFTER")
     grid = _grid_of(before_path)
     with rasterio.open(after_path) as src:
@@ -147,8 +186,6 @@ def compare(before_path: Path, after_path: Path, out: Path) -> dict[str, Any]:
         )
     before = _read(b_img, grid)
     after = _read(a_img, grid)
-    before, after = prepare.align_pair(before, after)
-    change = detect(before, after)
     area = (
         _geographic_pixel_area(grid)
         if grid.crs.is_geographic
@@ -158,6 +195,7 @@ def compare(before_path: Path, after_path: Path, out: Path) -> dict[str, Any]:
         name: Image(str(path), "optical", "user image", img.clear_fraction, img.bands, img.clear)
         for name, path, img in (("before", before_path, before), ("after", after_path, after))
     }
+    before, after, change = detect_pair(before, after, area, detector)
     j = judge(
         change,
         area,
@@ -173,6 +211,8 @@ def compare(before_path: Path, after_path: Path, out: Path) -> dict[str, Any]:
         "flags": list(j.flags),
         "numbers": {k: round(v, 4) for k, v in j.numbers.items()},
         "regions": len(change.regions),
+        "detector": change.detector,
+        "threshold": round(change.threshold, 4),
         "grid": {
             "crs": grid.crs.to_string(),
             "width": grid.width,

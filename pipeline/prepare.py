@@ -182,12 +182,59 @@ def match_radiometry(ref: Prepared, mov: Prepared) -> Prepared:
     return replace(mov, bands=bands)
 
 
-def align_pair(before: Prepared, after: Prepared, band: str = "red") -> tuple[Prepared, Prepared]:
-    """Co-register `after` onto `before` (small shifts only) and match its radiometry."""
+NO_CHANGE_P = 0.95
+"""IR-MAD no-change probability above which a pixel anchors the radiometric normalisation."""
+
+
+def irmad_normalise(ref: Prepared, mov: Prepared, min_pixels: int = 1000) -> Prepared:
+    """Map each band of `mov` onto `ref` by orthogonal regression on the pixels IR-MAD finds
+    unchanged (no-change probability above 0.95): atmosphere, season and sensor drift go; what
+    changed in places stays. Falls back to `match_radiometry` when too few such pixels exist."""
+    from pipeline.detect import irmad_fit, irmad_no_change_probability
+
+    try:
+        params = irmad_fit(ref, mov)
+    except ValueError:
+        return match_radiometry(ref, mov)
+    p = irmad_no_change_probability(ref, mov, params)
+    anchor = np.nan_to_num(p) > NO_CHANGE_P
+    n = int(anchor.sum())
+    if n < min_pixels:
+        return match_radiometry(ref, mov)
+    bands = {}
+    for k, v in mov.bands.items():
+        if k not in ref.bands:
+            continue
+        x, y = v[anchor].astype(np.float64), ref.bands[k][anchor].astype(np.float64)
+        mx, my = x.mean(), y.mean()
+        sxx, syy, sxy = x.var(), y.var(), float(np.mean((x - mx) * (y - my)))
+        # Orthogonal (total least squares) slope: both dates carry noise.
+        slope = (syy - sxx + np.sqrt((syy - sxx) ** 2 + 4 * sxy**2)) / (2 * sxy) if sxy else 1.0
+        slope = float(np.clip(slope, 0.5, 2.0))
+        bands[k] = ((v - mx) * slope + my).astype(np.float32)
+    note = f"radiometry normalised by IR-MAD on {n} unchanged pixels"
+    return replace(mov, bands=bands, notes=(*mov.notes, note))
+
+
+NORMALISERS = ("quantile", "irmad", "none")
+
+
+def align_pair(
+    before: Prepared, after: Prepared, *, band: str = "red", normalise: str = "quantile"
+) -> tuple[Prepared, Prepared]:
+    """Co-register `after` onto `before` (small shifts only) and match its radiometry:
+    `quantile` (median and interquartile range), `irmad` (linear maps fitted on the pixels IR-MAD
+    finds unchanged) or `none`."""
+    if normalise not in NORMALISERS:
+        raise ValueError(f"normalise={normalise!r}: choose one of {', '.join(NORMALISERS)}")
     key = band if band in before.bands and band in after.bands else next(iter(before.bands))
     shift = estimate_shift(before.bands[key], after.bands[key])
     if shift is not None:
         after = replace(after, shift_px=shift)
         if np.hypot(*shift) >= 0.2:
             after = apply_shift(after, shift)
+    if normalise == "irmad":
+        return before, irmad_normalise(before, after)
+    if normalise == "none":
+        return before, after
     return before, match_radiometry(before, after)

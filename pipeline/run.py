@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,7 @@ from pipeline import __version__, prepare
 from pipeline import report as rpt
 from pipeline.composite import median_composite
 from pipeline.config import AOIConfig, Claim, Site, Window
-from pipeline.detect import MIN_PIXELS, Change, detect
+from pipeline.detect import MIN_AREA_M2, Change, detect
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.export import (
     atomic_dir,
@@ -34,6 +35,12 @@ from pipeline.sensors import SENSORS, Sensor
 from pipeline.sources.base import Scene, Source
 from pipeline.verdict import Image, Judgement, Thresholds, Verdict, footprint, judge
 
+DETECTOR_METHODS = {
+    "cva": "change-vector magnitude in robust noise units; 3x3 opening; 0.5 ha minimum unit",
+    "index": "NDVI and bare-soil index change in noise units; 3x3 opening; 0.5 ha minimum unit",
+    "irmad": "IR-MAD chi-square; 3x3 opening; 0.5 ha minimum unit",
+    "s1-logratio": "log-ratio of Lee-filtered backscatter; 3x3 opening; 0.5 ha minimum unit",
+}
 MAX_MASK_READS = 6
 """Candidate scenes per window whose cloud mask is read to find the clearest view of the site."""
 SAME_ACQUISITION_S = 600
@@ -165,10 +172,10 @@ class Outcome:
                 bounds=list(self.grid.bounds),
             ),
             detection=rpt.DetectionRecord(
-                detector="cva",
-                method="change-vector magnitude in robust noise units, then regions",
+                detector=self.change.detector if self.change else "cva",
+                method=DETECTOR_METHODS.get(self.change.detector if self.change else "cva", ""),
                 threshold=self.change.threshold if self.change else None,
-                min_region_pixels=MIN_PIXELS,
+                min_region_pixels=max(1, math.ceil(MIN_AREA_M2 / self.pixel_area_m2 - 1e-9)),
                 regions=len(self.change.regions) if self.change else 0,
             ),
             catalogue=self.catalogue,
@@ -335,10 +342,10 @@ def check(
         if base is not None:
             before_a, base_a = prepare.align_pair(before_a, base)
             picks["baseline"].image = base_a
-            buildup = detect(base_a, before_a)
-            change = detect(before_a, after_a, baseline=base_a)
+            buildup = detect(base_a, before_a, pixel_area_m2=grid.resolution**2)
+            change = detect(before_a, after_a, baseline=base_a, pixel_area_m2=grid.resolution**2)
         else:
-            change = detect(before_a, after_a)
+            change = detect(before_a, after_a, pixel_area_m2=grid.resolution**2)
         picks["after"].image = after_a
     clear = {n: (p.image.clear_fraction if p.image is not None else None) for n, p in picks.items()}
     thresholds = Thresholds(min_clear=cfg.min_clear, rules=cfg.verdict)

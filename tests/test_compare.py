@@ -166,3 +166,33 @@ def test_images_of_different_places_are_refused(
             dst.set_band_description(i, d)
     assert main(["compare", str(before), str(elsewhere), "--out", str(tmp_path / "o")]) == 2
     assert "does not overlap" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("detector", ["index", "irmad"])
+def test_compare_with_another_detector(
+    pair: tuple[Path, Path], tmp_path: Path, detector: str
+) -> None:
+    before, after = pair
+    out = tmp_path / detector
+    assert (
+        main(["compare", str(before), str(after), "--out", str(out), "--detector", detector]) == 0
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert report["detector"] == detector
+    assert any("IR-MAD" in n for n in report["notes"])  # radiometry normalised on unchanged pixels
+    fc = json.loads((out / "regions.geojson").read_text())
+    assert fc["features"] and all(f["properties"]["area_m2"] >= 5000 for f in fc["features"])
+    assert {f["properties"]["direction"] for f in fc["features"]} <= {
+        "appeared",
+        "disappeared",
+        "changed",
+    }
+
+
+def test_unknown_detector_is_refused(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    from pipeline.compare import compare
+    from pipeline.errors import InputError
+
+    with pytest.raises(InputError, match="s1-logratio.*not an optical detector"):
+        compare(*pair, tmp_path / "x", detector="s1-logratio")
+    assert not (tmp_path / "x").exists()

@@ -101,7 +101,7 @@ def test_regions_geojson_matches_the_mask(demo_out: Path) -> None:
         assert -1.70 < w < e < -1.60 and 48.08 < s < n < 48.14
         lon, lat = f["properties"]["centroid_lonlat"]
         assert w - 1e-3 <= lon <= e + 1e-3 and s - 1e-3 <= lat <= n + 1e-3
-        assert f["properties"]["direction"] in {"arrival", "departure", "undetermined"}
+        assert f["properties"]["direction"] in {"appeared", "disappeared", "changed"}
 
 
 def test_report_says_what_was_used_and_why(demo_out: Path) -> None:

@@ -124,27 +124,18 @@ needs_oscd = pytest.mark.skipif(
 
 @needs_oscd
 def test_oscd_quality_does_not_regress() -> None:
-    """Measured at the a-priori threshold of 3 sigmas (benchmarks/oscd_eval.py): pooled
-    precision 0.154 vs 0.014 change prevalence, Rennes F1 0.52. Guard against regressions."""
+    """OSCD cities run as `pipeline compare` runs them (benchmarks/oscd.py), detectors at their
+    a-priori cuts (not tuned on these labels). Measured on all 7 cities: pooled F1 cva 0.283,
+    irmad 0.207, plain baseline (abs diff + Otsu) 0.071. Four small cities keep this quick."""
     import sys
 
     sys.path.insert(0, str(ROOT))
-    from benchmarks.oscd_eval import CITIES, load_city, scores
+    from benchmarks.oscd import evaluate
 
-    tp = fp = fn = 0.0
-    positives = total = 0
-    f1 = {}
-    for city in CITIES:
-        b, a, truth = load_city(city)
-        b, a = prepare.align_pair(b, a)
-        s = scores(detect(b, a).mask, truth)
-        tp, fp, fn = tp + s["tp"], fp + s["fp"], fn + s["fn"]
-        positives += int(truth.sum())
-        total += truth.size
-        f1[city] = s["f1"]
-    precision = tp / (tp + fp)
-    recall = tp / (tp + fn)
-    prevalence = positives / total
-    assert precision > 8 * prevalence, (precision, prevalence)
-    assert recall > 0.4
-    assert f1["rennes"] > 0.45 and f1["nantes"] > 0.3
+    cities = ["aguasclaras", "bercy", "nantes", "rennes"]
+    res = evaluate(SHARED / "oscd", cities, ["cva", "irmad"], out=lambda *_: None)
+    base = res["baseline"]["pooled"]["f1"]
+    assert base < 0.15, base
+    assert res["cva"]["pooled"]["f1"] > 2 * base and res["cva"]["pooled"]["kappa"] > 0.3
+    assert res["irmad"]["pooled"]["f1"] > 1.5 * base
+    assert res["cva"]["rennes"]["f1"] > 0.45 and res["cva"]["nantes"]["f1"] > 0.4

@@ -1,0 +1,176 @@
+"""Detection speed and peak memory: 1000², 4000² and a full 10980² tile pair, beside a numpy floor.
+
+    .venv/bin/python benchmarks/detect.py [--detector cva] [--sizes 1000,4000,10980]
+
+Inputs are real: the Sentinel-2 L2A crop in tests/data/s2l2a_29RKH (B02, B03, B04, B08), tiled by
+mirroring up to the size. AFTER is BEFORE with vehicle parks inserted (pipeline/parks.py) and a
+small gain and offset, so the detector sees real texture, real no-change and real-looking change.
+Each case runs in its own subprocess; peak memory is that process's ru_maxrss. Sizes up to 4000²
+run `detect()` on whole arrays; the full tile is read from disk in strips of rows (uint16 files,
+as a tile is stored) and scored strip by strip with overlap (`detect_strips`), so memory stays
+bounded. The floor is |after - before| summed over bands and cut, on the same inputs.
+Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline import prepare  # noqa: E402
+from pipeline.detect import detect, detect_strips  # noqa: E402
+from pipeline.parks import insert_park  # noqa: E402
+
+CROP = ROOT / "tests" / "data" / "s2l2a_29RKH"
+BANDS = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08"}
+IN_MEMORY_MAX = 4000
+
+
+def real_pair() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(before, after) uint16 DN of the real 200 x 200 crop; after has parks and a gain."""
+    before = {}
+    for name, band in BANDS.items():
+        with rasterio.open(CROP / f"{band}.tif") as src:
+            before[name] = src.read(1)
+    refl = {k: prepare.s2_reflectance(v, 0.0) for k, v in before.items()}
+    rng = np.random.default_rng(0)
+    for c in [(40, 50), (120, 140), (160, 60)]:
+        refl, _ = insert_park(refl, c, 100_000, 10.0, rng)
+    after = {
+        k: np.clip(np.nan_to_num(v * 0.97 + 0.005) * 10000, 1, 65535).astype(np.uint16)
+        for k, v in refl.items()
+    }
+    return before, after
+
+
+def tiled(a: np.ndarray, rows: slice, n: int) -> np.ndarray:
+    """Rows `rows` of `a` mirrored-tiled to width n (and to any row), without building it all."""
+    h, w = a.shape
+    period_r, period_c = 2 * h, 2 * w
+    r = np.arange(rows.start, rows.stop) % period_r
+    r = np.where(r < h, r, period_r - 1 - r)
+    c = np.arange(n) % period_c
+    c = np.where(c < w, c, period_c - 1 - c)
+    return a[np.ix_(r, c)]
+
+
+def to_prepared(dn: dict[str, np.ndarray]) -> prepare.Prepared:
+    return prepare.finish({k: prepare.s2_reflectance(v, 0.0) for k, v in dn.items()}, None, None)
+
+
+def floor_mask(b: prepare.Prepared, a: prepare.Prepared, cut: float = 0.1) -> np.ndarray:
+    d = np.zeros(b.clear.shape, np.float32)
+    for k in b.bands:
+        d += np.abs(a.bands[k] - b.bands[k])
+    return d > cut
+
+
+def case(n: int, method: str, detector: str, workdir: Path) -> dict[str, float]:
+    """Run in a child process: one size, one method. Returns seconds, Mpx/s and peak MB."""
+    before, after = real_pair()
+    t0 = time.perf_counter()
+    if n <= IN_MEMORY_MAX:
+        b = to_prepared({k: tiled(v, slice(0, n), n) for k, v in before.items()})
+        a = to_prepared({k: tiled(v, slice(0, n), n) for k, v in after.items()})
+        t0 = time.perf_counter()
+        if method == "floor":
+            changed = int(floor_mask(b, a).sum())
+        else:
+            changed = detect(b, a, detector=detector).pixels()
+    else:
+        files = {k: (workdir / f"before_{k}.u16", workdir / f"after_{k}.u16") for k in before}
+
+        def read(rows: slice) -> tuple[prepare.Prepared, prepare.Prepared]:
+            out = []
+            for i in (0, 1):
+                dn = {}
+                for k, paths in files.items():
+                    with open(paths[i], "rb") as f:
+                        f.seek(rows.start * n * 2)
+                        dn[k] = np.fromfile(f, np.uint16, (rows.stop - rows.start) * n).reshape(
+                            -1, n
+                        )
+                out.append(to_prepared(dn))
+            return out[0], out[1]
+
+        t0 = time.perf_counter()
+        if method == "floor":
+            changed = 0
+            for r in range(0, n, 1024):
+                b, a = read(slice(r, min(r + 1024, n)))
+                changed += int(floor_mask(b, a).sum())
+        else:
+            mask, _regions = detect_strips(read, (n, n), detector=detector)
+            changed = int(mask.sum())
+    secs = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "seconds": secs,
+        "mpx_per_s": n * n / 1e6 / secs,
+        "peak_mb": peak_mb,
+        "changed": changed,
+    }
+
+
+def write_tile(n: int, workdir: Path) -> None:
+    before, after = real_pair()
+    for k in before:
+        for tag, src in (("before", before), ("after", after)):
+            with open(workdir / f"{tag}_{k}.u16", "wb") as f:
+                for r in range(0, n, 1024):
+                    tiled(src[k], slice(r, min(r + 1024, n)), n).tofile(f)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--detector", default="cva")
+    ap.add_argument("--sizes", default="1000,4000,10980")
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.case:
+        n, method, workdir = args.case.split(":", 2)
+        print(json.dumps(case(int(n), method, args.detector, Path(workdir))))
+        return
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="detect-bench-") as tmp:
+        for n in (int(s) for s in args.sizes.split(",")):
+            if n > IN_MEMORY_MAX:
+                write_tile(n, Path(tmp))
+            for method in ("floor", args.detector):
+                proc = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--detector",
+                        args.detector,
+                        "--case",
+                        f"{n}:{method}:{tmp}",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                results.setdefault(f"{n}", {})[method] = r
+                print(
+                    f"{n:>6}² {method:8} {r['seconds']:8.2f} s {r['mpx_per_s']:8.2f} Mpx/s "
+                    f"peak {r['peak_mb']:7.0f} MB  changed {r['changed']}",
+                    flush=True,
+                )
+    print(json.dumps({"detect_speed": results, "detector": args.detector}))
+
+
+if __name__ == "__main__":
+    main()
