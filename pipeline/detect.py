@@ -469,7 +469,11 @@ def clean_mask(raw: np.ndarray, min_pixels: int, opening: bool = True) -> np.nda
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if n == 0:
         return mask
-    sizes = np.bincount(labels.ravel())
+    # Component sizes, counted in row blocks: one bincount over a whole tile would first copy
+    # the int32 labels to int64 (about 1 GB for 10980²).
+    sizes = np.zeros(n + 1, np.int64)
+    for r in range(0, labels.shape[0], 1024):
+        sizes += np.bincount(labels[r : r + 1024].ravel(), minlength=n + 1)
     keep = sizes >= min_pixels
     keep[0] = False
     return keep[labels]
@@ -625,8 +629,11 @@ def detect_strips(
         pick = np.s_[: max(16, strip_rows // fit_stride), :]
         subs.append(
             tuple(  # type: ignore[arg-type]
-                Prepared(
-                    {k: v[pick] for k, v in x.bands.items()}, x.clear[pick], x.snow[pick], True
+                Prepared(  # copies, not views: views would keep every whole strip alive
+                    {k: v[pick].copy() for k, v in x.bands.items()},
+                    x.clear[pick].copy(),
+                    x.snow[pick].copy(),
+                    True,
                 )
                 for x in (b, a)
             )
@@ -652,6 +659,6 @@ def detect_strips(
         raw[r : r + keep.stop - keep.start] = np.nan_to_num(s[keep]) > cut
     min_pixels = max(1, int(np.ceil(min_area_m2 / pixel_area_m2 - 1e-9)))
     mask = clean_mask(raw, min_pixels)
-    del raw
+    del raw, b, a, s
     _, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     return mask, int(n)
