@@ -377,6 +377,11 @@ class AOIConfig(_Model):
     min_clear: float = Field(
         default=0.6, gt=0, le=1, description="least clear fraction of a site for a usable image"
     )
+    detector: Literal["cva", "index", "irmad"] = Field(
+        default="cva",
+        description="optical change detector (radar windows always use s1-logratio); "
+        "irmad finds more vehicle parks across seasons, with more false regions",
+    )
     verdict: VerdictRules = VerdictRules()
     sites: list[Site] = Field(min_length=1)
     claims: list[Claim] = Field(min_length=1)

@@ -18,6 +18,7 @@ Pure parts (`to_db`, `gcp_window`, `warp_gcps`) take arrays; `read_radar_scene` 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import rasterio
@@ -180,3 +181,14 @@ def read_radar_scene(scene: Scene, sensor: Sensor, grid: Grid) -> prepare.Prepar
     notes = tuple(f"Sentinel-1 {', '.join(sorted(db))}: {k}" for k in sorted(kinds))
     notes += ("radar: clouds do not hide the ground; clear = where both polarisations have data",)
     return prepare.Prepared(bands, clear, np.zeros(grid.shape, bool), True, notes)
+
+
+def amplitude(img: prepare.Prepared) -> prepare.Prepared:
+    """VV and VH back from dB to amplitude, which the log-ratio detector squares into intensity
+    and speckle-filters; the VV−VH difference band is dropped (it is not a backscatter)."""
+    bands = {
+        k: np.power(10.0, v / 20.0).astype(np.float32)
+        for k, v in img.bands.items()
+        if k in ("vv", "vh")
+    }
+    return replace(img, bands=bands)

@@ -9,6 +9,7 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from pipeline.export import (
     write_json,
 )
 from pipeline.grid import Grid, plan_grid
+from pipeline.radar import amplitude
 from pipeline.read import read_mask, read_scene
 from pipeline.render import OverviewSite, PanelText, flicker, overview, panel
 from pipeline.sensors import SENSORS, Sensor
@@ -337,15 +339,31 @@ def check(
     before, after = picks["before"].image, picks["after"].image
     base = picks["baseline"].image if "baseline" in picks else None
     change = buildup = None
-    if before is not None and after is not None:
-        before_a, after_a = prepare.align_pair(before, after)
+    kinds = {SENSORS[w.sensor].kind for w in windows.values()}
+    radar = kinds == {"radar"}
+    detector = "s1-logratio" if radar else cfg.detector
+    area = grid.resolution**2
+    # Pictures of different kinds are not differenced at all: the judge says why.
+    if before is not None and after is not None and len(kinds) == 1:
+        if radar:
+            before, after = amplitude(before), amplitude(after)
+            base = amplitude(base) if base is not None else None
+        align = (
+            partial(prepare.align_pair, band="vv", normalise="none")
+            if radar
+            else (prepare.align_pair)
+        )
+        before_a, after_a = align(before, after)
         if base is not None:
-            before_a, base_a = prepare.align_pair(before_a, base)
+            before_a, base_a = align(before_a, base)
             picks["baseline"].image = base_a
-            buildup = detect(base_a, before_a, pixel_area_m2=grid.resolution**2)
-            change = detect(before_a, after_a, baseline=base_a, pixel_area_m2=grid.resolution**2)
+            buildup = detect(base_a, before_a, pixel_area_m2=area, detector=detector)
+            change = detect(
+                before_a, after_a, baseline=base_a, pixel_area_m2=area, detector=detector
+            )
         else:
-            change = detect(before_a, after_a, pixel_area_m2=grid.resolution**2)
+            change = detect(before_a, after_a, pixel_area_m2=area, detector=detector)
+        picks["before"].image = before_a
         picks["after"].image = after_a
     clear = {n: (p.image.clear_fraction if p.image is not None else None) for n, p in picks.items()}
     thresholds = Thresholds(min_clear=cfg.min_clear, rules=cfg.verdict)
