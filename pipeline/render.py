@@ -48,6 +48,8 @@ def rgb(
     """True-colour picture in 0..1 with a 2-98 % stretch (reuse `lo_hi` to stretch a pair alike).
     Unusable pixels are shown mid-grey."""
     keys = ("red", "green", "blue") if "blue" in img.bands else tuple(list(img.bands)[:3])
+    if len(keys) < 3:  # radar VV, VH: shown as VV, VH, VV (a common false-colour choice)
+        keys = (keys + keys + keys)[:3]
     stack = np.dstack([img.bands[k] for k in keys]).astype(np.float32)
     if lo_hi is None:
         finite = stack[np.all(np.isfinite(stack), axis=2)]

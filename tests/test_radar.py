@@ -113,3 +113,118 @@ def test_to_db() -> None:
     out = radar.to_db(np.array([1.0, 10.0, 0.01, 0.0, -1.0, np.nan]))
     np.testing.assert_allclose(out[:3], [0.0, 10.0, -20.0], atol=1e-6)
     assert np.isnan(out[3:]).all()
+
+
+def _grd_copy(
+    src_dir: Path, dst_dir: Path, bright_at: tuple[float, float] | None, speckle: int | None = None
+) -> Path:
+    """The real GRD pair (VV, VH) copied with its GCPs; with `bright_at` (lon, lat), a 3 x 3 block
+    of source pixels (~600 m) there is set to strong returns, like a park of vehicles (metal);
+    with `speckle` (a seed), fresh multiplicative speckle (gamma, 20 looks) as a later pass of the
+    satellite would have, so that two dates are not one picture."""
+    from rasterio.transform import GCPTransformer
+
+    dst_dir.mkdir(parents=True)
+    for name in ("iw-vv.tiff", "iw-vh.tiff"):
+        with rasterio.open(src_dir / name) as src:
+            data = src.read(1)
+            gcps, crs = src.gcps
+            profile = {k: v for k, v in src.profile.items() if k not in ("transform", "crs")}
+        if bright_at is not None:
+            row, col = GCPTransformer(gcps).rowcol(*bright_at)
+            data = data.copy()
+            data[row - 1 : row + 2, col - 1 : col + 2] = np.percentile(data, 99.9) * 3
+        if speckle is not None:
+            looks = np.random.default_rng(speckle).gamma(20.0, 1 / 20.0, data.shape)
+            data = np.clip(data * np.sqrt(looks), 1, 65535).astype(data.dtype)
+        with rasterio.open(dst_dir / name, "w", **profile, gcps=gcps, crs=crs) as dst:
+            dst.write(data, 1)
+    return dst_dir
+
+
+@pytest.mark.parametrize(
+    ("after_has_park", "verdict"), [(True, "not_supported"), (False, "supported")]
+)
+def test_radar_claim_end_to_end(
+    grd: Path, tmp_path: Path, after_has_park: bool, verdict: str
+) -> None:
+    """A claim checked on Sentinel-1 alone (what winter cloud leaves): baseline = the real GRD,
+    before = the same with strong returns inserted at the site (ids say so), after = with or
+    without them. The run uses the log-ratio detector on Lee-filtered intensity."""
+    import json
+
+    import pystac
+    import yaml
+
+    from pipeline.cli import main
+
+    centre = (76.21, 10.38)
+    dates = {
+        "baseline": ("S1_20180716_real", None, dt.datetime(2018, 7, 16, 0, 40, tzinfo=dt.UTC)),
+        "before": (
+            "S1_20180716_WITH_STRONG_RETURNS_RESERVED_AS_20180809",
+            centre,
+            dt.datetime(2018, 8, 9, 0, 40, tzinfo=dt.UTC),
+        ),
+        "after": (
+            "S1_20180716_WITH_STRONG_RETURNS_RESPECKLED_RESERVED_AS_20180902"
+            if after_has_park
+            else "S1_20180716_RESPECKLED_RESERVED_AS_20180902",
+            centre if after_has_park else None,
+            dt.datetime(2018, 9, 2, 0, 40, tzinfo=dt.UTC),
+        ),
+    }
+    cat = pystac.Catalog("radar-case", "real Sentinel-1 GRD with inserted strong returns")
+    for item_id, bright, when in dates.values():
+        folder = _grd_copy(grd, tmp_path / item_id, bright, 3 if "RESPECKLED" in item_id else None)
+        item = pystac.Item(
+            item_id,
+            {"type": "Polygon", "coordinates": [[[75, 9], [78, 9], [78, 12], [75, 12], [75, 9]]]},
+            [75, 9, 78, 12],
+            when,
+            {"platform": "sentinel-1a", "sar:instrument_mode": "IW"},
+            collection="sentinel-1-grd",
+        )
+        for key in ("vv", "vh"):
+            item.add_asset(key, pystac.Asset(str(folder / f"iw-{key}.tiff")))
+        cat.add_item(item)
+    cat.normalize_hrefs(str(tmp_path / "catalog"))
+    cat.save(catalog_type=pystac.CatalogType.ABSOLUTE_PUBLISHED)
+    w = lambda start, end: {"start": start, "end": end, "sensor": "sentinel-1-grd"}  # noqa: E731
+    cfg = {
+        "aoi": "radar",
+        "title": "radar case",
+        "catalog": {"kind": "static", "url": str(tmp_path / "catalog" / "catalog.json")},
+        "sites": [
+            {
+                "id": "kerala",
+                "name": "Kerala test site",
+                "point": {"lat": centre[1], "lon": centre[0]},
+                "box_km": 6,
+                "approximate": False,
+                "source": "the real GRD crop's footprint",
+            }
+        ],
+        "claims": [
+            {
+                "id": "left",
+                "date": "2018-08-20",
+                "statement": "(test) the vehicles have left",
+                "source": "made up for the test",
+                "windows": {
+                    "baseline": w("2018-07-10", "2018-07-20"),
+                    "before": w("2018-08-01", "2018-08-15"),
+                    "after": w("2018-08-25", "2018-09-10"),
+                },
+            }
+        ],
+    }
+    path = tmp_path / "radar.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    out = tmp_path / "out"
+    assert main(["run", "--config", str(path), "--out", str(out)]) == 0
+    r = json.loads((out / "radar" / "kerala" / "left" / "report.json").read_text())
+    assert r["detection"]["detector"] == "s1-logratio"
+    assert r["verdict"] == verdict, r["reasons"]
+    assert r["numbers"]["footprint_area_m2"] > 50_000  # the inserted strong returns
+    assert any("uncalibrated" in n for n in r["images"]["before"]["notes"])
