@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.config import AOIConfig, check_name, configs_dir, load
+from pipeline.config import AOIConfig, Verdict, check_name, configs_dir, load
 from pipeline.errors import ConfigError, PipelineError, Problem
 from pipeline.redact import redact
-from pipeline.verdict import Verdict
 
 
 def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:

@@ -11,6 +11,7 @@ import difflib
 import math
 import re
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -283,6 +284,14 @@ class Catalog(_Model):
                 f"use url: {EARTH_SEARCH}, or kind: static for a catalog.json on disk",
             )
         return self
+
+
+class Verdict(StrEnum):
+    """What a check concludes (decided in pipeline.verdict; here so the CLI loads it cheaply)."""
+
+    SUPPORTED = "supported"
+    NOT_SUPPORTED = "not_supported"
+    INCONCLUSIVE = "inconclusive"
 
 
 class VerdictRules(_Model):

@@ -348,11 +348,9 @@ def check(
         if radar:
             before, after = amplitude(before), amplitude(after)
             base = amplitude(base) if base is not None else None
-        align = (
-            partial(prepare.align_pair, band="vv", normalise="none")
-            if radar
-            else (prepare.align_pair)
-        )
+        align = prepare.align_pair
+        if radar:  # backscatter: co-registration only, no reflectance matching
+            align = partial(prepare.align_pair, band="vv", normalise="none")
         before_a, after_a = align(before, after)
         if base is not None:
             before_a, base_a = align(before_a, base)
@@ -369,7 +367,7 @@ def check(
     thresholds = Thresholds(min_clear=cfg.min_clear, rules=cfg.verdict)
     judgement = judge(
         change,
-        grid.resolution**2,
+        area,
         clear,
         buildup=buildup,
         thresholds=thresholds,

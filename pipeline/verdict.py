@@ -20,18 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 
-from pipeline.config import VerdictRules
+from pipeline.config import Verdict, VerdictRules
 from pipeline.detect import ARRIVAL, DEPARTURE, Change
-
-
-class Verdict(StrEnum):
-    SUPPORTED = "supported"
-    NOT_SUPPORTED = "not_supported"
-    INCONCLUSIVE = "inconclusive"
 
 
 @dataclass(frozen=True)
