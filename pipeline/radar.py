@@ -4,24 +4,35 @@ Three routes, each labelled with what its numbers are:
 
 - GRD from a STAC catalogue (`sentinel-1-grd`): the measurement GeoTIFF has no geotransform, only
   ground control points (GCPs), so a naive windowed read lands in the wrong place. The part of the
-  measurement under the site is found through the GCPs, read, and warped onto the grid with a
-  thin-plate-spline GCP transformer. No calibration LUT is applied: the values are
-  10·log10(DN²), **uncalibrated** intensity in dB (not sigma0/gamma0). They compare between
-  acquisitions of the same relative orbit (same geometry, same processor gain), not across orbits.
+  measurement under the site is found through the GCPs and read; where the item carries the
+  product's calibration table (`schema-calibration-<pol>`, Planetary Computer and Earth Search
+  both do), it becomes **sigma0**, with thermal noise removed when `schema-noise-<pol>` is there
+  (pipeline.s1cal); then it is warped onto the grid with a thin-plate-spline GCP transformer.
+  A catalogue without those assets gives 10·log10(DN²), labelled **uncalibrated**: comparable
+  only between acquisitions of the same relative orbit, and never with calibrated windows.
 - Planetary Computer `sentinel-1-rtc`: already radiometrically terrain-corrected gamma0 (linear
   power) on a map grid: warped like any COG and converted to dB.
 - Sentinel Hub (`Scene.reader`): orthorectified, terrain-corrected gamma0 (linear), converted to dB.
 
-Pure parts (`to_db`, `gcp_window`, `warp_gcps`) take arrays; `read_radar_scene` is the I/O edge.
+Pure parts (`to_db`, `gcp_window`, `warp_gcps`, pipeline.s1cal) take arrays; `read_radar_scene`
+and `fetch_bytes` are the I/O edge.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
-from dataclasses import replace
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.io
+import requests
+import requests.adapters
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
@@ -30,14 +41,25 @@ from rasterio.transform import GCPTransformer
 from rasterio.warp import reproject, transform
 from rasterio.windows import Window
 
-from pipeline import prepare
+from pipeline import cache, prepare, s1cal
 from pipeline.errors import DataUnavailable
 from pipeline.grid import Grid
+from pipeline.redact import redact, strip_credentials
 from pipeline.sensors import Sensor
 from pipeline.sources.base import Scene
+from pipeline.sources.stac import local_path
 
 UNCALIBRATED = "uncalibrated intensity 10*log10(DN^2) dB (no calibration LUT applied)"
+SIGMA0_NR = "sigma0 from the product's calibration table, thermal noise removed, dB"
+SIGMA0 = "sigma0 from the product's calibration table (no noise table), dB"
 GAMMA0_RTC = "gamma0, radiometrically terrain-corrected, dB"
+RADIOMETRY = {
+    UNCALIBRATED: "uncalibrated",
+    SIGMA0_NR: "sigma0",
+    SIGMA0: "sigma0-noisy",
+    GAMMA0_RTC: "gamma0-rtc",
+}
+"""A short name per kind of backscatter: windows of different kinds cannot be compared."""
 PAD_PX = 8
 """Source pixels read beyond the site on every side, so bilinear warping has neighbours."""
 
@@ -120,40 +142,239 @@ def warp_gcps(
     return out
 
 
-def read_grd_power(path: str, grid: Grid) -> np.ndarray:
-    """Uncalibrated power (DN²) of a GRD measurement on the grid; NaN outside the swath."""
-    with rasterio.open(path) as src:
-        gcps, gcp_crs = src.gcps
-        if not gcps:
+@dataclass(frozen=True)
+class Calibration:
+    """The tables that turn one polarisation's DN into sigma0 (pipeline.s1cal)."""
+
+    sigma0: s1cal.Lut
+    noise: s1cal.Noise | None = None
+
+    @property
+    def label(self) -> str:
+        return SIGMA0_NR if self.noise is not None else SIGMA0
+
+
+def grd_power(
+    src: rasterio.io.DatasetReader, grid: Grid, calibration: Calibration | None = None
+) -> np.ndarray:
+    """Power of an open GRD measurement on the grid, NaN outside the swath: sigma0 (linear) with
+    `calibration`, else uncalibrated DN²."""
+    gcps, gcp_crs = src.gcps
+    if not gcps:
+        raise DataUnavailable(
+            f"{src.name.split('?')[0]} has no ground control points: not a Sentinel-1 GRD "
+            "measurement\n  fix: check the catalogue's vv/vh assets"
+        )
+    if calibration is not None:
+        try:
+            s1cal.check_extent(calibration.sigma0, src.width, src.height)
+        except s1cal.AnnotationError as exc:
             raise DataUnavailable(
-                f"{path.split('?')[0]} has no ground control points: not a Sentinel-1 GRD "
-                "measurement\n  fix: check the catalogue's vv/vh assets"
-            )
-        win = gcp_window(gcps, gcp_crs, grid, src.width, src.height)
-        if win is None:
-            return np.full(grid.shape, np.nan, dtype=np.float32)
-        dn = src.read(1, window=win)
-    return warp_gcps(dn_to_power(dn), gcps, gcp_crs, win, grid)
+                f"{redact(src.name)}: {exc}\n  fix: use the catalogue's full-resolution "
+                "measurement asset, or a catalogue without calibration assets (then uncalibrated)"
+            ) from None
+    win = gcp_window(gcps, gcp_crs, grid, src.width, src.height)
+    if win is None:
+        return np.full(grid.shape, np.nan, dtype=np.float32)
+    dn = src.read(1, window=win)
+    if calibration is None:
+        power = dn_to_power(dn)
+    else:
+        row, col = int(win.row_off), int(win.col_off)
+        power = s1cal.sigma0(dn, calibration.sigma0, row, col, calibration.noise)
+    return warp_gcps(power, gcps, gcp_crs, win, grid)
+
+
+def read_grd_power(path: str, grid: Grid, calibration: Calibration | None = None) -> np.ndarray:
+    """`grd_power` of a GRD measurement file (local path or GDAL-readable URL)."""
+    with rasterio.open(path) as src:
+        return grd_power(src, grid, calibration)
+
+
+def fetch_bytes(href: str, sign: Callable[[str], str] | None = None) -> bytes:
+    """A small file (an annotation XML) whole: local, http(s) with the catalogue path's retries
+    (429 Retry-After, 5xx backoff, broken bodies), or s3:// through GDAL (requester pays)."""
+    from pipeline.read import _dataset_path, gdal_env
+
+    if href.startswith(("http://", "https://")):
+        from pipeline.sources.stac import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, _again, _retry
+
+        session = requests.Session()
+        session.mount(
+            href.split("://")[0] + "://", requests.adapters.HTTPAdapter(max_retries=_retry())
+        )
+
+        def get() -> bytes:
+            timeout = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
+            r = session.get(sign(href) if sign else href, timeout=timeout)
+            refresh = getattr(sign, "refresh", None)
+            if r.status_code == 403 and sign is not None and refresh is not None:
+                refresh()  # an expired or revoked token: sign afresh, once
+                r = session.get(sign(href), timeout=timeout)
+            r.raise_for_status()
+            return r.content
+
+        with session:
+            return bytes(_again(get))
+    if href.startswith("s3://"):
+        path = _dataset_path(href)  # refuses without AWS credentials, saying what to do
+        with gdal_env(), rasterio.Env(CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".xml,.XML"):
+            return _vsi_read(f"/vsis3/{path[5:]}")
+    local = local_path(href)
+    if local is None:
+        raise DataUnavailable(f"cannot read {redact(href)}: unsupported URL scheme")
+    return local.read_bytes()
+
+
+def _vsi_read(vsi_path: str) -> bytes:
+    """A whole file through GDAL's virtual file system (rasterio does not wrap VSIFReadL)."""
+    from pipeline.read import _libgdal
+
+    lib = _libgdal()
+    if lib is None:
+        raise DataUnavailable(f"cannot read {vsi_path}: GDAL's file API is not reachable")
+    lib.VSIFOpenL.restype = ctypes.c_void_p
+    lib.VSIFOpenL.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    lib.VSIFReadL.restype = ctypes.c_size_t
+    lib.VSIFReadL.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+    lib.VSIFCloseL.argtypes = [ctypes.c_void_p]
+    fp = lib.VSIFOpenL(vsi_path.encode(), b"rb")
+    if not fp:
+        raise DataUnavailable(f"cannot read {vsi_path}: not found or refused")
+    chunks = []
+    try:
+        buf = ctypes.create_string_buffer(1 << 20)
+        while n := lib.VSIFReadL(buf, 1, len(buf), fp):
+            chunks.append(buf.raw[:n])
+    finally:
+        lib.VSIFCloseL(fp)
+    return b"".join(chunks)
+
+
+def _annotation(scene: Scene, key: str, kind: str) -> bytes | None:
+    """The `schema-<kind>-<pol>` annotation of a GRD asset, via the disk cache; None when the
+    item has none. A present but unreadable table is an error, never a silent fallback."""
+    asset = scene.assets.get(f"schema-{kind}-{key.lower()}")
+    if asset is None:
+        return None
+    disk = cache.active() if "://" in asset.href else None
+    what = {
+        "collection": scene.collection,
+        "item": scene.id,
+        "asset": f"schema-{kind}-{key}",
+        "href": strip_credentials(asset.href),
+    }
+    if disk is not None:
+        hit = disk.get(disk.key(what))
+        if hit is not None:
+            return hit.tobytes()
+    try:
+        data = fetch_bytes(asset.href, scene.sign)
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "error"
+        raise DataUnavailable(
+            f"cannot read the {kind} table of {scene.id} ({redact(asset.href)}): HTTP {status}\n"
+            "  fix: the catalogue lists it but the server would not give it: try again later or "
+            "re-run the search; without it the backscatter cannot be calibrated"
+        ) from None
+    except (requests.RequestException, OSError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataUnavailable(
+            f"cannot read the {kind} table of {scene.id} ({redact(asset.href)}): "
+            f"{redact(msg)[:300]}\n  fix: try again later; without it the backscatter "
+            "cannot be calibrated"
+        ) from None
+    if disk is not None:
+        _parse(kind, data, scene, asset.href)  # never cache a table that does not parse
+        disk.put(disk.key(what), np.frombuffer(data, dtype=np.uint8), what)
+    return data
+
+
+def _parse(kind: str, data: bytes, scene: Scene, href: str) -> Any:
+    try:
+        return s1cal.parse_calibration(data) if kind == "calibration" else s1cal.parse_noise(data)
+    except s1cal.AnnotationError as exc:
+        raise DataUnavailable(
+            f"the {kind} table of {scene.id} ({redact(href)}) is unusable: {exc}\n"
+            "  fix: try again (--refresh); if it persists, report the product id"
+        ) from None
+
+
+def calibration_for(scene: Scene, key: str) -> Calibration | None:
+    """The item's calibration (and noise) tables for asset `key` (vv/vh), or None."""
+    cal = _annotation(scene, key, "calibration")
+    if cal is None:
+        return None
+    noise = _annotation(scene, key, "noise")
+    return Calibration(
+        _parse("calibration", cal, scene, scene.assets[f"schema-calibration-{key.lower()}"].href)[
+            "sigmaNought"
+        ],
+        _parse("noise", noise, scene, scene.assets[f"schema-noise-{key.lower()}"].href)
+        if noise is not None
+        else None,
+    )
+
+
+def _read_grd(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
+    """A GRD polarisation on the grid, calibrated when the item allows, through the disk cache,
+    retrying broken transfers like every other remote read."""
+    from pipeline.read import (
+        READ_ATTEMPTS,
+        RETRY_BASE_S,
+        _dataset_path,
+        _forget_remote,
+        _retryable,
+        gdal_env,
+    )
+
+    calibration = calibration_for(scene, key)
+    label = calibration.label if calibration is not None else UNCALIBRATED
+    href = scene.assets[key].href
+    path = _dataset_path(href)
+    disk = cache.active() if "://" in path else None
+    what = {
+        "collection": scene.collection,
+        "item": scene.id,
+        "asset": key,
+        "href": strip_credentials(path),
+        "radiometry": RADIOMETRY[label],
+        "crs": grid.crs.to_wkt(),
+        "transform": [float(v) for v in tuple(grid.transform)[:6]],
+        "shape": [grid.height, grid.width],
+    }
+    if disk is not None:
+        hit = disk.get(disk.key(what))
+        if hit is not None:
+            return hit, label
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            with gdal_env():
+                arr = read_grd_power(scene.sign(path) if scene.sign else path, grid, calibration)
+            break
+        except RasterioError as exc:
+            if "://" not in path or attempt == READ_ATTEMPTS or not _retryable(str(exc)):
+                raise DataUnavailable(
+                    f"cannot read {redact(href)}: {redact(str(exc).splitlines()[0])[:300]}\n"
+                    "  fix: try again later; if it persists the asset may have moved "
+                    "(re-run the search)"
+                ) from None
+            _forget_remote(path)
+            time.sleep(RETRY_BASE_S * 2 ** (attempt - 1) * (1 + 0.25 * random.random()))
+    if disk is not None:
+        disk.put(disk.key(what), arr, what)
+    return arr, label
 
 
 def _read_power(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
-    from pipeline.read import _dataset_path, gdal_env, read_on_grid
-    from pipeline.redact import redact
+    from pipeline.read import read_on_grid
 
     if scene.reader is not None:
         return scene.reader.read_asset(scene, key, grid, Resampling.bilinear), GAMMA0_RTC
     href = scene.assets[key].href
     if scene.collection == "sentinel-1-rtc":
         return read_on_grid(href, grid, Resampling.bilinear, np.nan, sign=scene.sign), GAMMA0_RTC
-    path = _dataset_path(href)
-    try:
-        with gdal_env():
-            return read_grd_power(scene.sign(path) if scene.sign else path, grid), UNCALIBRATED
-    except RasterioError as exc:
-        raise DataUnavailable(
-            f"cannot read {redact(href)}: {redact(str(exc).splitlines()[0])[:300]}\n"
-            "  fix: try again later; if it persists the asset may have moved (re-run the search)"
-        ) from None
+    return _read_grd(scene, key, grid)
 
 
 def read_radar_scene(scene: Scene, sensor: Sensor, grid: Grid) -> prepare.Prepared:
@@ -181,6 +402,12 @@ def read_radar_scene(scene: Scene, sensor: Sensor, grid: Grid) -> prepare.Prepar
     notes = tuple(f"Sentinel-1 {', '.join(sorted(db))}: {k}" for k in sorted(kinds))
     notes += ("radar: clouds do not hide the ground; clear = where both polarisations have data",)
     return prepare.Prepared(bands, clear, np.zeros(grid.shape, bool), True, notes)
+
+
+def radiometry_of(notes: tuple[str, ...]) -> str:
+    """The kind(s) of backscatter a radar image's notes declare ("" for optical images)."""
+    found = sorted({short for label, short in RADIOMETRY.items() if any(label in n for n in notes)})
+    return "+".join(found)
 
 
 def amplitude(img: prepare.Prepared) -> prepare.Prepared:

@@ -30,7 +30,7 @@ from pipeline.export import (
     write_json,
 )
 from pipeline.grid import Grid, plan_grid
-from pipeline.radar import amplitude
+from pipeline.radar import amplitude, radiometry_of
 from pipeline.read import read_mask, read_scene
 from pipeline.render import OverviewSite, PanelText, flicker, overview, panel
 from pipeline.sensors import SENSORS, Sensor
@@ -104,6 +104,7 @@ class Pick:
             self.image.clear_fraction,
             self.image.bands,
             self.image.clear,
+            radiometry_of(self.image.notes),
         )
 
 

@@ -110,7 +110,8 @@ SENSORS: dict[str, Sensor] = {
             10,
             bands=(Band("vv", ("vv",), 10), Band("vh", ("vh",), 10)),
             note="C-band radar, sees through cloud and at night; GRD warped through its ground "
-            "control points, uncalibrated dB (STAC), or terrain-corrected gamma0 (Sentinel Hub)",
+            "control points, sigma0 dB from the product's calibration and noise tables (STAC), or "
+            "terrain-corrected gamma0 (Sentinel Hub)",
         ),
         Sensor(
             "sentinel-1-rtc",

@@ -53,6 +53,8 @@ class Image:
     clear_fraction: float
     bands: Mapping[str, np.ndarray]
     valid: np.ndarray
+    radiometry: str = ""
+    """What the values are (radar: sigma0, gamma0-rtc, uncalibrated...); "" when not known."""
 
 
 def _ha(m2: float) -> str:
@@ -88,6 +90,14 @@ def compatibility(images: Mapping[str, Image]) -> tuple[list[str], list[str]]:
             "windows are served by sensors too different to compare ("
             + ", ".join(f"{n}: {k}" for n, k in kinds.items())
             + "): use the same kind of sensor for every window"
+        )
+    radiometry = {n: i.radiometry for n, i in images.items() if i.radiometry}
+    if not problems and len(set(radiometry.values())) > 1:
+        problems.append(
+            "windows hold different kinds of backscatter ("
+            + ", ".join(f"{n}: {r}" for n, r in radiometry.items())
+            + "): their differences would be calibration, not change; use one catalogue "
+            "for every window"
         )
     families = {n: i.sensor_family for n, i in images.items()}
     if not problems and len(set(families.values())) > 1:

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import re
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -320,7 +321,16 @@ def test_sentinel1_grd_from_pc_is_signed_and_warped_through_gcps(pc: PCReplay) -
     site = (76.18, 10.35, 76.24, 10.41)  # inside the served GRD's swath (south India)
     scenes = source.search(sensor.collection, site, dt.date(2025, 3, 1), dt.date(2025, 3, 31), None)
     assert len(scenes) == 1 and "query" not in pc.searches[-1]  # no cloud or platform filter
-    img = read_scene(scenes[0], sensor, plan_grid(site, 10))
+    scene = scenes[0]
+    # The item lists its calibration tables; this server does not have them (only the 2018
+    # measurement is served here): that is an error naming the table, never a silent fallback.
+    with pytest.raises(DataUnavailable, match=r"cannot read the calibration table .* HTTP 404"):
+        read_scene(scene, sensor, plan_grid(site, 10))
+    # Without calibration assets the same measurement is read, and labelled, uncalibrated.
+    scene = replace(
+        scene, assets={k: a for k, a in scene.assets.items() if not k.startswith("schema-")}
+    )
+    img = read_scene(scene, sensor, plan_grid(site, 10))
     assert img.clear.mean() > 0.99 and set(img.bands) == {"vv", "vh", "vv_vh"}
     assert 20 < float(np.median(img.bands["vv"])) < 70  # uncalibrated DN² in dB
     assert any("uncalibrated" in n for n in img.notes)

@@ -269,6 +269,31 @@ def test_sensors_of_different_kinds_are_not_compared(real: dict) -> None:
     assert "sensors too different to compare" in j.reasons[0]
 
 
+def test_radar_windows_of_different_radiometry_are_not_compared(real: dict) -> None:
+    """Calibrated sigma0 against uncalibrated DN² differs by the calibration table (tens of dB,
+    varying across the swath): that difference is not change."""
+    from dataclasses import replace
+
+    from pipeline import radar
+
+    p, q = _prepared(real["2015"]), _prepared(real["2017"])
+    before = replace(_image("S1_A", real["2015"], "radar"), radiometry="sigma0")
+    after = replace(_image("S1_B", real["2017"], "radar"), radiometry="uncalibrated")
+    clear = {"before": 1.0, "after": 1.0}
+    j = judge(detect(p, q), 100.0, clear, images={"before": before, "after": after})
+    assert j.verdict == Verdict.INCONCLUSIVE
+    assert "different kinds of backscatter (before: sigma0, after: uncalibrated)" in j.reasons[0]
+    same = replace(after, radiometry="sigma0")
+    j = judge(detect(p, q), 100.0, clear, images={"before": before, "after": same})
+    assert not any("backscatter" in r for r in j.reasons)
+    # the run reads the kind off the notes the radar reader writes
+    assert radar.radiometry_of((f"Sentinel-1 vh, vv: {radar.SIGMA0_NR}",)) == "sigma0"
+    assert radar.radiometry_of((f"x: {radar.UNCALIBRATED}", f"y: {radar.SIGMA0_NR}")) == (
+        "sigma0+uncalibrated"
+    )
+    assert radar.radiometry_of(("Sentinel-2 L2A, offset 0",)) == ""
+
+
 def test_thresholds_come_from_the_config(real: dict) -> None:
     """The same footprint and the same after image give different verdicts under different rules,
     and the numbers say why."""
