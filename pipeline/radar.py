@@ -328,8 +328,10 @@ def _read_grd(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
         gdal_env,
     )
 
-    calibration = calibration_for(scene, key)
-    label = calibration.label if calibration is not None else UNCALIBRATED
+    listed = {k for k in ("calibration", "noise") if f"schema-{k}-{key.lower()}" in scene.assets}
+    label = (
+        UNCALIBRATED if "calibration" not in listed else SIGMA0_NR if "noise" in listed else SIGMA0
+    )
     href = scene.assets[key].href
     path = _dataset_path(href)
     disk = cache.active() if "://" in path else None
@@ -347,6 +349,7 @@ def _read_grd(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
         hit = disk.get(disk.key(what))
         if hit is not None:
             return hit, label
+    calibration = calibration_for(scene, key)  # tables only when the pixels must be read
     for attempt in range(1, READ_ATTEMPTS + 1):
         try:
             with gdal_env():

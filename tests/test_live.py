@@ -66,8 +66,11 @@ def test_planetary_computer_sentinel1_grd_through_gcps() -> None:
     scenes = source.search(sensor.collection, KUZMINSKY, date(2014, 10, 5), date(2014, 11, 5), None)
     assert scenes, "no Sentinel-1 GRD scene over Kuzminsky in October 2014"
     img = read_scene(scenes[0], sensor, plan_grid(KUZMINSKY, 10))
-    vv = img.bands["vv"][img.clear]
+    vv, vh = img.bands["vv"][img.clear], img.bands["vh"][img.clear]
     assert vv.size > 1000 and np.isfinite(vv).all()
+    # calibrated from the item's own tables: sigma0 of steppe and fields, not 10*log10(DN²)
+    assert any("sigma0" in n and "noise removed" in n for n in img.notes), img.notes
+    assert -20 < float(np.median(vv)) < -3 and -30 < float(np.median(vh)) < -10
 
 
 @pytest.mark.skipif(
