@@ -161,11 +161,12 @@ def cmd_scenes(args: argparse.Namespace) -> int:
             site_cloud = "n/a" if c is None or c.clear is None else f"{1 - c.clear:.0%}"
             tile = f"{s.cloud_cover:.0f}%" if s.cloud_cover is not None else "n/a"
             mark = "  <- would be used" if s.id == chosen else ""
-            tqdm.write(
-                f"    {s.datetime:%Y-%m-%d %H:%M} {s.id:42} tile cloud {tile:>5}  "
-                f"cloud over site {site_cloud:>4}{mark}",
-                file=out,
-            )
+            what = f"tile cloud {tile:>5}  cloud over site {site_cloud:>4}"
+            if sensor.kind == "radar":
+                from pipeline.radar import RADIOMETRY, expected_label
+
+                what = f"backscatter: {RADIOMETRY[expected_label(s)]}"
+            tqdm.write(f"    {s.datetime:%Y-%m-%d %H:%M} {s.id:42} {what}{mark}", file=out)
         bar.update(1)
     bar.close()
     return 0

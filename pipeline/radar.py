@@ -316,6 +316,16 @@ def calibration_for(scene: Scene, key: str) -> Calibration | None:
     )
 
 
+def expected_label(scene: Scene, key: str = "vv") -> str:
+    """What reading asset `key` will give, from the assets the item lists (nothing fetched)."""
+    if scene.reader is not None or scene.collection == "sentinel-1-rtc":
+        return GAMMA0_RTC
+    listed = {k for k in ("calibration", "noise") if f"schema-{k}-{key.lower()}" in scene.assets}
+    if "calibration" not in listed:
+        return UNCALIBRATED
+    return SIGMA0_NR if "noise" in listed else SIGMA0
+
+
 def _read_grd(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
     """A GRD polarisation on the grid, calibrated when the item allows, through the disk cache,
     retrying broken transfers like every other remote read."""
@@ -328,10 +338,7 @@ def _read_grd(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
         gdal_env,
     )
 
-    listed = {k for k in ("calibration", "noise") if f"schema-{k}-{key.lower()}" in scene.assets}
-    label = (
-        UNCALIBRATED if "calibration" not in listed else SIGMA0_NR if "noise" in listed else SIGMA0
-    )
+    label = expected_label(scene, key)
     href = scene.assets[key].href
     path = _dataset_path(href)
     disk = cache.active() if "://" in path else None

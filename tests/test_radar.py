@@ -146,7 +146,11 @@ def _grd_copy(
     ("after_has_park", "verdict"), [(True, "not_supported"), (False, "supported")]
 )
 def test_radar_claim_end_to_end(
-    grd: Path, tmp_path: Path, after_has_park: bool, verdict: str
+    grd: Path,
+    tmp_path: Path,
+    after_has_park: bool,
+    verdict: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A claim checked on Sentinel-1 alone (what winter cloud leaves): baseline = the real GRD,
     before = the same with strong returns inserted at the site (ids say so), after = with or
@@ -228,3 +232,8 @@ def test_radar_claim_end_to_end(
     assert r["verdict"] == verdict, r["reasons"]
     assert r["numbers"]["footprint_area_m2"] > 50_000  # the inserted strong returns
     assert any("uncalibrated" in n for n in r["images"]["before"]["notes"])
+    # `pipeline scenes` says, before anything is read, what kind of backscatter each scene gives
+    capsys.readouterr()
+    assert main(["scenes", "--config", str(path)]) == 0
+    listing = capsys.readouterr().out
+    assert listing.count("backscatter: uncalibrated") == 3, listing
