@@ -41,6 +41,8 @@ DEFAULT_URLS = {
     "planetary-computer": PLANETARY_COMPUTER,
     "sentinelhub": CDSE_SENTINEL_HUB,
 }
+AUTO_URLS = {"earth-search": EARTH_SEARCH, "planetary-computer": PLANETARY_COMPUTER}
+"""The services `kind: auto` routes to (pipeline.sources.routed), at their public addresses."""
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -300,10 +302,6 @@ class Catalog(_Model):
                 f"use url: {EARTH_SEARCH}, or kind: static for a catalog.json on disk",
             )
         return self
-
-
-AUTO_URLS = {"earth-search": EARTH_SEARCH, "planetary-computer": PLANETARY_COMPUTER}
-"""The services `kind: auto` routes to, at their public addresses."""
 
 
 def _auto_urls(data: dict[str, Any]) -> dict[str, Any]:
