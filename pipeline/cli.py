@@ -72,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg, path = _resolve(args.aoi, args.config)
     _configure_cache(args)
-    source = open_source(cfg.catalog.kind, cfg.catalog.url)
+    source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
     out = Path(args.out)
     done = run_aoi(cfg, source, out, claims=args.claim, sites=args.site, config_path=path)
     if not done:
@@ -119,11 +119,11 @@ def cmd_scenes(args: argparse.Namespace) -> int:
     from pipeline.grid import plan_grid
     from pipeline.run import find_scenes, survey
     from pipeline.sensors import SENSORS
-    from pipeline.sources import open_source
+    from pipeline.sources import open_source, served_by
 
     cfg, _ = _resolve(args.aoi, args.config)
     _configure_cache(args)
-    source = open_source(cfg.catalog.kind, cfg.catalog.url)
+    source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
     todo = [
         (claim, site, name)
         for claim in cfg.claims
@@ -151,7 +151,11 @@ def cmd_scenes(args: argparse.Namespace) -> int:
         sensor = SENSORS[w.sensor]
         grid = plan_grid(site.bounds(), sensor.resolution_m)
         scenes = find_scenes(source, sensor, w, site, cfg.max_cloud)
-        tqdm.write(f"  {name:8} {w.start}..{w.end} {sensor.name}: {len(scenes)} scene(s)", file=out)
+        tqdm.write(
+            f"  {name:8} {w.start}..{w.end} {sensor.name}: {len(scenes)} scene(s) "
+            f"[{served_by(source, sensor.collection)}]",
+            file=out,
+        )
         limit = 0 if args.no_site_cloud else len(scenes)
         candidates, best = survey(scenes, sensor, grid, claim.date, limit=limit)
         measured = {c.scene.id: c for c in candidates}
@@ -230,7 +234,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 fix=f"use one of: {', '.join(x.id for x in cfg.sites)}",
             )
         )
-    source = open_source(cfg.catalog.kind, cfg.catalog.url)
+    source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
     out = Path(args.out)
     if args.dry_run:
         for line in dry_run(cfg, source, out, sites=args.site):

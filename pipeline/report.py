@@ -36,6 +36,8 @@ class ImageRecord(_Model):
     window: WindowRecord
     scene_id: str | None = None
     collection: str | None = None
+    catalog: str | None = None
+    """The service that served this scene, when the run searched several (`kind: auto`)."""
     platform: str | None = None
     datetime: dt.datetime | None = None
     tile_cloud_cover: float | None = None
@@ -151,9 +153,10 @@ def _image_line(name: str, im: ImageRecord) -> str:
     pb = f", processing baseline {im.processing_baseline}" if im.processing_baseline else ""
     when = im.datetime.strftime("%Y-%m-%d %H:%M UTC") if im.datetime else "?"
     tile = "n/a" if im.tile_cloud_cover is None else f"{im.tile_cloud_cover:.0f} %"
+    where = f", from {im.catalog}" if im.catalog else ""
     return (
         f"- **{name}** `{im.scene_id}` — {when}, {im.platform}, site clear "
-        f"{_fmt(im.clear_fraction, True)}, tile cloud {tile}{pb}{shift}"
+        f"{_fmt(im.clear_fraction, True)}, tile cloud {tile}{pb}{shift}{where}"
     )
 
 

@@ -76,6 +76,7 @@ class Pick:
                 update={
                     "scene_id": self.scene.id,
                     "collection": self.scene.collection,
+                    "catalog": self.scene.catalog,
                     "platform": self.scene.platform,
                     "datetime": self.scene.datetime,
                     "tile_cloud_cover": self.scene.cloud_cover,

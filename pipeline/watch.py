@@ -418,6 +418,8 @@ def _describe(scene: Scene | None, img: prepare.Prepared | None) -> dict[str, An
         "platform": scene.platform,
         "tile_cloud_cover": scene.cloud_cover,
     }
+    if scene.catalog:
+        d["catalog"] = scene.catalog
     if img is not None:
         d.update(clear_fraction=round(img.clear_fraction, 4), notes=list(img.notes))
     return d

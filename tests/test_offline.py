@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import EARTH_SEARCH
+from pipeline.config import EARTH_SEARCH, PLANETARY_COMPUTER, load
+from pipeline.sensors import SENSORS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,11 +42,32 @@ def run_cli(*args: str, cwd: Path = ROOT) -> tuple[int, str, float]:
     return p.returncode, p.stderr + p.stdout, time.monotonic() - t0
 
 
-@pytest.mark.parametrize("aoi", ["rostov", "belgorod", "bryansk"])
-def test_unreachable_catalogue_exits_3_quickly(aoi: str, tmp_path: Path) -> None:
-    code, text, elapsed = run_cli("run", aoi, "--out", str(tmp_path))
+# The default route (kind: auto) sends each collection to its own service, so the one a run
+# fails on is the one its first window is searched in: every AOI's first claim is a 2014 Landsat
+# claim (Planetary Computer); `--claim` of a 2021 claim starts with Sentinel-2 (Earth Search).
+@pytest.mark.parametrize(
+    ("aoi", "claim", "url"),
+    [
+        ("rostov", None, PLANETARY_COMPUTER),
+        ("belgorod", None, PLANETARY_COMPUTER),
+        ("bryansk", None, PLANETARY_COMPUTER),
+        ("rostov", "2021-04-22-snap-checks-end", EARTH_SEARCH),
+    ],
+)
+def test_unreachable_catalogue_exits_3_quickly(
+    aoi: str, claim: str | None, url: str, tmp_path: Path
+) -> None:
+    cfg = load(ROOT / "configs" / f"{aoi}.yaml")
+    first = next(c for c in cfg.claims if claim in (None, c.id)).windows
+    sensor = SENSORS[(first.baseline or first.before).sensor]
+    assert sensor.name.startswith("landsat" if url == PLANETARY_COMPUTER else "sentinel-2")
+    code, text, elapsed = run_cli(
+        "run", aoi, "--out", str(tmp_path), *(["--claim", claim] if claim else [])
+    )
     assert code == 3, text
-    assert f"cannot reach the catalogue at {EARTH_SEARCH}" in text  # via the dead local proxy
+    assert f"cannot reach the catalogue at {url}:" in text  # via the dead local proxy
+    other = EARTH_SEARCH if url == PLANETARY_COMPUTER else PLANETARY_COMPUTER
+    assert f"catalogue at {other}" not in text  # the service that failed, not the other one
     assert "fix:" in text
     assert "Traceback" not in text
     assert elapsed < 60, "hang guard: a dead catalogue must not stall a cron run"

@@ -37,6 +37,8 @@ class Scene:
     at read time so hrefs kept in scenes, reports and caches never carry a credential."""
     reader: SceneReader | None = field(default=None, compare=False, repr=False)
     """Reads this scene's assets itself (Sentinel Hub's Process API) instead of GDAL."""
+    catalog: str | None = None
+    """The service that served this scene, set when a run searches several (`kind: auto`)."""
 
     @property
     def date(self) -> date:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -283,7 +283,13 @@ def scenes_from_items(items: Iterable[pystac.Item], collection: str) -> list[Sce
     return sorted(scenes, key=lambda s: s.datetime)
 
 
-def open_source(kind: str, url: str) -> Source:
+def open_source(kind: str, url: str = "", urls: Mapping[str, str] | None = None) -> Source:
+    """The back end of a `catalog:` block: `kind` and `url`, or for `auto` (the default) one
+    service per collection at `urls` (pipeline.sources.routed)."""
+    if kind == "auto":
+        from pipeline.sources.routed import open_auto
+
+        return open_auto(urls)
     if kind == "static":
         return StaticCatalogSource(url)
     if kind == "planetary-computer":
