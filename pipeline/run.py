@@ -280,6 +280,44 @@ def survey(
     return out, best
 
 
+def relative_orbit(scene: Scene) -> int | None:
+    value = scene.properties.get("sat:relative_orbit")
+    return int(value) if isinstance(value, int | float) else None
+
+
+def common_orbit(found: dict[str, list[Scene]], claim_date: date) -> tuple[int | None, str | None]:
+    """The relative orbit every window can be seen from, so that all radar pictures share one
+    viewing geometry (incidence angle, look direction, layover): (orbit, None); (None, why) when
+    no orbit passes in every window; (None, None) when the catalogue does not say (no filter).
+    Among several, the one whose scenes lie nearest the claim date."""
+    orbits: dict[str, set[int]] = {}
+    for name, scenes in found.items():
+        known = {o for s in scenes if (o := relative_orbit(s)) is not None}
+        if scenes and not known:
+            return None, None
+        if known:
+            orbits[name] = known
+    if not orbits:
+        return None, None
+    shared = set.intersection(*orbits.values())
+    if not shared:
+        listed = "; ".join(f"{n}: {', '.join(map(str, sorted(o)))}" for n, o in orbits.items())
+        return None, (
+            f"no Sentinel-1 relative orbit passes over the site in every window ({listed}): "
+            "pictures from different orbits differ in geometry, not only in what is on the ground; "
+            "widen the windows"
+        )
+
+    def distance(orbit: int) -> int:
+        return sum(
+            min(abs((s.date - claim_date).days) for s in scenes if relative_orbit(s) == orbit)
+            for scenes in found.values()
+            if scenes
+        )
+
+    return min(sorted(shared), key=distance), None
+
+
 def pick(
     source: Source,
     name: str,
@@ -288,11 +326,14 @@ def pick(
     grid: Grid,
     cfg: AOIConfig,
     claim_date: date,
+    scenes: list[Scene] | None = None,
 ) -> Pick:
-    """The clearest view of the site in the window."""
+    """The clearest view of the site in the window (among `scenes` when given, else what the
+    catalogue has)."""
     sensor = SENSORS[window.sensor]
     result = Pick(name, window, sensor)
-    scenes = find_scenes(source, sensor, window, site, cfg.max_cloud)
+    if scenes is None:
+        scenes = find_scenes(source, sensor, window, site, cfg.max_cloud)
     if not scenes:
         result.problem = (
             f"no {sensor.name} scene in {window.start}..{window.end} with tile cloud "
@@ -329,9 +370,25 @@ def check(
     resolution = max(SENSORS[w.sensor].resolution_m for w in windows.values())
     grid = plan_grid(site.bounds(), resolution)
     picks: dict[str, Pick] = {}
+    # Radar windows are seen from one relative orbit, chosen before any pixel is read.
+    only: dict[str, list[Scene]] = {}
+    orbit_problem = None
+    if {SENSORS[w.sensor].kind for w in windows.values()} == {"radar"}:
+        found = {
+            n: find_scenes(source, SENSORS[w.sensor], w, site, cfg.max_cloud)
+            for n, w in windows.items()
+        }
+        orbit, orbit_problem = common_orbit(found, claim.date)
+        only = {
+            n: [s for s in sc if orbit is None or relative_orbit(s) == orbit]
+            for n, sc in found.items()
+        }
     for n, w in windows.items():
+        if orbit_problem is not None:
+            picks[n] = Pick(n, w, SENSORS[w.sensor], problem=orbit_problem)
+            continue
         try:
-            picks[n] = pick(source, n, w, site, grid, cfg, claim.date)
+            picks[n] = pick(source, n, w, site, grid, cfg, claim.date, only.get(n))
         except CatalogUnreachable:
             raise
         except DataUnavailable as exc:

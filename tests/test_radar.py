@@ -178,15 +178,20 @@ def test_radar_claim_end_to_end(
             dt.datetime(2018, 9, 2, 0, 40, tzinfo=dt.UTC),
         ),
     }
+    # A decoy in the before window, nearer the claim date but seen from another relative orbit
+    # (the real GRD without the strong returns): radar windows must share one orbit, so it is
+    # never used; if it were, the footprint would vanish and the verdict change.
+    decoy = ("S1_20180716_real_RESERVED_AS_ORBIT_77", None, dt.datetime(2018, 8, 14, tzinfo=dt.UTC))
     cat = pystac.Catalog("radar-case", "real Sentinel-1 GRD with inserted strong returns")
-    for item_id, bright, when in dates.values():
+    for item_id, bright, when in [*dates.values(), decoy]:
         folder = _grd_copy(grd, tmp_path / item_id, bright, 3 if "RESPECKLED" in item_id else None)
+        orbit = 77 if "ORBIT_77" in item_id else 5
         item = pystac.Item(
             item_id,
             {"type": "Polygon", "coordinates": [[[75, 9], [78, 9], [78, 12], [75, 12], [75, 9]]]},
             [75, 9, 78, 12],
             when,
-            {"platform": "sentinel-1a", "sar:instrument_mode": "IW"},
+            {"platform": "sentinel-1a", "sar:instrument_mode": "IW", "sat:relative_orbit": orbit},
             collection="sentinel-1-grd",
         )
         for key in ("vv", "vh"):
@@ -232,8 +237,37 @@ def test_radar_claim_end_to_end(
     assert r["verdict"] == verdict, r["reasons"]
     assert r["numbers"]["footprint_area_m2"] > 50_000  # the inserted strong returns
     assert any("uncalibrated" in n for n in r["images"]["before"]["notes"])
+    assert r["images"]["before"]["scene_id"] == dates["before"][0]  # not the other orbit's decoy
     # `pipeline scenes` says, before anything is read, what kind of backscatter each scene gives
     capsys.readouterr()
     assert main(["scenes", "--config", str(path)]) == 0
     listing = capsys.readouterr().out
-    assert listing.count("backscatter: uncalibrated") == 3, listing
+    assert listing.count("backscatter: uncalibrated") == 4, listing
+
+
+def _s1(day: int, orbit: int | None) -> Scene:
+    props = {} if orbit is None else {"sat:relative_orbit": orbit}
+    when = dt.datetime(2022, 2, day, tzinfo=dt.UTC)
+    return Scene(f"S1A_{day}_{orbit}", "sentinel-1-grd", when, "sentinel-1a", None, {}, None, props)
+
+
+def test_radar_windows_share_one_relative_orbit() -> None:
+    from pipeline.run import common_orbit
+
+    claim = dt.date(2022, 2, 15)
+    found = {
+        "baseline": [_s1(1, 21), _s1(3, 94)],
+        "before": [_s1(8, 21), _s1(10, 94), _s1(13, 123)],
+        "after": [_s1(20, 21), _s1(17, 123), _s1(22, 94)],
+    }
+    # 21 and 94 pass in every window; 123 does not. Days from the claim: 94 has 12 + 5 + 7 = 24,
+    # 21 has 14 + 7 + 5 = 26, so 94.
+    assert common_orbit(found, claim) == (94, None)
+    # no orbit in common: refused, saying which orbits each window has
+    orbit, why = common_orbit({"before": [_s1(8, 21)], "after": [_s1(20, 94)]}, claim)
+    assert orbit is None and why is not None
+    assert "before: 21; after: 94" in why and "widen the windows" in why
+    # a catalogue that does not say: no filter
+    assert common_orbit({"before": [_s1(8, None)], "after": [_s1(20, 94)]}, claim) == (None, None)
+    # an empty window does not decide the orbit (it reports "no scene" on its own)
+    assert common_orbit({"before": [_s1(8, 21)], "after": []}, claim) == (21, None)
