@@ -7,8 +7,9 @@ the classification layer land on the same 10 m grid (bilinear for reflectance, n
 Faults: GDAL retries 429 and 5xx answers itself (GDAL_HTTP_MAX_RETRY, with a growing delay: the
 GDAL 3.10.3 in rasterio 1.4's wheels waits GDAL_HTTP_RETRY_DELAY, then about 2.4x, then about 5.3x
 that, and never reads Retry-After). When GDAL gives up, `_warp_remote` asks the server (one HEAD)
-whether it is throttling: a 429/503 answer makes it wait what Retry-After asks (at most
-MAX_RETRY_AFTER_S, as the catalogue path does) before trying again. A connection reset or a body cut
+whether it is throttling: a 429/503 answer with Retry-After makes it wait that long (at most
+MAX_RETRY_AFTER_S, as the catalogue path does) and try again (without Retry-After, GDAL's retries
+stand: a service that is down fails as fast as before). A connection reset or a body cut
 short is not retried by GDAL, and GDAL keeps the short block in its cache: `read_on_grid` drops
 GDAL's cache of that file and tries again with backoff (READ_ATTEMPTS). Arrays read from remote
 files land in the disk cache (pipeline.cache).
@@ -109,10 +110,11 @@ _HTTP_CODE = re.compile(r"HTTP (?:response )?code:? ?(\d{3})", re.IGNORECASE)
 
 
 def _retry_after(url: str) -> float | None:
-    """Whether the server is throttling `url` now (one HEAD; GDAL does not tell the status or the
-    headers of the answer it gave up on): the wait its 429/503 asks for (Retry-After in seconds
-    or as an HTTP date, at most MAX_RETRY_AFTER_S; 0 without one), None if it is not throttling or
-    cannot be asked (s3://, unreachable)."""
+    """How long the server asks to wait before `url` is read again (one HEAD: GDAL tells neither
+    the status nor the headers of the answer it gave up on): the Retry-After of a 429/503 answer,
+    in seconds or as an HTTP date, at most MAX_RETRY_AFTER_S. None when it is not throttling, gives
+    no Retry-After (a service that is down: GDAL's own retries were enough), or cannot be asked
+    (s3://, unreachable)."""
     if not url.startswith(("http://", "https://")):
         return None
     try:
@@ -125,16 +127,13 @@ def _retry_after(url: str) -> float | None:
         value = (err.headers.get("Retry-After") or "").strip()
     except (OSError, ValueError):
         return None
-    wait = 0.0
     if value.isdigit():
-        wait = float(value)
-    elif value:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-            wait = max(0.0, when.timestamp() - time.time())
-        except (TypeError, ValueError):
-            wait = 0.0
-    return min(wait, MAX_RETRY_AFTER_S)
+        return min(float(value), MAX_RETRY_AFTER_S)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return min(max(0.0, when.timestamp() - time.time()), MAX_RETRY_AFTER_S)
 
 
 def _retryable(message: str) -> bool:
@@ -299,7 +298,7 @@ def _warp_remote(
             wait = RETRY_BASE_S * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
             if not _retryable(str(exc)):
                 # GDAL gave up (its error names no status, or a 429/503 after its own retries):
-                # if the server is throttling, wait as long as it asks, else the error stands
+                # if the server asks to wait (Retry-After), wait that long, else the error stands
                 code = _HTTP_CODE.search(str(exc))
                 if code is not None and int(code.group(1)) not in THROTTLED:
                     raise

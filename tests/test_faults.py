@@ -203,8 +203,10 @@ def test_retry_after_probe_reads_seconds_dates_and_non_throttling(
     assert read._retry_after(href) == 7.0
     http_server.fail(path, 503, headers={"Retry-After": "99999"})
     assert read._retry_after(href) == read.MAX_RETRY_AFTER_S == 30.0
-    http_server.fail(path, 429)
-    assert read._retry_after(href) == 0.0  # throttling without a wait: backoff decides
+    http_server.fail(path, 429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert read._retry_after(href) == 0.0  # a date in the past: no wait beyond the backoff
+    http_server.fail(path, 503)
+    assert read._retry_after(href) is None  # down, no wait asked: GDAL's retries were enough
     http_server.fail(path, 404)
     assert read._retry_after(href) is None
     assert read._retry_after("s3://bucket/key.tif") is None
