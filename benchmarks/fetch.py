@@ -12,7 +12,9 @@ read path (GDAL /vsicurl/ + the disk cache):
    requests and bytes sent against the full assets' size; cold (empty disk cache) vs warm time;
 2. the same for a median composite of N acquisitions (the same files under N item URLs: only one
    real acquisition of this tile is at hand, so the bytes per acquisition are real, the pixels
-   repeat).
+   repeat);
+3. Sentinel Hub: one Process API read (the real recorded answer, 3 bands x 512 x 856, served with a
+   local token endpoint) through the real `sentinelhub` client, cold vs warm disk cache.
 
 Caveat: upsampled pixels compress better than real 10 m data, so both the assets and the bytes
 read are smaller than on Earth Search; the ratio between them is what this measures. The last
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -32,7 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from pyproj import Transformer
+from rasterio.crs import CRS
 from rasterio.enums import Resampling
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +51,8 @@ from pipeline.composite import median_composite  # noqa: E402
 from pipeline.grid import Grid, plan_grid  # noqa: E402
 from pipeline.sensors import SENSORS  # noqa: E402
 from pipeline.sources.base import Asset, Scene  # noqa: E402
+
+SH_RECORDED = ROOT.parent / "shared/data/stac_responses/sentinelhub-py/process_api_response_img.tar"
 
 TILE = (
     ROOT.parent
@@ -140,6 +147,64 @@ def fetch(srv: HTTPTestServer, scenes: list[Scene], grid: Grid) -> dict[str, flo
     }
 
 
+def sentinelhub_cold_warm(srv: HTTPTestServer, tmp: Path) -> dict[str, object] | None:
+    """One Process API read of the recorded answer: cold (request + tar parse) vs warm (cache)."""
+    if not SH_RECORDED.is_file():
+        return None
+    from httpserver import Response
+
+    from pipeline.sources.sentinelhub import SentinelHubSource
+
+    os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"  # the local token endpoint is plain http
+    tar = SH_RECORDED.read_bytes()
+    token = {"access_token": "local", "expires_in": 3600, "token_type": "Bearer"}
+    srv.route("POST", "/sh/oauth/token", lambda req: Response.json(token))
+    srv.route(
+        "POST",
+        "/sh/api/v1/process",
+        lambda req: Response(200, tar, {"Content-Type": "application/tar"}),
+    )
+    grid = Grid(CRS.from_epsg(32639), Affine(10, 0, 500000, 0, -10, 4950000), 512, 856)
+    bands = ("B04", "B03", "B02")
+    cache.configure(tmp / "cache-sentinelhub")
+    runs = {}
+    for label in ("cold", "warm"):
+        source = SentinelHubSource(  # a new source: nothing in memory, as a new run
+            srv.url("/sh"),
+            token_url=srv.url("/sh/oauth/token"),
+            client_id="bench",
+            client_secret="bench",
+            s2_bands=bands,
+        )
+        scene = Scene(
+            id="S2A_MSIL2A_20210125T073201_N0214_R049_T39TVK",
+            collection="sentinel-2-l2a",
+            datetime=dt.datetime(2021, 1, 25, 7, 37, 23, tzinfo=dt.UTC),
+            platform="sentinel-2a",
+            cloud_cover=3.84,
+            assets={b: Asset(f"sentinelhub:sentinel-2-l2a/x#{b}") for b in bands},
+            reader=source.reader,
+        )
+        n0, b0 = len(srv.hits), sum(h.sent for h in srv.hits)
+        t0 = time.perf_counter()
+        for b in bands:
+            source.reader.read_asset(scene, b, grid, Resampling.nearest)
+        runs[label] = {
+            "seconds": round(time.perf_counter() - t0, 4),
+            "requests": len(srv.hits) - n0,
+            "process_requests": source.reader.requests,
+            "bytes": sum(h.sent for h in srv.hits) - b0,
+        }
+    print(
+        f"sentinel hub (1 Process answer, {len(bands)} bands, {grid.width} x {grid.height}): "
+        f"cold {runs['cold']['process_requests']} Process request(s), {runs['cold']['requests']} "
+        f"requests, {runs['cold']['bytes'] / 2**20:.2f} MiB, {runs['cold']['seconds']:.3f} s; "
+        f"warm {runs['warm']['process_requests']} Process requests, {runs['warm']['requests']} "
+        f"requests, {runs['warm']['seconds']:.4f} s"
+    )
+    return runs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--acquisitions", type=int, default=4)
@@ -188,6 +253,9 @@ def main() -> None:
                     "cache_entries": len(entries),
                     "cache_bytes": disk,
                 }
+            sh = sentinelhub_cold_warm(srv, tmp)
+            if sh is not None:
+                out["sentinelhub"] = sh
         print(json.dumps(out))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

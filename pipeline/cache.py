@@ -11,6 +11,12 @@ corrupted, written by another format) is deleted and reported as a miss, so it i
 Location: `--cache-dir`, else $WITHDRAWAL_CACHE_DIR, else $XDG_CACHE_HOME/withdrawal-check
 (~/.cache/withdrawal-check). `--refresh` reads from the network and rewrites the entries;
 `--no-cache` (or WITHDRAWAL_CACHE_DIR=off) neither reads nor writes.
+
+Size: at most `--cache-max-gb`, else $WITHDRAWAL_CACHE_MAX_GB, else DEFAULT_MAX_GB. A hit sets the
+entry's modification time to now (its recency); after each write the least recently used entries
+are removed until the cache fits, except the entry just written and every entry this process has
+read or written (a run never loses what it is using; it may overshoot by its own working set).
+Several processes may share the folder: an entry that vanished under us is not an error.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ import numpy as np
 
 FORMAT_VERSION = 1
 ENV_VAR = "WITHDRAWAL_CACHE_DIR"
+MAX_GB_VAR = "WITHDRAWAL_CACHE_MAX_GB"
+DEFAULT_MAX_GB = 20.0
+GB = 10**9
 MAGIC = b"withdrawal-check-cache"
 STALE_TEMP_S = 3600.0
 """A temporary file this old was left by a process that died mid-write: removed."""
@@ -49,14 +58,36 @@ class Counters:
     discarded: int = 0
 
 
-class DiskCache:
-    """Arrays on disk under `root`; `refresh` skips reads (entries are still written)."""
+@dataclass(frozen=True)
+class Entry:
+    path: Path
+    size: int
+    used: float
+    """Last use (modification time: set on write and on every hit)."""
 
-    def __init__(self, root: Path | str, refresh: bool = False) -> None:
+
+@dataclass
+class Pruned:
+    removed: int = 0
+    freed: int = 0
+    kept_in_use: int = 0
+    """Entries over the limit that were not removed because this process is using them."""
+
+
+class DiskCache:
+    """Arrays on disk under `root`; `refresh` skips reads (entries are still written); at most
+    `max_bytes` (None: no limit), least recently used out first."""
+
+    def __init__(
+        self, root: Path | str, refresh: bool = False, max_bytes: int | None = None
+    ) -> None:
         self.root = Path(root).expanduser()
         self.refresh = refresh
+        self.max_bytes = max_bytes
         self.counters = Counters()
         self._swept = False
+        self._in_use: set[Path] = set()
+        """Entries this process read or wrote: never evicted by it."""
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -94,6 +125,9 @@ class DiskCache:
                 path.unlink()
             return None
         self.counters.hits += 1
+        self._in_use.add(path)
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recency for the least-recently-used eviction
         return arr
 
     def put(self, key: str, arr: np.ndarray, what: dict[str, Any]) -> None:
@@ -114,8 +148,12 @@ class DiskCache:
                     tmp.unlink()
             _fsync_dir(path.parent)
             self.counters.writes += 1
+            self._in_use.add(path)
         except OSError as exc:
             print(f"cache: cannot write {path} ({exc.strerror}); continuing", file=sys.stderr)
+            return
+        if self.max_bytes is not None:
+            self.prune(self.max_bytes)
 
     def _sweep(self, top: Path) -> None:
         """Remove temporary files of writers that died (once per process)."""
@@ -134,9 +172,61 @@ class DiskCache:
     def entries(self) -> list[Path]:
         return sorted((self.root / f"v{FORMAT_VERSION}").glob("*/*.arr"))
 
+    def stat(self) -> list[Entry]:
+        """Every entry with its size and last use (entries vanishing meanwhile are skipped)."""
+        out = []
+        for path in self.entries():
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue  # another process evicted or discarded it
+            out.append(Entry(path, st.st_size, st.st_mtime))
+        return out
+
+    def prune(self, max_bytes: int) -> Pruned:
+        """Remove the least recently used entries until the cache holds at most `max_bytes`;
+        entries this process is using stay."""
+        entries = self.stat()
+        total = sum(e.size for e in entries)
+        done = Pruned()
+        for e in sorted(entries, key=lambda e: (e.used, e.path.name)):
+            if total <= max_bytes:
+                break
+            if e.path in self._in_use:
+                done.kept_in_use += 1
+                continue
+            try:
+                e.path.unlink()
+            except FileNotFoundError:
+                pass  # someone else removed it: it is gone either way
+            except OSError as exc:
+                print(f"cache: cannot remove {e.path} ({exc.strerror})", file=sys.stderr)
+                continue
+            else:
+                done.removed += 1
+                done.freed += e.size
+            total -= e.size
+        return done
+
     def verify(self, path: Path) -> bool:
         """Whether the entry at `path` is whole and matches its checksum (for tests and tools)."""
         return _decode(path.read_bytes(), path.stem) is not None
+
+    def verify_all(self) -> tuple[int, list[Path]]:
+        """Re-check every entry's length and sha256; remove the bad ones.
+        Returns (entries checked, bad entries removed)."""
+        checked, bad = 0, []
+        for path in self.entries():
+            try:
+                ok = self.verify(path)
+            except FileNotFoundError:
+                continue
+            checked += 1
+            if not ok:
+                bad.append(path)
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        return checked, bad
 
 
 def _encode(arr: np.ndarray, key: str, what: dict[str, Any]) -> bytes:
@@ -201,20 +291,66 @@ _active: DiskCache | None = None
 _configured = False
 
 
+def max_bytes(max_gb: float | None = None) -> int:
+    """The size limit: `max_gb`, else $WITHDRAWAL_CACHE_MAX_GB, else DEFAULT_MAX_GB (in bytes)."""
+    where, value = "--cache-max-gb", max_gb
+    if value is None:
+        env = os.environ.get(MAX_GB_VAR)
+        if env is None or not env.strip():
+            return int(DEFAULT_MAX_GB * GB)
+        where = MAX_GB_VAR
+        try:
+            value = float(env)
+        except ValueError:
+            value = None
+        if value is None:
+            raise _bad_limit(where, env)
+    if not value >= 0 or value == float("inf"):  # also NaN
+        raise _bad_limit(where, value)
+    return int(value * GB)
+
+
+def _bad_limit(where: str, value: object) -> Exception:
+    from pipeline.errors import InputError, Problem
+
+    return InputError(
+        Problem(
+            "command line" if where.startswith("--") else "environment",
+            where,
+            "the cache size limit must be a number of gigabytes, 0 or more",
+            value=value,
+            fix=f"e.g. {where}{' ' if where.startswith('--') else '='}20 (the default is "
+            f"{DEFAULT_MAX_GB:g}); use --no-cache to keep nothing",
+        )
+    )
+
+
 def configure(
-    cache_dir: Path | str | None = None, refresh: bool = False, enabled: bool = True
+    cache_dir: Path | str | None = None,
+    refresh: bool = False,
+    enabled: bool = True,
+    max_gb: float | None = None,
 ) -> DiskCache | None:
-    """Set the process's cache: `cache_dir`, else $WITHDRAWAL_CACHE_DIR, else the XDG default.
+    """Set the process's cache: `cache_dir`, else $WITHDRAWAL_CACHE_DIR, else the XDG default;
+    limited to `max_gb`, else $WITHDRAWAL_CACHE_MAX_GB, else DEFAULT_MAX_GB.
     Returns the cache (None when disabled)."""
     global _active, _configured
+    limit = max_bytes(max_gb)
     _configured = True
     env = os.environ.get(ENV_VAR)
     if not enabled or (cache_dir is None and env is not None and env.strip().lower() in _OFF):
         _active = None
         return None
-    root = Path(cache_dir) if cache_dir is not None else Path(env) if env else default_dir()
-    _active = DiskCache(root, refresh=refresh)
+    _active = DiskCache(location(cache_dir), refresh=refresh, max_bytes=limit)
     return _active
+
+
+def location(cache_dir: Path | str | None = None) -> Path:
+    """Where the cache is: `cache_dir`, else $WITHDRAWAL_CACHE_DIR, else the XDG default."""
+    env = os.environ.get(ENV_VAR)
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    return Path(env).expanduser() if env and env.strip().lower() not in _OFF else default_dir()
 
 
 def active() -> DiskCache | None:

@@ -63,7 +63,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _configure_cache(args: argparse.Namespace) -> None:
     from pipeline import cache
 
-    cache.configure(args.cache_dir, refresh=args.refresh, enabled=not args.no_cache)
+    cache.configure(
+        args.cache_dir,
+        refresh=args.refresh,
+        enabled=not args.no_cache,
+        max_gb=getattr(args, "cache_max_gb", None),
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -174,6 +179,45 @@ def cmd_scenes(args: argparse.Namespace) -> int:
         bar.update(1)
     bar.close()
     return 0
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from pipeline import cache
+
+    root = cache.location(args.cache_dir)
+    disk = cache.DiskCache(root)
+    limit = cache.max_bytes(args.max_gb if args.max_gb is not None else args.cache_max_gb)
+    if args.action == "info":
+        entries = disk.stat()
+        total = sum(e.size for e in entries)
+        print(f"location: {root}{'' if root.exists() else ' (does not exist yet)'}")
+        print(f"entries:  {len(entries)}")
+        print(f"size:     {_size(total)} ({total} bytes)")
+        print(f"limit:    {_size(limit)} (--cache-max-gb, ${cache.MAX_GB_VAR})")
+        return 0
+    if args.action == "prune":
+        before = disk.stat()
+        done = disk.prune(limit)
+        left = sum(e.size for e in before) - done.freed
+        print(
+            f"pruned {root}: removed {done.removed} least recently used entr"
+            f"{'y' if done.removed == 1 else 'ies'} ({_size(done.freed)}); "
+            f"{len(before) - done.removed} left, {_size(left)} of {_size(limit)}"
+        )
+        return 0
+    checked, bad = disk.verify_all()
+    for path in bad:
+        print(f"bad entry removed: {path}", file=sys.stderr)
+    print(f"verified {checked} entries in {root}: {checked - len(bad)} good, {len(bad)} bad")
+    return 1 if bad else 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -295,6 +339,13 @@ def parser() -> argparse.ArgumentParser:
             "--refresh", action="store_true", help="download again and rewrite the cache"
         )
         sp.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+        sp.add_argument(
+            "--cache-max-gb",
+            type=float,
+            metavar="GB",
+            help="cache size limit; least recently used entries go first (default: "
+            "$WITHDRAWAL_CACHE_MAX_GB, else 20)",
+        )
 
     r = sub.add_parser("run", help="check every claim and site of an AOI")
     target(r)
@@ -340,6 +391,26 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("-v", "--verbose", action="store_true", help="log every event to stderr")
     w.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors to stderr")
     w.set_defaults(func=cmd_watch)
+
+    k = sub.add_parser(
+        "cache",
+        help="the disk cache of image windows: info, prune, verify",
+        description="Exit codes: 0 done, 1 verify found (and removed) bad entries, 2 bad input.",
+    )
+    k.add_argument(
+        "action",
+        choices=["info", "prune", "verify"],
+        help="info: location, entries, size, limit; prune: remove least recently used entries "
+        "down to the limit; verify: re-check every checksum and remove bad entries",
+    )
+    k.add_argument("--cache-dir", help="the cache folder (default as for `run`)")
+    k.add_argument(
+        "--cache-max-gb", type=float, metavar="GB", help="the limit (default as for `run`)"
+    )
+    k.add_argument(
+        "--max-gb", type=float, metavar="GB", help="prune down to this size instead of the limit"
+    )
+    k.set_defaults(func=cmd_cache)
 
     c = sub.add_parser("compare", help="change between two GeoTIFFs you bring")
     c.add_argument("before")

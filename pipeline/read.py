@@ -4,21 +4,29 @@ Cloud-optimised GeoTIFFs are read through GDAL's HTTP range requests: warping on
 kilometres fetches only the internal tiles under it, not the 100 km tile. 20 m and 60 m bands and
 the classification layer land on the same 10 m grid (bilinear for reflectance, nearest for classes).
 
-Faults: GDAL retries 429 and 5xx answers itself (GDAL_HTTP_MAX_RETRY, with a growing delay; it does
-not read Retry-After). A connection reset or a body cut short is not retried by GDAL, and GDAL keeps
-the short block in its cache: `read_on_grid` drops GDAL's cache of that file and tries again with
-backoff (READ_ATTEMPTS). Arrays read from remote files land in the disk cache (pipeline.cache).
+Faults: GDAL retries 429 and 5xx answers itself (GDAL_HTTP_MAX_RETRY, with a growing delay: the
+GDAL 3.10.3 in rasterio 1.4's wheels waits GDAL_HTTP_RETRY_DELAY, then about 2.4x, then about 5.3x
+that, and never reads Retry-After). When GDAL gives up, `_warp_remote` asks the server (one HEAD)
+whether it is throttling: a 429/503 answer with Retry-After makes it wait that long (at most
+MAX_RETRY_AFTER_S, as the catalogue path does) and try again (without Retry-After, GDAL's retries
+stand: a service that is down fails as fast as before). A connection reset or a body cut
+short is not retried by GDAL, and GDAL keeps the short block in its cache: `read_on_grid` drops
+GDAL's cache of that file and tries again with backoff (READ_ATTEMPTS). Arrays read from remote
+files land in the disk cache (pipeline.cache).
 """
 
 from __future__ import annotations
 
 import ctypes
+import email.utils
 import functools
 import logging
 import os
 import random
 import re
 import time
+import urllib.error
+import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,8 +63,13 @@ GDAL_OPTIONS = {
 """GDAL settings for reads; the same names set in the environment take precedence."""
 
 READ_ATTEMPTS = 3
-"""Tries of one read when the connection breaks or a body is cut short (GDAL does not retry)."""
+"""Tries of one read when the connection breaks, a body is cut short (GDAL does not retry), or the
+server is still throttling after GDAL's own retries."""
 RETRY_BASE_S = 1.0
+MAX_RETRY_AFTER_S = 30.0
+"""The longest wait a 429/503 Retry-After may impose (the same cap as the catalogue path)."""
+THROTTLED = (429, 503)
+PROBE_TIMEOUT_S = 10.0
 
 
 @contextmanager
@@ -94,6 +107,33 @@ def _forget_remote(path: str) -> None:
 
 
 _HTTP_CODE = re.compile(r"HTTP (?:response )?code:? ?(\d{3})", re.IGNORECASE)
+
+
+def _retry_after(url: str) -> float | None:
+    """How long the server asks to wait before `url` is read again (one HEAD: GDAL tells neither
+    the status nor the headers of the answer it gave up on): the Retry-After of a 429/503 answer,
+    in seconds or as an HTTP date, at most MAX_RETRY_AFTER_S. None when it is not throttling, gives
+    no Retry-After (a service that is down: GDAL's own retries were enough), or cannot be asked
+    (s3://, unreachable)."""
+    if not url.startswith(("http://", "https://")):
+        return None
+    try:
+        req = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(req, timeout=PROBE_TIMEOUT_S):
+            return None
+    except urllib.error.HTTPError as err:
+        if err.code not in THROTTLED:
+            return None
+        value = (err.headers.get("Retry-After") or "").strip()
+    except (OSError, ValueError):
+        return None
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_S)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return min(max(0.0, when.timestamp() - time.time()), MAX_RETRY_AFTER_S)
 
 
 def _retryable(message: str) -> bool:
@@ -253,9 +293,20 @@ def _warp_remote(
             if "://" not in path:
                 raise
             _forget_remote(path)
-            if attempt == READ_ATTEMPTS or not _retryable(str(exc)):
+            if attempt == READ_ATTEMPTS:
                 raise
-            time.sleep(RETRY_BASE_S * 2 ** (attempt - 1) * (1 + 0.25 * random.random()))
+            wait = RETRY_BASE_S * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
+            if not _retryable(str(exc)):
+                # GDAL gave up (its error names no status, or a 429/503 after its own retries):
+                # if the server asks to wait (Retry-After), wait that long, else the error stands
+                code = _HTTP_CODE.search(str(exc))
+                if code is not None and int(code.group(1)) not in THROTTLED:
+                    raise
+                after = _retry_after(opened)
+                if after is None:
+                    raise
+                wait = max(wait, after)
+            time.sleep(wait)
     raise AssertionError("unreachable")
 
 

@@ -33,6 +33,7 @@ from test_fetch_http import (
 
 from pipeline import cache, read
 from pipeline.cli import main
+from pipeline.errors import InputError
 from pipeline.grid import plan_grid
 
 OTHER = plan_grid((-1.66, 48.11, -1.65, 48.12), 10)
@@ -312,3 +313,173 @@ def test_run_killed_mid_download_leaves_a_consistent_cache(
     local = write_config(tmp_path / "local", {"kind": "static", "url": str(DEMO / "catalog.json")})
     assert main(["run", "--config", str(local), "--out", str(tmp_path / "local_out")]) == 0
     assert outputs(tmp_path / "again") == outputs(tmp_path / "local_out")
+
+
+# ------------------------------------------------------------------------------------------------
+# The size limit: least recently used out first
+
+
+ENTRY = np.arange(2500, dtype=np.uint16)  # 5000 bytes of pixels, ~5.2 kB an entry with its header
+
+
+def put_n(disk: cache.DiskCache, n: int, start: int = 0) -> list[str]:
+    keys = []
+    for i in range(start, start + n):
+        key = disk.key({"i": i})
+        disk.put(key, ENTRY + i, {"i": i})
+        keys.append(key)
+    return keys
+
+
+def total_size(disk: cache.DiskCache) -> int:
+    return sum(e.size for e in disk.stat())
+
+
+def age(disk: cache.DiskCache, keys: list[str]) -> None:
+    """Give entries distinct last-use times, oldest first, as if written a minute apart."""
+    now = time.time()
+    for i, key in enumerate(keys):
+        os.utime(disk.path(key), (now - 3600 + 60 * i, now - 3600 + 60 * i))
+
+
+def test_limit_is_respected_after_many_puts(tmp_path: Path) -> None:
+    """A writer with a 30 kB limit, many entries written by other runs: after each put the
+    cache fits, apart from the entries this process itself is using."""
+    limit = 30_000
+    for run in range(4):  # four runs, each writes 5 entries
+        disk = cache.DiskCache(tmp_path, max_bytes=limit)
+        put_n(disk, 5, start=5 * run)
+        mine = sum(
+            disk.path(k).stat().st_size
+            for k in (disk.key({"i": i}) for i in range(5 * run, 5 * run + 5))
+        )
+        assert total_size(disk) <= max(limit, mine)
+    disk = cache.DiskCache(tmp_path, max_bytes=limit)
+    entry_size = disk.stat()[0].size
+    assert 5000 < entry_size < 6000
+    assert len(disk.entries()) == limit // entry_size  # five entries fit, the rest were evicted
+    survivors = {
+        int(json.loads(p.read_bytes().partition(b"\n")[0].split(b" ", 1)[1])["what"]["i"])
+        for p in disk.entries()
+    }
+    assert survivors == set(range(15, 20))  # the newest run's entries
+
+
+def test_one_process_keeps_what_it_uses(tmp_path: Path) -> None:
+    """A run whose own working set exceeds the limit evicts older runs' entries, never its own."""
+    old = cache.DiskCache(tmp_path)
+    put_n(old, 3, start=100)
+    disk = cache.DiskCache(tmp_path, max_bytes=12_000)
+    keys = put_n(disk, 4)
+    assert set(disk.entries()) == {
+        disk.path(k) for k in keys
+    }  # all older ones gone, none of its own
+
+
+def test_lru_a_recent_read_survives(tmp_path: Path) -> None:
+    writer = cache.DiskCache(tmp_path)
+    keys = put_n(writer, 5)
+    age(writer, keys)  # keys[0] is the oldest
+    reader = cache.DiskCache(tmp_path)
+    np.testing.assert_array_equal(reader.get(keys[0]), ENTRY)  # a hit refreshes its recency
+    assert writer.path(keys[0]).stat().st_mtime > time.time() - 60
+    size = total_size(writer)
+    # another process (no entry in use) prunes two entries' worth: the two least recently used go
+    done = cache.DiskCache(tmp_path).prune(size - 2 * (size // 5) + 10)
+    assert done.removed == 2
+    left = set(writer.entries())
+    assert writer.path(keys[0]) in left  # read a moment ago: kept
+    assert writer.path(keys[1]) not in left and writer.path(keys[2]) not in left
+    assert {writer.path(k) for k in keys[3:]} <= left
+
+
+def test_eviction_tolerates_entries_vanishing(tmp_path: Path) -> None:
+    """Two processes evicting at once: an entry another removed meanwhile is not an error."""
+    disk = cache.DiskCache(tmp_path)
+    keys = put_n(disk, 4)
+    listed = disk.stat()
+    disk.path(keys[0]).unlink()  # gone between the listing and the removal
+    other = cache.DiskCache(tmp_path)
+    other.stat = lambda: listed  # type: ignore[method-assign]  # the listing taken before
+    done = other.prune(0)
+    assert done.removed == 3 and disk.entries() == []
+
+
+def test_two_processes_share_a_limited_cache(tmp_path: Path) -> None:
+    code = (
+        "import sys, numpy as np\n"
+        "from pipeline import cache\n"
+        "d = cache.DiskCache(sys.argv[1], max_bytes=40_000)\n"
+        "for i in range(60):\n"
+        "    k = d.key({'p': sys.argv[2], 'i': i})\n"
+        "    d.put(k, np.full(2500, i, np.uint16), {'i': i})\n"
+        "    d._in_use.clear()  # a long run of many short ones\n"
+        "    assert d.get(k) is not None\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path), name], cwd=ROOT, stderr=subprocess.PIPE
+        )
+        for name in ("a", "b")
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()[-2000:]
+        assert b"cannot" not in err
+    disk = cache.DiskCache(tmp_path)
+    assert total_size(disk) <= 40_000 + 2 * 6_000  # at most each one's entry in use over
+    assert all(disk.verify(p) for p in disk.entries())
+
+
+def test_limit_from_flag_env_and_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(cache.MAX_GB_VAR, raising=False)
+    assert cache.configure().max_bytes == 20 * 10**9  # type: ignore[union-attr]
+    monkeypatch.setenv(cache.MAX_GB_VAR, "0.5")
+    assert cache.configure().max_bytes == 500_000_000  # type: ignore[union-attr]
+    assert cache.configure(max_gb=2).max_bytes == 2 * 10**9  # type: ignore[union-attr]  # flag wins
+    monkeypatch.setenv(cache.MAX_GB_VAR, "lots")
+    with pytest.raises(InputError, match=r"WITHDRAWAL_CACHE_MAX_GB.*'lots'"):
+        cache.configure()
+    with pytest.raises(InputError, match="--cache-max-gb"):
+        cache.configure(max_gb=-1)
+
+
+# ------------------------------------------------------------------------------------------------
+# pipeline cache info | prune | verify
+
+
+def test_cli_cache_info_prune_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], _tmp_cache_dir: Path
+) -> None:
+    disk = cache.DiskCache(_tmp_cache_dir)
+    keys = put_n(disk, 6)
+    age(disk, keys)
+    size = total_size(disk)
+    one = size // 6
+
+    assert main(["cache", "info"]) == 0
+    out = capsys.readouterr().out
+    assert f"location: {_tmp_cache_dir}" in out and "entries:  6" in out
+    assert f"({size} bytes)" in out and "limit:    20.00 GB" in out
+
+    assert main(["cache", "prune", "--max-gb", str((size - 2 * one) / 1e9)]) == 0
+    out = capsys.readouterr().out
+    assert "removed 2 least recently used entries" in out and "4 left" in out
+    assert set(disk.entries()) == {disk.path(k) for k in keys[2:]}  # the two oldest went
+
+    assert main(["cache", "verify"]) == 0
+    assert "verified 4 entries" in capsys.readouterr().out
+    bad = disk.path(keys[3])
+    data = bytearray(bad.read_bytes())
+    data[-1] ^= 0x01  # one flipped bit in the last pixel
+    bad.write_bytes(bytes(data))
+    assert main(["cache", "verify"]) == 1
+    captured = capsys.readouterr()
+    assert "3 good, 1 bad" in captured.out and str(bad) in captured.err
+    assert not bad.exists() and len(disk.entries()) == 3
+    assert main(["cache", "verify"]) == 0
+
+    other = tmp_path / "elsewhere"
+    assert main(["cache", "info", "--cache-dir", str(other), "--cache-max-gb", "1.5"]) == 0
+    out = capsys.readouterr().out
+    assert "does not exist yet" in out and "entries:  0" in out and "1.50 GB" in out

@@ -10,11 +10,13 @@ oauthlib refuses plain-http token URLs unless OAUTHLIB_INSECURE_TRANSPORT=1 (tes
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
 import logging
 import tarfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,12 +29,18 @@ from affine import Affine
 from httpserver import HTTPTestServer, Request, Response
 from rasterio.crs import CRS
 
-from pipeline.cli import main
+from pipeline import cache
+from pipeline.cli import _configure_cache, main, parser
 from pipeline.errors import DataUnavailable, InputError
 from pipeline.grid import Grid
 from pipeline.read import read_mask, read_scene
 from pipeline.sensors import SENSORS
-from pipeline.sources.sentinelhub import CDSE_TOKEN_URL, SentinelHubSource
+from pipeline.sources.sentinelhub import (
+    CDSE_TOKEN_URL,
+    S1_BANDS,
+    SentinelHubSource,
+    cache_what,
+)
 
 CLIENT_ID = "local-test-client"
 CLIENT_SECRET = "s3cr3t-never-print-me"
@@ -243,3 +251,132 @@ def test_cdse_token_url_is_the_default_for_cdse(monkeypatch: pytest.MonkeyPatch)
     assert source.config.sh_token_url == CDSE_TOKEN_URL
     assert source.config.sh_base_url == "https://sh.dataspace.copernicus.eu"
     assert source.collection("sentinel-2-l2a").service_url == "https://sh.dataspace.copernicus.eu"
+
+
+# ------------------------------------------------------------------------------------------------
+# The disk cache of Process API answers
+
+
+def _first_scene(source: SentinelHubSource) -> Any:
+    return source.search("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)[0]
+
+
+def _read_all(source: SentinelHubSource, grid: Grid = GRID) -> dict[str, np.ndarray]:
+    """Every band of the first scene, as a new process would read it (a new source and reader:
+    nothing in memory)."""
+    scene = _first_scene(source)
+    return {
+        b: source.reader.read_asset(scene, b, grid, rasterio.enums.Resampling.bilinear).copy()
+        for b in source.s2_bands
+    }
+
+
+def test_process_answers_are_cached_on_disk(sh: SHReplay) -> None:
+    """The second run reads the recorded answer from the disk cache: no Process request, the
+    same arrays; the entry holds no credential."""
+    bands = ("B04", "B03", "B02")
+    first = _read_all(sh.source(s2_bands=bands))
+    assert len(sh.processes) == 1
+    again_source = sh.source(s2_bands=bands)
+    again = _read_all(again_source)
+    assert len(sh.processes) == 1 and again_source.reader.requests == 0
+    for b in bands:
+        np.testing.assert_array_equal(again[b], first[b])
+        assert again[b].dtype == first[b].dtype == np.uint16
+    disk = cache.active()
+    assert disk is not None and disk.counters.hits == 1
+    (entry,) = disk.entries()
+    blob = entry.read_bytes()
+    for secret in (CLIENT_SECRET, CLIENT_ID, sh.access_token, "Bearer"):
+        assert secret.encode() not in blob, secret
+    header = json.loads(blob.partition(b"\n")[0].split(b" ", 1)[1])
+    what = header["what"]
+    assert what["url"] == f"{sh.base}/api/v1/process" and what["bands"] == list(bands)
+    assert what["request"]["input"]["data"][0]["processing"] == {"harmonizeValues": False}
+
+
+def test_another_account_shares_the_entry(sh: SHReplay) -> None:
+    """Credentials are not part of the key: the same request by another client id is a hit."""
+    bands = ("B04", "B03", "B02")
+    _read_all(sh.source(s2_bands=bands))
+    other = SentinelHubSource(
+        sh.base,
+        token_url=sh.token_url,
+        client_id="another-client",
+        client_secret="another-secret",
+        s2_bands=bands,
+    )
+    _read_all(other)
+    assert len(sh.processes) == 1 and other.reader.requests == 0
+
+
+def test_refresh_asks_the_process_api_again(sh: SHReplay) -> None:
+    bands = ("B04", "B03", "B02")
+    first = _read_all(sh.source(s2_bands=bands))
+    (entry,) = cache.active().entries()  # type: ignore[union-attr]
+    mtime = entry.stat().st_mtime_ns
+    cache.configure(refresh=True)  # what --refresh does
+    time.sleep(0.01)
+    again = _read_all(sh.source(s2_bands=bands))
+    assert len(sh.processes) == 2
+    np.testing.assert_array_equal(again["B04"], first["B04"])
+    assert entry.stat().st_mtime_ns > mtime and cache.active().verify(entry)  # type: ignore[union-attr]
+
+
+def test_cli_refresh_flag_reaches_the_sentinel_hub_reader(sh: SHReplay, tmp_path: Path) -> None:
+    """`--refresh` and `--cache-dir` on the command line configure the cache the reader uses."""
+    where = tmp_path / "shcache"
+    args = parser().parse_args(["scenes", "demo", "--cache-dir", str(where), "--refresh"])
+    _configure_cache(args)
+    _read_all(sh.source(s2_bands=("B04", "B03", "B02")))
+    assert cache.active().root == where and cache.active().refresh  # type: ignore[union-attr]
+    assert len(cache.DiskCache(where).entries()) == 1 and len(sh.processes) == 1
+
+
+def test_corrupt_process_entry_is_fetched_again(sh: SHReplay) -> None:
+    bands = ("B04", "B03", "B02")
+    first = _read_all(sh.source(s2_bands=bands))
+    (entry,) = cache.active().entries()  # type: ignore[union-attr]
+    data = bytearray(entry.read_bytes())
+    data[-7] ^= 0x10  # one byte of one pixel
+    entry.write_bytes(bytes(data))
+    again = _read_all(sh.source(s2_bands=bands))
+    assert len(sh.processes) == 2  # not trusted: asked again
+    for b in bands:
+        np.testing.assert_array_equal(again[b], first[b])
+    assert cache.active().counters.discarded == 1  # type: ignore[union-attr]
+    assert cache.active().verify(entry)  # type: ignore[union-attr]  # rewritten whole
+
+
+def test_another_grid_or_band_set_is_another_entry(sh: SHReplay) -> None:
+    _read_all(sh.source(s2_bands=("B04", "B03", "B02")))
+    moved = Grid(GRID.crs, GRID.transform * Affine.translation(100, 0), GRID.width, GRID.height)
+    _read_all(sh.source(s2_bands=("B04", "B03", "B02")), moved)
+    assert len(sh.processes) == 2
+    assert sh.processes[1]["input"]["bounds"]["bbox"][0] == GRID.bounds[0] + 1000
+    _read_all(sh.source(s2_bands=("B02", "B03", "B04")))
+    assert len(sh.processes) == 3
+    assert len(cache.active().entries()) == 3  # type: ignore[union-attr]
+    for source in (
+        sh.source(s2_bands=("B04", "B03", "B02")),
+        sh.source(s2_bands=("B02", "B03", "B04")),
+    ):
+        _read_all(source)  # each is a hit now
+    _read_all(sh.source(s2_bands=("B04", "B03", "B02")), moved)
+    assert len(sh.processes) == 3
+
+
+def test_key_follows_what_determines_the_pixels(sh: SHReplay) -> None:
+    """Processing options and the acquisition are in the key (S1 terrain correction vs S2)."""
+    source = sh.source()
+    s2 = _first_scene(source)
+    s1 = source.search("sentinel-1-grd", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), 30)[0]
+    later = dataclasses.replace(s2, datetime=s2.datetime + dt.timedelta(days=5))
+    keys = set()
+    for scene in (s2, s1, later):
+        bands = source.s2_bands if scene.collection.startswith("sentinel-2") else S1_BANDS
+        what = cache_what(source.reader.request(scene, GRID), scene, GRID, bands)
+        keys.add(cache.DiskCache.key(what))
+    assert len(keys) == 3
+    what = cache_what(source.reader.request(s1, GRID), s1, GRID, S1_BANDS)
+    assert what["request"]["input"]["data"][0]["processing"]["backCoeff"] == "GAMMA0_TERRAIN"

@@ -19,6 +19,12 @@ Values:
 - Sentinel-1 GRD (IW, dual VV+VH): gamma0 terrain-corrected (`backCoeff: GAMMA0_TERRAIN`),
   orthorectified on the Copernicus 30 m DEM, linear power; `pipeline.radar` turns it into dB.
 CDSE has no Landsat Collection 2 Level-2: Landsat windows need the STAC route (Planetary Computer).
+
+Cache: each Process API answer (all bands of a scene on a grid) is one entry of the disk cache
+(pipeline.cache), keyed by the service's Process URL and the request body: collection, time range
+of the acquisition, evalscript (bands, units, sample type), processing options (harmonizeValues,
+backCoeff, orthorectify, DEM), mosaicking order, box, CRS and size, output formats; plus the
+scene id and the grid. The token travels in a header and is never part of the key or the entry.
 """
 
 from __future__ import annotations
@@ -34,8 +40,10 @@ from typing import Any
 import numpy as np
 from rasterio.enums import Resampling
 
+from pipeline import cache
 from pipeline.errors import CatalogUnreachable, DataUnavailable, InputError, Problem
 from pipeline.grid import Grid
+from pipeline.redact import strip_credentials
 from pipeline.sources.base import Asset, Scene
 
 CDSE_URL = "https://sh.dataspace.copernicus.eu"
@@ -318,12 +326,31 @@ class SentinelHubReader:
 
     def _fetch(self, scene: Scene, grid: Grid) -> dict[str, np.ndarray]:
         req = self.request(scene, grid)
+        s2 = scene.collection.startswith("sentinel-2")
+        bands = self.source.s2_bands if s2 else S1_BANDS
+        disk = cache.active()
+        what = cache_what(req, scene, grid, bands)
+        key = disk.key(what) if disk is not None else ""
+        arr = disk.get(key) if disk is not None else None
+        if arr is None or arr.shape != (grid.height, grid.width, len(bands)):
+            arr = self._download(req, scene, grid, bands)
+            if disk is not None:
+                disk.put(key, arr, what)
+        result = {}
+        for i, b in enumerate(bands):
+            band = arr[:, :, i]
+            if not s2:
+                band = band.astype(np.float32)
+            band.flags.writeable = False
+            result[_asset_key(b)] = band
+        return result
+
+    def _download(self, req: Any, scene: Scene, grid: Grid, bands: tuple[str, ...]) -> np.ndarray:
+        """The Process API's image for a request, checked against what was asked for."""
         self.requests += 1
         data = _call(self.source, f"Process API request for {scene.id}", req.get_data)
         out = data[0] if isinstance(data, list) and data else data
         arr = out.get("default.tif") if isinstance(out, dict) else out
-        s2 = scene.collection.startswith("sentinel-2")
-        bands = self.source.s2_bands if s2 else S1_BANDS
         if not isinstance(arr, np.ndarray):
             raise DataUnavailable(f"the Process API answered {scene.id} without an image")
         if arr.ndim == 2:
@@ -334,14 +361,25 @@ class SentinelHubReader:
                 f"asked for {(grid.height, grid.width, len(bands))} ({', '.join(bands)})\n"
                 "  fix: report this; the service or evalscript changed"
             )
-        result = {}
-        for i, b in enumerate(bands):
-            band = arr[:, :, i]
-            if not s2:
-                band = band.astype(np.float32)
-            band.flags.writeable = False
-            result[_asset_key(b)] = band
-        return result
+        return arr
+
+
+def cache_what(req: Any, scene: Scene, grid: Grid, bands: tuple[str, ...]) -> dict[str, Any]:
+    """What a disk-cache entry of a Process API answer holds: everything that determines its
+    pixels (the request body sent, the service URL, the grid), never a credential (the token is
+    a header; the body and URL carry none)."""
+    (download,) = req.download_list
+    return {
+        "kind": "sentinelhub-process",
+        "url": strip_credentials(str(download.url)),
+        "request": download.post_values,
+        "collection": scene.collection,
+        "item": scene.id,
+        "bands": list(bands),
+        "crs": grid.crs.to_wkt(),
+        "transform": [float(v) for v in tuple(grid.transform)[:6]],
+        "shape": [grid.height, grid.width],
+    }
 
 
 def _evalscript(bands: tuple[str, ...], units: str, sample_type: str) -> str:
