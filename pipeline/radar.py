@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -329,14 +327,7 @@ def expected_label(scene: Scene, key: str = "vv") -> str:
 def _read_grd(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
     """A GRD polarisation on the grid, calibrated when the item allows, through the disk cache,
     retrying broken transfers like every other remote read."""
-    from pipeline.read import (
-        READ_ATTEMPTS,
-        RETRY_BASE_S,
-        _dataset_path,
-        _forget_remote,
-        _retryable,
-        gdal_env,
-    )
+    from pipeline.read import _dataset_path, with_retries
 
     label = expected_label(scene, key)
     href = scene.assets[key].href
@@ -357,20 +348,13 @@ def _read_grd(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
         if hit is not None:
             return hit, label
     calibration = calibration_for(scene, key)  # tables only when the pixels must be read
-    for attempt in range(1, READ_ATTEMPTS + 1):
-        try:
-            with gdal_env():
-                arr = read_grd_power(scene.sign(path) if scene.sign else path, grid, calibration)
-            break
-        except RasterioError as exc:
-            if "://" not in path or attempt == READ_ATTEMPTS or not _retryable(str(exc)):
-                raise DataUnavailable(
-                    f"cannot read {redact(href)}: {redact(str(exc).splitlines()[0])[:300]}\n"
-                    "  fix: try again later; if it persists the asset may have moved "
-                    "(re-run the search)"
-                ) from None
-            _forget_remote(path)
-            time.sleep(RETRY_BASE_S * 2 ** (attempt - 1) * (1 + 0.25 * random.random()))
+    try:
+        arr = with_retries(path, lambda src: grd_power(src, grid, calibration), scene.sign)
+    except RasterioError as exc:
+        raise DataUnavailable(
+            f"cannot read {redact(href)}: {redact(str(exc).splitlines()[0])[:300]}\n"
+            "  fix: try again later; if it persists the asset may have moved (re-run the search)"
+        ) from None
     if disk is not None:
         disk.put(disk.key(what), arr, what)
     return arr, label

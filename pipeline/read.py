@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.io
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
@@ -278,12 +279,26 @@ def _warp_remote(
     sign: Callable[[str], str] | None = None,
 ) -> np.ndarray:
     """Read with retries for broken transfers (GDAL's own retries cover HTTP status codes)."""
+
+    def warp(src: rasterio.io.DatasetReader) -> np.ndarray:
+        src_nodata = src.nodata if src.nodata is not None else nodata
+        return warp_band(src, grid, 1, resampling, src_nodata)
+
+    return with_retries(path, warp, sign)
+
+
+def with_retries(
+    path: str,
+    read: Callable[[rasterio.io.DatasetReader], np.ndarray],
+    sign: Callable[[str], str] | None = None,
+) -> np.ndarray:
+    """`read(opened raster)` with retries for broken transfers and for a server that asks to
+    wait (Retry-After); a local file is read once."""
     for attempt in range(1, READ_ATTEMPTS + 1):
         try:
             opened = sign(path) if sign else path
             with _io_warnings() as seen, gdal_env(), rasterio.open(opened) as src:
-                src_nodata = src.nodata if src.nodata is not None else nodata
-                arr = warp_band(src, grid, 1, resampling, src_nodata)
+                arr = read(src)
             if seen:
                 # GDAL carries on past some I/O errors (a tag it could not read is dropped with a
                 # warning: a file cut short can open without its georeferencing): never use that.
