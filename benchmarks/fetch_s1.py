@@ -35,24 +35,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from httpserver import HTTPTestServer  # noqa: E402
-from test_s1cal import HEIGHT, WIDTH, _gcps, _scene, _xml  # noqa: E402
+from test_s1cal import HEIGHT, WIDTH, _gcps, _scene, _xml, read_geolocation  # noqa: E402
 
 from pipeline import cache, radar, s1cal  # noqa: E402
 from pipeline.grid import plan_grid  # noqa: E402
-
-
-def geolocation() -> np.ndarray:
-    import re
-
-    text = _xml("product").decode()
-    pts = re.findall(
-        r"<geolocationGridPoint>.*?<line>(\d+)</line>\s*<pixel>(\d+)</pixel>\s*"
-        r"<latitude>([^<]+)</latitude>\s*<longitude>([^<]+)</longitude>\s*"
-        r"<height>([^<]+)</height>\s*<incidenceAngle>([^<]+)</incidenceAngle>",
-        text,
-        re.S,
-    )
-    return np.array(pts, dtype=np.float64)
 
 
 def write_measurement(path: Path, geo: np.ndarray, centre: tuple[int, int], size: int) -> None:
@@ -93,7 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--site-km", type=float, default=4.0)
     args = ap.parse_args()
-    geo = geolocation()
+    geo = read_geolocation()
     mid = geo[np.argmin(np.abs(geo[:, 0] - 8352) + np.abs(geo[:, 1] - 13000))]
     lat, lon = float(mid[2]), float(mid[3])
     dlat = args.site_km / 2 / 111.0

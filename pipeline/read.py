@@ -152,7 +152,8 @@ def _dataset_path(href: str) -> str:
                 f"{href} is in a requester-pays bucket and no AWS credentials are set\n"
                 "  fix: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_REQUEST_PAYER="
                 "requester the reader pays the transfer), or use the keyless Planetary Computer "
-                "(catalog: {kind: planetary-computer}), or choose a window Sentinel-2 serves"
+                "(remove the catalog: block: the default route reads Landsat and Sentinel-1 "
+                "from it), or choose a window Sentinel-2 serves"
             )
         return href
     if href.startswith("file://"):

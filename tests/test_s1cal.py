@@ -52,8 +52,7 @@ def noise() -> s1cal.Noise:
     return s1cal.parse_noise(_xml("noise"))
 
 
-@pytest.fixture(scope="module")
-def geolocation() -> np.ndarray:
+def read_geolocation() -> np.ndarray:
     """(line, pixel, lat, lon, height, incidence) of the product's 210 geolocation grid points."""
     text = _xml("product").decode()
     pts = re.findall(
@@ -64,6 +63,11 @@ def geolocation() -> np.ndarray:
         re.S,
     )
     return np.array(pts, dtype=np.float64)
+
+
+@pytest.fixture(scope="module")
+def geolocation() -> np.ndarray:
+    return read_geolocation()
 
 
 def _at(lut: s1cal.Lut, line: float, pixel: float) -> float:
