@@ -30,7 +30,6 @@ import numpy as np
 import rasterio
 import rasterio.io
 import requests
-import requests.adapters
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
@@ -195,15 +194,16 @@ def fetch_bytes(href: str, sign: Callable[[str], str] | None = None) -> bytes:
     from pipeline.read import _dataset_path, gdal_env
 
     if href.startswith(("http://", "https://")):
-        from pipeline.sources.stac import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, _again, _retry
-
-        session = requests.Session()
-        session.mount(
-            href.split("://")[0] + "://", requests.adapters.HTTPAdapter(max_retries=_retry())
+        from pipeline.sources.stac import (
+            CONNECT_TIMEOUT_S,
+            READ_TIMEOUT_S,
+            _again,
+            retrying_session,
         )
 
+        timeout = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
+
         def get() -> bytes:
-            timeout = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
             r = session.get(sign(href) if sign else href, timeout=timeout)
             refresh = getattr(sign, "refresh", None)
             if r.status_code == 403 and sign is not None and refresh is not None:
@@ -212,7 +212,7 @@ def fetch_bytes(href: str, sign: Callable[[str], str] | None = None) -> bytes:
             r.raise_for_status()
             return r.content
 
-        with session:
+        with retrying_session() as session:
             return bytes(_again(get))
     if href.startswith("s3://"):
         path = _dataset_path(href)  # refuses without AWS credentials, saying what to do
@@ -249,9 +249,10 @@ def _vsi_read(vsi_path: str) -> bytes:
     return b"".join(chunks)
 
 
-def _annotation(scene: Scene, key: str, kind: str) -> bytes | None:
-    """The `schema-<kind>-<pol>` annotation of a GRD asset, via the disk cache; None when the
-    item has none. A present but unreadable table is an error, never a silent fallback."""
+def _table(scene: Scene, key: str, kind: str) -> Any:
+    """The parsed `schema-<kind>-<pol>` table of GRD asset `key`, through the disk cache; None
+    when the item lists none. A listed table that cannot be had or parsed is an error, never a
+    silent fallback, and only a table that parsed is cached."""
     asset = scene.assets.get(f"schema-{kind}-{key.lower()}")
     if asset is None:
         return None
@@ -262,56 +263,45 @@ def _annotation(scene: Scene, key: str, kind: str) -> bytes | None:
         "asset": f"schema-{kind}-{key}",
         "href": strip_credentials(asset.href),
     }
-    if disk is not None:
-        hit = disk.get(disk.key(what))
-        if hit is not None:
-            return hit.tobytes()
+    hit = disk.get(disk.key(what)) if disk is not None else None
+    data = hit.tobytes() if hit is not None else _fetch_table(scene, asset.href, kind)
     try:
-        data = fetch_bytes(asset.href, scene.sign)
+        table = s1cal.parse_calibration(data) if kind == "calibration" else s1cal.parse_noise(data)
+    except s1cal.AnnotationError as exc:
+        raise DataUnavailable(
+            f"the {kind} table of {scene.id} ({redact(asset.href)}) is unusable: {exc}\n"
+            "  fix: try again (--refresh); if it persists, report the product id"
+        ) from None
+    if disk is not None and hit is None:
+        disk.put(disk.key(what), np.frombuffer(data, dtype=np.uint8), what)
+    return table
+
+
+def _fetch_table(scene: Scene, href: str, kind: str) -> bytes:
+    try:
+        return fetch_bytes(href, scene.sign)
     except requests.HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "error"
         raise DataUnavailable(
-            f"cannot read the {kind} table of {scene.id} ({redact(asset.href)}): HTTP {status}\n"
+            f"cannot read the {kind} table of {scene.id} ({redact(href)}): HTTP {status}\n"
             "  fix: the catalogue lists it but the server would not give it: try again later or "
             "re-run the search; without it the backscatter cannot be calibrated"
         ) from None
     except (requests.RequestException, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataUnavailable(
-            f"cannot read the {kind} table of {scene.id} ({redact(asset.href)}): "
+            f"cannot read the {kind} table of {scene.id} ({redact(href)}): "
             f"{redact(msg)[:300]}\n  fix: try again later; without it the backscatter "
             "cannot be calibrated"
-        ) from None
-    if disk is not None:
-        _parse(kind, data, scene, asset.href)  # never cache a table that does not parse
-        disk.put(disk.key(what), np.frombuffer(data, dtype=np.uint8), what)
-    return data
-
-
-def _parse(kind: str, data: bytes, scene: Scene, href: str) -> Any:
-    try:
-        return s1cal.parse_calibration(data) if kind == "calibration" else s1cal.parse_noise(data)
-    except s1cal.AnnotationError as exc:
-        raise DataUnavailable(
-            f"the {kind} table of {scene.id} ({redact(href)}) is unusable: {exc}\n"
-            "  fix: try again (--refresh); if it persists, report the product id"
         ) from None
 
 
 def calibration_for(scene: Scene, key: str) -> Calibration | None:
     """The item's calibration (and noise) tables for asset `key` (vv/vh), or None."""
-    cal = _annotation(scene, key, "calibration")
+    cal = _table(scene, key, "calibration")
     if cal is None:
         return None
-    noise = _annotation(scene, key, "noise")
-    return Calibration(
-        _parse("calibration", cal, scene, scene.assets[f"schema-calibration-{key.lower()}"].href)[
-            "sigmaNought"
-        ],
-        _parse("noise", noise, scene, scene.assets[f"schema-noise-{key.lower()}"].href)
-        if noise is not None
-        else None,
-    )
+    return Calibration(cal["sigmaNought"], _table(scene, key, "noise"))
 
 
 def expected_label(scene: Scene, key: str = "vv") -> str:
@@ -327,22 +317,15 @@ def expected_label(scene: Scene, key: str = "vv") -> str:
 def _read_grd(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
     """A GRD polarisation on the grid, calibrated when the item allows, through the disk cache,
     retrying broken transfers like every other remote read."""
-    from pipeline.read import _dataset_path, with_retries
+    from pipeline.read import _dataset_path, _disk_what, with_retries
 
     label = expected_label(scene, key)
     href = scene.assets[key].href
     path = _dataset_path(href)
     disk = cache.active() if "://" in path else None
-    what = {
-        "collection": scene.collection,
-        "item": scene.id,
-        "asset": key,
-        "href": strip_credentials(path),
-        "radiometry": RADIOMETRY[label],
-        "crs": grid.crs.to_wkt(),
-        "transform": [float(v) for v in tuple(grid.transform)[:6]],
-        "shape": [grid.height, grid.width],
-    }
+    source = {"collection": scene.collection, "item": scene.id, "asset": key}
+    what = _disk_what(path, grid, Resampling.bilinear, np.nan, source)
+    what["radiometry"] = RADIOMETRY[label]
     if disk is not None:
         hit = disk.get(disk.key(what))
         if hit is not None:

@@ -24,11 +24,15 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 import requests
-import requests.adapters
 
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.sources.base import Scene
-from pipeline.sources.stac import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, StacApiSource, _retry
+from pipeline.sources.stac import (
+    CONNECT_TIMEOUT_S,
+    READ_TIMEOUT_S,
+    StacApiSource,
+    retrying_session,
+)
 
 PC_STAC = "https://planetarycomputer.microsoft.com/api/stac/v1"
 PC_SAS = "https://planetarycomputer.microsoft.com/api/sas/v1"
@@ -67,10 +71,7 @@ class SasSigner:
         self._timeout = timeout
         self._tokens: dict[str, _Token] = {}
         self._lock = threading.Lock()
-        self._session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(max_retries=_retry())
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
+        self._session = retrying_session()
         self.requests = 0
         """Token requests made (the endpoint is rate-limited; tests check tokens are reused)."""
 

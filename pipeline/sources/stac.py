@@ -64,6 +64,15 @@ def _retry() -> Retry:
     )
 
 
+def retrying_session() -> requests.Session:
+    """A requests session with `_retry()` on http and https (the catalogue path's retries)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(max_retries=_retry())
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 _BROKEN_BODY = (
     "Connection broken",
     "IncompleteRead",
@@ -240,10 +249,7 @@ class _HttpStacIO(pystac.stac_io.DefaultStacIO):
 
     def __init__(self) -> None:
         super().__init__()
-        self._session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(max_retries=_retry())
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
+        self._session = retrying_session()
 
     def read_text_from_href(self, href: str) -> str:
         if href.startswith(("http://", "https://")):
