@@ -26,12 +26,13 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from pipeline.detect.detectors import detect, detect_strips
+from pipeline.model import image, radiometry
+from pipeline.model.image import Prepared
+from tests.support.parks import insert_park
 
-from pipeline import prepare  # noqa: E402
-from pipeline.detect import detect, detect_strips  # noqa: E402
-from pipeline.parks import insert_park  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 
 CROP = ROOT / "tests" / "data" / "s2l2a_29RKH"
 BANDS = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08"}
@@ -44,7 +45,7 @@ def real_pair() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     for name, band in BANDS.items():
         with rasterio.open(CROP / f"{band}.tif") as src:
             before[name] = src.read(1)
-    refl = {k: prepare.s2_reflectance(v, 0.0) for k, v in before.items()}
+    refl = {k: radiometry.s2_reflectance(v, 0.0) for k, v in before.items()}
     rng = np.random.default_rng(0)
     for c in [(40, 50), (120, 140), (160, 60)]:
         refl, _ = insert_park(refl, c, 100_000, 10.0, rng)
@@ -66,11 +67,11 @@ def tiled(a: np.ndarray, rows: slice, n: int) -> np.ndarray:
     return a[np.ix_(r, c)]
 
 
-def to_prepared(dn: dict[str, np.ndarray]) -> prepare.Prepared:
-    return prepare.finish({k: prepare.s2_reflectance(v, 0.0) for k, v in dn.items()}, None, None)
+def to_prepared(dn: dict[str, np.ndarray]) -> Prepared:
+    return image.finish({k: radiometry.s2_reflectance(v, 0.0) for k, v in dn.items()}, None, None)
 
 
-def floor_mask(b: prepare.Prepared, a: prepare.Prepared, cut: float = 0.1) -> np.ndarray:
+def floor_mask(b: Prepared, a: Prepared, cut: float = 0.1) -> np.ndarray:
     d = np.zeros(b.clear.shape, np.float32)
     for k in b.bands:
         d += np.abs(a.bands[k] - b.bands[k])
@@ -92,7 +93,7 @@ def case(n: int, method: str, detector: str, workdir: Path) -> dict[str, float]:
     else:
         files = {k: (workdir / f"before_{k}.u16", workdir / f"after_{k}.u16") for k in before}
 
-        def read(rows: slice) -> tuple[prepare.Prepared, prepare.Prepared]:
+        def read(rows: slice) -> tuple[Prepared, Prepared]:
             out = []
             for i in (0, 1):
                 dn = {}

@@ -28,7 +28,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,17 +39,17 @@ from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 
+from pipeline.model.grid import Grid, plan_grid
+from pipeline.model.scene import Asset, Scene
+from pipeline.model.sensors import SENSORS
+from pipeline.net import cache
+from pipeline.prepare.composite import median_composite
+from pipeline.read import gdal
+from pipeline.read.optical import read_optical_scene
+from tests.support.httpserver import HTTPTestServer
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
 
-from httpserver import HTTPTestServer  # noqa: E402
-
-from pipeline import cache, read  # noqa: E402
-from pipeline.composite import median_composite  # noqa: E402
-from pipeline.grid import Grid, plan_grid  # noqa: E402
-from pipeline.sensors import SENSORS  # noqa: E402
-from pipeline.sources.base import Asset, Scene  # noqa: E402
 
 SH_RECORDED = ROOT.parent / "shared/data/stac_responses/sentinelhub-py/process_api_response_img.tar"
 
@@ -125,18 +124,15 @@ def scene(base: str, i: int) -> Scene:
 
 def forget_process(scenes: list[Scene]) -> None:
     """A new process: no arrays in memory, nothing in GDAL's block cache."""
-    read._CACHE._arrays.clear()
-    read._CACHE._bytes = 0
-    for s in scenes:
-        for a in s.assets.values():
-            read._forget_remote(a.href)
+    gdal._CACHE._arrays.clear()
+    gdal._CACHE._bytes = 0
 
 
 def fetch(srv: HTTPTestServer, scenes: list[Scene], grid: Grid) -> dict[str, float]:
     sensor = SENSORS["sentinel-2-l2a"]
     n0, b0 = len(srv.hits), sum(h.sent for h in srv.hits)
     t0 = time.perf_counter()
-    images = [read.read_scene(s, sensor, grid) for s in scenes]
+    images = [read_optical_scene(s, sensor, grid) for s in scenes]
     if len(images) > 1:
         median_composite(images, [s.id for s in scenes])
     secs = time.perf_counter() - t0
@@ -151,9 +147,8 @@ def sentinelhub_cold_warm(srv: HTTPTestServer, tmp: Path) -> dict[str, object] |
     """One Process API read of the recorded answer: cold (request + tar parse) vs warm (cache)."""
     if not SH_RECORDED.is_file():
         return None
-    from httpserver import Response
-
-    from pipeline.sources.sentinelhub import SentinelHubSource
+    from pipeline.search.sentinelhub import SentinelHubSource
+    from tests.support.httpserver import Response
 
     os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"  # the local token endpoint is plain http
     tar = SH_RECORDED.read_bytes()

@@ -19,16 +19,15 @@ from pathlib import Path
 import numpy as np
 from rasterio.enums import Resampling
 
+from pipeline.detect.detectors import detect
+from pipeline.model import image, radiometry
+from pipeline.model.grid import plan_grid
+from pipeline.prepare import align
+from pipeline.read.gdal import read_on_grid
+from tests.support.httpserver import HTTPTestServer
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
 
-from httpserver import HTTPTestServer  # noqa: E402
-
-from pipeline import prepare  # noqa: E402
-from pipeline.detect import detect  # noqa: E402
-from pipeline.grid import plan_grid  # noqa: E402
-from pipeline.read import read_on_grid  # noqa: E402
 
 DEMO = ROOT / "examples" / "demo-catalog"
 ITEM = "OSCD_rennes_20170621_L1C"
@@ -65,7 +64,7 @@ def windowed_reads() -> None:
 def demo_run() -> None:
     out = ROOT / "outputs" / "_bench"
     code = (
-        "import resource, sys, time; from pipeline.cli import main; t=time.perf_counter(); "
+        "import resource, sys, time; from pipeline.cli.main import main; t=time.perf_counter(); "
         f"rc=main(['run','demo','--out',{str(out)!r}]); "
         "print(round(time.perf_counter()-t,2), "
         "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss//1024, rc)"
@@ -90,7 +89,7 @@ def detection_scaling() -> None:
         raw = {}
         for k, b in bands.items():
             with rasterio.open(DEMO / item / f"{b}.tif") as src:
-                raw[k] = prepare.s2_reflectance(src.read(1), 0.0)
+                raw[k] = radiometry.s2_reflectance(src.read(1), 0.0)
         imgs.append(raw)
     print(f"   {'site':>6} {'pixels':>10} {'align ms':>9} {'detect ms':>10} {'peak MiB':>9}")
     for km in (6, 20, 50):
@@ -100,11 +99,11 @@ def detection_scaling() -> None:
             int(np.ceil(n / imgs[0]["red"].shape[1])),
         )
         pair = [
-            prepare.finish({k: np.tile(v, reps)[:n, :n] for k, v in im.items()}, None, None)
+            image.finish({k: np.tile(v, reps)[:n, :n] for k, v in im.items()}, None, None)
             for im in imgs
         ]
         t0 = time.perf_counter()
-        b, a = prepare.align_pair(*pair)
+        b, a = align.align_pair(*pair)
         t1 = time.perf_counter()
         change = detect(b, a)
         t2 = time.perf_counter()

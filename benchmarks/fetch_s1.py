@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 import uuid
@@ -30,15 +29,13 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
+from pipeline.model.grid import plan_grid
+from pipeline.net import cache
+from pipeline.read import radar, s1cal
+from tests.support.httpserver import HTTPTestServer
+from tests.test_s1cal import HEIGHT, WIDTH, _gcps, _scene, _xml, read_geolocation
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
-
-from httpserver import HTTPTestServer  # noqa: E402
-from test_s1cal import HEIGHT, WIDTH, _gcps, _scene, _xml, read_geolocation  # noqa: E402
-
-from pipeline import cache, radar, s1cal  # noqa: E402
-from pipeline.grid import plan_grid  # noqa: E402
 
 
 def write_measurement(path: Path, geo: np.ndarray, centre: tuple[int, int], size: int) -> None:

@@ -26,14 +26,16 @@ import rasterio
 from rasterio.enums import Resampling
 from skimage.filters import threshold_otsu
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from pipeline.detect.detectors import DETECTORS
+from pipeline.model import image, radiometry
+from pipeline.model.grid import Grid
+from pipeline.model.image import Prepared
+from pipeline.prepare import align
+from pipeline.workflows import compare as compare_mod
+from pipeline.workflows.compare import _geographic_pixel_area, detect_pair
 
-from pipeline import compare as compare_mod  # noqa: E402
-from pipeline import prepare  # noqa: E402
-from pipeline.compare import _geographic_pixel_area, detect_pair  # noqa: E402
-from pipeline.detect import DETECTORS  # noqa: E402
-from pipeline.grid import Grid  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 
 OSCD = ROOT.parent / "shared" / "data" / "oscd"
 BANDS = {
@@ -48,9 +50,7 @@ CITIES = ("aguasclaras", "bercy", "bordeaux", "nantes", "paris", "pisa", "rennes
 OPTICAL = tuple(k for k in DETECTORS if k != "s1-logratio")
 
 
-def load_city(
-    city: str, oscd: Path = OSCD
-) -> tuple[prepare.Prepared, prepare.Prepared, np.ndarray, float]:
+def load_city(city: str, oscd: Path = OSCD) -> tuple[Prepared, Prepared, np.ndarray, float]:
     """(before, after, truth, pixel area m²) on the 10 m grid of imgs_1, cropped to the common
     size. 20 m bands are resampled bilinearly onto the 10 m grid."""
     with rasterio.open(next((oscd / "labels" / city / "cm").glob("*-cm.tif"))) as src:
@@ -77,15 +77,15 @@ def load_city(
     w = min(truth.shape[1], *(v.shape[1] for im in images for v in im.values()))
     truth = truth[:h, :w]
     prepared = [
-        prepare.finish(
-            {k: prepare.s2_reflectance(v[:h, :w], 0.0) for k, v in im.items()}, None, None
+        image.finish(
+            {k: radiometry.s2_reflectance(v[:h, :w], 0.0) for k, v in im.items()}, None, None
         )
         for im in images
     ]
     return prepared[0], prepared[1], truth, area
 
 
-def baseline_mask(before: prepare.Prepared, after: prepare.Prepared) -> np.ndarray:
+def baseline_mask(before: Prepared, after: Prepared) -> np.ndarray:
     """Plain baseline: sum of |after - before| over B02, B03, B04, B08, cut by Otsu."""
     d = sum(np.abs(after.bands[k] - before.bands[k]) for k in ("blue", "green", "red", "nir"))
     d = np.nan_to_num(np.asarray(d, np.float32))
@@ -161,7 +161,7 @@ def main() -> None:
     ap.add_argument("cities", nargs="*")
     ap.add_argument("--detectors", default=",".join(OPTICAL))
     ap.add_argument("--min-area-m2", type=float, default=None)
-    ap.add_argument("--normalise", choices=prepare.NORMALISERS, default=None)
+    ap.add_argument("--normalise", choices=align.NORMALISERS, default=None)
     args = ap.parse_args()
     data = Path(args.data_dir)
     if not (data / "labels").is_dir():

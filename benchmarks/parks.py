@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import rasterio
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from pipeline.model import image, radiometry
+from pipeline.model.grid import Grid
+from pipeline.model.image import Prepared
+from pipeline.workflows.compare import _geographic_pixel_area, detect_pair
+from tests.support.parks import insert_park
 
-from pipeline import prepare  # noqa: E402
-from pipeline.compare import _geographic_pixel_area, detect_pair  # noqa: E402
-from pipeline.grid import Grid  # noqa: E402
-from pipeline.parks import insert_park  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 
 SIZES_HA = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 FOUND_SHARE = 1 / 3
@@ -37,7 +37,7 @@ DEMO = ROOT / "examples" / "demo-catalog"
 OSCD = ROOT.parent / "shared" / "data" / "oscd"
 BANDS = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08"}
 
-Pair = tuple[str, prepare.Prepared, prepare.Prepared, float]
+Pair = tuple[str, Prepared, Prepared, float]
 
 
 def demo_pair() -> Pair:
@@ -47,9 +47,9 @@ def demo_pair() -> Pair:
         bands = {}
         for name, band in BANDS.items():
             with rasterio.open(DEMO / item / f"{band}.tif") as src:
-                bands[name] = prepare.s2_reflectance(src.read(1), 0.0)
+                bands[name] = radiometry.s2_reflectance(src.read(1), 0.0)
                 grid = Grid(src.crs, src.transform, src.width, src.height)
-        images.append(prepare.finish(bands, None, None))
+        images.append(image.finish(bands, None, None))
     return "demo-rennes", images[0], images[1], _geographic_pixel_area(grid)
 
 
@@ -93,7 +93,7 @@ def place(
     return out
 
 
-def _open_land(before: prepare.Prepared, after: prepare.Prepared) -> np.ndarray:
+def _open_land(before: Prepared, after: Prepared) -> np.ndarray:
     """Where a park would be put: fields, meadows, clearings (NDVI > 0.35 on both dates), not
     roofs and roads."""
     ok = before.clear & after.clear
@@ -122,7 +122,7 @@ def run_pair(
             for ha, c in zip(SIZES_HA, centres, strict=True):
                 bands, m = insert_park(bands, c, ha * 10_000, pixel_m, rng)
                 masks.append(m)
-            parked = prepare.Prepared(bands, after.clear, after.snow, after.has_cloud_mask)
+            parked = Prepared(bands, after.clear, after.snow, after.has_cloud_mask)
             _, _, change = detect_pair(before, parked, area, det)
             for ha, m in zip(SIZES_HA, masks, strict=True):
                 found[ha].append(bool(change.mask[m].mean() >= FOUND_SHARE))

@@ -32,10 +32,10 @@ import numpy as np
 import rasterio
 from skimage import measure
 
-from pipeline.cli import main as pipeline_cli
-from pipeline.detect import clean_mask
-from pipeline.export import sha256_file
-from pipeline.report import RunReport
+from pipeline.cli.main import main as pipeline_cli
+from pipeline.detect.detectors import clean_mask
+from pipeline.write.export import sha256_file
+from pipeline.write.report import RunReport
 
 run_dir = Path(os.environ.get("REVIEW_RUN", ""))
 if not (run_dir / "report.json").is_file():

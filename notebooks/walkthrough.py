@@ -19,15 +19,16 @@
 import tempfile
 from pathlib import Path
 
-from pipeline import prepare
-from pipeline.config import load
-from pipeline.detect import ARRIVAL, DEPARTURE, detect
-from pipeline.grid import plan_grid
-from pipeline.read import read_scene
-from pipeline.run import find_scenes, survey
-from pipeline.sensors import SENSORS
-from pipeline.sources import open_source
-from pipeline.verdict import judge
+from pipeline.config.aoi import load
+from pipeline.detect.detectors import detect
+from pipeline.judge.verdict import judge
+from pipeline.model.change import ARRIVAL, DEPARTURE
+from pipeline.model.grid import plan_grid
+from pipeline.model.sensors import SENSORS
+from pipeline.prepare import align as prepare
+from pipeline.read.scenes import read_scene
+from pipeline.search.factory import open_source
+from pipeline.workflows.fetch import find_scenes, survey
 
 ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd().parent
 cfg = load(ROOT / "configs" / "demo.yaml")
@@ -70,7 +71,7 @@ print(verdict.verdict, "-", "; ".join(verdict.reasons))
 # ## The panel people look at
 
 # %%
-from pipeline.render import PanelText, panel  # noqa: E402
+from pipeline.write.render import PanelText, panel  # noqa: E402
 
 out = Path(tempfile.mkdtemp()) / "panel.png"
 panel(

@@ -19,7 +19,7 @@ import pystac
 import rasterio
 from rasterio.shutil import copy as rio_copy
 
-from pipeline.sensors import SENSORS
+from pipeline.model.sensors import SENSORS
 
 CITY = "rennes"
 BANDS = {band.keys[1]: band.name for band in SENSORS["sentinel-2-l1c"].bands}

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from httpserver import HTTPTestServer
+
+from tests.support.httpserver import HTTPTestServer
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -25,7 +26,7 @@ def _tmp_cache_dir(
 ) -> Iterator[Path]:
     """Every test (and every process it starts) gets an empty disk cache of its own: the suite
     never writes into ~/.cache, and no test sees another's entries."""
-    from pipeline import cache
+    from pipeline.net import cache
 
     root = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv(cache.ENV_VAR, str(root))

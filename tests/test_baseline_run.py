@@ -18,7 +18,7 @@ import pystac
 import pytest
 import yaml
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-catalog"

@@ -17,9 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from httpserver import HTTPTestServer
 from rasterio.enums import Resampling
-from test_fetch_http import (
+
+from pipeline.cli.main import main
+from pipeline.errors import InputError
+from pipeline.model.grid import plan_grid
+from pipeline.net import cache
+from pipeline.read import gdal
+from tests.support.httpserver import HTTPTestServer
+from tests.test_fetch_http import (
     BAND,
     CORNER,
     DEMO,
@@ -31,27 +37,28 @@ from test_fetch_http import (
     write_config,
 )
 
-from pipeline import cache, read
-from pipeline.cli import main
-from pipeline.errors import InputError
-from pipeline.grid import plan_grid
-
 OTHER = plan_grid((-1.66, 48.11, -1.65, 48.12), 10)
+
+
+@pytest.fixture(autouse=True)
+def no_gdal_block_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each read of a remote file asks the server as a new process would: GDAL keeps no blocks of
+    a /vsicurl/ file between opens (its portable CPL_VSIL_CURL_NON_CACHED option)."""
+    monkeypatch.setenv("CPL_VSIL_CURL_NON_CACHED", "/vsicurl/")
 
 
 @pytest.fixture
 def fresh_process_memory() -> None:
     """Forget the in-process arrays, as a new run would."""
-    read._CACHE._arrays.clear()
-    read._CACHE._bytes = 0
+    gdal._CACHE._arrays.clear()
+    gdal._CACHE._bytes = 0
 
 
 def as_new_process(href: str) -> None:
     """Forget what this process holds of `href` (its arrays, GDAL's cached blocks): only the disk
     cache remains, as for the next run."""
-    read._CACHE._arrays.clear()
-    read._CACHE._bytes = 0
-    read._forget_remote(href)
+    gdal._CACHE._arrays.clear()
+    gdal._CACHE._bytes = 0
 
 
 def requests_for(srv: HTTPTestServer, path: str) -> int:
@@ -147,15 +154,15 @@ def test_second_process_reads_from_disk_not_network(
 ) -> None:
     base = http_server.mount(prefix("demo"), DEMO)
     path = f"{base[len(http_server.base) :]}/{BAND}"
-    first = read.read_on_grid(f"{base}/{BAND}", CORNER, Resampling.nearest).copy()
+    first = gdal.read_on_grid(f"{base}/{BAND}", CORNER, Resampling.nearest).copy()
     sent = requests_for(http_server, path)
     assert sent > 0 and len(cache.active().entries()) == 1  # type: ignore[union-attr]
     as_new_process(f"{base}/{BAND}")
-    again = read.read_on_grid(f"{base}/{BAND}", CORNER, Resampling.nearest)
+    again = gdal.read_on_grid(f"{base}/{BAND}", CORNER, Resampling.nearest)
     assert requests_for(http_server, path) == sent
     np.testing.assert_array_equal(again, first)
     assert not again.flags.writeable
-    read.read_on_grid(f"{base}/{BAND}", OTHER, Resampling.nearest)  # another grid: another read
+    gdal.read_on_grid(f"{base}/{BAND}", OTHER, Resampling.nearest)  # another grid: another read
     assert requests_for(http_server, path) > sent
 
 
@@ -164,10 +171,10 @@ def test_signed_urls_share_an_entry_and_the_token_is_not_stored(
 ) -> None:
     base = http_server.mount(prefix("demo"), DEMO)
     path = f"{base[len(http_server.base) :]}/{BAND}"
-    read.read_on_grid(f"{base}/{BAND}?sig=FIRSTtoken123", CORNER, Resampling.nearest)
+    gdal.read_on_grid(f"{base}/{BAND}?sig=FIRSTtoken123", CORNER, Resampling.nearest)
     sent = requests_for(http_server, path)
     as_new_process(f"{base}/{BAND}")
-    read.read_on_grid(f"{base}/{BAND}?sig=SECONDtoken456", CORNER, Resampling.nearest)
+    gdal.read_on_grid(f"{base}/{BAND}?sig=SECONDtoken456", CORNER, Resampling.nearest)
     assert requests_for(http_server, path) == sent  # a re-signed URL is the same asset
     (entry,) = cache.active().entries()  # type: ignore[union-attr]
     assert b"FIRSTtoken" not in entry.read_bytes()
@@ -178,14 +185,14 @@ def test_corrupt_entry_is_fetched_again(
 ) -> None:
     base = http_server.mount(prefix("demo"), DEMO)
     path = f"{base[len(http_server.base) :]}/{BAND}"
-    first = read.read_on_grid(f"{base}/{BAND}", CORNER, Resampling.nearest).copy()
+    first = gdal.read_on_grid(f"{base}/{BAND}", CORNER, Resampling.nearest).copy()
     (entry,) = cache.active().entries()  # type: ignore[union-attr]
     data = bytearray(entry.read_bytes())
     data[-100] ^= 0xFF  # one pixel's byte flipped on disk
     entry.write_bytes(bytes(data))
     as_new_process(f"{base}/{BAND}")
     sent = requests_for(http_server, path)
-    again = read.read_on_grid(f"{base}/{BAND}", CORNER, Resampling.nearest)
+    again = gdal.read_on_grid(f"{base}/{BAND}", CORNER, Resampling.nearest)
     assert requests_for(http_server, path) > sent  # not trusted: fetched again
     np.testing.assert_array_equal(again, first)
     assert cache.active().verify(entry)  # type: ignore[union-attr]  # and rewritten whole
@@ -196,20 +203,20 @@ def test_refresh_bypasses_and_rewrites(
 ) -> None:
     base = http_server.mount(prefix("demo"), DEMO)
     path = f"{base[len(http_server.base) :]}/{BAND}"
-    read.read_on_grid(f"{base}/{BAND}", CORNER, Resampling.nearest)
+    gdal.read_on_grid(f"{base}/{BAND}", CORNER, Resampling.nearest)
     (entry,) = cache.active().entries()  # type: ignore[union-attr]
     mtime = entry.stat().st_mtime_ns
     as_new_process(f"{base}/{BAND}")
     cache.configure(refresh=True)
     sent = requests_for(http_server, path)
     time.sleep(0.01)
-    read.read_on_grid(f"{base}/{BAND}", CORNER, Resampling.nearest)
+    gdal.read_on_grid(f"{base}/{BAND}", CORNER, Resampling.nearest)
     assert requests_for(http_server, path) > sent
     assert entry.stat().st_mtime_ns > mtime and cache.active().verify(entry)  # type: ignore[union-attr]
 
 
 def test_local_files_are_not_copied_into_the_cache() -> None:
-    read.read_on_grid(str(DEMO / BAND), OTHER, Resampling.nearest)
+    gdal.read_on_grid(str(DEMO / BAND), OTHER, Resampling.nearest)
     assert cache.active().entries() == []  # type: ignore[union-attr]
 
 
@@ -408,7 +415,7 @@ def test_eviction_tolerates_entries_vanishing(tmp_path: Path) -> None:
 def test_two_processes_share_a_limited_cache(tmp_path: Path) -> None:
     code = (
         "import sys, numpy as np\n"
-        "from pipeline import cache\n"
+        "from pipeline.net import cache\n"
         "d = cache.DiskCache(sys.argv[1], max_bytes=40_000)\n"
         "for i in range(60):\n"
         "    k = d.key({'p': sys.argv[2], 'i': i})\n"

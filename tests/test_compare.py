@@ -13,7 +13,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-catalog"
@@ -190,8 +190,8 @@ def test_compare_with_another_detector(
 
 
 def test_unknown_detector_is_refused(pair: tuple[Path, Path], tmp_path: Path) -> None:
-    from pipeline.compare import compare
     from pipeline.errors import InputError
+    from pipeline.workflows.compare import compare
 
     with pytest.raises(InputError, match="s1-logratio.*not an optical detector"):
         compare(*pair, tmp_path / "x", detector="s1-logratio")

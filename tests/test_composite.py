@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from test_fetch_http import DEMO, DEMO_AFTER, DEMO_BEFORE, ROOT
 
-from pipeline.cli import main
-from pipeline.composite import median_composite
-from pipeline.prepare import Prepared
+from pipeline.cli.main import main
+from pipeline.model.image import Prepared
+from pipeline.prepare.composite import median_composite
+from tests.test_fetch_http import DEMO, DEMO_AFTER, DEMO_BEFORE, ROOT
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import rasterio
 
-from pipeline import run as run_mod
-from pipeline.cli import main
+import pipeline.workflows.run as run_mod
+from pipeline.cli.main import main
 
 OUT_PARTS = ("demo", "rennes-sw", "demo-sites-cleared")
 

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 import rasterio
 
-from pipeline import prepare
-from pipeline.detect import ARRIVAL, DEPARTURE, detect
+from pipeline.detect.detectors import detect
+from pipeline.model import image, radiometry
+from pipeline.model.change import ARRIVAL, DEPARTURE
+from pipeline.model.image import Prepared
+from pipeline.prepare import align
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-catalog"
@@ -18,31 +21,31 @@ SHARED = ROOT.parent / "shared" / "data"
 BANDS = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08"}
 
 
-def demo_image(item: str) -> tuple[prepare.Prepared, np.ndarray]:
+def demo_image(item: str) -> tuple[Prepared, np.ndarray]:
     """A real demo image on its native grid, and its raw blue DN."""
     raw = {}
     for name, band in BANDS.items():
         with rasterio.open(DEMO / item / f"{band}.tif") as src:
             raw[name] = src.read(1)
-    bands = {k: prepare.s2_reflectance(v, 0.0) for k, v in raw.items()}
-    return prepare.finish(bands, None, None), raw["blue"]
+    bands = {k: radiometry.s2_reflectance(v, 0.0) for k, v in raw.items()}
+    return image.finish(bands, None, None), raw["blue"]
 
 
 @pytest.fixture(scope="module")
-def pair() -> tuple[prepare.Prepared, prepare.Prepared]:
+def pair() -> tuple[Prepared, Prepared]:
     return demo_image("OSCD_rennes_20150821_L1C")[0], demo_image("OSCD_rennes_20170621_L1C")[0]
 
 
-def test_identical_images_have_no_change(pair: tuple[prepare.Prepared, prepare.Prepared]) -> None:
+def test_identical_images_have_no_change(pair: tuple[Prepared, Prepared]) -> None:
     before, _ = pair
     change = detect(before, before)
     assert change.pixels() == 0 and not change.regions
 
 
 def test_real_pair_finds_bounded_change_both_ways(
-    pair: tuple[prepare.Prepared, prepare.Prepared],
+    pair: tuple[Prepared, Prepared],
 ) -> None:
-    before, after = prepare.align_pair(*pair)
+    before, after = align.align_pair(*pair)
     change = detect(before, after)
     frac = change.pixels() / change.valid.sum()
     assert 0.01 < frac < 0.15
@@ -52,17 +55,17 @@ def test_real_pair_finds_bounded_change_both_ways(
 
 
 def test_a_one_pixel_misregistration_is_corrected(
-    pair: tuple[prepare.Prepared, prepare.Prepared],
+    pair: tuple[Prepared, Prepared],
 ) -> None:
     before, _ = pair
-    moved = prepare.Prepared(
+    moved = Prepared(
         {k: np.roll(v, (1, -1), axis=(0, 1)) for k, v in before.bands.items()},
         np.roll(before.clear, (1, -1), axis=(0, 1)),
         before.snow,
         False,
     )
     raw = detect(before, moved)
-    b, a = prepare.align_pair(before, moved)
+    b, a = align.align_pair(before, moved)
     aligned = detect(b, a)
     assert any("shifted by (-1.00, +1.00) px" in n for n in a.notes), a.notes
     assert raw.pixels() > 20 * max(aligned.pixels(), 1)
@@ -70,12 +73,12 @@ def test_a_one_pixel_misregistration_is_corrected(
 
 
 def test_cloud_masked_pixels_are_not_change(
-    pair: tuple[prepare.Prepared, prepare.Prepared],
+    pair: tuple[Prepared, Prepared],
 ) -> None:
     before, after = pair
     cloud = np.zeros(before.clear.shape, bool)
     cloud[50:150, 100:300] = True
-    masked = prepare.finish(dict(after.bands), ~cloud, np.zeros_like(cloud))
+    masked = image.finish(dict(after.bands), ~cloud, np.zeros_like(cloud))
     change = detect(before, masked)
     assert not change.mask[cloud].any() and not change.valid[cloud].any()
     assert np.isnan(change.score[cloud]).all()
@@ -83,25 +86,25 @@ def test_cloud_masked_pixels_are_not_change(
 
 def test_s2_offset_decided_by_baseline_and_checked_against_the_data() -> None:
     _, blue = demo_image("OSCD_rennes_20150821_L1C")
-    off, why = prepare.s2_offset("02.01", date(2015, 8, 21), blue)
+    off, why = radiometry.s2_offset("02.01", date(2015, 8, 21), blue)
     assert off == 0.0
     # A catalogue that wrongly says baseline 04.00 for these (offset-free) numbers is overruled.
-    off, why = prepare.s2_offset("04.00", date(2022, 2, 13), blue)
+    off, why = radiometry.s2_offset("04.00", date(2022, 2, 13), blue)
     assert off == 0.0 and "no offset present" in why
     # The same real numbers with the +1000 of baseline 04.00 get it removed.
     shifted = np.where(blue > 0, blue + 1000, 0).astype(np.uint16)
-    off, why = prepare.s2_offset("04.00", date(2022, 2, 13), shifted)
+    off, why = radiometry.s2_offset("04.00", date(2022, 2, 13), shifted)
     assert off == 1000.0
-    off, why = prepare.s2_offset(None, date(2022, 2, 20), shifted)
+    off, why = radiometry.s2_offset(None, date(2022, 2, 20), shifted)
     assert off == 1000.0 and "by date" in why
-    refl = prepare.s2_reflectance(shifted, off)
+    refl = radiometry.s2_reflectance(shifted, off)
     np.testing.assert_allclose(refl[blue > 0], blue[blue > 0] / 10000.0, atol=1e-6)
     assert np.isnan(refl[blue == 0]).all()
 
 
 def test_scl_classes_become_masks() -> None:
     scl = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    clear, snow = prepare.scl_masks(scl)
+    clear, snow = radiometry.scl_masks(scl)
     assert sorted(scl[clear].tolist()) == [2, 4, 5, 6, 7]
     assert scl[snow].tolist() == [11]
 
@@ -109,7 +112,7 @@ def test_scl_classes_become_masks() -> None:
 def test_landsat_qa_bits() -> None:
     # 21824: clear land (bit 6); 22280: cloud (bit 3) set; 30048: snow (bit 5); 1: fill
     qa = np.array([21824, 22280, 30048, 1], dtype=np.uint16)
-    clear, snow = prepare.landsat_qa_masks(qa)
+    clear, snow = radiometry.landsat_qa_masks(qa)
     assert clear.tolist() == [True, False, False, False]
     assert snow.tolist() == [False, False, True, False]
 
@@ -127,9 +130,6 @@ def test_oscd_quality_does_not_regress() -> None:
     """OSCD cities run as `pipeline compare` runs them (benchmarks/oscd.py), detectors at their
     a-priori cuts (not tuned on these labels). Measured on all 7 cities: pooled F1 cva 0.283,
     irmad 0.207, plain baseline (abs diff + Otsu) 0.071. Four small cities keep this quick."""
-    import sys
-
-    sys.path.insert(0, str(ROOT))
     from benchmarks.oscd import evaluate
 
     cities = ["aguasclaras", "bercy", "nantes", "rennes"]

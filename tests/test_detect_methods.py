@@ -10,18 +10,13 @@ import pytest
 import rasterio
 from scipy import stats
 
-from pipeline import prepare
-from pipeline.detect import (
-    APPEARED,
-    DETECTORS,
-    DISAPPEARED,
-    detect,
-    get_detector,
-    irmad_fit,
-    irmad_score,
-    lee_filter,
-)
-from pipeline.parks import insert_park
+from pipeline.detect.detectors import DETECTORS, detect, get_detector, lee_filter
+from pipeline.model import image, radiometry
+from pipeline.model.change import APPEARED, DISAPPEARED
+from pipeline.model.image import Prepared
+from pipeline.prepare import align
+from pipeline.prepare.irmad import irmad_fit, irmad_score
+from tests.support.parks import insert_park
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-catalog"
@@ -42,16 +37,16 @@ S1 = (
 BANDS = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08"}
 
 
-def _image(item: str) -> prepare.Prepared:
+def _image(item: str) -> Prepared:
     bands = {}
     for name, band in BANDS.items():
         with rasterio.open(DEMO / item / f"{band}.tif") as src:
-            bands[name] = prepare.s2_reflectance(src.read(1), 0.0)
-    return prepare.finish(bands, None, None)
+            bands[name] = radiometry.s2_reflectance(src.read(1), 0.0)
+    return image.finish(bands, None, None)
 
 
 @pytest.fixture(scope="module")
-def pair() -> tuple[prepare.Prepared, prepare.Prepared]:
+def pair() -> tuple[Prepared, Prepared]:
     return _image("OSCD_rennes_20150821_L1C"), _image("OSCD_rennes_20170621_L1C")
 
 
@@ -63,9 +58,9 @@ def test_detectors_by_name_and_unknown_names() -> None:
 
 @pytest.mark.parametrize("name", ["cva", "index", "irmad"])
 def test_regions_obey_the_minimum_mapping_unit_and_describe_themselves(
-    pair: tuple[prepare.Prepared, prepare.Prepared], name: str
+    pair: tuple[Prepared, Prepared], name: str
 ) -> None:
-    before, after = prepare.align_pair(*pair)
+    before, after = align.align_pair(*pair)
     change = detect(before, after, detector=name, pixel_area_m2=100.0)
     assert change.detector == name and change.regions
     assert all(r.area_m2 >= 5000 and r.area_m2 == r.pixels * 100.0 for r in change.regions)
@@ -84,8 +79,8 @@ def test_regions_obey_the_minimum_mapping_unit_and_describe_themselves(
     assert len(fine.regions) > len(change.regions) and fine.pixels() >= change.pixels()
 
 
-def test_cuts_from_a_false_alarm_rate(pair: tuple[prepare.Prepared, prepare.Prepared]) -> None:
-    before, after = prepare.align_pair(*pair)
+def test_cuts_from_a_false_alarm_rate(pair: tuple[Prepared, Prepared]) -> None:
+    before, after = align.align_pair(*pair)
     c = detect(before, after, detector="cva", false_alarm=1e-3)
     assert c.threshold == pytest.approx(np.sqrt(stats.chi2.isf(1e-3, 4) / 4))
     loose = detect(before, after, detector="cva", false_alarm=1e-2)
@@ -97,10 +92,10 @@ def test_cuts_from_a_false_alarm_rate(pair: tuple[prepare.Prepared, prepare.Prep
 
 
 def test_irmad_chi_square_is_calibrated_on_a_real_pair(
-    pair: tuple[prepare.Prepared, prepare.Prepared],
+    pair: tuple[Prepared, Prepared],
 ) -> None:
     """Most of the site is unchanged, so the bulk of the statistic follows chi-square(4)."""
-    before, after = prepare.align_pair(*pair)
+    before, after = align.align_pair(*pair)
     p = irmad_fit(before, after)
     chi = irmad_score(before, after, p)
     assert 1.0 > p["rho"].max() > p["rho"].min() > 0.3
@@ -111,11 +106,11 @@ def test_irmad_chi_square_is_calibrated_on_a_real_pair(
 
 
 def test_irmad_normalisation_removes_haze_but_keeps_change(
-    pair: tuple[prepare.Prepared, prepare.Prepared],
+    pair: tuple[Prepared, Prepared],
 ) -> None:
     before, after = pair
     # Haze and a darker season over the whole AFTER image: gain and offset per band.
-    hazy = prepare.finish(
+    hazy = image.finish(
         {
             k: v * g + o
             for (k, v), g, o in zip(
@@ -125,8 +120,8 @@ def test_irmad_normalisation_removes_haze_but_keeps_change(
         None,
         None,
     )
-    _, norm = prepare.align_pair(before, hazy, normalise="irmad")
-    _, ref = prepare.align_pair(before, after, normalise="irmad")
+    _, norm = align.align_pair(before, hazy, normalise="irmad")
+    _, ref = align.align_pair(before, after, normalise="irmad")
     assert any("IR-MAD" in n for n in norm.notes)
     for k in before.bands:
         err = np.nanmedian(np.abs(norm.bands[k] - ref.bands[k]))
@@ -140,9 +135,9 @@ def test_irmad_normalisation_removes_haze_but_keeps_change(
 
 @pytest.mark.parametrize("name", ["cva", "index", "irmad"])
 def test_an_inserted_park_is_found_as_appeared_and_its_removal_as_disappeared(
-    pair: tuple[prepare.Prepared, prepare.Prepared], name: str
+    pair: tuple[Prepared, Prepared], name: str
 ) -> None:
-    before, after = prepare.align_pair(*pair)
+    before, after = align.align_pair(*pair)
     # A 3 ha park on the most vegetated part of the AFTER image.
     ndvi = (after.bands["nir"] - after.bands["red"]) / (after.bands["nir"] + after.bands["red"])
     r, c = np.unravel_index(
@@ -151,7 +146,7 @@ def test_an_inserted_park_is_found_as_appeared_and_its_removal_as_disappeared(
     bands, mask = insert_park(
         after.bands, (int(r) + 40, int(c) + 40), 30_000, 10.0, np.random.default_rng(5)
     )
-    with_park = prepare.Prepared(bands, after.clear, after.snow, after.has_cloud_mask)
+    with_park = Prepared(bands, after.clear, after.snow, after.has_cloud_mask)
     arrived = detect(before, with_park, detector=name)
     hit = np.unique(arrived.labels[mask])
     regions = [x for x in arrived.regions if x.label in hit]
@@ -182,9 +177,9 @@ def grd() -> dict[str, np.ndarray]:
     return out
 
 
-def _s1(bands: dict[str, np.ndarray]) -> prepare.Prepared:
+def _s1(bands: dict[str, np.ndarray]) -> Prepared:
     ok = np.isfinite(bands["vv"]) & np.isfinite(bands["vh"])
-    return prepare.Prepared(bands, ok, np.zeros_like(ok), True)
+    return Prepared(bands, ok, np.zeros_like(ok), True)
 
 
 @needs_s1
@@ -221,18 +216,16 @@ def test_s1_logratio_finds_metal_and_ignores_speckle(grd: dict[str, np.ndarray])
 
 
 def test_strip_by_strip_detection_matches_the_whole_image(
-    pair: tuple[prepare.Prepared, prepare.Prepared],
+    pair: tuple[Prepared, Prepared],
 ) -> None:
     """A tile too large for memory is scored in strips with overlap; same change as at once."""
-    from pipeline.detect import detect_strips
+    from pipeline.detect.detectors import detect_strips
 
-    before, after = prepare.align_pair(*pair)
+    before, after = align.align_pair(*pair)
 
-    def read(rows: slice) -> tuple[prepare.Prepared, prepare.Prepared]:
+    def read(rows: slice) -> tuple[Prepared, Prepared]:
         return tuple(  # type: ignore[return-value]
-            prepare.Prepared(
-                {k: v[rows] for k, v in x.bands.items()}, x.clear[rows], x.snow[rows], True
-            )
+            Prepared({k: v[rows] for k, v in x.bands.items()}, x.clear[rows], x.snow[rows], True)
             for x in (before, after)
         )
 

@@ -18,9 +18,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from httpserver import HTTPTestServer
 from rasterio.enums import Resampling
-from test_fetch_http import (
+
+from pipeline.cli.main import main
+from pipeline.errors import CatalogUnreachable, DataUnavailable
+from pipeline.net import http as stac
+from pipeline.net.redact import redact, redact_url, strip_credentials
+from pipeline.read import gdal
+from pipeline.search.stac import StacApiSource, StaticCatalogSource
+from tests.support.httpserver import HTTPTestServer
+from tests.test_fetch_http import (
     BAND,
     CORNER,
     DEMO,
@@ -33,13 +40,6 @@ from test_fetch_http import (
     serve_demo_api,
     write_config,
 )
-
-from pipeline import read
-from pipeline.cli import main
-from pipeline.errors import CatalogUnreachable, DataUnavailable
-from pipeline.redact import redact, redact_url, strip_credentials
-from pipeline.sources import stac
-from pipeline.sources.stac import StacApiSource, StaticCatalogSource
 
 
 def gaps(srv: HTTPTestServer, path: str) -> list[float]:
@@ -124,7 +124,7 @@ def remote(srv: HTTPTestServer) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def local_corner() -> np.ndarray:
-    return read.read_on_grid(str(DEMO / BAND), CORNER, Resampling.nearest).copy()
+    return gdal.read_on_grid(str(DEMO / BAND), CORNER, Resampling.nearest).copy()
 
 
 def test_cog_429_is_retried_by_gdal_without_reading_retry_after(
@@ -135,7 +135,7 @@ def test_cog_429_is_retried_by_gdal_without_reading_retry_after(
     about 1 s). If a later GDAL honours it, this test fails and the README should say so."""
     href, path = remote(http_server)
     http_server.fail(path, 429, times=1, skip=1, headers={"Retry-After": "4"})
-    np.testing.assert_array_equal(read.read_on_grid(href, CORNER, Resampling.nearest), local_corner)
+    np.testing.assert_array_equal(gdal.read_on_grid(href, CORNER, Resampling.nearest), local_corner)
     assert http_server.stats(path).statuses[1:3] == [429, 206]
     assert 0.9 <= gaps(http_server, path)[1] < 3.0
 
@@ -154,7 +154,7 @@ def test_cog_throttled_beyond_gdal_retries_waits_retry_after(
     status: int,
 ) -> None:
     """The server throttles longer than GDAL retries (GDAL_HTTP_MAX_RETRY=0 here stands for a
-    throttle outlasting GDAL's 3 retries, ~9 s): read.py asks the server, waits what Retry-After
+    throttle outlasting GDAL's 3 retries, ~9 s): gdal.py asks the server, waits what Retry-After
     says (3 s; as seconds for 429, as an HTTP date for 503) rather than its 1 s backoff, and the
     read returns the same pixels as a local one."""
     monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "0")
@@ -165,13 +165,13 @@ def test_cog_throttled_beyond_gdal_retries_waits_retry_after(
     timer = _clear_later(http_server, path, 0.5)  # the throttle ends well before 3 s
     t0 = time.monotonic()
     try:
-        arr = read.read_on_grid(href, CORNER, Resampling.nearest)
+        arr = gdal.read_on_grid(href, CORNER, Resampling.nearest)
     finally:
         timer.cancel()
     np.testing.assert_array_equal(arr, local_corner)
     hits = [h for h in http_server.hits if h.path == path]
     last = max(i for i, h in enumerate(hits) if h.status == status)
-    assert hits[last].method == "HEAD"  # read.py's question to the server
+    assert hits[last].method == "HEAD"  # gdal.py's question to the server
     assert hits[last + 1].t - hits[last].t >= 2.9  # waited as asked, not the ~1 s backoff
     assert time.monotonic() - t0 < HANG_GUARD_S
 
@@ -182,40 +182,40 @@ def test_cog_retry_after_is_capped_and_a_throttle_that_stays_is_exit_3(
     """A server asking to wait an hour does not hang the run (cap, here 0.2 s), and one that never
     stops throttling ends as DataUnavailable after READ_ATTEMPTS tries."""
     monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "0")
-    monkeypatch.setattr(read, "MAX_RETRY_AFTER_S", 0.2)
+    monkeypatch.setattr(gdal, "MAX_RETRY_AFTER_S", 0.2)
     href, path = remote(http_server)
     http_server.fail(path, 429, times=None, skip=1, headers={"Retry-After": "3600"})
     t0 = time.monotonic()
     with pytest.raises(DataUnavailable) as err:
-        read.read_on_grid(href, CORNER, Resampling.nearest)
+        gdal.read_on_grid(href, CORNER, Resampling.nearest)
     assert time.monotonic() - t0 < 8  # two backoffs (1 s, 2 s, +25 %), no hour
     assert err.value.exit_code == 3 and href in str(err.value)
     probes = [h for h in http_server.hits if h.path == path and h.method == "HEAD"][1:]
-    assert [h.status for h in probes].count(429) >= read.READ_ATTEMPTS - 1
+    assert [h.status for h in probes].count(429) >= gdal.READ_ATTEMPTS - 1
 
 
 def test_retry_after_probe_reads_seconds_dates_and_non_throttling(
     http_server: HTTPTestServer,
 ) -> None:
     href, path = remote(http_server)
-    assert read._retry_after(href) is None  # 200: not throttling
+    assert gdal._retry_after(href) is None  # 200: not throttling
     http_server.fail(path, 429, headers={"Retry-After": "7"})
-    assert read._retry_after(href) == 7.0
+    assert gdal._retry_after(href) == 7.0
     http_server.fail(path, 503, headers={"Retry-After": "99999"})
-    assert read._retry_after(href) == read.MAX_RETRY_AFTER_S == 30.0
+    assert gdal._retry_after(href) == gdal.MAX_RETRY_AFTER_S == 30.0
     http_server.fail(path, 429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
-    assert read._retry_after(href) == 0.0  # a date in the past: no wait beyond the backoff
+    assert gdal._retry_after(href) == 0.0  # a date in the past: no wait beyond the backoff
     http_server.fail(path, 503)
-    assert read._retry_after(href) is None  # down, no wait asked: GDAL's retries were enough
+    assert gdal._retry_after(href) is None  # down, no wait asked: GDAL's retries were enough
     http_server.fail(path, 404)
-    assert read._retry_after(href) is None
-    assert read._retry_after("s3://bucket/key.tif") is None
+    assert gdal._retry_after(href) is None
+    assert gdal._retry_after("s3://bucket/key.tif") is None
 
 
 def test_cog_500_burst_on_a_tile(http_server: HTTPTestServer, local_corner: np.ndarray) -> None:
     href, path = remote(http_server)
     http_server.fail(path, 500, times=2, skip=2)
-    np.testing.assert_array_equal(read.read_on_grid(href, CORNER, Resampling.nearest), local_corner)
+    np.testing.assert_array_equal(gdal.read_on_grid(href, CORNER, Resampling.nearest), local_corner)
     assert http_server.stats(path).statuses.count(500) == 2
 
 
@@ -226,13 +226,13 @@ def test_cog_500_burst_on_a_tile(http_server: HTTPTestServer, local_corner: np.n
 def test_cog_body_broken_once_is_fetched_again(
     http_server: HTTPTestServer, local_corner: np.ndarray, fault: str, skip: int, after: int
 ) -> None:
-    """GDAL neither retries a cut body nor forgets it: without read.py's retry (which drops GDAL's
+    """GDAL neither retries a cut body nor forgets it: without gdal.py's retry (which drops GDAL's
     cached blocks of the file) every later try fails the same way without asking the server.
     Cut after 500 bytes GDAL even opens the file, dropping its georeferencing with a warning:
-    read.py treats that warning as a failure too, so no ungeoreferenced array is used or cached."""
+    gdal.py treats that warning as a failure too, so no ungeoreferenced array is used or cached."""
     href, path = remote(http_server)
     getattr(http_server, fault)(path, after=after, times=1, skip=skip)
-    np.testing.assert_array_equal(read.read_on_grid(href, CORNER, Resampling.nearest), local_corner)
+    np.testing.assert_array_equal(gdal.read_on_grid(href, CORNER, Resampling.nearest), local_corner)
     hits = [h for h in http_server.hits if h.path == path]
     cut = [h for h in hits if h.sent == after]
     assert len(cut) == 1 and hits.index(cut[0]) == skip
@@ -244,22 +244,23 @@ def test_cog_always_cut_is_data_unavailable_and_bounded(http_server: HTTPTestSer
     http_server.truncate(path, after=1000, times=None, skip=2)
     t0 = time.monotonic()
     with pytest.raises(DataUnavailable) as err:
-        read.read_on_grid(href, CORNER, Resampling.nearest)
+        gdal.read_on_grid(href, CORNER, Resampling.nearest)
     assert time.monotonic() - t0 < HANG_GUARD_S
     assert href in str(err.value) and "cut short" in str(err.value)
     opens = [h for h in http_server.hits if h.path == path and h.method == "HEAD"]
-    assert len(opens) == read.READ_ATTEMPTS  # each try opens the file afresh, then gives up
+    # each try opens the file afresh (a non-cached retry may ask for its size twice), then gives up
+    assert gdal.READ_ATTEMPTS <= len(opens) <= 2 * gdal.READ_ATTEMPTS
 
 
 def test_cog_slower_than_the_timeout(
     http_server: HTTPTestServer, local_corner: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One answer later than GDAL_HTTP_TIMEOUT (set in the environment, which takes precedence
-    over read.GDAL_OPTIONS) is abandoned and asked again."""
+    over gdal.GDAL_OPTIONS) is abandoned and asked again."""
     monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "1")
     href, path = remote(http_server)
     http_server.delay(path, 3.0, times=1)
-    np.testing.assert_array_equal(read.read_on_grid(href, CORNER, Resampling.nearest), local_corner)
+    np.testing.assert_array_equal(gdal.read_on_grid(href, CORNER, Resampling.nearest), local_corner)
     assert http_server.stats(path).requests >= 3
 
 

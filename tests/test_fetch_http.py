@@ -27,19 +27,20 @@ import pystac
 import pytest
 import rasterio
 import yaml
-from httpserver import HTTPTestServer, Request, Response
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 from shapely.geometry import box, shape
 
-from pipeline import prepare
-from pipeline.cli import main
-from pipeline.config import EARTH_SEARCH
+from pipeline.cli.main import main
+from pipeline.config.aoi import EARTH_SEARCH
 from pipeline.errors import CatalogUnreachable, DataUnavailable
-from pipeline.grid import Grid, plan_grid
-from pipeline.read import read_on_grid, read_scene
-from pipeline.sensors import SENSORS
-from pipeline.sources.stac import StacApiSource, StaticCatalogSource, scenes_from_items
+from pipeline.model import radiometry as prepare
+from pipeline.model.grid import Grid, plan_grid
+from pipeline.model.sensors import SENSORS
+from pipeline.read.gdal import read_on_grid
+from pipeline.read.scenes import read_scene
+from pipeline.search.stac import StacApiSource, StaticCatalogSource, scenes_from_items
+from tests.support.httpserver import HTTPTestServer, Request, Response
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-catalog"
@@ -577,9 +578,9 @@ def test_run_aoi_logs_to_the_current_stderr(tmp_path: Path) -> None:
         "import contextlib, io, sys\n"
         "buf = io.StringIO()\n"
         "with contextlib.redirect_stderr(buf):\n"
-        "    import pipeline.run\n"
+        "    import pipeline.workflows.run\n"
         "buf.close()\n"
-        "from pipeline.cli import main\n"
+        "from pipeline.cli.main import main\n"
         f"sys.exit(main(['run', 'demo', '--out', {str(tmp_path)!r}]))\n"
     )
     proc = subprocess.run(

@@ -8,12 +8,12 @@ from datetime import date
 import numpy as np
 import pytest
 
-from pipeline.config import EARTH_SEARCH
-from pipeline.grid import plan_grid
-from pipeline.read import read_mask
-from pipeline.run import dedupe
-from pipeline.sensors import SENSORS
-from pipeline.sources import StacApiSource
+from pipeline.config.aoi import EARTH_SEARCH
+from pipeline.model.grid import plan_grid
+from pipeline.model.sensors import SENSORS
+from pipeline.plan.scenes import dedupe
+from pipeline.read.optical import read_mask
+from pipeline.search.stac import StacApiSource
 
 pytestmark = pytest.mark.live
 
@@ -38,8 +38,8 @@ KUZMINSKY = (39.07, 47.30, 39.23, 47.40)  # lon/lat box around the Kuzminsky ran
 
 def test_planetary_computer_serves_landsat_8_for_the_2014_claims() -> None:
     """The keyless route for 2014: PC's landsat-c2-l2, signed https hrefs, scale/offset, QA."""
-    from pipeline.read import read_scene
-    from pipeline.sources.planetary import PlanetaryComputerSource
+    from pipeline.read.scenes import read_scene
+    from pipeline.search.planetary import PlanetaryComputerSource
 
     source = PlanetaryComputerSource()
     sensor = SENSORS["landsat-8"]
@@ -58,8 +58,8 @@ def test_planetary_computer_serves_landsat_8_for_the_2014_claims() -> None:
 
 
 def test_planetary_computer_sentinel1_grd_through_gcps() -> None:
-    from pipeline.read import read_scene
-    from pipeline.sources.planetary import PlanetaryComputerSource
+    from pipeline.read.scenes import read_scene
+    from pipeline.search.planetary import PlanetaryComputerSource
 
     source = PlanetaryComputerSource()
     sensor = SENSORS["sentinel-1-grd"]
@@ -78,8 +78,8 @@ def test_planetary_computer_sentinel1_grd_through_gcps() -> None:
     reason="needs a Copernicus Data Space OAuth client in SH_CLIENT_ID / SH_CLIENT_SECRET",
 )
 def test_cdse_sentinel_hub_reads_soloti_february_2022() -> None:
-    from pipeline.read import read_scene
-    from pipeline.sources.sentinelhub import SentinelHubSource
+    from pipeline.read.scenes import read_scene
+    from pipeline.search.sentinelhub import SentinelHubSource
 
     source = SentinelHubSource()
     sensor = SENSORS["sentinel-2-l2a"]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import EARTH_SEARCH, PLANETARY_COMPUTER, load
-from pipeline.sensors import SENSORS
+from pipeline.config.aoi import EARTH_SEARCH, PLANETARY_COMPUTER, load
+from pipeline.model.sensors import SENSORS
 
 ROOT = Path(__file__).resolve().parent.parent
 

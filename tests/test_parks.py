@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import rasterio
 
-from pipeline import prepare
-from pipeline.parks import bare_soil_spectrum, insert_park, insert_park_layout
+from pipeline.model import radiometry as prepare
+from tests.support.parks import bare_soil_spectrum, insert_park, insert_park_layout
 
 ROOT = Path(__file__).resolve().parent.parent
 RENNES = ROOT / "examples" / "demo-catalog" / "OSCD_rennes_20170621_L1C"
@@ -122,9 +122,6 @@ def test_mission_set_recall_and_false_alarms_on_the_real_rennes_pair() -> None:
     `pipeline compare --detector index` runs it: 2 trials x 7 park sizes on open land. Measured:
     every park of 0.5 ha and more found; 40 regions on the untouched pair (196 per 100 km²), which
     is the city's real construction and field change, an upper bound on false alarms."""
-    import sys
-
-    sys.path.insert(0, str(ROOT))
     from benchmarks.parks import SIZES_HA, demo_pair, run_pair, summarise
 
     res = summarise([run_pair(demo_pair(), ["index"], trials=2)], ["index"])["index"]

@@ -23,17 +23,17 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from httpserver import HTTPTestServer, Request, Response
 from rasterio.enums import Resampling
 
-from pipeline import prepare
-from pipeline.config import Catalog
+from pipeline.config.aoi import Catalog
 from pipeline.errors import DataUnavailable
-from pipeline.grid import plan_grid
-from pipeline.read import read_scene
-from pipeline.sensors import SENSORS
-from pipeline.sources import open_source
-from pipeline.sources.planetary import PlanetaryComputerSource
+from pipeline.model import radiometry as prepare
+from pipeline.model.grid import plan_grid
+from pipeline.model.sensors import SENSORS
+from pipeline.read.scenes import read_scene
+from pipeline.search.factory import open_source
+from pipeline.search.planetary import PlanetaryComputerSource
+from tests.support.httpserver import HTTPTestServer, Request, Response
 
 PC_HOST = "https://planetarycomputer.microsoft.com"
 SIG = "sig=LOCALLYISSUED%2Fsecret%3D"
@@ -193,7 +193,7 @@ def test_sentinel2_scene_is_read_through_signed_hrefs(pc: PCReplay) -> None:
     # values are the real file's: compare red with a direct local read of the same COG
     red_file = next(pc.srv._file_for(h.path) for h in blob_hits if h.path.endswith("_B04_10m.tif"))
     assert red_file is not None
-    from pipeline.read import read_on_grid
+    from pipeline.read.gdal import read_on_grid
 
     direct = read_on_grid(str(red_file), grid, Resampling.bilinear, 0).astype(np.float32)
     # PC does not harmonise; baseline 05.11 means the +1000 offset is in the numbers, unless the
@@ -263,7 +263,7 @@ def test_landsat_8_window_of_2014_is_served_keyless(pc: PCReplay) -> None:
     img = read_scene(scene, sensor, grid, masks=(everything, ~everything))
     red_href = scene.asset(("red",))
     assert red_href is not None
-    from pipeline.read import read_on_grid
+    from pipeline.read.gdal import read_on_grid
 
     path = pc.srv._file_for(red_href[1].href.removeprefix(pc.srv.base))
     dn = read_on_grid(str(path), grid, Resampling.bilinear, 0).astype(np.float32)
@@ -273,7 +273,7 @@ def test_landsat_8_window_of_2014_is_served_keyless(pc: PCReplay) -> None:
 
 
 def test_windows_without_a_sensor_get_one_that_has_data() -> None:
-    from pipeline.config import Window
+    from pipeline.config.aoi import Window
 
     def auto(start: str, end: str) -> str:
         return Window.model_validate({"start": start, "end": end, "sensor": "auto"}).sensor
@@ -300,7 +300,7 @@ def test_a_revoked_token_is_replaced_once(pc: PCReplay) -> None:
         (pre, lambda q: valid(q) and q.get("skoid") != [_skoid(first)]) for pre, _ in pc.srv._guards
     ]
     grid = plan_grid(SITE, 10)
-    from pipeline.read import read_asset
+    from pipeline.read.optical import read_asset
 
     red = read_asset(scene, "B04", grid, Resampling.bilinear, 0)
     assert np.isfinite(red).any()

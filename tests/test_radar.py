@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from httpserver import HTTPTestServer
 from rasterio.warp import transform
 from scipy.ndimage import map_coordinates
 
-from pipeline import radar
-from pipeline.grid import plan_grid
-from pipeline.read import read_scene
-from pipeline.sensors import SENSORS
-from pipeline.sources.base import Asset, Scene
+from pipeline.model.grid import plan_grid
+from pipeline.model.scene import Asset, Scene
+from pipeline.model.sensors import SENSORS
+from pipeline.read import radar
+from pipeline.read.scenes import read_scene
+from tests.support.httpserver import HTTPTestServer
 
 GRD = (
     "crops/rio-tiler-pds/sentinel-s1-l1c/GRD/2018/7/16/IW/DV/"
@@ -160,7 +160,7 @@ def test_radar_claim_end_to_end(
     import pystac
     import yaml
 
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     centre = (76.21, 10.38)
     dates = {
@@ -252,7 +252,7 @@ def _s1(day: int, orbit: int | None) -> Scene:
 
 
 def test_radar_windows_share_one_relative_orbit() -> None:
-    from pipeline.run import common_orbit
+    from pipeline.plan.scenes import common_orbit
 
     claim = dt.date(2022, 2, 15)
     found = {

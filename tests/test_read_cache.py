@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from httpserver import HTTPTestServer
 from rasterio.enums import Resampling
 
-from pipeline import read
-from pipeline.grid import Grid, plan_grid
+from pipeline.model.grid import Grid, plan_grid
+from pipeline.read import gdal as read
+from tests.support.httpserver import HTTPTestServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-catalog"

@@ -29,14 +29,16 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
-from httpserver import HTTPTestServer, Request, Response
-from test_planetary import SITE, PCReplay
 
-from pipeline.cli import main
-from pipeline.config import EARTH_SEARCH, PLANETARY_COMPUTER, Catalog, load
+from pipeline.cli.main import main
+from pipeline.config.aoi import EARTH_SEARCH, PLANETARY_COMPUTER, Catalog, load
 from pipeline.errors import CatalogUnreachable, ConfigError
-from pipeline.sources import RoutedSource, StacApiSource, open_source, served_by
-from pipeline.sources.planetary import PlanetaryComputerSource
+from pipeline.search.factory import open_source
+from pipeline.search.planetary import PlanetaryComputerSource
+from pipeline.search.routed import RoutedSource, served_by
+from pipeline.search.stac import StacApiSource
+from tests.support.httpserver import HTTPTestServer, Request, Response
+from tests.test_planetary import SITE, PCReplay
 
 ROOT = Path(__file__).resolve().parent.parent
 ES_HOST = EARTH_SEARCH.removesuffix("/v1")

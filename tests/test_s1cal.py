@@ -20,16 +20,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from httpserver import HTTPTestServer
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 from rasterio.transform import GCPTransformer
 from rasterio.windows import Window
 
-from pipeline import cache, radar, s1cal
 from pipeline.errors import DataUnavailable
-from pipeline.grid import Grid, plan_grid
-from pipeline.sources.base import Asset, Scene
+from pipeline.model.grid import Grid, plan_grid
+from pipeline.model.scene import Asset, Scene
+from pipeline.net import cache
+from pipeline.read import radar, s1cal
+from tests.support.httpserver import HTTPTestServer
 
 DATA = Path(__file__).parent / "data" / "s1grd_annotation"
 PRODUCT = "S1B_IW_GRDH_1SDV_20211223T051122_20211223T051147_030148_039993_5371"

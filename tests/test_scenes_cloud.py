@@ -11,8 +11,8 @@ import pytest
 import rasterio
 import yaml
 
-from pipeline.cli import main
-from pipeline.prepare import scl_masks
+from pipeline.cli.main import main
+from pipeline.model.radiometry import scl_masks
 
 CROP = Path(__file__).resolve().parent / "data" / "s2l2a_29RKH"
 ITEM = "S2A_29RKH_20200219_0_L2A"

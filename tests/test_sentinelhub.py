@@ -26,21 +26,16 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from httpserver import HTTPTestServer, Request, Response
 from rasterio.crs import CRS
 
-from pipeline import cache
-from pipeline.cli import _configure_cache, main, parser
+from pipeline.cli.main import _configure_cache, main, parser
 from pipeline.errors import DataUnavailable, InputError
-from pipeline.grid import Grid
-from pipeline.read import read_mask, read_scene
-from pipeline.sensors import SENSORS
-from pipeline.sources.sentinelhub import (
-    CDSE_TOKEN_URL,
-    S1_BANDS,
-    SentinelHubSource,
-    cache_what,
-)
+from pipeline.model.grid import Grid
+from pipeline.model.sensors import SENSORS
+from pipeline.net import cache
+from pipeline.read.scenes import read_mask, read_scene
+from pipeline.search.sentinelhub import CDSE_TOKEN_URL, S1_BANDS, SentinelHubSource, cache_what
+from tests.support.httpserver import HTTPTestServer, Request, Response
 
 CLIENT_ID = "local-test-client"
 CLIENT_SECRET = "s3cr3t-never-print-me"

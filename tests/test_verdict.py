@@ -26,13 +26,15 @@ import rasterio
 import yaml
 from rasterio.warp import Resampling, reproject
 
-from pipeline import prepare
-from pipeline.cli import main
-from pipeline.config import VerdictRules, load
-from pipeline.detect import detect
-from pipeline.grid import Grid, plan_grid
-from pipeline.parks import insert_park
-from pipeline.verdict import Image, Thresholds, Verdict, identical, judge
+from pipeline.cli.main import main
+from pipeline.config.aoi import VerdictRules, load
+from pipeline.detect.detectors import detect
+from pipeline.judge.verdict import Image, Thresholds, Verdict, identical, judge
+from pipeline.model import image
+from pipeline.model.grid import Grid, plan_grid
+from pipeline.model.image import Prepared
+from pipeline.prepare import align
+from tests.support.parks import insert_park
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-catalog"
@@ -237,8 +239,8 @@ def _image(name: str, bands: dict[str, np.ndarray], kind: str = "optical") -> Im
     return Image(name, kind, "sentinel-2", 1.0, bands, valid)
 
 
-def _prepared(bands: dict[str, np.ndarray]) -> prepare.Prepared:
-    return prepare.finish(bands, None, None)
+def _prepared(bands: dict[str, np.ndarray]) -> Prepared:
+    return image.finish(bands, None, None)
 
 
 def test_identical_pictures_are_flagged_and_never_judged(real: dict) -> None:
@@ -274,7 +276,7 @@ def test_radar_windows_of_different_radiometry_are_not_compared(real: dict) -> N
     varying across the swath): that difference is not change."""
     from dataclasses import replace
 
-    from pipeline import radar
+    from pipeline.read import radar
 
     p, q = _prepared(real["2015"]), _prepared(real["2017"])
     before = replace(_image("S1_A", real["2015"], "radar"), radiometry="sigma0")
@@ -301,7 +303,7 @@ def test_thresholds_come_from_the_config(real: dict) -> None:
     parked, _ = with_park(real["2015"])
     before = _prepared(parked)
     after = _prepared(real["2017"])
-    before, after_a = prepare.align_pair(before, after)
+    before, after_a = align.align_pair(before, after)
     buildup = detect(base, before)
     main_change = detect(before, after_a, baseline=base)
     clear = {"baseline": 1.0, "before": 1.0, "after": 1.0}

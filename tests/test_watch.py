@@ -32,11 +32,11 @@ import pytest
 import rasterio
 import yaml
 from affine import Affine
-from httpserver import HTTPTestServer, Request, Response
 from scipy import ndimage
 
-from pipeline.cli import main
-from pipeline.state import State
+from pipeline.cli.main import main
+from pipeline.workflows.state import State
+from tests.support.httpserver import HTTPTestServer, Request, Response
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-catalog"
@@ -332,7 +332,7 @@ def test_consecutive_runs(tmp_path: Path, http_server: HTTPTestServer) -> None:
         (4, 4)
     ]  # runs with new work
     # Every recorded output exists with the recorded checksum.
-    from pipeline.export import sha256_file as sha256
+    from pipeline.write.export import sha256_file as sha256
 
     recorded = db_rows(out, "SELECT path, sha256 FROM outputs")
     assert len(recorded) >= 4 * 4

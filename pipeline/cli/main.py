@@ -1,0 +1,446 @@
+"""Command line: parse, call one library function, set the exit code.
+
+Exit codes: 0 the checks ran; 1 a verdict named by --fail-on came out (or an unexpected failure,
+a bug, with a traceback); 2 bad input; 3 data unavailable (a catalogue down, or a window with no
+usable imagery); 130 interrupted. `watch` adds 69 (an alert could not be delivered) and 75
+(another watch run holds the lock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import sys
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.config.aoi import AOIConfig, Verdict, check_name, configs_dir, load
+from pipeline.errors import ConfigError, PipelineError, Problem
+from pipeline.net.redact import redact
+
+
+def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:
+    if config:
+        return load(config), Path(config)
+    if not aoi:
+        raise ConfigError(
+            Problem(
+                "command line",
+                "AOI",
+                "no AOI given",
+                fix="pass an AOI name, e.g. `pipeline run demo`",
+            )
+        )
+    path = check_name(aoi, configs_dir())
+    return load(path), path
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    files = [Path(f) for f in args.files] or sorted(configs_dir().glob("*.yaml"))
+    if not files:
+        raise ConfigError(
+            Problem(
+                str(configs_dir()),
+                "",
+                "no config files found",
+                fix="pass files: pipeline validate configs/*.yaml",
+            )
+        )
+    failed = 0
+    for f in files:
+        try:
+            cfg = load(f)
+        except ConfigError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+        else:
+            n = sum(len(cfg.sites_for(c)) for c in cfg.claims)
+            print(f"ok: {f}: {len(cfg.sites)} sites, {len(cfg.claims)} claims, {n} checks")
+    return 2 if failed else 0
+
+
+def _configure_cache(args: argparse.Namespace) -> None:
+    from pipeline.net import cache
+
+    cache.configure(
+        args.cache_dir,
+        refresh=args.refresh,
+        enabled=not args.no_cache,
+        max_gb=getattr(args, "cache_max_gb", None),
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.search.factory import open_source
+    from pipeline.workflows.run import any_incomplete, run_aoi
+
+    cfg, path = _resolve(args.aoi, args.config)
+    _configure_cache(args)
+    source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
+    out = Path(args.out)
+    done = run_aoi(cfg, source, out, claims=args.claim, sites=args.site, config_path=path)
+    if not done:
+        raise ConfigError(
+            Problem(
+                str(path),
+                "--claim/--site",
+                "nothing matched",
+                value=" ".join((args.claim or []) + (args.site or [])),
+                fix="use claim and site ids from the config",
+            )
+        )
+    print(f"\n{'site':28} {'claim':34} verdict")
+    for o, _path in done:
+        print(f"{o.site.id:28} {o.claim.id:34} {o.judgement.verdict}")
+    print(
+        f"\noutputs: {out / cfg.aoi}/<site>/<claim>/ (panel.png, flicker.gif, change.tif, "
+        f"regions.geojson, report.json); summary: {out / cfg.aoi / 'summary.json'}"
+    )
+    print(f"report: {out / cfg.aoi / 'report.html'} (also report.md, report.json, overview.png)")
+    hits = [
+        (o.site.id, o.claim.id) for o, _ in done if str(o.judgement.verdict) in (args.fail_on or [])
+    ]
+    if hits:
+        print(
+            f"--fail-on {','.join(args.fail_on)}: "
+            + ", ".join(f"{s}/{c}" for s, c in hits)
+            + " (exit 1)",
+            file=sys.stderr,
+        )
+        return 1
+    if any_incomplete(done):
+        print(
+            "some windows had no usable imagery: see 'problem' in their report.json",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+def cmd_scenes(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pipeline.model.grid import plan_grid
+    from pipeline.model.sensors import SENSORS
+    from pipeline.search.factory import open_source
+    from pipeline.search.routed import served_by
+    from pipeline.workflows.fetch import find_scenes, survey
+
+    cfg, _ = _resolve(args.aoi, args.config)
+    _configure_cache(args)
+    source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
+    todo = [
+        (claim, site, name)
+        for claim in cfg.claims
+        if not args.claim or claim.id in args.claim
+        for site in cfg.sites_for(claim)
+        if not args.site or site.id in args.site
+        for name in ("baseline", "before", "after")
+        if getattr(claim.windows, name) is not None
+    ]
+    # A progress bar on stderr, only for a person watching a terminal; lines go to stdout.
+    bar = tqdm(
+        total=len(todo), unit="window", file=sys.stderr, leave=False,
+        disable=not sys.stderr.isatty(),
+    )  # fmt: skip
+    out = sys.stdout
+    last = None
+    for claim, site, name in todo:
+        if (claim.id, site.id) != last:
+            last = (claim.id, site.id)
+            tqdm.write(
+                f"\n{claim.id} @ {site.id} (claim {claim.date}: {claim.statement[:70]})", file=out
+            )
+        bar.set_description(f"{claim.id} @ {site.id}: {name}")
+        w = getattr(claim.windows, name)
+        sensor = SENSORS[w.sensor]
+        grid = plan_grid(site.bounds(), sensor.resolution_m)
+        scenes = find_scenes(source, sensor, w, site, cfg.max_cloud)
+        tqdm.write(
+            f"  {name:8} {w.start}..{w.end} {sensor.name}: {len(scenes)} scene(s) "
+            f"[{served_by(source, sensor.collection)}]",
+            file=out,
+        )
+        limit = 0 if args.no_site_cloud else len(scenes)
+        candidates, best = survey(scenes, sensor, grid, claim.date, limit=limit)
+        measured = {c.scene.id: c for c in candidates}
+        chosen = candidates[best].scene.id if best >= 0 else None
+        for s in scenes:
+            c = measured.get(s.id)
+            site_cloud = "n/a" if c is None or c.clear is None else f"{1 - c.clear:.0%}"
+            tile = f"{s.cloud_cover:.0f}%" if s.cloud_cover is not None else "n/a"
+            mark = "  <- would be used" if s.id == chosen else ""
+            what = f"tile cloud {tile:>5}  cloud over site {site_cloud:>4}"
+            if sensor.kind == "radar":
+                from pipeline.read.radar import RADIOMETRY, expected_label
+
+                what = f"backscatter: {RADIOMETRY[expected_label(s)]}"
+            tqdm.write(f"    {s.datetime:%Y-%m-%d %H:%M} {s.id:42} {what}{mark}", file=out)
+        bar.update(1)
+    bar.close()
+    return 0
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from pipeline.net import cache
+
+    root = cache.location(args.cache_dir)
+    disk = cache.DiskCache(root)
+    limit = cache.max_bytes(args.max_gb if args.max_gb is not None else args.cache_max_gb)
+    if args.action == "info":
+        entries = disk.stat()
+        total = sum(e.size for e in entries)
+        print(f"location: {root}{'' if root.exists() else ' (does not exist yet)'}")
+        print(f"entries:  {len(entries)}")
+        print(f"size:     {_size(total)} ({total} bytes)")
+        print(f"limit:    {_size(limit)} (--cache-max-gb, ${cache.MAX_GB_VAR})")
+        return 0
+    if args.action == "prune":
+        before = disk.stat()
+        done = disk.prune(limit)
+        left = sum(e.size for e in before) - done.freed
+        print(
+            f"pruned {root}: removed {done.removed} least recently used entr"
+            f"{'y' if done.removed == 1 else 'ies'} ({_size(done.freed)}); "
+            f"{len(before) - done.removed} left, {_size(left)} of {_size(limit)}"
+        )
+        return 0
+    checked, bad = disk.verify_all()
+    for path in bad:
+        print(f"bad entry removed: {path}", file=sys.stderr)
+    print(f"verified {checked} entries in {root}: {checked - len(bad)} good, {len(bad)} bad")
+    return 1 if bad else 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pipeline.workflows.compare import compare
+
+    report = compare(Path(args.before), Path(args.after), Path(args.out), args.detector)
+    print(f"{report['verdict']}: {'; '.join(report['reasons'])}")
+    print(f"outputs: {args.out}/ (change.tif, regions.geojson, report.json, panel.png)")
+    return 0
+
+
+def _watch_logging(log_file: Path | None, verbose: bool, quiet: bool) -> list[logging.Handler]:
+    """One line per event: to stderr (INFO on a terminal, WARNING and up otherwise, so cron mails
+    only alerts and errors) and, at INFO, to a rotating log file."""
+    logger = logging.getLogger("pipeline.watch")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+    err = logging.StreamHandler(sys.stderr)
+    loud = verbose or (sys.stderr.isatty() and not quiet)
+    err.setLevel(logging.INFO if loud else logging.WARNING)
+    err.setFormatter(fmt)
+    handlers: list[logging.Handler] = [err]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8"
+        )
+        fh.setLevel(logging.INFO)
+        fh.setFormatter(fmt)
+        handlers.append(fh)
+    for h in handlers:
+        logger.addHandler(h)
+    return handlers
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from pipeline.search.factory import open_source
+    from pipeline.workflows.state import LockHeld
+    from pipeline.workflows.watch import (
+        EXIT_ALERT_UNDELIVERED,
+        EXIT_LOCKED,
+        LOCK_FILE,
+        LOG_FILE,
+        dry_run,
+        watch,
+    )
+
+    cfg, path = _resolve(args.aoi_opt or args.aoi, args.config)
+    unknown = [s for s in args.site or [] if s not in {x.id for x in cfg.sites}]
+    if unknown:
+        raise ConfigError(
+            Problem(
+                str(path),
+                "--site",
+                "no such site",
+                value=" ".join(unknown),
+                fix=f"use one of: {', '.join(x.id for x in cfg.sites)}",
+            )
+        )
+    source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
+    out = Path(args.out)
+    if args.dry_run:
+        for line in dry_run(cfg, source, out, sites=args.site):
+            print(line)
+        return 0
+    handlers = _watch_logging(out / cfg.aoi / LOG_FILE, args.verbose, args.quiet)
+    logger = logging.getLogger("pipeline.watch")
+    try:
+        try:
+            result = watch(cfg, source, out, sites=args.site)
+        except LockHeld as exc:
+            logger.error(
+                "another watch run holds %s (pid, start: %s); exiting without doing anything",
+                out / cfg.aoi / LOCK_FILE,
+                str(exc) or "unknown",
+            )
+            return EXIT_LOCKED
+        except PipelineError as exc:
+            logger.error("%s", str(exc).replace("\n", " "))
+            raise
+        except KeyboardInterrupt:
+            logger.error("interrupted; recorded work is kept, the unfinished site is redone")
+            raise
+        logger.info(
+            "%s: run done: %d new acquisition(s), %d alert(s) raised",
+            cfg.aoi,
+            result.new,
+            sum(s.alert for s in result.sites),
+        )
+        if result.unavailable:
+            return 3
+        return EXIT_ALERT_UNDELIVERED if result.alerts_failed else 0
+    finally:
+        for h in handlers:
+            logger.removeHandler(h)
+            h.close()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pipeline",
+        description="Check military withdrawal claims against public satellite imagery.",
+    )
+    p.add_argument("--version", action="version", version=f"pipeline {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def target(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("aoi", nargs="?", help="AOI name: configs/<name>.yaml")
+        sp.add_argument("--config", help="a config file anywhere, instead of an AOI name")
+        sp.add_argument("--claim", action="append", help="only this claim id (repeatable)")
+        sp.add_argument("--site", action="append", help="only this site id (repeatable)")
+        sp.add_argument(
+            "--cache-dir",
+            help="where downloaded image windows are kept (default: $WITHDRAWAL_CACHE_DIR, "
+            "else $XDG_CACHE_HOME/withdrawal-check)",
+        )
+        sp.add_argument(
+            "--refresh", action="store_true", help="download again and rewrite the cache"
+        )
+        sp.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+        sp.add_argument(
+            "--cache-max-gb",
+            type=float,
+            metavar="GB",
+            help="cache size limit; least recently used entries go first (default: "
+            "$WITHDRAWAL_CACHE_MAX_GB, else 20)",
+        )
+
+    r = sub.add_parser("run", help="check every claim and site of an AOI")
+    target(r)
+    r.add_argument("--out", default="outputs", help="output root (default: outputs)")
+    r.add_argument(
+        "--fail-on",
+        action="append",
+        choices=[str(v) for v in Verdict],
+        metavar="VERDICT",
+        help="exit 1 when any check ends with this verdict (repeatable; "
+        "for cron: --fail-on not_supported)",
+    )
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("validate", help="validate config files (default: configs/*.yaml)")
+    v.add_argument("files", nargs="*")
+    v.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("scenes", help="list the acquisitions each claim window would use")
+    target(s)
+    s.add_argument(
+        "--no-site-cloud",
+        action="store_true",
+        help="do not read cloud masks to measure cloud over each site",
+    )
+    s.set_defaults(func=cmd_scenes)
+
+    w = sub.add_parser(
+        "watch",
+        help="scheduled monitoring: process new acquisitions, history, alerts (cron-safe)",
+        description="Exit codes: 0 done (also when nothing was new), 2 bad input, 3 catalogue "
+        "or imagery unavailable, 69 an alert could not be delivered (retried next run), "
+        "75 another watch run holds the lock, 130 interrupted.",
+    )
+    w.add_argument("aoi", nargs="?", help="AOI name: configs/<name>.yaml")
+    w.add_argument("--config", help="a config file anywhere, instead of an AOI name")
+    w.add_argument("--site", action="append", help="only this site id (repeatable)")
+    w.add_argument("--aoi", dest="aoi_opt", metavar="NAME", help="AOI name (same as positional)")
+    w.add_argument("--out", default="outputs", help="output root (default: outputs)")
+    w.add_argument(
+        "--dry-run", action="store_true", help="show what would be fetched; write nothing"
+    )
+    w.add_argument("-v", "--verbose", action="store_true", help="log every event to stderr")
+    w.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors to stderr")
+    w.set_defaults(func=cmd_watch)
+
+    k = sub.add_parser(
+        "cache",
+        help="the disk cache of image windows: info, prune, verify",
+        description="Exit codes: 0 done, 1 verify found (and removed) bad entries, 2 bad input.",
+    )
+    k.add_argument(
+        "action",
+        choices=["info", "prune", "verify"],
+        help="info: location, entries, size, limit; prune: remove least recently used entries "
+        "down to the limit; verify: re-check every checksum and remove bad entries",
+    )
+    k.add_argument("--cache-dir", help="the cache folder (default as for `run`)")
+    k.add_argument(
+        "--cache-max-gb", type=float, metavar="GB", help="the limit (default as for `run`)"
+    )
+    k.add_argument(
+        "--max-gb", type=float, metavar="GB", help="prune down to this size instead of the limit"
+    )
+    k.set_defaults(func=cmd_cache)
+
+    c = sub.add_parser("compare", help="change between two GeoTIFFs you bring")
+    c.add_argument("before")
+    c.add_argument("after")
+    c.add_argument("--out", required=True)
+    c.add_argument(
+        "--detector",
+        default="cva",
+        choices=["cva", "index", "irmad"],
+        help="change detector (default: cva, change-vector magnitude in noise units)",
+    )
+    c.set_defaults(func=cmd_compare)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PipelineError as exc:
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(
+            "interrupted; finished outputs are kept, the unfinished one was discarded",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""AOI configs: pydantic models and YAML loading with line numbers."""

@@ -1,0 +1,1 @@
+"""Detectors and the one core that turns prepared images into change. Pure."""

@@ -1,0 +1,1 @@
+"""Plain data shared by every stage: sensors and their radiometry, grids, scenes, images, change."""

@@ -1,0 +1,76 @@
+"""What a catalogue search returns, independent of the catalogue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    from rasterio.enums import Resampling
+
+    from pipeline.model.grid import Grid
+
+
+@dataclass(frozen=True)
+class Asset:
+    href: str
+    nodata: float | None = None
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One acquisition of one sensor over the site, as a catalogue describes it."""
+
+    id: str
+    collection: str
+    datetime: datetime
+    platform: str
+    cloud_cover: float | None
+    assets: dict[str, Asset]
+    geometry: dict[str, Any] | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    sign: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
+    """Turns an asset href into one that can be read (Planetary Computer's SAS tokens), applied
+    at read time so hrefs kept in scenes, reports and caches never carry a credential."""
+    reader: SceneReader | None = field(default=None, compare=False, repr=False)
+    """Reads this scene's assets itself (Sentinel Hub's Process API) instead of GDAL."""
+    catalog: str | None = None
+    """The service that served this scene, set when a run searches several (`kind: auto`)."""
+
+    @property
+    def date(self) -> date:
+        return self.datetime.date()
+
+    def asset(self, keys: tuple[str, ...]) -> tuple[str, Asset] | None:
+        """The first asset present under any of `keys` (catalogues name bands differently)."""
+        for k in keys:
+            if k in self.assets:
+                return k, self.assets[k]
+        return None
+
+
+class Source(Protocol):
+    """A catalogue that can be searched."""
+
+    description: str
+
+    def search(
+        self,
+        collection: str,
+        bounds: tuple[float, float, float, float],
+        start: date,
+        end: date,
+        max_cloud: float | None,
+        platforms: tuple[str, ...] = (),
+    ) -> list[Scene]: ...
+
+
+class SceneReader(Protocol):
+    """A back end that reads a scene's assets straight onto a grid (no file to open)."""
+
+    def read_asset(
+        self, scene: Scene, key: str, grid: Grid, resampling: Resampling
+    ) -> np.ndarray: ...

@@ -1,0 +1,366 @@
+"""A disk cache of arrays read from remote imagery that never hands back a damaged entry.
+
+Entries are content-addressed by what was read: the asset (collection, item id, asset key, href
+without credentials), the target grid (CRS, transform, shape), the resampling, the nodata value
+and the entry format version. Each entry is one file: a header line of JSON (dtype, shape, sha256
+of the payload, what was read) and the raw array bytes. It is written to a temporary file in the
+same folder, flushed to disk (fsync) and renamed into place, so a reader sees either nothing or a
+whole entry; on read the length and checksum are verified, and an entry that fails (truncated,
+corrupted, written by another format) is deleted and reported as a miss, so it is fetched again.
+
+Location: `--cache-dir`, else $WITHDRAWAL_CACHE_DIR, else $XDG_CACHE_HOME/withdrawal-check
+(~/.cache/withdrawal-check). `--refresh` reads from the network and rewrites the entries;
+`--no-cache` (or WITHDRAWAL_CACHE_DIR=off) neither reads nor writes.
+
+Size: at most `--cache-max-gb`, else $WITHDRAWAL_CACHE_MAX_GB, else DEFAULT_MAX_GB. A hit sets the
+entry's modification time to now (its recency); after each write the least recently used entries
+are removed until the cache fits, except the entry just written and every entry this process has
+read or written (a run never loses what it is using; it may overshoot by its own working set).
+Several processes may share the folder: an entry that vanished under us is not an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import InputError, Problem
+
+FORMAT_VERSION = 1
+ENV_VAR = "WITHDRAWAL_CACHE_DIR"
+MAX_GB_VAR = "WITHDRAWAL_CACHE_MAX_GB"
+DEFAULT_MAX_GB = 20.0
+GB = 10**9
+MAGIC = b"withdrawal-check-cache"
+STALE_TEMP_S = 3600.0
+"""A temporary file this old was left by a process that died mid-write: removed."""
+
+
+def default_dir() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "withdrawal-check"
+
+
+@dataclass
+class Counters:
+    hits: int = 0
+    misses: int = 0
+    writes: int = 0
+    discarded: int = 0
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: Path
+    size: int
+    used: float
+    """Last use (modification time: set on write and on every hit)."""
+
+
+@dataclass
+class Pruned:
+    removed: int = 0
+    freed: int = 0
+    kept_in_use: int = 0
+    """Entries over the limit that were not removed because this process is using them."""
+
+
+class DiskCache:
+    """Arrays on disk under `root`; `refresh` skips reads (entries are still written); at most
+    `max_bytes` (None: no limit), least recently used out first."""
+
+    def __init__(
+        self, root: Path | str, refresh: bool = False, max_bytes: int | None = None
+    ) -> None:
+        self.root = Path(root).expanduser()
+        self.refresh = refresh
+        self.max_bytes = max_bytes
+        self.counters = Counters()
+        self._swept = False
+        self._in_use: set[Path] = set()
+        """Entries this process read or wrote: never evicted by it."""
+
+    # -- keys --------------------------------------------------------------------------------
+
+    @staticmethod
+    def key(what: dict[str, Any]) -> str:
+        """The address of an entry: sha256 of the canonical JSON of what was read."""
+        blob = json.dumps({"format": FORMAT_VERSION, **what}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.root / f"v{FORMAT_VERSION}" / key[:2] / f"{key}.arr"
+
+    # -- read / write ------------------------------------------------------------------------
+
+    def get(self, key: str) -> np.ndarray | None:
+        """The entry's array, or None (absent, refreshing, or damaged: then it is deleted)."""
+        if self.refresh:
+            return None
+        path = self.path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            self.counters.misses += 1
+            return None
+        except OSError as exc:
+            print(f"cache: cannot read {path} ({exc.strerror}); fetching", file=sys.stderr)
+            self.counters.misses += 1
+            return None
+        arr = _decode(data, key)
+        if arr is None:
+            self.counters.discarded += 1
+            self.counters.misses += 1
+            print(f"cache: discarded a damaged entry {path.name}; fetching again", file=sys.stderr)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        self.counters.hits += 1
+        self._in_use.add(path)
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recency for the least-recently-used eviction
+        return arr
+
+    def put(self, key: str, arr: np.ndarray, what: dict[str, Any]) -> None:
+        """Write an entry atomically (temp file, fsync, rename); a failure only costs the cache."""
+        path = self.path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._sweep(path.parent.parent)
+            tmp = path.parent / f".{key}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(_encode(arr, key, what))
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+            _fsync_dir(path.parent)
+            self.counters.writes += 1
+            self._in_use.add(path)
+        except OSError as exc:
+            print(f"cache: cannot write {path} ({exc.strerror}); continuing", file=sys.stderr)
+            return
+        if self.max_bytes is not None:
+            self.prune(self.max_bytes)
+
+    def _sweep(self, top: Path) -> None:
+        """Remove temporary files of writers that died (once per process)."""
+        if self._swept:
+            return
+        self._swept = True
+        now = time.time()
+        for tmp in top.glob("*/.*.tmp"):
+            try:
+                pid = int(tmp.name.split(".")[2])
+                if not _alive(pid) or now - tmp.stat().st_mtime > STALE_TEMP_S:
+                    tmp.unlink()
+            except (ValueError, IndexError, OSError):
+                continue
+
+    def entries(self) -> list[Path]:
+        return sorted((self.root / f"v{FORMAT_VERSION}").glob("*/*.arr"))
+
+    def stat(self) -> list[Entry]:
+        """Every entry with its size and last use (entries vanishing meanwhile are skipped)."""
+        out = []
+        for path in self.entries():
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue  # another process evicted or discarded it
+            out.append(Entry(path, st.st_size, st.st_mtime))
+        return out
+
+    def prune(self, max_bytes: int) -> Pruned:
+        """Remove the least recently used entries until the cache holds at most `max_bytes`;
+        entries this process is using stay."""
+        entries = self.stat()
+        total = sum(e.size for e in entries)
+        done = Pruned()
+        for e in sorted(entries, key=lambda e: (e.used, e.path.name)):
+            if total <= max_bytes:
+                break
+            if e.path in self._in_use:
+                done.kept_in_use += 1
+                continue
+            try:
+                e.path.unlink()
+            except FileNotFoundError:
+                pass  # someone else removed it: it is gone either way
+            except OSError as exc:
+                print(f"cache: cannot remove {e.path} ({exc.strerror})", file=sys.stderr)
+                continue
+            else:
+                done.removed += 1
+                done.freed += e.size
+            total -= e.size
+        return done
+
+    def verify(self, path: Path) -> bool:
+        """Whether the entry at `path` is whole and matches its checksum (for tests and tools)."""
+        return _decode(path.read_bytes(), path.stem) is not None
+
+    def verify_all(self) -> tuple[int, list[Path]]:
+        """Re-check every entry's length and sha256; remove the bad ones.
+        Returns (entries checked, bad entries removed)."""
+        checked, bad = 0, []
+        for path in self.entries():
+            try:
+                ok = self.verify(path)
+            except FileNotFoundError:
+                continue
+            checked += 1
+            if not ok:
+                bad.append(path)
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        return checked, bad
+
+
+def _encode(arr: np.ndarray, key: str, what: dict[str, Any]) -> bytes:
+    payload = np.ascontiguousarray(arr).tobytes()
+    header = {
+        "format": FORMAT_VERSION,
+        "key": key,
+        "dtype": arr.dtype.str,
+        "shape": list(arr.shape),
+        "nbytes": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "what": what,
+    }
+    return MAGIC + b" " + json.dumps(header, default=str).encode() + b"\n" + payload
+
+
+def _decode(data: bytes, key: str) -> np.ndarray | None:
+    head, sep, payload = data.partition(b"\n")
+    if not sep or not head.startswith(MAGIC + b" "):
+        return None
+    try:
+        header = json.loads(head[len(MAGIC) + 1 :])
+        if header.get("format") != FORMAT_VERSION or header.get("key") != key:
+            return None
+        if len(payload) != header["nbytes"]:
+            return None
+        if hashlib.sha256(payload).hexdigest() != header["sha256"]:
+            return None
+        arr = np.frombuffer(payload, dtype=np.dtype(header["dtype"])).reshape(header["shape"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return arr.copy()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- the process-wide cache, configured by the CLI -------------------------------------------
+
+_OFF = ("", "0", "off", "none", "no")
+_active: DiskCache | None = None
+_configured = False
+
+
+def max_bytes(max_gb: float | None = None) -> int:
+    """The size limit: `max_gb`, else $WITHDRAWAL_CACHE_MAX_GB, else DEFAULT_MAX_GB (in bytes)."""
+    where, value = "--cache-max-gb", max_gb
+    if value is None:
+        env = os.environ.get(MAX_GB_VAR)
+        if env is None or not env.strip():
+            return int(DEFAULT_MAX_GB * GB)
+        where = MAX_GB_VAR
+        try:
+            value = float(env)
+        except ValueError:
+            value = None
+        if value is None:
+            raise _bad_limit(where, env)
+    if not value >= 0 or value == float("inf"):  # also NaN
+        raise _bad_limit(where, value)
+    return int(value * GB)
+
+
+def _bad_limit(where: str, value: object) -> Exception:
+    return InputError(
+        Problem(
+            "command line" if where.startswith("--") else "environment",
+            where,
+            "the cache size limit must be a number of gigabytes, 0 or more",
+            value=value,
+            fix=f"e.g. {where}{' ' if where.startswith('--') else '='}20 (the default is "
+            f"{DEFAULT_MAX_GB:g}); use --no-cache to keep nothing",
+        )
+    )
+
+
+def configure(
+    cache_dir: Path | str | None = None,
+    refresh: bool = False,
+    enabled: bool = True,
+    max_gb: float | None = None,
+) -> DiskCache | None:
+    """Set the process's cache: `cache_dir`, else $WITHDRAWAL_CACHE_DIR, else the XDG default;
+    limited to `max_gb`, else $WITHDRAWAL_CACHE_MAX_GB, else DEFAULT_MAX_GB.
+    Returns the cache (None when disabled)."""
+    global _active, _configured
+    limit = max_bytes(max_gb)
+    _configured = True
+    env = os.environ.get(ENV_VAR)
+    if not enabled or (cache_dir is None and env is not None and env.strip().lower() in _OFF):
+        _active = None
+        return None
+    _active = DiskCache(location(cache_dir), refresh=refresh, max_bytes=limit)
+    return _active
+
+
+def location(cache_dir: Path | str | None = None) -> Path:
+    """Where the cache is: `cache_dir`, else $WITHDRAWAL_CACHE_DIR, else the XDG default."""
+    env = os.environ.get(ENV_VAR)
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    return Path(env).expanduser() if env and env.strip().lower() not in _OFF else default_dir()
+
+
+def active() -> DiskCache | None:
+    """The process's cache (configured from the environment on first use)."""
+    if not _configured:
+        configure()
+    return _active
+
+
+def reset() -> None:
+    """Forget the configuration: the next `active()` reads the environment again (tests)."""
+    global _active, _configured
+    _active, _configured = None, False

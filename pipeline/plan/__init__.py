@@ -1,0 +1,1 @@
+"""Pure planning: which scenes, which orbit."""

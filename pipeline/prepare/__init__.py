@@ -1,0 +1,1 @@
+"""Co-registration, radiometric normalisation, composites. Pure."""

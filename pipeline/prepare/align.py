@@ -1,0 +1,130 @@
+"""From raw digital numbers to comparable reflectance: scaling, offsets, masks, alignment. Pure.
+
+Every function takes arrays (and plain metadata) and returns arrays or small typed results, so the
+same steps serve a live STAC run, the offline demo and `pipeline compare` on a user's own files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from scipy import ndimage
+from skimage.registration import phase_cross_correlation
+
+from pipeline.model.image import Prepared
+from pipeline.prepare.irmad import irmad_fit, irmad_no_change_probability
+
+MAX_SHIFT_PX = 3.0
+"""A larger apparent shift between dates is not misregistration but scene content: do not apply."""
+
+
+def estimate_shift(ref: np.ndarray, mov: np.ndarray) -> tuple[float, float] | None:
+    """Sub-pixel (row, col) shift that aligns `mov` to `ref`, or None when it cannot be trusted."""
+    both = np.isfinite(ref) & np.isfinite(mov)
+    if both.mean() < 0.5 or min(ref.shape) < 32:
+        return None
+    a = np.where(both, ref, np.nanmedian(ref[both]))
+    b = np.where(both, mov, np.nanmedian(mov[both]))
+    shift, _err, _ = phase_cross_correlation(a, b, upsample_factor=10, normalization=None)
+    dy, dx = float(shift[0]), float(shift[1])
+    if np.hypot(dy, dx) > MAX_SHIFT_PX:
+        return None
+    return dy, dx
+
+
+def apply_shift(img: Prepared, shift: tuple[float, float]) -> Prepared:
+    """Move an image by a sub-pixel shift; pixels shifted in from outside become unusable."""
+    if shift == (0.0, 0.0):
+        return img
+    bands = {}
+    for k, v in img.bands.items():
+        filled = np.where(np.isfinite(v), v, 0.0)
+        bands[k] = ndimage.shift(filled, shift, order=1, mode="constant", cval=np.nan)
+    clear = ndimage.shift(img.clear.astype(np.float32), shift, order=1, mode="constant", cval=0)
+    clear = clear > 0.999
+    snow = ndimage.shift(img.snow.astype(np.float32), shift, order=0, mode="constant", cval=0) > 0.5
+    bands = {k: np.where(clear, v, np.nan).astype(np.float32) for k, v in bands.items()}
+    note = f"shifted by ({shift[0]:+.2f}, {shift[1]:+.2f}) px to align with the reference"
+    return Prepared(
+        bands, clear, snow & clear, img.has_cloud_mask, (*img.notes, note), img.shift_px
+    )
+
+
+def match_radiometry(ref: Prepared, mov: Prepared) -> Prepared:
+    """Scale each band of `mov` so its median and spread over shared clear pixels match `ref`.
+
+    Removes what changes everywhere at once (sun angle, haze, an uncorrected DN offset) so that
+    what is left is what changed in places.
+    """
+    both = ref.clear & mov.clear
+    if both.sum() < 100:
+        return mov
+    bands = {}
+    for k, v in mov.bands.items():
+        if k not in ref.bands:
+            continue
+        r, m = ref.bands[k][both], v[both]
+        rq = np.percentile(r, [25, 50, 75])
+        mq = np.percentile(m, [25, 50, 75])
+        spread_m = mq[2] - mq[0]
+        gain = (rq[2] - rq[0]) / spread_m if spread_m > 1e-6 else 1.0
+        gain = float(np.clip(gain, 0.5, 2.0))
+        bands[k] = ((v - mq[1]) * gain + rq[1]).astype(np.float32)
+    return replace(mov, bands=bands)
+
+
+NO_CHANGE_P = 0.95
+"""IR-MAD no-change probability above which a pixel anchors the radiometric normalisation."""
+
+
+def irmad_normalise(ref: Prepared, mov: Prepared, min_pixels: int = 1000) -> Prepared:
+    """Map each band of `mov` onto `ref` by orthogonal regression on the pixels IR-MAD finds
+    unchanged (no-change probability above 0.95): atmosphere, season and sensor drift go; what
+    changed in places stays. Falls back to `match_radiometry` when too few such pixels exist."""
+    try:
+        params = irmad_fit(ref, mov)
+    except ValueError:
+        return match_radiometry(ref, mov)
+    p = irmad_no_change_probability(ref, mov, params)
+    anchor = np.nan_to_num(p) > NO_CHANGE_P
+    n = int(anchor.sum())
+    if n < min_pixels:
+        return match_radiometry(ref, mov)
+    bands = {}
+    for k, v in mov.bands.items():
+        if k not in ref.bands:
+            continue
+        x, y = v[anchor].astype(np.float64), ref.bands[k][anchor].astype(np.float64)
+        mx, my = x.mean(), y.mean()
+        sxx, syy, sxy = x.var(), y.var(), float(np.mean((x - mx) * (y - my)))
+        # Orthogonal (total least squares) slope: both dates carry noise.
+        slope = (syy - sxx + np.sqrt((syy - sxx) ** 2 + 4 * sxy**2)) / (2 * sxy) if sxy else 1.0
+        slope = float(np.clip(slope, 0.5, 2.0))
+        bands[k] = ((v - mx) * slope + my).astype(np.float32)
+    note = f"radiometry normalised by IR-MAD on {n} unchanged pixels"
+    return replace(mov, bands=bands, notes=(*mov.notes, note))
+
+
+NORMALISERS = ("quantile", "irmad", "none")
+
+
+def align_pair(
+    before: Prepared, after: Prepared, *, band: str = "red", normalise: str = "quantile"
+) -> tuple[Prepared, Prepared]:
+    """Co-register `after` onto `before` (small shifts only) and match its radiometry:
+    `quantile` (median and interquartile range), `irmad` (linear maps fitted on the pixels IR-MAD
+    finds unchanged) or `none`."""
+    if normalise not in NORMALISERS:
+        raise ValueError(f"normalise={normalise!r}: choose one of {', '.join(NORMALISERS)}")
+    key = band if band in before.bands and band in after.bands else next(iter(before.bands))
+    shift = estimate_shift(before.bands[key], after.bands[key])
+    if shift is not None:
+        after = replace(after, shift_px=shift)
+        if np.hypot(*shift) >= 0.2:
+            after = apply_shift(after, shift)
+    if normalise == "irmad":
+        return before, irmad_normalise(before, after)
+    if normalise == "none":
+        return before, after
+    return before, match_radiometry(before, after)

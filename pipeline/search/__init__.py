@@ -1,0 +1,1 @@
+"""Catalogue back ends behind one Protocol (STAC API, static, Planetary Computer, Sentinel Hub)."""

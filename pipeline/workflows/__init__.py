@@ -1,0 +1,1 @@
+"""run, watch, compare: thin orchestration of the stages."""

@@ -1,0 +1,91 @@
+"""Deliver one watch alert: run a command (argv, no shell, JSON on stdin) and/or POST the JSON.
+
+Returns None when every configured channel took the alert, else one line saying what failed.
+Delivery is at least once: a run killed between delivering and recording it delivers it again
+next time, so the payload carries an `id` (aoi/site/scene) that a receiver can deduplicate on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import requests
+
+from pipeline.config.aoi import Alert
+
+BACKOFF_S = 1.0
+
+
+def run_command(argv: list[str], payload: str, timeout_s: float) -> str | None:
+    """Run `argv` with the payload on stdin and the key fields in WATCH_* variables."""
+    data = json.loads(payload)
+    env = dict(os.environ)
+    env.update(
+        WATCH_ALERT_ID=str(data.get("id", "")),
+        WATCH_AOI=str(data.get("aoi", "")),
+        WATCH_SITE=str(data.get("site", "")),
+        WATCH_SCENE=str(data.get("scene_id", "")),
+        WATCH_DATE=str(data.get("date", "")),
+        WATCH_APPEARED_M2=str(data.get("appeared_m2", "")),
+        WATCH_DISAPPEARED_M2=str(data.get("disappeared_m2", "")),
+    )
+    try:
+        done = subprocess.run(
+            argv,
+            input=payload,
+            text=True,
+            capture_output=True,
+            timeout=timeout_s,
+            env=env,
+            check=False,
+        )
+    except FileNotFoundError:
+        return f"alert command not found: {argv[0]}"
+    except PermissionError:
+        return f"alert command not executable: {argv[0]}"
+    except subprocess.TimeoutExpired:
+        return f"alert command timed out after {timeout_s:g} s: {argv[0]}"
+    if done.returncode != 0:
+        tail = (done.stderr or "").strip().splitlines()[-1:] or [""]
+        return f"alert command exited {done.returncode}: {argv[0]} {tail[0][:200]}".rstrip()
+    return None
+
+
+def post(url: str, payload: str, timeout_s: float, retries: int) -> str | None:
+    """POST the payload; retry connection errors, timeouts, 429 and 5xx with backoff."""
+    error = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(BACKOFF_S * 2 ** (attempt - 1))
+        try:
+            r = requests.post(
+                url,
+                data=payload.encode(),
+                headers={"Content-Type": "application/json"},
+                timeout=timeout_s,
+            )
+        except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            continue
+        if r.status_code < 300:
+            return None
+        error = f"HTTP {r.status_code}"
+        if r.status_code != 429 and r.status_code < 500:
+            break  # the receiver refuses it: asking again will not help
+    return f"POST {url} failed after {attempt + 1} attempt(s): {error}"
+
+
+def deliver(alert: Alert, payload: str) -> str | None:
+    problems = []
+    if alert.command:
+        p = run_command(list(alert.command), payload, alert.timeout_s)
+        if p:
+            problems.append(p)
+    if alert.url:
+        p = post(alert.url, payload, alert.timeout_s, alert.retries)
+        if p:
+            problems.append(p)
+    return "; ".join(problems) or None

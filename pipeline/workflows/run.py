@@ -1,0 +1,421 @@
+"""The flow for one AOI: for every claim and site, search → pick → read → prepare → detect → judge
+→ write. Search and read go through a `Source` and `pipeline.read`; everything else is pure."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.config.aoi import AOIConfig, Claim, Site
+from pipeline.detect.detectors import MIN_AREA_M2, detect
+from pipeline.errors import CatalogUnreachable, DataUnavailable
+from pipeline.judge.verdict import Judgement, Thresholds, Verdict, footprint, judge
+from pipeline.model.change import Change
+from pipeline.model.grid import Grid, plan_grid
+from pipeline.model.scene import Scene, Source
+from pipeline.model.sensors import SENSORS
+from pipeline.plan.scenes import common_orbit, relative_orbit
+from pipeline.prepare import align as prepare
+from pipeline.read.radar import amplitude
+from pipeline.workflows.fetch import Pick, find_scenes, pick
+from pipeline.write import report as rpt
+from pipeline.write.export import (
+    atomic_dir,
+    regions_geojson,
+    sha256_file,
+    write_change_tif,
+    write_json,
+)
+from pipeline.write.render import OverviewSite, PanelText, flicker, overview, panel
+
+DETECTOR_METHODS = {
+    "cva": "change-vector magnitude in robust noise units; 3x3 opening; 0.5 ha minimum unit",
+    "index": "NDVI and bare-soil index change in noise units; 3x3 opening; 0.5 ha minimum unit",
+    "irmad": "IR-MAD chi-square; 3x3 opening; 0.5 ha minimum unit",
+    "s1-logratio": "log-ratio of Lee-filtered backscatter; 3x3 opening; 0.5 ha minimum unit",
+}
+
+
+@dataclass
+class Outcome:
+    aoi: str
+    site: Site
+    claim: Claim
+    grid: Grid
+    picks: dict[str, Pick]
+    judgement: Judgement
+    change: Change | None
+    buildup: Change | None
+    catalogue: str
+    thresholds: Thresholds = Thresholds()
+    config_sha256: str | None = None
+
+    @property
+    def pixel_area_m2(self) -> float:
+        return self.grid.resolution**2
+
+    def credit(self) -> str:
+        years = sorted(
+            {
+                p.scene.datetime.year
+                for p in self.picks.values()
+                if p.scene is not None and p.sensor.name.startswith("sentinel")
+            }
+        )
+        parts = []
+        if years:
+            parts.append(f"Contains modified Copernicus Sentinel data {', '.join(map(str, years))}")
+        if any(
+            p.scene is not None and p.sensor.name.startswith("landsat") for p in self.picks.values()
+        ):
+            parts.append("Landsat imagery courtesy of the U.S. Geological Survey")
+        return "; ".join(parts)
+
+    def report(self, outputs: dict[str, str] | None = None) -> rpt.CheckReport:
+        j = self.judgement
+        return rpt.CheckReport(
+            aoi=self.aoi,
+            site=rpt.SiteRecord(
+                id=self.site.id,
+                name=self.site.name,
+                approximate=self.site.approximate,
+                source=self.site.source,
+                bounds_lonlat=[round(v, 6) for v in self.site.bounds()],
+                outline_lonlat=self.site.outline(),
+            ),
+            claim=rpt.ClaimRecord(
+                id=self.claim.id,
+                date=self.claim.date,
+                statement=self.claim.statement,
+                source=self.claim.source,
+            ),
+            verdict=j.verdict,
+            reasons=list(j.reasons),
+            flags=list(j.flags),
+            numbers={k: _round(v) for k, v in j.numbers.items()},
+            rules={"min_clear": self.thresholds.min_clear, **self.thresholds.rules.model_dump()},
+            images={name: p.record() for name, p in self.picks.items()},
+            grid=rpt.GridRecord(
+                crs=self.grid.crs.to_string(),
+                resolution_m=self.grid.resolution,
+                width=self.grid.width,
+                height=self.grid.height,
+                bounds=list(self.grid.bounds),
+            ),
+            detection=rpt.DetectionRecord(
+                detector=self.change.detector if self.change else "cva",
+                method=DETECTOR_METHODS.get(self.change.detector if self.change else "cva", ""),
+                threshold=self.change.threshold if self.change else None,
+                min_region_pixels=max(1, math.ceil(MIN_AREA_M2 / self.pixel_area_m2 - 1e-9)),
+                regions=len(self.change.regions) if self.change else 0,
+            ),
+            catalogue=self.catalogue,
+            software=f"pipeline {__version__}",
+            config_sha256=self.config_sha256,
+            credit=self.credit(),
+            outputs=outputs or {},
+        )
+
+
+def _round(v: float) -> float | None:
+    return None if v != v else round(v, 4)
+
+
+def check(
+    cfg: AOIConfig, claim: Claim, site: Site, source: Source, config_sha256: str | None = None
+) -> Outcome:
+    """Judge one claim at one site."""
+    names = ["baseline", "before", "after"] if claim.windows.baseline else ["before", "after"]
+    windows = {n: getattr(claim.windows, n) for n in names}
+    resolution = max(SENSORS[w.sensor].resolution_m for w in windows.values())
+    grid = plan_grid(site.bounds(), resolution)
+    picks: dict[str, Pick] = {}
+    # Radar windows are seen from one relative orbit, chosen before any pixel is read.
+    only: dict[str, list[Scene]] = {}
+    orbit_problem = None
+    if {SENSORS[w.sensor].kind for w in windows.values()} == {"radar"}:
+        found = {
+            n: find_scenes(source, SENSORS[w.sensor], w, site, cfg.max_cloud)
+            for n, w in windows.items()
+        }
+        orbit, orbit_problem = common_orbit(found, claim.date)
+        only = {
+            n: [s for s in sc if orbit is None or relative_orbit(s) == orbit]
+            for n, sc in found.items()
+        }
+    for n, w in windows.items():
+        if orbit_problem is not None:
+            picks[n] = Pick(n, w, SENSORS[w.sensor], problem=orbit_problem)
+            continue
+        try:
+            picks[n] = pick(source, n, w, site, grid, cfg, claim.date, only.get(n))
+        except CatalogUnreachable:
+            raise
+        except DataUnavailable as exc:
+            picks[n] = Pick(n, w, SENSORS[w.sensor], problem=str(exc).splitlines()[0])
+    # As read, before any alignment: identical pictures must be caught as served.
+    judged = {n: im for n, p in picks.items() if (im := p.judged()) is not None}
+    before, after = picks["before"].image, picks["after"].image
+    base = picks["baseline"].image if "baseline" in picks else None
+    change = buildup = None
+    kinds = {SENSORS[w.sensor].kind for w in windows.values()}
+    radar = kinds == {"radar"}
+    detector = "s1-logratio" if radar else cfg.detector
+    area = grid.resolution**2
+    # Pictures of different kinds are not differenced at all: the judge says why.
+    if before is not None and after is not None and len(kinds) == 1:
+        if radar:
+            before, after = amplitude(before), amplitude(after)
+            base = amplitude(base) if base is not None else None
+        align = prepare.align_pair
+        if radar:  # backscatter: co-registration only, no reflectance matching
+            align = partial(prepare.align_pair, band="vv", normalise="none")
+        before_a, after_a = align(before, after)
+        if base is not None:
+            before_a, base_a = align(before_a, base)
+            picks["baseline"].image = base_a
+            buildup = detect(base_a, before_a, pixel_area_m2=area, detector=detector)
+            change = detect(
+                before_a, after_a, baseline=base_a, pixel_area_m2=area, detector=detector
+            )
+        else:
+            change = detect(before_a, after_a, pixel_area_m2=area, detector=detector)
+        picks["before"].image = before_a
+        picks["after"].image = after_a
+    clear = {n: (p.image.clear_fraction if p.image is not None else None) for n, p in picks.items()}
+    thresholds = Thresholds(min_clear=cfg.min_clear, rules=cfg.verdict)
+    judgement = judge(
+        change,
+        area,
+        clear,
+        buildup=buildup,
+        thresholds=thresholds,
+        has_baseline="baseline" in picks,
+        images=judged,
+    )
+    problems = tuple(f"{p.name}: {p.problem}" for p in picks.values() if p.problem)
+    if problems:
+        judgement = replace(judgement, reasons=problems + judgement.reasons)
+    return Outcome(
+        cfg.aoi,
+        site,
+        claim,
+        grid,
+        picks,
+        judgement,
+        change,
+        buildup,
+        source.description,
+        thresholds,
+        config_sha256,
+    )
+
+
+def write(outcome: Outcome, out_dir: Path) -> Path:
+    """Write panel.png, flicker.gif, change.tif, regions.geojson and report.json (with the sha256
+    of every other file) into `out_dir`, atomically."""
+    with atomic_dir(out_dir) as tmp:
+        b, a, ch = outcome.picks["before"], outcome.picks["after"], outcome.change
+        if ch is not None and b.image is not None and a.image is not None:
+            assert b.scene is not None and a.scene is not None
+            tags = {
+                "site": outcome.site.id,
+                "claim": outcome.claim.id,
+                "before": b.scene.id,
+                "after": a.scene.id,
+                "verdict": str(outcome.judgement.verdict),
+                "software": f"pipeline {__version__}",
+            }
+            write_change_tif(tmp / "change.tif", ch, outcome.grid, tags)
+            write_json(
+                tmp / "regions.geojson", regions_geojson(ch, outcome.grid, outcome.pixel_area_m2)
+            )
+            outline = tuple(outcome.grid.to_pixels(outcome.site.outline()))
+            before_label = f"before {b.scene.datetime:%Y-%m-%d} {b.scene.platform}"
+            after_label = f"after {a.scene.datetime:%Y-%m-%d} {a.scene.platform}"
+            panel(
+                tmp / "panel.png",
+                b.image,
+                a.image,
+                ch,
+                PanelText(
+                    title=f"{outcome.site.name} — claim {outcome.claim.date}: "
+                    f"{_short(outcome.claim.statement)}",
+                    before_label=f"{before_label}\n{_short(b.scene.id, 60)}",
+                    after_label=f"{after_label}\n{_short(a.scene.id, 60)}",
+                    verdict=str(outcome.judgement.verdict),
+                    reasons=outcome.judgement.reasons,
+                    credit=outcome.credit()
+                    + ("   Site location approximate." if outcome.site.approximate else ""),
+                    scale_m=outcome.grid.resolution,
+                    flags=outcome.judgement.flags,
+                    outline_px=outline,
+                    north_deg=outcome.grid.north_angle(),
+                ),
+                footprint=None if outcome.buildup is None else footprint(outcome.buildup),
+            )
+            flicker(tmp / "flicker.gif", b.image, a.image, (before_label, after_label), outline)
+        outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
+        write_json(tmp / "report.json", outcome.report(outputs).model_dump(mode="json"))
+    return out_dir
+
+
+def _short(s: str, n: int = 90) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def run_aoi(
+    cfg: AOIConfig,
+    source: Source,
+    out_root: Path,
+    claims: list[str] | None = None,
+    sites: list[str] | None = None,
+    log: Any = None,
+    config_path: Path | None = None,
+) -> list[tuple[Outcome, Path]]:
+    """Check every (claim, site) of the AOI and write each one's outputs, then the AOI's summary
+    and report; returns what was done."""
+    log = log or sys.stderr
+    config_sha = sha256_file(config_path) if config_path is not None else None
+    done = []
+    for claim in cfg.claims:
+        if claims and claim.id not in claims:
+            continue
+        for site in cfg.sites_for(claim):
+            if sites and site.id not in sites:
+                continue
+            print(f"{cfg.aoi}/{site.id}/{claim.id}: searching {source.description}", file=log)
+            outcome = check(cfg, claim, site, source, config_sha)
+            path = write(outcome, out_root / cfg.aoi / site.id / claim.id)
+            print(
+                f"  -> {outcome.judgement.verdict}: {'; '.join(outcome.judgement.reasons)}",
+                file=log,
+            )
+            done.append((outcome, path))
+    write_summary(out_root / cfg.aoi, done)
+    write_run_report(out_root / cfg.aoi, cfg, config_path, config_sha, source.description)
+    return done
+
+
+def write_summary(aoi_dir: Path, done: list[tuple[Outcome, Path]]) -> None:
+    """summary.json: one row per (site, claim) ever checked under this folder; this run's rows
+    replace earlier ones, so a run limited with --claim/--site keeps the rest."""
+    path = aoi_dir / "summary.json"
+    try:
+        earlier = json.loads(path.read_text("utf-8"))
+        earlier = earlier if isinstance(earlier, list) else []
+    except (OSError, ValueError):
+        earlier = []
+    fresh = [
+        {
+            "site": o.site.id,
+            "claim": o.claim.id,
+            "verdict": str(o.judgement.verdict),
+            "reasons": list(o.judgement.reasons),
+            "outputs": str(p.relative_to(aoi_dir)),
+            "complete": all(pk.image is not None for pk in o.picks.values()),
+        }
+        for o, p in done
+    ]
+    keys = {(r["site"], r["claim"]) for r in fresh}
+    kept = [
+        r for r in earlier if isinstance(r, dict) and (r.get("site"), r.get("claim")) not in keys
+    ]
+    rows = sorted(kept + fresh, key=lambda r: (str(r.get("claim")), str(r.get("site"))))
+    aoi_dir.mkdir(parents=True, exist_ok=True)
+    tmp = aoi_dir / f".summary.json.{os.getpid()}.tmp"
+    write_json(tmp, rows)
+    tmp.replace(path)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def load_checks(aoi_dir: Path) -> list[rpt.CheckEntry]:
+    """Every check listed in summary.json whose report.json reads back, with its files' sha256."""
+    try:
+        rows = json.loads((aoi_dir / "summary.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return []
+    entries = []
+    for row in rows if isinstance(rows, list) else []:
+        folder = aoi_dir / str(row.get("outputs", ""))
+        try:
+            report = rpt.CheckReport.model_validate_json((folder / "report.json").read_bytes())
+        except (OSError, ValueError):
+            continue  # written by an older version or removed by hand: not part of this report
+        files = {f.name: sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file()}
+        entries.append(rpt.CheckEntry(folder=str(row["outputs"]), report=report, files=files))
+    return entries
+
+
+def write_run_report(
+    aoi_dir: Path,
+    cfg: AOIConfig,
+    config_path: Path | None,
+    config_sha: str | None,
+    catalogue: str,
+) -> rpt.RunReport:
+    """overview.png, report.md, report.html and report.json for every check under `aoi_dir`."""
+    import platform
+    from importlib import metadata
+
+    import rasterio
+
+    checks = load_checks(aoi_dir)
+    claim_ids = [c.id for c in cfg.claims if any(e.report.claim.id == c.id for e in checks)]
+    by_site: dict[str, dict[str, str]] = {}
+    for e in checks:
+        by_site.setdefault(e.report.site.id, {})[e.report.claim.id] = e.report.verdict.value
+    sites = [
+        OverviewSite(s.id, tuple(s.outline()), by_site[s.id]) for s in cfg.sites if s.id in by_site
+    ]
+    credit = "; ".join(sorted({e.report.credit for e in checks if e.report.credit}))
+    tmp_png = aoi_dir / f".overview.png.{os.getpid()}.tmp"
+    overview(tmp_png, cfg.title, sites, claim_ids, credit)
+    tmp_png.replace(aoi_dir / "overview.png")
+    run = rpt.RunReport(
+        aoi=cfg.aoi,
+        title=cfg.title,
+        generated=datetime.now(UTC).replace(microsecond=0),
+        software=f"pipeline {__version__}",
+        versions={
+            "pipeline": __version__,
+            "python": platform.python_version(),
+            "gdal": rasterio.__gdal_version__,
+            **{d: metadata.version(d) for d in ("numpy", "rasterio", "scikit-image", "scipy")},
+        },
+        config_path=str(config_path) if config_path else "",
+        config_sha256=config_sha or "",
+        catalogue=catalogue,
+        counts=rpt.counts(checks),
+        checks=checks,
+        files={},
+    )
+    _write_atomic(aoi_dir / "report.md", rpt.run_markdown(run).encode("utf-8"))
+    _write_atomic(aoi_dir / "report.html", rpt.run_html(run, aoi_dir).encode("utf-8"))
+    files = {
+        n: sha256_file(aoi_dir / n)
+        for n in ("overview.png", "summary.json", "report.md", "report.html")
+    }
+    run = run.model_copy(update={"files": files})
+    _write_atomic(aoi_dir / "report.json", (run.model_dump_json(indent=2) + "\n").encode())
+    return run
+
+
+def any_incomplete(done: list[tuple[Outcome, Path]]) -> bool:
+    return any(
+        o.judgement.verdict == Verdict.INCONCLUSIVE and any(p.problem for p in o.picks.values())
+        for o, _ in done
+    )

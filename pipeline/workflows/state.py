@@ -1,0 +1,304 @@
+"""What `pipeline watch` remembers between runs, in one SQLite file, and the lock that keeps two
+runs apart.
+
+Every change a run makes to the state is one transaction (WAL journal, synchronous=FULL), so a
+run killed at any moment leaves either the state before or the state after one site's batch,
+never half of it. The outputs a batch records are written (atomically) before its transaction,
+so a recorded output always exists; an output written by a run killed before its commit is
+simply redone by the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.write.export import sha256_file
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    aoi TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT,
+    status TEXT
+);
+CREATE TABLE IF NOT EXISTS scenes (
+    aoi TEXT NOT NULL,
+    site TEXT NOT NULL,
+    scene_id TEXT NOT NULL,
+    acquired TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('used', 'cloudy', 'superseded')),
+    clear_fraction REAL,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    PRIMARY KEY (aoi, site, scene_id)
+);
+CREATE TABLE IF NOT EXISTS history (
+    aoi TEXT NOT NULL,
+    site TEXT NOT NULL,
+    scene_id TEXT NOT NULL,
+    acquired TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    valid_fraction REAL,
+    previous_scene_id TEXT,
+    appeared_m2 REAL,
+    disappeared_m2 REAL,
+    baseline_scene_id TEXT,
+    differs_from_baseline_m2 REAL,
+    outputs TEXT,
+    PRIMARY KEY (aoi, site, scene_id)
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    aoi TEXT NOT NULL,
+    site TEXT NOT NULL,
+    scene_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (aoi, site, scene_id, path)
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    aoi TEXT NOT NULL,
+    site TEXT NOT NULL,
+    scene_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created TEXT NOT NULL,
+    sent TEXT,
+    PRIMARY KEY (aoi, site, scene_id)
+);
+"""
+
+HISTORY_COLUMNS = (
+    "acquired",
+    "scene_id",
+    "outcome",
+    "valid_fraction",
+    "previous_scene_id",
+    "appeared_m2",
+    "disappeared_m2",
+    "baseline_scene_id",
+    "differs_from_baseline_m2",
+    "outputs",
+)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class LockHeld(Exception):
+    """Another run holds the lock."""
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `lock_path` or raise LockHeld at once. The kernel drops the
+    lock when the holder exits, however it exits (even SIGKILL): no stale lock files."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            raise LockHeld(holder) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {now()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+@dataclass(frozen=True)
+class Processed:
+    scene_id: str
+    acquired: datetime
+    outcome: str
+
+
+class State:
+    """The watch database of one output folder (one AOI)."""
+
+    def __init__(self, path: Path, readonly: bool = False):
+        self.path = path
+        if readonly:
+            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            with self.transaction():
+                self._create()
+        self.db.row_factory = sqlite3.Row
+
+    def _create(self) -> None:
+        for stmt in SCHEMA.split(";"):
+            if stmt.strip():
+                self.db.execute(stmt)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> State | None:
+        return cls(path, readonly=True) if path.is_file() else None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (KeyboardInterrupt too)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def integrity(self) -> str:
+        return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def unfinished_runs(self, aoi: str) -> list[sqlite3.Row]:
+        return list(
+            self.db.execute(
+                "SELECT * FROM runs WHERE aoi = ? AND finished IS NULL ORDER BY id", (aoi,)
+            )
+        )
+
+    def start_run(self, aoi: str) -> int:
+        with self.transaction() as db:
+            # Runs that never finished were killed (the lock is ours, so none is alive).
+            db.execute(
+                "UPDATE runs SET finished = ?, status = 'killed' WHERE aoi = ? "
+                "AND finished IS NULL",
+                (now(), aoi),
+            )
+            cur = db.execute(
+                "INSERT INTO runs (aoi, pid, started) VALUES (?, ?, ?)", (aoi, os.getpid(), now())
+            )
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, status: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET finished = ?, status = ? WHERE id = ?", (now(), status, run_id)
+            )
+
+    # -- scenes --------------------------------------------------------------------------------
+
+    def processed(self, aoi: str, site: str) -> dict[str, Processed]:
+        rows = self.db.execute(
+            "SELECT scene_id, acquired, outcome FROM scenes WHERE aoi = ? AND site = ?",
+            (aoi, site),
+        )
+        return {r[0]: Processed(r[0], datetime.fromisoformat(r[1]), r[2]) for r in rows.fetchall()}
+
+    def last_used(self, aoi: str, site: str) -> Processed | None:
+        r = self.db.execute(
+            "SELECT scene_id, acquired, outcome FROM scenes WHERE aoi = ? AND site = ? "
+            "AND outcome = 'used' ORDER BY acquired DESC LIMIT 1",
+            (aoi, site),
+        ).fetchone()
+        return Processed(r[0], datetime.fromisoformat(r[1]), r[2]) if r else None
+
+    def record_batch(
+        self,
+        aoi: str,
+        site: str,
+        run_id: int,
+        scenes: list[tuple[str, datetime, str, float | None]],
+        history: list[dict[str, Any]],
+        outputs: list[tuple[str, Path, Path]],
+        alert: tuple[str, str] | None,
+    ) -> None:
+        """One site's new scenes, history rows, output checksums and alert, all or nothing.
+        `outputs` is (scene_id, file, folder the path is recorded relative to)."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO scenes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (aoi, site, sid, when.isoformat(), outcome, clear, run_id)
+                    for sid, when, outcome, clear in scenes
+                ],
+            )
+            cols = ("scene_id", *(c for c in HISTORY_COLUMNS if c != "scene_id"))
+            db.executemany(
+                f"INSERT OR REPLACE INTO history (aoi, site, {', '.join(cols)}) "
+                f"VALUES (?, ?, {', '.join('?' * len(cols))})",
+                [(aoi, site, *(h.get(c) for c in cols)) for h in history],
+            )
+            for sid, f, rel in outputs:
+                db.execute(
+                    "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)",
+                    (aoi, site, sid, str(f.relative_to(rel)), sha256_file(f), f.stat().st_size),
+                )
+            if alert is not None:
+                sid, payload = alert
+                db.execute(
+                    "INSERT OR IGNORE INTO alerts (aoi, site, scene_id, payload, status, created)"
+                    " VALUES (?, ?, ?, ?, 'pending', ?)",
+                    (aoi, site, sid, payload, now()),
+                )
+
+    # -- history -------------------------------------------------------------------------------
+
+    def history(self, aoi: str, site: str) -> list[dict[str, Any]]:
+        cols = ", ".join(HISTORY_COLUMNS)
+        rows = self.db.execute(
+            f"SELECT {cols} FROM history WHERE aoi = ? AND site = ? ORDER BY acquired",
+            (aoi, site),
+        )
+        return [dict(zip(HISTORY_COLUMNS, r, strict=True)) for r in rows.fetchall()]
+
+    def outputs(self, aoi: str, site: str) -> list[tuple[str, str, int]]:
+        rows = self.db.execute(
+            "SELECT path, sha256, bytes FROM outputs WHERE aoi = ? AND site = ? ORDER BY path",
+            (aoi, site),
+        )
+        return [(r[0], r[1], r[2]) for r in rows.fetchall()]
+
+    # -- alerts --------------------------------------------------------------------------------
+
+    def pending_alerts(self, aoi: str) -> list[tuple[str, str, str]]:
+        rows = self.db.execute(
+            "SELECT site, scene_id, payload FROM alerts WHERE aoi = ? AND status != 'sent' "
+            "ORDER BY created",
+            (aoi,),
+        )
+        return [(r[0], r[1], r[2]) for r in rows.fetchall()]
+
+    def alert_result(self, aoi: str, site: str, scene_id: str, error: str | None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE alerts SET attempts = attempts + 1, status = ?, last_error = ?, sent = ? "
+                "WHERE aoi = ? AND site = ? AND scene_id = ?",
+                (
+                    "sent" if error is None else "failed",
+                    error,
+                    now() if error is None else None,
+                    aoi,
+                    site,
+                    scene_id,
+                ),
+            )
+
+    def alerts(self, aoi: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT site, scene_id, status, attempts, last_error FROM alerts WHERE aoi = ?",
+            (aoi,),
+        )
+        return [dict(r) for r in rows.fetchall()]

@@ -1,0 +1,656 @@
+"""`pipeline watch`: scheduled monitoring of every site of an AOI, safe to run from cron.
+
+Per site and run: search acquisitions newer than the last one processed; of those, take the newest
+with a clear view of the site (cloud mask over the site, at least the config's `min_clear`); compare
+it with the previous usable acquisition (what appeared, what left) and with the site's baseline (how
+much differs from the site empty); write `<out>/<aoi>/<site>/watch/<date>/`; add a row per new
+acquisition to the history (history.csv, history.png); alert when the change since the previous
+image passes the thresholds.
+
+How a site's baseline is chosen: `watch.baseline` of the config when given; otherwise the
+baseline window of the latest claim (by claim date) concerning the site that has one; otherwise
+there is none, and arrival/departure is told from NDVI as in a claim without a baseline.
+
+The state (outputs/<aoi>/watch.sqlite) and the lock (watch.lock beside it) are in pipeline.state.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import __version__
+from pipeline.config.aoi import Alert, AOIConfig, Site, Window
+from pipeline.detect.detectors import detect
+from pipeline.errors import DataUnavailable
+from pipeline.model.change import ARRIVAL, DEPARTURE
+from pipeline.model.grid import Grid, plan_grid
+from pipeline.model.image import Prepared
+from pipeline.model.scene import Scene, Source
+from pipeline.model.sensors import SENSORS, Sensor
+from pipeline.prepare import align as prepare
+from pipeline.read.scenes import read_mask, read_scene
+from pipeline.workflows.alerts import deliver
+from pipeline.workflows.fetch import find_scenes, pick
+from pipeline.workflows.state import HISTORY_COLUMNS, State, exclusive
+from pipeline.write.export import (
+    atomic_dir,
+    regions_geojson,
+    sha256_file,
+    write_change_tif,
+    write_json,
+)
+from pipeline.write.render import PanelText, panel
+
+log = logging.getLogger("pipeline.watch")
+
+LOOKBACK_DAYS = 30
+"""First run without `watch.since`: acquisitions of the last 30 days."""
+
+EXIT_ALERT_UNDELIVERED = 69  # EX_UNAVAILABLE: an alert could not be delivered (retried next run)
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another run holds the lock; try again later
+STATE_FILE = "watch.sqlite"
+LOCK_FILE = "watch.lock"
+LOG_FILE = "watch.log"
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    sensor: Sensor
+    baseline: Window | None
+    baseline_from: str
+    since: date
+    alert: Alert
+
+
+@dataclass
+class SiteResult:
+    site: str
+    new: int = 0
+    used: str | None = None
+    cloudy: list[str] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)
+    appeared_m2: float | None = None
+    disappeared_m2: float | None = None
+    alert: bool = False
+    outputs: Path | None = None
+
+
+@dataclass
+class WatchResult:
+    sites: list[SiteResult]
+    alerts_failed: int = 0
+    killed_runs: int = 0
+    unavailable: int = 0
+    """Sites skipped this run because the catalogue or imagery could not be had."""
+
+    @property
+    def new(self) -> int:
+        return sum(s.new for s in self.sites)
+
+
+def settings_for(cfg: AOIConfig, site: Site, today: date) -> SiteSettings:
+    """The sensor, baseline window, start date and alert rules that apply to `site`."""
+    w = cfg.watch
+    claims = sorted((c for c in cfg.claims if site in cfg.sites_for(c)), key=lambda c: c.date)
+    sensor = w.sensor if w and w.sensor else None
+    if sensor is None:
+        sensor = claims[-1].windows.after.sensor if claims else "sentinel-2-l2a"
+    baseline, origin = None, "none: no claim of this site has a baseline window"
+    if w and w.baseline:
+        baseline, origin = w.baseline, "watch.baseline"
+    else:
+        for c in reversed(claims):
+            if c.windows.baseline is not None:
+                baseline, origin = c.windows.baseline, f"baseline window of claim {c.id}"
+                break
+    since = w.since if w and w.since else today - timedelta(days=LOOKBACK_DAYS)
+    return SiteSettings(SENSORS[sensor], baseline, origin, since, w.alert if w else Alert())
+
+
+# -- one site ----------------------------------------------------------------------------------
+
+
+def _window(sensor: Sensor, start: date, end: date) -> Window:
+    return Window(start=start, end=max(start, end), sensor=sensor.name)  # type: ignore[arg-type]
+
+
+def new_scenes(
+    source: Source, cfg: AOIConfig, site: Site, s: SiteSettings, state: State | None, today: date
+) -> tuple[list[Scene], datetime | None]:
+    """Acquisitions at the site not processed yet and newer than the newest processed one,
+    newest first."""
+    done = state.processed(cfg.aoi, site.id) if state else {}
+    last = max((p.acquired for p in done.values()), default=None)
+    start = last.date() if last else s.since
+    scenes = find_scenes(source, s.sensor, _window(s.sensor, start, today), site, cfg.max_cloud)
+    fresh = [x for x in scenes if x.id not in done and (last is None or x.datetime > last)]
+    return sorted(fresh, key=lambda x: x.datetime, reverse=True), last
+
+
+def _find(
+    source: Source, cfg: AOIConfig, site: Site, sensor: Sensor, scene_id: str, when: datetime
+):
+    for x in find_scenes(source, sensor, _window(sensor, when.date(), when.date()), site, 100):
+        if x.id == scene_id:
+            return x
+    return None
+
+
+def _ha(m2: float | None) -> str:
+    return "n/a" if m2 is None else f"{m2 / 10000:.2f} ha"
+
+
+class _Run:
+    """The run's row in the state, created only once there is something new to process (a run
+    with nothing new writes nothing); an unfinished row is how the next run knows one was killed."""
+
+    def __init__(self, state: State, aoi: str):
+        self.state, self.aoi, self.id = state, aoi, 0
+
+    def start(self) -> int:
+        if not self.id:
+            self.id = self.state.start_run(self.aoi)
+        return self.id
+
+    def finish(self, status: str) -> None:
+        if self.id:
+            self.state.finish_run(self.id, status)
+
+
+def watch_site(
+    cfg: AOIConfig,
+    site: Site,
+    source: Source,
+    state: State,
+    run: _Run,
+    aoi_dir: Path,
+    today: date,
+) -> SiteResult:
+    s = settings_for(cfg, site, today)
+    res = SiteResult(site.id)
+    tag = f"{cfg.aoi}/{site.id}"
+    fresh, last = new_scenes(source, cfg, site, s, state, today)
+    if not fresh:
+        since = f"since {last:%Y-%m-%d %H:%M}" if last else f"since {s.since}"
+        log.info("%s: nothing new %s (%s)", tag, since, s.sensor.name)
+        return res
+    res.new = len(fresh)
+    run_id = run.start()
+    log.info("%s: %d new acquisition(s): %s", tag, len(fresh), ", ".join(x.id for x in fresh))
+    grid = plan_grid(site.bounds(), s.sensor.resolution_m)
+
+    chosen: Scene | None = None
+    masks = None
+    seen: list[tuple[Scene, str, float | None]] = []
+    for x in fresh:  # newest first
+        if chosen is not None:
+            seen.append((x, "superseded", None))
+            res.superseded.append(x.id)
+            log.info("%s: %s %s superseded by a newer clear image", tag, x.date, x.id)
+            continue
+        m = read_mask(x, s.sensor, grid)
+        clear = float(m[0].mean()) if m is not None else None
+        if clear is not None and clear < cfg.min_clear:
+            seen.append((x, "cloudy", clear))
+            res.cloudy.append(x.id)
+            log.info(
+                "%s: %s %s cloudy: %.0f%% of the site clear (need %.0f%%)",
+                tag,
+                x.date,
+                x.id,
+                100 * clear,
+                100 * cfg.min_clear,
+            )
+            continue
+        chosen, masks = x, m
+        seen.append((x, "used", clear))
+
+    history: list[dict[str, Any]] = [
+        {
+            "scene_id": x.id,
+            "acquired": x.datetime.isoformat(),
+            "outcome": outcome,
+            "valid_fraction": None if clear is None else round(clear, 4),
+        }
+        for x, outcome, clear in seen
+        if outcome == "cloudy"
+    ]
+    outputs: list[tuple[str, Path, Path]] = []
+    alert = None
+    if chosen is not None:
+        row, out_dir, payload = _compare(cfg, site, source, state, s, grid, chosen, masks, aoi_dir)
+        history.append(row)
+        outputs = [(chosen.id, f, aoi_dir) for f in sorted(out_dir.iterdir()) if f.is_file()]
+        res.used, res.outputs = chosen.id, out_dir
+        res.appeared_m2, res.disappeared_m2 = row["appeared_m2"], row["disappeared_m2"]
+        if payload is not None:
+            alert = (chosen.id, json.dumps(payload, sort_keys=True))
+            res.alert = True
+            log.warning(
+                "%s: ALERT %s: %s appeared, %s disappeared since %s (thresholds %s / %s)",
+                tag,
+                chosen.date,
+                _ha(row["appeared_m2"]),
+                _ha(row["disappeared_m2"]),
+                row["previous_scene_id"],
+                _ha(s.alert.appeared_m2),
+                _ha(s.alert.disappeared_m2),
+            )
+    else:
+        log.warning("%s: no clear view of the site in %d new acquisition(s)", tag, len(fresh))
+    state.record_batch(
+        cfg.aoi,
+        site.id,
+        run_id,
+        [(x.id, x.datetime, outcome, clear) for x, outcome, clear in seen],
+        history,
+        outputs,
+        alert,
+    )
+    export_history(state, cfg.aoi, site, aoi_dir / site.id / "watch")
+    return res
+
+
+def _compare(
+    cfg: AOIConfig,
+    site: Site,
+    source: Source,
+    state: State,
+    s: SiteSettings,
+    grid: Grid,
+    chosen: Scene,
+    masks: tuple[np.ndarray, np.ndarray] | None,
+    aoi_dir: Path,
+) -> tuple[dict[str, Any], Path, dict[str, Any] | None]:
+    """Read the new image, the previous usable one and the baseline; detect; write the dated
+    folder. Returns the history row, the folder and the alert payload (None: no alert)."""
+    tag = f"{cfg.aoi}/{site.id}"
+    new = read_scene(chosen, s.sensor, grid, masks)
+    prev_rec = state.last_used(cfg.aoi, site.id)
+    prev_scene = prev_img = None
+    if prev_rec is not None:
+        prev_scene = _find(source, cfg, site, s.sensor, prev_rec.scene_id, prev_rec.acquired)
+        if prev_scene is None:
+            log.warning("%s: previous image %s no longer in the catalogue", tag, prev_rec.scene_id)
+        else:
+            prev_img = read_scene(prev_scene, s.sensor, grid)
+    base_scene = base_img = None
+    if s.baseline is not None:
+        try:
+            bp = pick(source, "baseline", s.baseline, site, grid, cfg, s.baseline.end)
+            base_scene, base_img = bp.scene, bp.image
+            if base_img is None:
+                log.warning("%s: baseline (%s): %s", tag, s.baseline_from, bp.problem)
+        except DataUnavailable as exc:
+            log.warning("%s: baseline unreadable: %s", tag, str(exc).splitlines()[0])
+
+    # Against the baseline: the new image matched onto the baseline, the same way every run, so
+    # the numbers of successive runs compare. Against the previous image: matched onto it, with
+    # the baseline (matched onto the previous image) telling arrival from departure.
+    change = vs_base = None
+    before = after = base_view = None
+    if base_img is not None:
+        base_view, after = prepare.align_pair(base_img, new)
+        vs_base = detect(base_view, after)
+    if prev_img is not None:
+        before, after = prepare.align_pair(prev_img, new)
+        base_dir = prepare.align_pair(before, base_img)[1] if base_img is not None else None
+        change = detect(before, after, baseline=base_dir)
+    after = after if after is not None else new
+
+    px = grid.resolution**2
+    appeared = change.pixels(ARRIVAL) * px if change else None
+    disappeared = change.pixels(DEPARTURE) * px if change else None
+    differs = (
+        float((vs_base.mask & (vs_base.direction != DEPARTURE)).sum()) * px if vs_base else None
+    )
+    out_dir = aoi_dir / site.id / "watch" / chosen.date.isoformat()
+    row: dict[str, Any] = {
+        "scene_id": chosen.id,
+        "acquired": chosen.datetime.isoformat(),
+        "outcome": "used",
+        "previous_scene_id": prev_scene.id if prev_scene else None,
+        "appeared_m2": appeared,
+        "disappeared_m2": disappeared,
+        "baseline_scene_id": base_scene.id if base_img is not None and base_scene else None,
+        "differs_from_baseline_m2": differs,
+        "outputs": str(out_dir.relative_to(aoi_dir)),
+        "valid_fraction": round(new.clear_fraction, 4),
+    }
+    a = s.alert
+    fire = change is not None and (
+        (a.appeared_m2 is not None and appeared is not None and appeared >= a.appeared_m2)
+        or (
+            a.disappeared_m2 is not None
+            and disappeared is not None
+            and disappeared >= a.disappeared_m2
+        )
+    )
+    report = {
+        "aoi": cfg.aoi,
+        "site": {"id": site.id, "name": site.name, "bounds_lonlat": list(site.bounds())},
+        "date": chosen.date.isoformat(),
+        "image": _describe(chosen, new),
+        "previous": _describe(prev_scene, prev_img) if prev_scene else None,
+        "baseline": {
+            "chosen_by": s.baseline_from,
+            **(_describe(base_scene, base_img) if base_scene and base_img else {}),
+        },
+        "numbers": {
+            "valid_fraction": round(new.clear_fraction, 4),
+            "appeared_m2": appeared,
+            "disappeared_m2": disappeared,
+            "differs_from_baseline_m2": differs,
+            "compared_m2": float(change.valid.sum()) * px if change else None,
+        },
+        "alert": {
+            "fired": fire,
+            "appeared_m2": a.appeared_m2,
+            "disappeared_m2": a.disappeared_m2,
+        },
+        "grid": {"crs": grid.crs.to_string(), "resolution_m": grid.resolution},
+        "catalogue": source.description,
+        "software": f"pipeline {__version__}",
+    }
+    with atomic_dir(out_dir) as tmp:
+        shown = change if change is not None else vs_base
+        ref_scene, ref_img = (prev_scene, before) if change is not None else (base_scene, base_view)
+        if shown is not None and ref_scene is not None and ref_img is not None:
+            tags = {"site": site.id, "before": ref_scene.id, "after": chosen.id}
+            write_change_tif(tmp / "change.tif", shown, grid, tags)
+            write_json(tmp / "regions.geojson", regions_geojson(shown, grid, px))
+            what = "previous image" if change is not None else "baseline"
+            panel(
+                tmp / "panel.png",
+                ref_img,
+                after,
+                shown,
+                PanelText(
+                    title=f"{site.name} — watch {chosen.date}: change since the {what}",
+                    before_label=f"{what}: {ref_scene.datetime:%Y-%m-%d} ({ref_scene.platform})",
+                    after_label=f"new: {chosen.datetime:%Y-%m-%d} ({chosen.platform})",
+                    verdict="alert" if fire else "no alert",
+                    reasons=(
+                        f"appeared {_ha(appeared)}, disappeared {_ha(disappeared)}, "
+                        f"differs from baseline {_ha(differs)}",
+                    ),
+                    credit=f"Contains modified Copernicus Sentinel data {chosen.datetime.year}"
+                    if s.sensor.name.startswith("sentinel")
+                    else "Landsat imagery courtesy of the U.S. Geological Survey",
+                    scale_m=grid.resolution,
+                ),
+            )
+        if change is not None and vs_base is not None and base_scene is not None:
+            write_change_tif(
+                tmp / "baseline_change.tif",
+                vs_base,
+                grid,
+                {"site": site.id, "before": base_scene.id, "after": chosen.id},
+            )
+        write_json(tmp / "report.json", report)
+    payload = None
+    if fire:
+        payload = {
+            "id": f"{cfg.aoi}/{site.id}/{chosen.id}",
+            "aoi": cfg.aoi,
+            "site": site.id,
+            "site_name": site.name,
+            "scene_id": chosen.id,
+            "date": chosen.date.isoformat(),
+            "previous_scene_id": row["previous_scene_id"],
+            "appeared_m2": appeared,
+            "disappeared_m2": disappeared,
+            "differs_from_baseline_m2": differs,
+            "thresholds": {"appeared_m2": a.appeared_m2, "disappeared_m2": a.disappeared_m2},
+            "valid_fraction": round(new.clear_fraction, 4),
+            "outputs": str(out_dir.resolve()),
+        }
+    return row, out_dir, payload
+
+
+def _describe(scene: Scene | None, img: Prepared | None) -> dict[str, Any]:
+    if scene is None:
+        return {}
+    d: dict[str, Any] = {
+        "scene_id": scene.id,
+        "datetime": scene.datetime.isoformat(),
+        "platform": scene.platform,
+        "tile_cloud_cover": scene.cloud_cover,
+    }
+    if scene.catalog:
+        d["catalog"] = scene.catalog
+    if img is not None:
+        d.update(clear_fraction=round(img.clear_fraction, 4), notes=list(img.notes))
+    return d
+
+
+# -- history -----------------------------------------------------------------------------------
+
+
+def history_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(HISTORY_COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r[k] is None else r[k]) for k in HISTORY_COLUMNS})
+    return buf.getvalue()
+
+
+def export_history(state: State, aoi: str, site: Site, folder: Path) -> bool:
+    """history.png then history.csv from the state, each by temp file + rename; nothing is
+    written when history.csv already says the same (so a run with nothing new writes nothing).
+    Returns whether anything was written."""
+    rows = state.history(aoi, site.id)
+    text = history_csv(rows)
+    csv_path, png_path = folder / "history.csv", folder / "history.png"
+    if csv_path.is_file() and png_path.is_file() and csv_path.read_text("utf-8") == text:
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp_png = folder / f".history.png.{os.getpid()}.tmp"
+    plot_history(rows, site.name, tmp_png)
+    tmp_png.replace(png_path)
+    tmp_csv = folder / f".history.csv.{os.getpid()}.tmp"
+    tmp_csv.write_text(text, "utf-8")
+    tmp_csv.replace(csv_path)
+    return True
+
+
+def plot_history(rows: list[dict[str, Any]], title: str, path: Path) -> None:
+    """Top: share of the site clear per acquisition (cloudy ones marked). Bottom: area that
+    appeared (up) and disappeared (down) since the previous image, and the area that differs
+    from the baseline (line): build-up rises, withdrawal falls."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    def d(r: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(r["acquired"])
+
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(11, 6), dpi=100, sharex=True, gridspec_kw={"height_ratios": [1, 2]}
+    )
+    for outcome, colour, label in (("used", "tab:green", "used"), ("cloudy", "0.6", "cloudy")):
+        pts = [r for r in rows if r["outcome"] == outcome and r["valid_fraction"] is not None]
+        if pts:
+            top.bar(
+                [d(r) for r in pts],
+                [100 * r["valid_fraction"] for r in pts],
+                width=2.0,
+                color=colour,
+                label=label,
+            )
+    top.set_ylim(0, 100)
+    top.set_ylabel("site clear (%)")
+    if top.get_legend_handles_labels()[0]:
+        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    used = [r for r in rows if r["outcome"] == "used"]
+    ha = 1 / 10000
+    app = [(d(r), r["appeared_m2"] * ha) for r in used if r["appeared_m2"] is not None]
+    dis = [(d(r), -r["disappeared_m2"] * ha) for r in used if r["disappeared_m2"] is not None]
+    base = [
+        (d(r), r["differs_from_baseline_m2"] * ha)
+        for r in used
+        if r["differs_from_baseline_m2"] is not None
+    ]
+    if app:
+        bottom.bar(
+            *zip(*app, strict=True), width=2.0, color="tab:red", label="appeared since previous"
+        )
+    if dis:
+        bottom.bar(
+            *zip(*dis, strict=True), width=2.0, color="tab:cyan", label="disappeared since previous"
+        )
+    if base:
+        bottom.plot(*zip(*base, strict=True), "k.-", label="differs from baseline")
+    bottom.axhline(0, color="0.3", lw=0.8)
+    bottom.set_ylabel("area (ha)")
+    if app or dis or base:
+        bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    fig.autofmt_xdate()
+    fig.suptitle(f"{title}: watch history ({len(rows)} acquisitions)")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+# -- alerts ------------------------------------------------------------------------------------
+
+
+def deliver_pending(cfg: AOIConfig, state: State) -> int:
+    """Deliver every alert not delivered yet; returns how many failed (they stay pending)."""
+    failed = 0
+    for site_id, scene_id, payload in state.pending_alerts(cfg.aoi):
+        site = next((x for x in cfg.sites if x.id == site_id), None)
+        rule = settings_for(cfg, site, date.today()).alert if site else Alert()
+        if not (rule.command or rule.url):
+            log.info(
+                "%s/%s: alert for %s logged only (no command or url)", cfg.aoi, site_id, scene_id
+            )
+            state.alert_result(cfg.aoi, site_id, scene_id, None)
+            continue
+        error = deliver(rule, payload)
+        state.alert_result(cfg.aoi, site_id, scene_id, error)
+        if error:
+            failed += 1
+            log.error("%s/%s: alert for %s NOT delivered: %s", cfg.aoi, site_id, scene_id, error)
+        else:
+            log.warning("%s/%s: alert for %s delivered", cfg.aoi, site_id, scene_id)
+    return failed
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def verify_outputs(state: State, aoi: str, site: Site, aoi_dir: Path) -> int:
+    """Compare recorded checksums with the files; log what changed or went missing."""
+
+    bad = 0
+    for rel, digest, _size in state.outputs(aoi, site.id):
+        f = aoi_dir / rel
+        if not f.is_file():
+            bad += 1
+            log.warning("%s/%s: recorded output missing: %s", aoi, site.id, f)
+        elif sha256_file(f) != digest:
+            bad += 1
+            log.warning("%s/%s: output changed since it was written: %s", aoi, site.id, f)
+    return bad
+
+
+def watch(
+    cfg: AOIConfig,
+    source: Source,
+    out_root: Path,
+    sites: list[str] | None = None,
+    today: date | None = None,
+) -> WatchResult:
+    """One scheduled run over the AOI's sites (see the module docstring)."""
+    today = today or datetime.now(UTC).date()
+    aoi_dir = out_root / cfg.aoi
+    chosen = [x for x in cfg.sites if not sites or x.id in sites]
+    with exclusive(aoi_dir / LOCK_FILE):
+        state = State(aoi_dir / STATE_FILE)
+        try:
+            killed = state.unfinished_runs(cfg.aoi)
+            for r in killed:
+                log.warning(
+                    "run %d (pid %d, started %s) did not finish; what it left unrecorded is redone",
+                    r["id"],
+                    r["pid"],
+                    r["started"],
+                )
+            run = _Run(state, cfg.aoi)
+            result = WatchResult([], killed_runs=len(killed))
+            try:
+                result.alerts_failed = deliver_pending(cfg, state)  # left by earlier runs
+                for site in chosen:
+                    verify_outputs(state, cfg.aoi, site, aoi_dir)
+                    try:
+                        result.sites.append(
+                            watch_site(cfg, site, source, state, run, aoi_dir, today)
+                        )
+                    except DataUnavailable as exc:  # this site waits for the next run
+                        result.unavailable += 1
+                        log.error("%s/%s: %s", cfg.aoi, site.id, " ".join(str(exc).split()))
+                    result.alerts_failed += deliver_pending(cfg, state)
+                run.finish("ok")
+            except BaseException as exc:
+                run.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+                raise
+            if result.new == 0:
+                log.info("%s: nothing new at any site; nothing written", cfg.aoi)
+            return result
+        finally:
+            state.close()
+
+
+def dry_run(
+    cfg: AOIConfig,
+    source: Source,
+    out_root: Path,
+    sites: list[str] | None = None,
+    today: date | None = None,
+) -> list[str]:
+    """What a run would fetch, as lines of text; reads the state if there is one, writes
+    nothing (no state, lock, log or outputs)."""
+    today = today or datetime.now(UTC).date()
+    state = State.open_readonly(out_root / cfg.aoi / STATE_FILE)
+    lines: list[str] = []
+    try:
+        for site in cfg.sites:
+            if sites and site.id not in sites:
+                continue
+            s = settings_for(cfg, site, today)
+            fresh, last = new_scenes(source, cfg, site, s, state, today)
+            after = f"{last:%Y-%m-%d %H:%M}" if last else f"{s.since} (first run)"
+            lines.append(
+                f"{cfg.aoi}/{site.id}: {len(fresh)} new {s.sensor.name} acquisition(s) after "
+                f"{after}; baseline: {s.baseline_from}"
+            )
+            for i, x in enumerate(fresh):
+                mask = x.asset(s.sensor.mask_key) if s.sensor.mask_key else None
+                hrefs = [mask[1].href] if mask else []
+                if i == 0:
+                    hrefs += [f[1].href for b in s.sensor.bands if (f := x.asset(b.keys))]
+                lines.append(f"  {x.datetime:%Y-%m-%d %H:%M} {x.id}: would read")
+                lines += [f"    {h}" for h in hrefs]
+            if fresh and len(fresh) > 1:
+                lines.append("  (bands of an older one are read only if the newer are cloudy)")
+            if fresh and last is not None:
+                lines.append("  plus the previous usable image and the baseline")
+    finally:
+        if state is not None:
+            state.close()
+    return lines

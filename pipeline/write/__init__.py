@@ -1,0 +1,1 @@
+"""Outputs: COG, GeoJSON, pictures, reports, atomic output folders."""
