@@ -1,10 +1,10 @@
 """Detection quality on OSCD labelled pairs, every detector beside a plain baseline, in one run.
 
-    .venv/bin/python benchmarks/oscd.py ../shared/data/oscd [city ...] [--detectors cva,index]
-        [--min-area-m2 5000] [--normalise quantile|irmad|none]
+    .venv/bin/python -m benchmarks.oscd ../shared/data/oscd [city ...] [--detectors cva,index]
 
-Each detector runs exactly as `pipeline compare` does (pipeline.compare.detect_pair: co-register,
-normalise, detect with its default cut and the 0.5 ha minimum mapping unit). The baseline is the
+Each detector runs through the one detection core that run, watch and compare use
+(pipeline.detect.core.detect_change: co-register, IR-MAD normalise, detect with the detector's
+default cut and the 0.5 ha minimum mapping unit). The baseline is the
 absolute difference of B02, B03, B04, B08 summed, cut by Otsu. Prints precision, recall, F1 and
 Cohen's kappa of the change class per city and pooled over all pixels; the last line is one JSON
 object with every figure.
@@ -26,13 +26,12 @@ import rasterio
 from rasterio.enums import Resampling
 from skimage.filters import threshold_otsu
 
+from pipeline.detect.core import OPTICAL_NORMALISER, detect_change
 from pipeline.detect.detectors import DETECTORS
 from pipeline.model import image, radiometry
 from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
-from pipeline.prepare import align
-from pipeline.workflows import compare as compare_mod
-from pipeline.workflows.compare import _geographic_pixel_area, detect_pair
+from pipeline.workflows.compare import _geographic_pixel_area
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,7 +117,6 @@ def evaluate(
     cities: list[str],
     detectors: list[str],
     out=print,  # noqa: ANN001
-    **options: object,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """{method: {city or 'pooled': {precision, recall, f1, kappa, seconds}}}."""
     methods = ["baseline", *detectors]
@@ -131,7 +129,9 @@ def evaluate(
             if m == "baseline":
                 pred = baseline_mask(before, after)
             else:
-                pred = detect_pair(before, after, area, m, **options)[2].mask
+                pred = detect_change(
+                    before, after, kind="optical", detector=m, pixel_area_m2=area
+                ).change.mask
             secs = time.perf_counter() - t0
             c = counts(pred, truth)
             for k in c:
@@ -160,22 +160,17 @@ def main() -> None:
     ap.add_argument("data_dir", nargs="?", default=str(OSCD))
     ap.add_argument("cities", nargs="*")
     ap.add_argument("--detectors", default=",".join(OPTICAL))
-    ap.add_argument("--min-area-m2", type=float, default=None)
-    ap.add_argument("--normalise", choices=align.NORMALISERS, default=None)
     args = ap.parse_args()
     data = Path(args.data_dir)
     if not (data / "labels").is_dir():
         sys.exit(f"{data}: not OSCD-format data (needs images/ and labels/); see ../shared/data")
-    if args.normalise:
-        compare_mod.NORMALISE = args.normalise
     cities = args.cities or [c for c in CITIES if (data / "labels" / c).is_dir()]
-    options = {} if args.min_area_m2 is None else {"min_area_m2": args.min_area_m2}
-    res = evaluate(data, cities, args.detectors.split(","), **options)
+    res = evaluate(data, cities, args.detectors.split(","))
     summary = {
         m: {c: {k: round(v, 4) for k, v in s.items()} for c, s in per.items()}
         for m, per in res.items()
     }
-    print(json.dumps({"oscd": summary, "cities": cities, "normalise": compare_mod.NORMALISE}))
+    print(json.dumps({"oscd": summary, "cities": cities, "normalise": OPTICAL_NORMALISER}))
 
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
+from pipeline.detect.core import detect_change
 from pipeline.model import image, radiometry
 from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
-from pipeline.workflows.compare import _geographic_pixel_area, detect_pair
+from pipeline.workflows.compare import _geographic_pixel_area
 from tests.support.parks import insert_park
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +113,9 @@ def run_pair(
     pixel_m = float(np.sqrt(area))
     out: dict[str, dict[str, object]] = {}
     for det in detectors:
-        _, _, quiet = detect_pair(before, after, area, det)
+        quiet = detect_change(
+            before, after, kind="optical", detector=det, pixel_area_m2=area
+        ).change
         found: dict[float, list[bool]] = {ha: [] for ha in SIZES_HA}
         for t in range(trials):
             rng = np.random.default_rng([seed, t, sum(map(ord, name))])
@@ -123,7 +126,9 @@ def run_pair(
                 bands, m = insert_park(bands, c, ha * 10_000, pixel_m, rng)
                 masks.append(m)
             parked = Prepared(bands, after.clear, after.snow, after.has_cloud_mask)
-            _, _, change = detect_pair(before, parked, area, det)
+            change = detect_change(
+                before, parked, kind="optical", detector=det, pixel_area_m2=area
+            ).change
             for ha, m in zip(SIZES_HA, masks, strict=True):
                 found[ha].append(bool(change.mask[m].mean() >= FOUND_SHARE))
         out[det] = {

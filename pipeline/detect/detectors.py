@@ -311,6 +311,11 @@ def get_detector(name: str) -> Detector:
 # --- from score to regions -------------------------------------------------------------------
 
 
+def min_region_pixels(pixel_area_m2: float, min_area_m2: float = MIN_AREA_M2) -> int:
+    """The minimum mapping unit in pixels of a grid: the same area at 10, 20 or 30 m."""
+    return max(1, int(np.ceil(min_area_m2 / pixel_area_m2 - 1e-9)))
+
+
 def clean_mask(raw: np.ndarray, min_pixels: int, opening: bool = True) -> np.ndarray:
     """Binary opening (3 x 3 cross) and removal of 8-connected components under `min_pixels`."""
     mask = (
@@ -441,7 +446,7 @@ def detect(
     score = det.score(before, after, p)
     valid = np.isfinite(score)
     if min_pixels is None:
-        min_pixels = max(1, int(np.ceil(min_area_m2 / pixel_area_m2 - 1e-9)))
+        min_pixels = min_region_pixels(min_area_m2=min_area_m2, pixel_area_m2=pixel_area_m2)
     mask = clean_mask(valid & (score > cut), min_pixels, opening)
     labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
     labels = labels.astype(np.int32)
@@ -509,7 +514,7 @@ def detect_strips(
         s = det.score(b, a, params)
         keep = slice(r - lo, r - lo + min(strip_rows, h - r))
         raw[r : r + keep.stop - keep.start] = np.nan_to_num(s[keep]) > cut
-    min_pixels = max(1, int(np.ceil(min_area_m2 / pixel_area_m2 - 1e-9)))
+    min_pixels = min_region_pixels(min_area_m2=min_area_m2, pixel_area_m2=pixel_area_m2)
     mask = clean_mask(raw, min_pixels)
     del raw, b, a, s
     _, n = ndimage.label(mask, structure=np.ones((3, 3), bool))

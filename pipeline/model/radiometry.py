@@ -3,9 +3,12 @@ cloud/snow masks from SCL and QA_PIXEL. Pure."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
+
+from pipeline.model.image import Prepared
 
 S2_OFFSET_BASELINE = 4.0
 
@@ -82,3 +85,14 @@ def landsat_qa_masks(qa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bad = (qa & 0b11111) != 0
     snow = (qa & (1 << 5)) != 0
     return ~bad & ~snow, snow & ~bad
+
+
+def amplitude(img: Prepared) -> Prepared:
+    """VV and VH back from dB to amplitude, which the log-ratio detector squares into intensity
+    and speckle-filters; the VV−VH difference band is dropped (it is not a backscatter)."""
+    bands = {
+        k: np.power(10.0, v / 20.0).astype(np.float32)
+        for k, v in img.bands.items()
+        if k in ("vv", "vh")
+    }
+    return replace(img, bands=bands)

@@ -25,7 +25,7 @@ import functools
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -397,14 +397,3 @@ def radiometry_of(notes: tuple[str, ...]) -> str:
     """The kind(s) of backscatter a radar image's notes declare ("" for optical images)."""
     found = sorted({short for label, short in RADIOMETRY.items() if any(label in n for n in notes)})
     return "+".join(found)
-
-
-def amplitude(img: Prepared) -> Prepared:
-    """VV and VH back from dB to amplitude, which the log-ratio detector squares into intensity
-    and speckle-filters; the VV−VH difference band is dropped (it is not a backscatter)."""
-    bands = {
-        k: np.power(10.0, v / 20.0).astype(np.float32)
-        for k, v in img.bands.items()
-        if k in ("vv", "vh")
-    }
-    return replace(img, bands=bands)

@@ -19,15 +19,13 @@ from rasterio.errors import RasterioIOError
 from rasterio.warp import transform_bounds
 
 from pipeline import __version__
-from pipeline.detect.detectors import DETECTORS, detect
+from pipeline.detect.core import OPTICAL_DETECTORS, detect_change
 from pipeline.errors import InputError, Problem
 from pipeline.judge.verdict import Image, judge
 from pipeline.model import image, radiometry
-from pipeline.model.change import Change
 from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
 from pipeline.model.sensors import SENSORS
-from pipeline.prepare import align
 from pipeline.read.gdal import warp_band
 from pipeline.write.export import atomic_dir, regions_geojson, write_change_tif, write_json
 from pipeline.write.render import PanelText, panel
@@ -133,30 +131,6 @@ def _read(img: UserImage, grid: Grid) -> Prepared:
 
 
 DEFAULT_DETECTOR = "cva"
-NORMALISE = "irmad"
-"""Radiometric normalisation before detection: IR-MAD (pooled OSCD F1 of cva 0.28 vs 0.22 with
-quantile matching, see benchmarks/oscd.py)."""
-
-
-def detect_pair(
-    before: Prepared,
-    after: Prepared,
-    pixel_area_m2: float,
-    detector: str = DEFAULT_DETECTOR,
-    **options: Any,
-) -> tuple[Prepared, Prepared, Change]:
-    """What `pipeline compare` does between reading and judging: co-register, normalise, detect.
-    Benchmarks call this too, so their numbers are the command's numbers."""
-    if detector == "s1-logratio":
-        # Backscatter is not normalised like reflectance; co-registration only.
-        before, after = align.align_pair(before, after, band="vv", normalise="none")
-    else:
-        before, after = align.align_pair(before, after, normalise=NORMALISE)
-    return (
-        before,
-        after,
-        detect(before, after, detector=detector, pixel_area_m2=pixel_area_m2, **options),
-    )
 
 
 def compare(
@@ -164,8 +138,8 @@ def compare(
 ) -> dict[str, Any]:
     """Detect change from BEFORE to AFTER and write change.tif, regions.geojson, report.json and
     panel.png into `out`. Returns the report."""
-    if detector not in DETECTORS or detector == "s1-logratio":
-        optical = [k for k in DETECTORS if k != "s1-logratio"]
+    if detector not in OPTICAL_DETECTORS:
+        optical = OPTICAL_DETECTORS
         raise InputError(
             Problem(
                 "pipeline compare",
@@ -199,7 +173,8 @@ def compare(
         name: Image(str(path), "optical", "user image", img.clear_fraction, img.bands, img.clear)
         for name, path, img in (("before", before_path, before), ("after", after_path, after))
     }
-    before, after, change = detect_pair(before, after, area, detector)
+    found = detect_change(before, after, kind="optical", detector=detector, pixel_area_m2=area)
+    before, after, change = found.before, found.after, found.change
     j = judge(
         change,
         area,

@@ -4,18 +4,17 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
 from pipeline.config.aoi import AOIConfig, Claim, Site
-from pipeline.detect.detectors import MIN_AREA_M2, detect
+from pipeline.detect.core import METHODS, Kind, detect_change
+from pipeline.detect.detectors import min_region_pixels
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.judge.verdict import Judgement, Thresholds, Verdict, footprint, judge
 from pipeline.model.change import Change
@@ -23,8 +22,6 @@ from pipeline.model.grid import Grid, plan_grid
 from pipeline.model.scene import Scene, Source
 from pipeline.model.sensors import SENSORS
 from pipeline.plan.scenes import common_orbit, relative_orbit
-from pipeline.prepare import align as prepare
-from pipeline.read.radar import amplitude
 from pipeline.workflows.fetch import Pick, find_scenes, pick
 from pipeline.write import report as rpt
 from pipeline.write.export import (
@@ -35,13 +32,6 @@ from pipeline.write.export import (
     write_json,
 )
 from pipeline.write.render import OverviewSite, PanelText, flicker, overview, panel
-
-DETECTOR_METHODS = {
-    "cva": "change-vector magnitude in robust noise units; 3x3 opening; 0.5 ha minimum unit",
-    "index": "NDVI and bare-soil index change in noise units; 3x3 opening; 0.5 ha minimum unit",
-    "irmad": "IR-MAD chi-square; 3x3 opening; 0.5 ha minimum unit",
-    "s1-logratio": "log-ratio of Lee-filtered backscatter; 3x3 opening; 0.5 ha minimum unit",
-}
 
 
 @dataclass
@@ -57,6 +47,8 @@ class Outcome:
     catalogue: str
     thresholds: Thresholds = Thresholds()
     config_sha256: str | None = None
+    normaliser: str | None = None
+    """How the images' radiometry was matched before detection (irmad, none for radar)."""
 
     @property
     def pixel_area_m2(self) -> float:
@@ -112,9 +104,10 @@ class Outcome:
             ),
             detection=rpt.DetectionRecord(
                 detector=self.change.detector if self.change else "cva",
-                method=DETECTOR_METHODS.get(self.change.detector if self.change else "cva", ""),
+                method=METHODS.get(self.change.detector if self.change else "cva", ""),
                 threshold=self.change.threshold if self.change else None,
-                min_region_pixels=max(1, math.ceil(MIN_AREA_M2 / self.pixel_area_m2 - 1e-9)),
+                min_region_pixels=min_region_pixels(self.pixel_area_m2),
+                normaliser=self.normaliser,
                 regions=len(self.change.regions) if self.change else 0,
             ),
             catalogue=self.catalogue,
@@ -165,31 +158,20 @@ def check(
     judged = {n: im for n, p in picks.items() if (im := p.judged()) is not None}
     before, after = picks["before"].image, picks["after"].image
     base = picks["baseline"].image if "baseline" in picks else None
-    change = buildup = None
     kinds = {SENSORS[w.sensor].kind for w in windows.values()}
-    radar = kinds == {"radar"}
-    detector = "s1-logratio" if radar else cfg.detector
+    kind: Kind = "radar" if kinds == {"radar"} else "optical"
     area = grid.resolution**2
+    detection = None
     # Pictures of different kinds are not differenced at all: the judge says why.
     if before is not None and after is not None and len(kinds) == 1:
-        if radar:
-            before, after = amplitude(before), amplitude(after)
-            base = amplitude(base) if base is not None else None
-        align = prepare.align_pair
-        if radar:  # backscatter: co-registration only, no reflectance matching
-            align = partial(prepare.align_pair, band="vv", normalise="none")
-        before_a, after_a = align(before, after)
-        if base is not None:
-            before_a, base_a = align(before_a, base)
-            picks["baseline"].image = base_a
-            buildup = detect(base_a, before_a, pixel_area_m2=area, detector=detector)
-            change = detect(
-                before_a, after_a, baseline=base_a, pixel_area_m2=area, detector=detector
-            )
-        else:
-            change = detect(before_a, after_a, pixel_area_m2=area, detector=detector)
-        picks["before"].image = before_a
-        picks["after"].image = after_a
+        detection = detect_change(
+            before, after, base, kind=kind, detector=cfg.detector, pixel_area_m2=area
+        )
+        picks["before"].image, picks["after"].image = detection.before, detection.after
+        if detection.baseline is not None:
+            picks["baseline"].image = detection.baseline
+    change = detection.change if detection else None
+    buildup = detection.buildup if detection else None
     clear = {n: (p.image.clear_fraction if p.image is not None else None) for n, p in picks.items()}
     thresholds = Thresholds(min_clear=cfg.min_clear, rules=cfg.verdict)
     judgement = judge(
@@ -216,6 +198,7 @@ def check(
         source.description,
         thresholds,
         config_sha256,
+        detection.normaliser if detection else None,
     )
 
 

@@ -30,14 +30,13 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline.config.aoi import Alert, AOIConfig, Site, Window
-from pipeline.detect.detectors import detect
+from pipeline.detect.core import detect_change
 from pipeline.errors import DataUnavailable
 from pipeline.model.change import ARRIVAL, DEPARTURE
 from pipeline.model.grid import Grid, plan_grid
 from pipeline.model.image import Prepared
 from pipeline.model.scene import Scene, Source
 from pipeline.model.sensors import SENSORS, Sensor
-from pipeline.prepare import align as prepare
 from pipeline.read.scenes import read_mask, read_scene
 from pipeline.workflows.alerts import deliver
 from pipeline.workflows.fetch import find_scenes, pick
@@ -299,13 +298,17 @@ def _compare(
     # the baseline (matched onto the previous image) telling arrival from departure.
     change = vs_base = None
     before = after = base_view = None
+    options: dict[str, Any] = {
+        "kind": s.sensor.kind,
+        "detector": cfg.detector,
+        "pixel_area_m2": grid.resolution**2,
+    }
     if base_img is not None:
-        base_view, after = prepare.align_pair(base_img, new)
-        vs_base = detect(base_view, after)
+        against_base = detect_change(base_img, new, **options)
+        base_view, after, vs_base = against_base.before, against_base.after, against_base.change
     if prev_img is not None:
-        before, after = prepare.align_pair(prev_img, new)
-        base_dir = prepare.align_pair(before, base_img)[1] if base_img is not None else None
-        change = detect(before, after, baseline=base_dir)
+        since_prev = detect_change(prev_img, new, base_img, **options)
+        before, after, change = since_prev.before, since_prev.after, since_prev.change
     after = after if after is not None else new
 
     px = grid.resolution**2

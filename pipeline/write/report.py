@@ -84,6 +84,7 @@ class DetectionRecord(_Model):
     threshold: float | None
     min_region_pixels: int
     regions: int
+    normaliser: str | None = None
 
 
 class CheckReport(_Model):
