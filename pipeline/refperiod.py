@@ -64,10 +64,16 @@ SMOOTH_RADAR = 1.0
 """Gaussian sigma (pixels) of the per-date smoothing: radar needs more against speckle."""
 SPREAD_POOL = 1.0
 """Gaussian sigma (pixels) over which a pixel's reference spread is pooled with its neighbours'."""
-QUANTILE = 0.1
+QUANTILE = 0.25
 """Spread = (q(1 - QUANTILE) - q(QUANTILE)) / (normal width of the same quantiles)."""
-FLOOR_FRACTION = 0.5
-"""Spread floor: this fraction of the site-wide median spread of the feature."""
+FLOOR_PERCENTILE = 10.0
+"""Spread floor: this percentile of the site's spreads of the feature (the steadiest pixels)."""
+DOF_POOL = 1.0
+"""Degrees of freedom of the null per reference date beyond the first: the spread is pooled
+over neighbours, so it is steadier than one pixel's n_ref - 1 dates make it."""
+REMOVE_OFFSET = False
+"""Subtract the site-wide median move of each feature (off: on farmland a harvest moves most of
+a site at once, and removing it hides a park)."""
 ABS_FLOOR = {"ndvi": 0.03, "bare": 0.02, "vv": 0.5, "vh": 0.5}
 REFLECTANCE_FLOOR = 0.01
 DIRECTION_Z = 1.0
@@ -237,7 +243,7 @@ def reference_change(
         valid &= inside
     nv = int(valid.sum())
 
-    dof = np.maximum(n_ref.astype(np.float32) - 1, 1)
+    dof = np.maximum(n_ref.astype(np.float32) - 1, 1) * np.float32(DOF_POOL)
     scale = np.sqrt(1.0 / np.maximum(n_ref, 1) + 1.0 / np.maximum(n_test, 1)).astype(np.float32)
     width = float(stats.norm.isf(QUANTILE) * 2)
     zs: dict[str, np.ndarray] = {}
@@ -249,11 +255,11 @@ def reference_change(
             (loc,) = _sorted_quantiles(tst[k], n_test, (0.5,))
         spread = _smooth((hi - lo) / np.float32(width), valid, SPREAD_POOL)
         d = _smooth(loc, valid, after) - _smooth(med, valid, after)
+        floor = _floor(k, kind)
         if nv:
-            floor = max(_floor(k, kind), FLOOR_FRACTION * float(np.median(spread[valid])))
-            d = d - np.float32(np.median(d[valid]))
-        else:
-            floor = _floor(k, kind)
+            floor = max(floor, float(np.percentile(spread[valid], FLOOR_PERCENTILE)))
+            if REMOVE_OFFSET:
+                d = d - np.float32(np.median(d[valid]))
         t = d / (np.maximum(spread, np.float32(floor)) * scale)
         with np.errstate(invalid="ignore"):
             p = special.stdtr(dof, -np.abs(t))  # one-sided tail of |t|
@@ -272,7 +278,7 @@ def reference_change(
 
     med_ref = int(np.median(n_ref[valid])) if nv else 0
     med_test = int(np.median(n_test[valid])) if nv else 0
-    notes = (
+    notes: tuple[str, ...] = (
         f"reference period: {len(reference)} acquisitions, {med_ref} usable per pixel (median); "
         f"test period: {len(test)} acquisitions, {med_test} usable per pixel (median)",
         f"features: {', '.join(zs)}; cut z > {cut:.2f} (false alarm {false_alarm:g} per pixel)",
