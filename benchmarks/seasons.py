@@ -62,6 +62,7 @@ SIZES_HA = (0.5, 1.0, 2.0, 5.0)
 TUNE_SERIES = ("flanders-B",)
 MIN_CLEAR = 0.5
 FOUND_COVER = 1 / 3
+BARE_NDVI = 0.4
 SEED = 16
 
 
@@ -275,12 +276,16 @@ class Tally:
     dates: int = 0
     errors: int = 0
     seconds: float = 0.0
+    found_steady: int = 0
+    parks_steady: int = 0
+    """Parks on ground that never looked bare in the reference (NDVI q10 >= BARE_NDVI)."""
 
     def add(self, other: Tally) -> None:
         for s in SIZES_HA:
             self.found[s] += other.found[s]
             self.parks[s] += other.parks[s]
-        for k in ("right_dir", "n_found", "flagged", "land", "false_regions", "errors", "dates"):
+        for k in ("right_dir", "n_found", "flagged", "land", "false_regions", "errors", "dates",
+                  "found_steady", "parks_steady"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
         self.km2_dates += other.km2_dates
         self.seconds += other.seconds
@@ -299,6 +304,10 @@ class Tally:
             if self.km2_dates
             else None,
             "direction_right": self.right_dir / self.n_found if self.n_found else None,
+            "recall_steady_ground": self.found_steady / self.parks_steady
+            if self.parks_steady
+            else None,
+            "parks_steady_ground": self.parks_steady,
             "test_dates": self.dates,
             "errors": self.errors,
             "ms_per_date": 1000 * self.seconds / self.dates if self.dates else None,
@@ -306,7 +315,7 @@ class Tally:
 
 
 def score_change(t: Tally, ch: Any, foot: np.ndarray | None, touched: np.ndarray | None,
-                 size: float | None, area: float) -> None:
+                 size: float | None, area: float, steady: bool = False) -> None:
     untouched = ch.valid & (~touched if touched is not None else True)
     t.flagged += int((ch.mask & untouched).sum())
     t.land += int(untouched.sum())
@@ -319,8 +328,10 @@ def score_change(t: Tally, ch: Any, foot: np.ndarray | None, touched: np.ndarray
     if foot is not None and size is not None:
         t.parks[size] += 1
         cover = (ch.mask & foot).sum() / foot.sum()
+        t.parks_steady += steady
         if cover >= FOUND_COVER:
             t.found[size] += 1
+            t.found_steady += steady
             t.n_found += 1
             over = ch.direction[foot & ch.mask]
             if (over == detect.ARRIVAL).sum() > 0.5 * over.size:
@@ -358,6 +369,13 @@ def run_series(s: Series, window: float, fa: float, detectors: tuple[str, ...]) 
                 bands, foot, touched = placed
         test = s.image(i, bands)
         before = s.image(prev)
+        steady = False
+        if foot is not None and {"red", "nir"} <= set(s.bands):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r_, n_ = s.bands["red"][ref_idx], s.bands["nir"][ref_idx]
+                nd = np.where(s.clear[ref_idx], (n_ - r_) / (n_ + r_), np.nan)
+            q10 = np.nanpercentile(nd[:, foot], 10, axis=0)
+            steady = bool(np.nanmedian(q10) >= BARE_NDVI)
         for det in detectors:
             t0 = time.perf_counter()
             try:
@@ -374,7 +392,7 @@ def run_series(s: Series, window: float, fa: float, detectors: tuple[str, ...]) 
                 tallies[det].errors += 1
                 continue
             tallies[det].seconds += time.perf_counter() - t0
-            score_change(tallies[det], ch, foot, touched, size, area)
+            score_change(tallies[det], ch, foot, touched, size, area, steady)
     return tallies
 
 
@@ -387,11 +405,11 @@ def _fmt(x: Any, pct: bool = False) -> str:
 def table(title: str, rows: dict[str, dict[str, Any]]) -> None:
     print(f"\n{title}")
     hdr = f"{'detector':<12}" + "".join(f"{'rec ' + f'{s:g}ha':>9}" for s in SIZES_HA)
-    hdr += f"{'rec>=1ha':>9}{'flagged':>9}{'FR/km2':>8}{'dir ok':>8}{'dates':>6}{'parks':>6}{'ms':>6}"
+    hdr += f"{'steady':>7}{'rec>=1ha':>9}{'flagged':>9}{'FR/km2':>8}{'dir ok':>8}{'dates':>6}{'parks':>6}{'ms':>6}"
     print(hdr)
     for name, r in rows.items():
         line = f"{name:<12}" + "".join(f"{_fmt(r['recall'][f'{s:g}ha']):>9}" for s in SIZES_HA)
-        line += f"{_fmt(r['recall_ge1ha']):>9}{_fmt(r['flagged_share'], True):>9}"
+        line += f"{_fmt(r['recall_steady_ground']):>7}{_fmt(r['recall_ge1ha']):>9}{_fmt(r['flagged_share'], True):>9}"
         line += f"{_fmt(r['false_regions_per_km2']):>8}{_fmt(r['direction_right']):>8}"
         line += f"{r['test_dates']:>6}{sum(r['parks'].values()):>6}"
         line += f"{(r['ms_per_date'] or 0):>6.0f}"
