@@ -8,17 +8,16 @@ still for months has a narrow spread, and new bare ground stands far outside it.
 Per pixel and feature (optical: the reflectance bands every image carries, NDVI and the
 bare-soil / brightness index of `detect`; radar: VV and VH intensity in dB):
 
-* each date's feature image is smoothed over its usable pixels (normalised convolution, so a cloud
-  does not bleed into its neighbours);
+* radar: each date's dB image is smoothed over its usable pixels (normalised convolution, so a
+  gap does not bleed into its neighbours) against speckle; optical: the per-pixel statistics
+  below are smoothed the same way (sigma 0.7 px);
 * reference location = median of the usable reference dates; reference spread = the
-  inter-decile range / 2.563 (the standard deviation for normal data), which is robust to a cloud
-  the mask missed yet wide for a pixel that went through the seasons in the reference period;
-  the spread is pooled over the pixel's neighbourhood (smoothed), then floored: at an absolute
-  floor per feature (sensor noise: 1 % reflectance, 0.03 NDVI, 0.02 bare index, 0.5 dB) and at
-  half the site's median spread of that feature;
+  interquartile range / 1.349 (the standard deviation for normal data), robust to a cloud the
+  mask missed yet wide for a pixel that went through the seasons in the reference period; the
+  spread is pooled over the pixel's neighbourhood (smoothed), then floored at an absolute floor
+  per feature (sensor noise: 1 % reflectance, 0.03 NDVI, 0.02 bare index, 0.5 dB) and at the
+  10th percentile of the site's spreads of that feature (its steadiest pixels);
 * test location = median of the usable test dates (one date is fine);
-* the site-wide median move of the feature from reference to test is removed (sun angle, haze,
-  a season's green-up that happens everywhere at once);
 * t = (test - reference) / (spread * sqrt(1/n_ref + 1/n_test)), the pixel-wise t-test of PWTT
   with the numbers of usable dates on each side; its two-sided p under a Student t with
   n_ref - 1 degrees of freedom is turned into a normal-equivalent z, so that pixels with few and
@@ -27,8 +26,11 @@ bare-soil / brightness index of `detect`; radar: VV and VH intensity in dB):
 The score is the largest z over features; the cut is the normal quantile for `false_alarm`
 spread over the features (Sidak): the share of unchanged pixels above the cut if features were
 independent (they are not, so the real rate is lower). Then a binary opening, the minimum mapping
-unit and regions as in `detect`. Direction: arrival (appeared) where the pixel moved to barer,
-brighter ground (NDVI down, bare index up) or stronger backscatter; departure for the reverse.
+unit and regions as in `detect`. Tuned on one real series (benchmarks/seasons.py): on farmland
+and mown meadows a harvest or a mowing is as unprecedented in a pixel's history as a park, so
+this detector is conservative there, not a better park finder; see the benchmark.
+Direction: arrival (appeared) where the pixel moved to barer, brighter ground (NDVI down, bare
+index up) or stronger backscatter; departure for the reverse.
 """
 
 from __future__ import annotations
