@@ -124,8 +124,7 @@ def scene(base: str, i: int) -> Scene:
 
 def forget_process(scenes: list[Scene]) -> None:
     """A new process: no arrays in memory, nothing in GDAL's block cache."""
-    gdal._CACHE._arrays.clear()
-    gdal._CACHE._bytes = 0
+    gdal._CACHE.clear()
 
 
 def fetch(srv: HTTPTestServer, scenes: list[Scene], grid: Grid) -> dict[str, float]:

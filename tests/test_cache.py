@@ -50,15 +50,13 @@ def no_gdal_block_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def fresh_process_memory() -> None:
     """Forget the in-process arrays, as a new run would."""
-    gdal._CACHE._arrays.clear()
-    gdal._CACHE._bytes = 0
+    gdal._CACHE.clear()
 
 
 def as_new_process(href: str) -> None:
     """Forget what this process holds of `href` (its arrays, GDAL's cached blocks): only the disk
     cache remains, as for the next run."""
-    gdal._CACHE._arrays.clear()
-    gdal._CACHE._bytes = 0
+    gdal._CACHE.clear()
 
 
 def requests_for(srv: HTTPTestServer, path: str) -> int:

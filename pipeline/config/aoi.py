@@ -232,6 +232,9 @@ class Claim(_Model):
         default=None, description="site ids this claim concerns; all sites when left out"
     )
     windows: Windows
+    detection: Literal["auto", "two-date"] | None = Field(
+        default=None, description="this claim's detection (overrides the AOI's `detection`)"
+    )
 
     @model_validator(mode="after")
     def _order(self) -> Claim:
@@ -443,6 +446,12 @@ class AOIConfig(_Model):
         default="cva",
         description="optical change detector (radar windows always use s1-logratio); "
         "irmad finds more vehicle parks across seasons, with more false regions",
+    )
+    detection: Literal["auto", "two-date"] = Field(
+        default="auto",
+        description="auto: every usable acquisition of a window is read and a window with at "
+        "least 4 serves as a reference period (the place's own history: a field that changes "
+        "with the seasons is not flagged for changing again); two-date: one image per window",
     )
     verdict: VerdictRules = VerdictRules()
     sites: list[Site] = Field(min_length=1)

@@ -10,16 +10,23 @@ the same pictures give the same change map whichever command looks at them. One 
 * the minimum mapping unit, from the pixel area of the grid (0.5 ha whatever the resolution);
 * the site mask: pixels outside the site polygon are not usable, so they are never counted;
 * with a baseline, the build-up (baseline → before) and the direction of the main change
-  (towards the baseline is a departure).
+  (towards the baseline is a departure);
+* with stacks (every usable acquisition of each window), the reference-period detector
+  (`pipeline.detect.refperiod`): a window with at least `MIN_USABLE` acquisitions is the
+  reference period of the next one (baseline for the build-up, before for the withdrawal), and
+  the test stands against the place's own history; with fewer, the two-date detector, and the
+  notes say so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
+from pipeline.detect import refperiod
 from pipeline.detect.detectors import DETECTORS, detect, min_region_pixels
 from pipeline.model.change import Change
 from pipeline.model.image import Prepared
@@ -36,6 +43,9 @@ METHODS = {
     "index": "NDVI and bare-soil index change in noise units; 3x3 opening; 0.5 ha minimum unit",
     "irmad": "IR-MAD chi-square; 3x3 opening; 0.5 ha minimum unit",
     "s1-logratio": "log-ratio of Lee-filtered backscatter; 3x3 opening; 0.5 ha minimum unit",
+    refperiod.DETECTOR_NAME: "per-pixel robust t of the test period against the reference "
+    "period's own spread (median, IQR; usable dates on each side counted); false-alarm cut; "
+    "3x3 opening; 0.5 ha minimum unit",
 }
 """One line per detector for reports."""
 
@@ -57,6 +67,11 @@ class Detection:
     pixel_area_m2: float
     min_region_pixels: int
     method: str = "two-date"
+    """"two-date" or "reference-period" (the main change; `buildup_method` for the build-up)."""
+    buildup_method: str | None = None
+    usable: dict[str, int] = field(default_factory=dict)
+    """Acquisitions per window that entered the stacks (empty: one image per window)."""
+    notes: tuple[str, ...] = ()
 
     @property
     def description(self) -> str:
@@ -94,11 +109,15 @@ def detect_change(
     detector: str = "cva",
     pixel_area_m2: float,
     within: np.ndarray | None = None,
+    stacks: Mapping[str, Sequence[Prepared]] | None = None,
 ) -> Detection:
     """Co-register and normalise the windows' images, then score, cut, clean and describe the
     change from `before` to `after` (and the build-up from `baseline` to `before`).
 
-    Radar images carry backscatter in dB (as `pipeline.read.radar` delivers it)."""
+    `stacks` (by window name: baseline, before, after) holds every usable acquisition of the
+    windows; the windows long enough to be a reference period are then judged with the
+    reference-period detector (see the module docstring). Radar images carry backscatter in dB
+    (as `pipeline.read.radar` delivers it)."""
     det = detector_for(kind, detector)
     if kind == "radar":
         before, after = amplitude(before), amplitude(after)
@@ -114,6 +133,25 @@ def detect_change(
         before, baseline = align_pair(before, baseline, band=band, normalise=normaliser)
         buildup = detect(baseline, before, pixel_area_m2=pixel_area_m2, detector=det)
     change = detect(before, after, baseline=baseline, pixel_area_m2=pixel_area_m2, detector=det)
+    if stacks:
+        return _with_stacks(
+            Detection(
+                change,
+                buildup,
+                before,
+                after,
+                baseline,
+                kind,
+                det,
+                normaliser,
+                pixel_area_m2,
+                min_region_pixels(pixel_area_m2),
+                buildup_method="two-date" if buildup is not None else None,
+            ),
+            stacks,
+            within,
+            band,
+        )
     return Detection(
         change,
         buildup,
@@ -125,4 +163,73 @@ def detect_change(
         normaliser,
         pixel_area_m2,
         min_region_pixels(pixel_area_m2),
+    )
+
+
+def _with_stacks(
+    two_date: Detection,
+    stacks: Mapping[str, Sequence[Prepared]],
+    within: np.ndarray | None,
+    band: str,
+) -> Detection:
+    """Replace the two-date build-up and change by reference-period ones where the windows hold
+    enough acquisitions; each stack is co-registered onto the compared before image."""
+    ref = two_date.before
+
+    def prepared(name: str) -> list[Prepared]:
+        out = []
+        for img in stacks.get(name, ()):
+            img = amplitude(img) if two_date.kind == "radar" else img
+            out.append(align_pair(ref, within_site(img, within), band=band, normalise="none")[1])
+        return out
+
+    aligned = {name: prepared(name) for name in ("baseline", "before", "after") if name in stacks}
+    usable = {name: len(images) for name, images in aligned.items()}
+    notes: list[str] = []
+    change, method = two_date.change, "two-date"
+    buildup, buildup_method = two_date.buildup, two_date.buildup_method
+
+    def reference(reference: list[Prepared], test: list[Prepared]) -> Change:
+        return refperiod.reference_change(
+            reference,
+            test,
+            kind=two_date.kind,
+            pixel_area_m2=two_date.pixel_area_m2,
+            within=within,
+        )
+
+    if len(aligned.get("before", [])) >= refperiod.MIN_USABLE and aligned.get("after"):
+        change, method = reference(aligned["before"], aligned["after"]), "reference-period"
+        notes.append(
+            f"withdrawal tested against the before window's {usable['before']} acquisitions "
+            f"(reference period) with {usable['after']} after"
+        )
+    elif "before" in aligned:
+        notes.append(
+            f"two-date detection: the before window has {usable.get('before', 0)} usable "
+            f"acquisition(s), fewer than the {refperiod.MIN_USABLE} a reference period needs"
+        )
+    if two_date.buildup is not None and "baseline" in aligned:
+        if len(aligned["baseline"]) >= refperiod.MIN_USABLE and aligned.get("before"):
+            buildup, buildup_method = (
+                reference(aligned["baseline"], aligned["before"]),
+                ("reference-period"),
+            )
+            notes.append(
+                f"build-up tested against the baseline window's {usable['baseline']} "
+                f"acquisitions (reference period) with {usable['before']} before"
+            )
+        else:
+            notes.append(
+                f"two-date build-up: the baseline window has {usable['baseline']} usable "
+                f"acquisition(s), fewer than {refperiod.MIN_USABLE}"
+            )
+    return replace(
+        two_date,
+        change=change,
+        buildup=buildup,
+        method=method,
+        buildup_method=buildup_method,
+        usable=usable,
+        notes=tuple(notes),
     )

@@ -22,6 +22,7 @@ import logging
 import os
 import random
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -141,21 +142,32 @@ class _ReadCache:
         self.max_bytes = max_bytes
         self._arrays: OrderedDict[tuple[object, ...], np.ndarray] = OrderedDict()
         self._bytes = 0
+        self._lock = threading.Lock()  # stacks are read by several threads at once
 
     def get(self, key: tuple[object, ...]) -> np.ndarray | None:
-        arr = self._arrays.get(key)
-        if arr is not None:
-            self._arrays.move_to_end(key)
-        return arr
+        with self._lock:
+            arr = self._arrays.get(key)
+            if arr is not None:
+                self._arrays.move_to_end(key)
+            return arr
 
     def put(self, key: tuple[object, ...], arr: np.ndarray) -> np.ndarray:
         arr.flags.writeable = False
-        self._arrays[key] = arr
-        self._bytes += arr.nbytes
-        while self._bytes > self.max_bytes and len(self._arrays) > 1:
-            _, old = self._arrays.popitem(last=False)
-            self._bytes -= old.nbytes
+        with self._lock:
+            old_arr = self._arrays.pop(key, None)
+            if old_arr is not None:
+                self._bytes -= old_arr.nbytes
+            self._arrays[key] = arr
+            self._bytes += arr.nbytes
+            while self._bytes > self.max_bytes and len(self._arrays) > 1:
+                _, old = self._arrays.popitem(last=False)
+                self._bytes -= old.nbytes
         return arr
+
+    def clear(self) -> None:
+        with self._lock:
+            self._arrays.clear()
+            self._bytes = 0
 
 
 _CACHE = _ReadCache()

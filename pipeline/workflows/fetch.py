@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -22,6 +23,21 @@ from pipeline.write import report as rpt
 
 MAX_MASK_READS = 6
 """Candidate scenes per window whose cloud mask is read to find the clearest view of the site."""
+MAX_STACK = 30
+"""Acquisitions per window read for the reference-period detector (the clearest, if more)."""
+MIN_STACK_CLEAR = 0.2
+"""An acquisition joins a window's stack when at least this share of the site is clear: the
+detector masks clouds pixel by pixel, but a scene that is mostly cloud adds little but bytes."""
+READ_THREADS = 4
+"""Acquisitions read at once (GDAL releases the GIL; the network is the slow part)."""
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """One acquisition of a window's stack, read onto the site grid."""
+
+    scene: Scene
+    image: Prepared
 
 
 @dataclass
@@ -37,6 +53,8 @@ class Pick:
     problem: str | None = None
     composite: list[str] = field(default_factory=list)
     """Scene ids whose clear pixels were merged (median) into `image`; empty: `scene` alone."""
+    stack: list[Acquisition] = field(default_factory=list)
+    """Every usable acquisition of the window (time order), when read as a stack."""
 
     def record(self) -> rpt.ImageRecord:
         rec = rpt.ImageRecord(
@@ -68,6 +86,19 @@ class Pick:
             )
             if self.composite:
                 rec = rec.model_copy(update={"composite": list(self.composite)})
+        if self.stack:
+            rec = rec.model_copy(
+                update={
+                    "stack": [
+                        {
+                            "scene_id": a.scene.id,
+                            "datetime": a.scene.datetime.isoformat(),
+                            "clear_fraction": round(a.image.clear_fraction, 4),
+                        }
+                        for a in self.stack
+                    ]
+                }
+            )
         return rec
 
     def judged(self) -> Image | None:
@@ -186,3 +217,22 @@ def pick(
         return result
     result.image = read_scene(chosen.scene, sensor, grid, chosen.masks)
     return result
+
+
+def read_stack(
+    scenes: list[Scene], sensor: Sensor, grid: Grid, limit: int = MAX_STACK
+) -> list[Acquisition]:
+    """Every usable acquisition among `scenes`, in time order: the cloud masks first (cheap),
+    then the bands of those with at least MIN_STACK_CLEAR of the site clear (the `limit`
+    clearest when more), read READ_THREADS at a time through the caches."""
+
+    def masks_of(s: Scene) -> tuple[Scene, tuple[np.ndarray, np.ndarray] | None]:
+        return s, read_mask(s, sensor, grid)
+
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        masked = list(pool.map(masks_of, scenes))
+        usable = [(s, m) for s, m in masked if m is None or float(m[0].mean()) >= MIN_STACK_CLEAR]
+        usable.sort(key=lambda sm: -(float(sm[1][0].mean()) if sm[1] is not None else 1.0))
+        chosen = sorted(usable[:limit], key=lambda sm: sm[0].datetime)
+        images = list(pool.map(lambda sm: read_scene(sm[0], sensor, grid, sm[1]), chosen))
+    return [Acquisition(s, im) for (s, _), im in zip(chosen, images, strict=True)]

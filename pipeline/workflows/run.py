@@ -13,7 +13,7 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.config.aoi import AOIConfig, Claim, Site
-from pipeline.detect.core import METHODS, Kind, detect_change
+from pipeline.detect.core import METHODS, Detection, Kind, detect_change
 from pipeline.detect.detectors import min_region_pixels
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.judge.verdict import Judgement, Thresholds, Verdict, footprint, judge
@@ -22,7 +22,7 @@ from pipeline.model.grid import Grid, plan_grid
 from pipeline.model.scene import Scene, Source
 from pipeline.model.sensors import SENSORS
 from pipeline.plan.scenes import common_orbit, relative_orbit
-from pipeline.workflows.fetch import Pick, find_scenes, pick
+from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack
 from pipeline.write import report as rpt
 from pipeline.write.export import (
     atomic_dir,
@@ -47,8 +47,8 @@ class Outcome:
     catalogue: str
     thresholds: Thresholds = Thresholds()
     config_sha256: str | None = None
-    normaliser: str | None = None
-    """How the images' radiometry was matched before detection (irmad, none for radar)."""
+    detection: Detection | None = None
+    """What the detection core returned (None when the windows could not be compared)."""
 
     @property
     def pixel_area_m2(self) -> float:
@@ -107,7 +107,11 @@ class Outcome:
                 method=METHODS.get(self.change.detector if self.change else "cva", ""),
                 threshold=self.change.threshold if self.change else None,
                 min_region_pixels=min_region_pixels(self.pixel_area_m2),
-                normaliser=self.normaliser,
+                normaliser=self.detection.normaliser if self.detection else None,
+                approach=self.detection.method if self.detection else "two-date",
+                buildup_approach=self.detection.buildup_method if self.detection else None,
+                usable=dict(self.detection.usable) if self.detection else {},
+                notes=list(self.detection.notes) if self.detection else [],
                 regions=len(self.change.regions) if self.change else 0,
             ),
             catalogue=self.catalogue,
@@ -144,12 +148,18 @@ def check(
             n: [s for s in sc if orbit is None or relative_orbit(s) == orbit]
             for n, sc in found.items()
         }
+    stacked = (claim.detection or cfg.detection) == "auto"
     for n, w in windows.items():
         if orbit_problem is not None:
             picks[n] = Pick(n, w, SENSORS[w.sensor], problem=orbit_problem)
             continue
         try:
-            picks[n] = pick(source, n, w, site, grid, cfg, claim.date, only.get(n))
+            scenes = only.get(n)
+            if scenes is None:
+                scenes = find_scenes(source, SENSORS[w.sensor], w, site, cfg.max_cloud)
+            picks[n] = pick(source, n, w, site, grid, cfg, claim.date, scenes)
+            if stacked and picks[n].image is not None:
+                picks[n].stack = read_stack(scenes, SENSORS[w.sensor], grid)
         except CatalogUnreachable:
             raise
         except DataUnavailable as exc:
@@ -164,8 +174,15 @@ def check(
     detection = None
     # Pictures of different kinds are not differenced at all: the judge says why.
     if before is not None and after is not None and len(kinds) == 1:
+        stacks = {n: [a.image for a in p.stack] for n, p in picks.items() if p.stack}
         detection = detect_change(
-            before, after, base, kind=kind, detector=cfg.detector, pixel_area_m2=area
+            before,
+            after,
+            base,
+            kind=kind,
+            detector=cfg.detector,
+            pixel_area_m2=area,
+            stacks=stacks if len(stacks) == len(picks) else None,
         )
         picks["before"].image, picks["after"].image = detection.before, detection.after
         if detection.baseline is not None:
@@ -198,7 +215,7 @@ def check(
         source.description,
         thresholds,
         config_sha256,
-        detection.normaliser if detection else None,
+        detection,
     )
 
 

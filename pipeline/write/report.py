@@ -52,6 +52,8 @@ class ImageRecord(_Model):
     """Scene ids merged (median of clear pixels) into this window's picture, when several."""
     considered: list[dict[str, Any]] = []
     problem: str | None = None
+    stack: list[dict[str, Any]] = []
+    """Every acquisition of the window the reference-period detector used (time order)."""
 
 
 class SiteRecord(_Model):
@@ -85,6 +87,13 @@ class DetectionRecord(_Model):
     min_region_pixels: int
     regions: int
     normaliser: str | None = None
+    approach: str = "two-date"
+    """How the withdrawal was tested: "two-date" or "reference-period" (against the before
+    window's own history)."""
+    buildup_approach: str | None = None
+    usable: dict[str, int] = {}
+    """Acquisitions per window that entered the stacks (empty: one image per window)."""
+    notes: list[str] = []
 
 
 class CheckReport(_Model):

@@ -1,0 +1,271 @@
+"""Reference-period detector on a real Sentinel-2 / Sentinel-1 series (Flanders farmland)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.seasons import load_all
+from pipeline.detect import refperiod
+from pipeline.detect.core import detect_change
+from pipeline.model import image, radiometry
+from pipeline.model.change import ARRIVAL, DEPARTURE, Change
+from tests.support import parks
+
+ROOT = Path(__file__).resolve().parent.parent
+CROP = ROOT / "tests" / "data" / "timeseries" / "flanders_B.npz"
+SHARED = ROOT.parent / "shared" / "data"
+
+PARK_DATE = 18
+"""2019-04-16, clear; its previous 120 days hold 9 usable dates."""
+HARVEST_DATE = 28
+"""2019-07-20, clear, in the harvest season."""
+
+
+def _up(a: np.ndarray) -> np.ndarray:
+    return np.repeat(np.repeat(a, 2, axis=1), 2, axis=2)
+
+
+@pytest.fixture(scope="module")
+def s2() -> dict[str, np.ndarray]:
+    z = np.load(CROP)
+    raw = {
+        "blue": z["s2_B02"],
+        "green": z["s2_B03"],
+        "red": z["s2_B04"],
+        "nir": z["s2_B08"],
+        "swir16": _up(z["s2_B11"]),
+        "swir22": _up(z["s2_B12"]),
+    }
+    out = {k: np.where(v == 0, np.nan, v / 1e4).astype(np.float32) for k, v in raw.items()}
+    out["clear"] = _up(radiometry.scl_masks(z["s2_scl"])[0])
+    out["days"] = z["s2_days"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def s1() -> dict[str, np.ndarray]:
+    z = np.load(CROP)
+    return {
+        "vv": np.power(10.0, z["s1_VV"] / 100.0 / 20.0).astype(np.float32),
+        "vh": np.power(10.0, z["s1_VH"] / 100.0 / 20.0).astype(np.float32),
+        "days": z["s1_days"],
+    }
+
+
+BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
+
+
+def _img(s: dict[str, np.ndarray], i: int, bands: dict[str, np.ndarray] | None = None):
+    b = bands if bands is not None else {k: s[k][i] for k in BANDS}
+    return image.finish(b, s["clear"][i], None)
+
+
+def _window(s: dict[str, np.ndarray], i: int, days: float) -> list[int]:
+    d = s["days"]
+    return [int(j) for j in np.flatnonzero((d < d[i]) & (d >= d[i] - days))]
+
+
+def _park(s: dict[str, np.ndarray], i: int, rc=(22, 22), area=1.5e4):
+    bands = {k: s[k][i] for k in BANDS}
+    return parks.insert_park(bands, rc, area, 10.0, np.random.default_rng(0))
+
+
+def _cover(ch: Change, foot: np.ndarray) -> float:
+    return float((ch.mask & foot).sum() / foot.sum())
+
+
+def _majority(ch: Change, foot: np.ndarray) -> int:
+    vals = ch.direction[ch.mask & foot]
+    return int(np.bincount(vals, minlength=4).argmax())
+
+
+def test_park_in_one_date_is_found_as_appeared(s2):
+    ref = [_img(s2, j) for j in _window(s2, PARK_DATE, 120)]
+    assert len(ref) >= refperiod.MIN_USABLE
+    with_park, foot = _park(s2, PARK_DATE)
+    ch = refperiod.reference_change(
+        ref, [_img(s2, PARK_DATE, with_park)], kind="optical", pixel_area_m2=100.0
+    )
+    assert ch.detector == refperiod.DETECTOR_NAME
+    assert _cover(ch, foot) >= 1 / 3
+    assert _majority(ch, foot) == ARRIVAL
+    over = [r for r in ch.regions if (ch.labels == r.label)[foot].any()]
+    assert over and all(r.direction == "appeared" for r in over)
+    assert any("usable per pixel (median)" in n for n in ch.notes)
+
+
+def test_same_date_without_park_flags_nothing(s2):
+    ref = [_img(s2, j) for j in _window(s2, PARK_DATE, 120)]
+    ch = refperiod.reference_change(ref, [_img(s2, PARK_DATE)], kind="optical", pixel_area_m2=100.0)
+    assert ch.valid.mean() > 0.95
+    assert ch.mask[ch.valid].mean() < 0.01
+    assert ch.regions == ()
+
+
+def test_park_present_in_reference_and_gone_is_disappeared(s2):
+    idx = _window(s2, PARK_DATE, 120)
+    ref = []
+    for j in idx:
+        b, foot = _park(s2, j)
+        ref.append(_img(s2, j, b))
+    ch = refperiod.reference_change(ref, [_img(s2, PARK_DATE)], kind="optical", pixel_area_m2=100.0)
+    assert _cover(ch, foot) >= 1 / 3
+    assert _majority(ch, foot) == DEPARTURE
+
+
+def _radar_park(s1, i: int, foot: np.ndarray, dv=8.0, dh=6.0):
+    b = {}
+    for k, d in (("vv", dv), ("vh", dh)):
+        gain = np.float32(10 ** (d / 20))
+        b[k] = np.where(foot, s1[k][i] * gain, s1[k][i]).astype(np.float32)
+    return image.finish(b, None, None)
+
+
+def _radar_img(s1, i: int):
+    return image.finish({"vv": s1["vv"][i], "vh": s1["vh"][i]}, None, None)
+
+
+def _radar_foot(shape=(16, 16)) -> np.ndarray:
+    _, foot = parks.insert_park(
+        {"red": np.zeros(shape, np.float32)}, (8, 8), 2e4, 20.0, np.random.default_rng(1)
+    )
+    return foot
+
+
+def test_radar_bright_park_is_found_and_removal_is_disappeared(s1):
+    i = 60
+    idx = _window(s1, i, 60)
+    assert len(idx) >= refperiod.MIN_USABLE
+    foot = _radar_foot()
+    ref = [_radar_img(s1, j) for j in idx]
+    ch = refperiod.reference_change(
+        ref, [_radar_park(s1, i, foot)], kind="radar", pixel_area_m2=400.0
+    )
+    assert _cover(ch, foot) >= 1 / 3
+    assert _majority(ch, foot) == ARRIVAL
+    plain = refperiod.reference_change(ref, [_radar_img(s1, i)], kind="radar", pixel_area_m2=400.0)
+    assert plain.regions == ()
+    gone = refperiod.reference_change(
+        [_radar_park(s1, j, foot) for j in idx],
+        [_radar_img(s1, i)],
+        kind="radar",
+        pixel_area_m2=400.0,
+    )
+    assert _cover(gone, foot) >= 1 / 3
+    assert _majority(gone, foot) == DEPARTURE
+
+
+def test_fewer_than_two_usable_reference_dates_is_invalid(s2):
+    one = [_img(s2, PARK_DATE - 1)]
+    ch = refperiod.reference_change(one, [_img(s2, PARK_DATE)], kind="optical", pixel_area_m2=100.0)
+    assert not ch.valid.any()
+    assert np.isnan(ch.score).all()
+    assert ch.regions == ()
+    # Per pixel: a pixel usable on only one reference date is invalid, its neighbours not.
+    idx = _window(s2, PARK_DATE, 120)
+    ref = []
+    for n, j in enumerate(idx):
+        img = _img(s2, j)
+        if n > 0:
+            clear = img.clear.copy()
+            clear[:4, :4] = False
+            img = image.finish({k: v.copy() for k, v in img.bands.items()}, clear, None)
+        ref.append(img)
+    counts = refperiod.usable_count(ref)
+    assert counts.dtype == np.int16
+    assert (counts[:4, :4] <= 1).all()
+    ch = refperiod.reference_change(ref, [_img(s2, PARK_DATE)], kind="optical", pixel_area_m2=100.0)
+    assert not ch.valid[:4, :4].any() and np.isnan(ch.score[:4, :4]).all()
+    assert ch.valid[8:, 8:].all()
+
+
+def test_no_usable_test_date_is_invalid(s2):
+    ref = [_img(s2, j) for j in _window(s2, PARK_DATE, 120)]
+    test = _img(s2, PARK_DATE)
+    clear = np.zeros_like(test.clear)
+    clear[:, 16:] = True
+    test = image.finish({k: v.copy() for k, v in test.bands.items()}, clear, None)
+    ch = refperiod.reference_change(ref, [test], kind="optical", pixel_area_m2=100.0)
+    assert not ch.valid[:, :16].any()
+    assert ch.valid[:, 16:].mean() > 0.95
+
+
+def test_within_restricts_the_analysis(s2):
+    ref = [_img(s2, j) for j in _window(s2, PARK_DATE, 120)]
+    with_park, foot = _park(s2, PARK_DATE)
+    within = np.zeros(foot.shape, bool)
+    within[:, :12] = True  # the park (centre column 22) lies outside
+    ch = refperiod.reference_change(
+        ref, [_img(s2, PARK_DATE, with_park)], kind="optical", pixel_area_m2=100.0, within=within
+    )
+    assert not ch.valid[~within].any()
+    assert not ch.mask[~within].any()
+    assert np.isnan(ch.score[~within]).all()
+    assert ch.regions == ()
+
+
+def test_field_that_went_through_the_seasons_is_not_flagged(s2):
+    """Harvest season, reference a year: parcels whose NDVI spanned bare to green in the
+    reference period are not flagged for changing again."""
+    idx = _window(s2, HARVEST_DATE, 365)
+    ref = [_img(s2, j) for j in idx]
+    ch = refperiod.reference_change(
+        ref, [_img(s2, HARVEST_DATE)], kind="optical", pixel_area_m2=100.0
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nd = (s2["nir"][idx] - s2["red"][idx]) / (s2["nir"][idx] + s2["red"][idx])
+    nd = np.where(s2["clear"][idx], nd, np.nan)
+    seasonal = np.nanpercentile(nd, 90, axis=0) - np.nanpercentile(nd, 10, axis=0) > 0.4
+    today = _img(s2, HARVEST_DATE)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nd_now = (today.bands["nir"] - today.bands["red"]) / (
+            today.bands["nir"] + today.bands["red"]
+        )
+    moved = np.abs(nd_now - np.nanmedian(nd, axis=0)) > 0.2
+    assert (seasonal & moved).sum() > 50  # the test means something: they did change again
+    assert ch.mask[seasonal].mean() < 0.02
+    assert ch.regions == ()
+
+
+def test_bad_arguments():
+    img = image.finish({"red": np.ones((4, 4), np.float32)}, None, None)
+    with pytest.raises(ValueError):
+        refperiod.reference_change([img], [img], kind="sonar", pixel_area_m2=1.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        refperiod.reference_change([], [img], kind="optical", pixel_area_m2=1.0)
+    with pytest.raises(ValueError):
+        refperiod.reference_change([img], [img], kind="radar", pixel_area_m2=1.0)
+
+
+@pytest.mark.shared
+def test_flags_less_than_two_date_cva_in_harvest_season():
+    """Whole Flanders chip, summer 2019: the two-date check (as `pipeline compare`) flags the
+    harvest; against a year of the place's own history, at most half as much is flagged."""
+    if not (SHARED / "timeseries" / "worldcereal").is_dir():
+        pytest.skip(f"needs the real series in {SHARED / 'timeseries'} (../shared/data)")
+    pytest.importorskip("netCDF4")
+
+    s = next(x for x in load_all()[0] if x.name == "flanders-B")
+    frac = s.clear.reshape(len(s.days), -1).mean(1)
+    good = np.flatnonzero(frac >= 0.9)
+    cva = ref = 0
+    for j in range(1, len(good)):
+        i, p = good[j], good[j - 1]
+        d = date(1970, 1, 1) + timedelta(days=float(s.days[i]))
+        if not date(2019, 6, 1) <= d <= date(2019, 9, 30):
+            continue
+        two = detect_change(
+            s.image(p), s.image(i), kind="optical", detector="cva", pixel_area_m2=100.0
+        ).change
+        idx = np.flatnonzero((s.days < s.days[i]) & (s.days >= s.days[i] - 365))
+        ch = refperiod.reference_change(
+            [s.image(k) for k in idx], [s.image(i)], kind="optical", pixel_area_m2=100.0
+        )
+        cva += int(two.mask.sum())
+        ref += int(ch.mask.sum())
+    assert cva > 1000  # the harvest is there to be flagged
+    assert ref <= 0.5 * cva
