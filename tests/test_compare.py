@@ -104,10 +104,18 @@ def test_compare_writes_outputs_on_the_before_grid(
     assert (mask == 255).mean() < 0.05  # the reprojected AFTER covers nearly all of BEFORE
     assert score[mask == 1].min() >= 30  # x0.1 = 3 sigmas
     report = json.loads((out / "report.json").read_text())
-    assert report["bands_compared"] == ["blue", "green", "nir", "red"]
-    assert report["verdict"] in {"supported", "not_supported", "inconclusive"}
+    assert {"blue", "green", "nir", "red"} <= set(report["windows"]["before"][0]["bands"])
+    # No claim, no verdict: the report says what changed, in the map's own numbers.
+    assert "verdict" not in report
+    ch = report["change"]
+    assert ch["appeared_m2"] > 0 and ch["compared_m2"] > 1e6
+    px = report["grid"]["resolution_m"] ** 2
+    assert ch["appeared_m2"] == pytest.approx((klass == 1).sum() * px, rel=1e-4)
+    assert ch["disappeared_m2"] == pytest.approx((klass == 2).sum() * px, rel=1e-4)
     fc = json.loads((out / "regions.geojson").read_text())
-    assert len(fc["features"]) == report["regions"] or len(fc["features"]) >= report["regions"]
+    assert len(fc["features"]) >= ch["regions"] == report["detection"]["regions"] > 0
+    assert report["windows"]["after"][0]["file"] == after.name  # names, never local paths
+    assert str(tmp_path) not in (out / "report.json").read_text()
     assert (out / "panel.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -118,11 +126,9 @@ def test_same_image_twice_shows_no_change(pair: tuple[Path, Path], tmp_path: Pat
     with rasterio.open(out / "change.tif") as c:
         assert int(((c.read(1) > 0) & (c.read(1) != 255)).sum()) == 0
     report = json.loads((out / "report.json").read_text())
-    # The same file twice is the identical-image case NATO pointed at in 2014: flagged and never
-    # judged as evidence either way.
-    assert report["verdict"] == "inconclusive"
-    assert "same acquisition" in report["reasons"][0]
-    assert report["flags"] and "before and after" in report["flags"][0]
+    # The same file twice is the identical-image case NATO pointed at in 2014: flagged.
+    assert report["flags"] and "before and after images are the same picture" in report["flags"][0]
+    assert report["change"]["regions"] == 0
 
 
 def test_bands_without_descriptions_are_refused(
@@ -178,7 +184,7 @@ def test_compare_with_another_detector(
         main(["compare", str(before), str(after), "--out", str(out), "--detector", detector]) == 0
     )
     report = json.loads((out / "report.json").read_text())
-    assert report["detector"] == detector
+    assert report["detection"]["detector"] == detector
     assert any("IR-MAD" in n for n in report["notes"])  # radiometry normalised on unchanged pixels
     fc = json.loads((out / "regions.geojson").read_text())
     assert fc["features"] and all(f["properties"]["area_m2"] >= 5000 for f in fc["features"])
@@ -194,5 +200,5 @@ def test_unknown_detector_is_refused(pair: tuple[Path, Path], tmp_path: Path) ->
     from pipeline.workflows.compare import compare
 
     with pytest.raises(InputError, match="s1-logratio.*not an optical detector"):
-        compare(*pair, tmp_path / "x", detector="s1-logratio")
+        compare([pair[0]], [pair[1]], tmp_path / "x", detector="s1-logratio")
     assert not (tmp_path / "x").exists()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.config.aoi import AOIConfig, Verdict, check_name, configs_dir, load
-from pipeline.errors import ConfigError, PipelineError, Problem
+from pipeline.errors import ConfigError, InputError, PipelineError, Problem
 from pipeline.net.redact import redact
 
 
@@ -224,8 +224,43 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from pipeline.workflows.compare import compare
 
-    report = compare(Path(args.before), Path(args.after), Path(args.out), args.detector)
-    print(f"{report['verdict']}: {'; '.join(report['reasons'])}")
+    if args.images and (args.before or args.after):
+        raise InputError(
+            Problem(
+                "pipeline compare",
+                "arguments",
+                "give BEFORE AFTER, or --before/--after lists, not both",
+                fix="pipeline compare --before FILE... --after FILE... --out DIR",
+            )
+        )
+    if args.images and len(args.images) != 2:
+        raise InputError(
+            Problem(
+                "pipeline compare",
+                "BEFORE AFTER",
+                f"{len(args.images)} file(s) given where two are needed",
+                fix="pipeline compare BEFORE.tif AFTER.tif --out DIR, or use --before/--after "
+                "for several acquisitions per window",
+            )
+        )
+    before = [Path(f) for f in (args.images[:1] if args.images else args.before or [])]
+    after = [Path(f) for f in (args.images[1:] if args.images else args.after or [])]
+    report = compare(
+        before,
+        after,
+        Path(args.out),
+        args.detector,
+        baseline_paths=[Path(f) for f in args.baseline or []],
+        detection=args.detection,
+    )
+    c = report.change
+    print(
+        f"{c.appeared_m2 / 1e4:,.2f} ha appeared, {c.disappeared_m2 / 1e4:,.2f} ha disappeared, "
+        f"{c.changed_m2 / 1e4:,.2f} ha changed (direction unclear); {c.regions} region(s); "
+        f"{report.detection.approach} ({report.detection.detector})"
+    )
+    for flag in report.flags:
+        print(f"look: {flag}")
     print(f"outputs: {args.out}/ (change.tif, regions.geojson, report.json, panel.png)")
     return 0
 
@@ -413,9 +448,22 @@ def parser() -> argparse.ArgumentParser:
     )
     k.set_defaults(func=cmd_cache)
 
-    c = sub.add_parser("compare", help="change between two GeoTIFFs you bring")
-    c.add_argument("before")
-    c.add_argument("after")
+    c = sub.add_parser(
+        "compare",
+        help="change between GeoTIFFs you bring (two, or stacks of acquisitions per window)",
+    )
+    c.add_argument("images", nargs="*", metavar="BEFORE AFTER", help="one image per window")
+    c.add_argument("--before", nargs="+", metavar="FILE", help="acquisitions before")
+    c.add_argument("--after", nargs="+", metavar="FILE", help="acquisitions after")
+    c.add_argument(
+        "--baseline", nargs="+", metavar="FILE", help="acquisitions of the site empty (optional)"
+    )
+    c.add_argument(
+        "--detection",
+        choices=["auto", "two-date"],
+        default="auto",
+        help="auto: a window of >= 4 acquisitions is the reference period of the next",
+    )
     c.add_argument("--out", required=True)
     c.add_argument(
         "--detector",

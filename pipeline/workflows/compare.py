@@ -1,16 +1,22 @@
-"""`pipeline compare BEFORE.tif AFTER.tif`: the same detection on imagery the user brings.
+"""`pipeline compare`: the same detection core on imagery the user brings.
 
-Bands are recognised by their descriptions (B02, B03, B04, B08, B11, B12, SCL, or the common names
-blue, green, red, nir, swir16, swir22). AFTER is warped onto BEFORE's grid whatever its CRS or
-pixel size.
+    pipeline compare BEFORE.tif AFTER.tif --out DIR
+    pipeline compare --before FILE... --after FILE... [--baseline FILE...] --out DIR
+
+Each file is one acquisition. Bands are recognised by their descriptions (B02, B03, B04, B08,
+B11, B12, SCL, or blue, green, red, nir, swir16, swir22; radar: VV and VH as sigma0, linear or
+dB — the UNITS tag or the values say which). SCL, when present, masks clouds pixel by pixel. A
+file's date comes from its TIFFTAG_DATETIME tag, else a YYYY-MM-DD or YYYYMMDD in its name.
+Every file is warped onto the first BEFORE file's grid whatever its CRS or pixel size.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import rasterio
@@ -19,22 +25,38 @@ from rasterio.errors import RasterioIOError
 from rasterio.warp import transform_bounds
 
 from pipeline import __version__
-from pipeline.detect.core import OPTICAL_DETECTORS, detect_change
+from pipeline.detect.core import METHODS, OPTICAL_DETECTORS, Kind, detect_change
 from pipeline.errors import InputError, Problem
-from pipeline.judge.verdict import Image, judge
 from pipeline.model import image, radiometry
 from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
 from pipeline.model.sensors import SENSORS
 from pipeline.read.gdal import warp_band
-from pipeline.write.export import atomic_dir, regions_geojson, write_change_tif, write_json
+from pipeline.write.export import (
+    atomic_dir,
+    regions_geojson,
+    sha256_file,
+    write_change_tif,
+    write_json,
+)
 from pipeline.write.render import PanelText, panel
+from pipeline.write.report import (
+    ChangeRecord,
+    CompareReport,
+    DetectionRecord,
+    GridRecord,
+    InputImageRecord,
+)
 
 BAND_NAMES = {
     key.upper(): band.name for band in SENSORS["sentinel-2-l2a"].bands for key in band.keys
-} | {"SCL": "scl"}
-"""Band descriptions understood, upper-cased: B02..B12 and blue, green, red, nir, swir16, swir22."""
+} | {"SCL": "scl", "VV": "vv", "VH": "vh"}
+"""Band descriptions understood, upper-cased: B02..B12, blue, green, red, nir, swir16, swir22,
+SCL; VV and VH for radar."""
 REQUIRED = ("blue", "green", "red")
+RADAR_BANDS = ("vv", "vh")
+WINDOWS = ("baseline", "before", "after")
+_DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -42,16 +64,37 @@ class UserImage:
     path: Path
     bands: dict[str, int]
     """common band name -> 1-based band index."""
+    kind: Kind = "optical"
+    date: dt.date | None = None
+    date_from: str = "unknown"
+    units: str | None = None
+    """Radar: "dB" or "linear" (sigma0)."""
 
 
 def _band_key(desc: str | None) -> str | None:
-    """Common band name for a band description like 'B04', 'b4', 'red' or 'SCL'."""
+    """Common band name for a band description like 'B04', 'b4', 'red', 'SCL' or 'VV'."""
     if not desc:
         return None
     d = desc.strip().upper()
     if re.fullmatch(r"B\d", d):
         d = f"B0{d[1]}"
     return BAND_NAMES.get(d)
+
+
+def acquisition_date(path: Path, tags: dict[str, str]) -> tuple[dt.date | None, str]:
+    """An image's date: its TIFFTAG_DATETIME, else a YYYY-MM-DD or YYYYMMDD in its file name."""
+    stamp = tags.get("TIFFTAG_DATETIME", "").strip()
+    if stamp:
+        try:
+            return dt.datetime.strptime(stamp[:19], "%Y:%m:%d %H:%M:%S").date(), "TIFFTAG_DATETIME"
+        except ValueError:
+            pass
+    for m in _DATE_IN_NAME.finditer(path.name):
+        try:
+            return dt.date(int(m[1]), int(m[2]), int(m[3])), "file name"
+        except ValueError:
+            continue
+    return None, "unknown"
 
 
 def inspect(path: Path, role: str) -> UserImage:
@@ -62,6 +105,9 @@ def inspect(path: Path, role: str) -> UserImage:
         with rasterio.open(path) as src:
             descs = list(src.descriptions)
             georef = src.crs is not None and not src.transform.is_identity
+            tags = src.tags()
+            band_tags = [src.tags(i) for i in range(1, src.count + 1)]
+            units = [u or "" for u in src.units]
     except RasterioIOError as exc:
         raise InputError(
             Problem(
@@ -85,19 +131,34 @@ def inspect(path: Path, role: str) -> UserImage:
         key = _band_key(d)
         if key and key not in bands:
             bands[key] = i
+    when, origin = acquisition_date(path, tags)
+    if all(b in bands for b in RADAR_BANDS):
+        said = {tags.get("UNITS", "")} | {units[bands[b] - 1] for b in RADAR_BANDS}
+        said |= {band_tags[bands[b] - 1].get("UNITS", "") for b in RADAR_BANDS}
+        db = any(s.strip().lower() == "db" for s in said)
+        return UserImage(
+            path,
+            {k: bands[k] for k in RADAR_BANDS},
+            "radar",
+            when,
+            origin,
+            "dB" if db else None,
+        )
     missing = [b for b in REQUIRED if b not in bands]
     if missing:
         raise InputError(
             Problem(
                 str(path),
                 f"{role} band descriptions",
-                f"need Sentinel-2 bands B02, B03, B04 (found {descs})",
+                f"need Sentinel-2 bands B02, B03, B04, or radar VV and VH (found {descs})",
                 fix="name each band in its description, e.g. "
                 "`rio edit-info --bidx 1 --description B02 FILE` (B02 blue, B03 green, B04 red, "
-                "B08 nir, optional B11, B12, SCL)",
+                "B08 nir, optional B11, B12, SCL; radar: VV, VH)",
             )
         )
-    return UserImage(path, bands)
+    return UserImage(
+        path, {k: v for k, v in bands.items() if k not in RADAR_BANDS}, "optical", when, origin
+    )
 
 
 def _grid_of(path: Path) -> Grid:
@@ -105,11 +166,12 @@ def _grid_of(path: Path) -> Grid:
         return Grid(src.crs, src.transform, src.width, src.height)
 
 
-def _read(img: UserImage, grid: Grid) -> Prepared:
-    """Bands of a user image on `grid` (its own grid for BEFORE: warping onto an aligned grid
-    returns the stored values), as reflectance with NaN where there is no data."""
+def _read(img: UserImage, grid: Grid) -> tuple[Prepared, str | None]:
+    """Bands of a user image on `grid` (its own grid for the first BEFORE file: warping onto an
+    aligned grid returns the stored values): optical as reflectance, radar as backscatter in dB,
+    NaN where there is no data; with the radar units found."""
     with rasterio.open(img.path) as src:
-        fill = src.nodata if src.nodata is not None else 0
+        fill = src.nodata if src.nodata is not None else (0 if img.kind == "optical" else np.nan)
         integer = np.issubdtype(np.dtype(src.dtypes[0]), np.integer)
         raw = {
             k: warp_band(src, grid, i, Resampling.bilinear, fill)
@@ -122,108 +184,244 @@ def _read(img: UserImage, grid: Grid) -> Prepared:
             else None
         )
     bands = {}
+    units = img.units
     for k, v in raw.items():
-        arr = v.astype(np.float32) / (10000.0 if integer else 1.0)
-        arr[(v == fill) | ~np.isfinite(v)] = np.nan
+        arr = v.astype(np.float32)
+        bad = ~np.isfinite(arr) if fill != fill else (v == fill) | ~np.isfinite(arr)
+        arr[bad] = np.nan
         bands[k] = arr
+    if img.kind == "radar":
+        if units is None:  # no tag: sigma0 in dB is mostly negative, linear sigma0 never is
+            values = np.concatenate([b[np.isfinite(b)] for b in bands.values()])
+            units = "dB" if values.size and float(np.median(values)) < 0 else "linear"
+        if units == "linear":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                bands = {k: np.where(v > 0, 10 * np.log10(v), np.nan) for k, v in bands.items()}
+        bands = {k: v.astype(np.float32) for k, v in bands.items()}
+        ok = np.all([np.isfinite(v) for v in bands.values()], axis=0)
+        out = image.finish(
+            bands, ok, np.zeros(ok.shape, bool), ("radar: clear = where VV and VH have data",)
+        )
+        return out, units
+    if integer:
+        bands = {k: v / np.float32(10000.0) for k, v in bands.items()}
     clear, snow = radiometry.scl_masks(scl) if scl is not None else (None, None)
-    return image.finish(bands, clear, snow)
+    return image.finish(bands, clear, snow), None
 
 
 DEFAULT_DETECTOR = "cva"
 
 
+def _sha256(path: Path) -> str:
+    return sha256_file(path)
+
+
 def compare(
-    before_path: Path, after_path: Path, out: Path, detector: str = DEFAULT_DETECTOR
-) -> dict[str, Any]:
-    """Detect change from BEFORE to AFTER and write change.tif, regions.geojson, report.json and
-    panel.png into `out`. Returns the report."""
+    before_paths: Sequence[Path],
+    after_paths: Sequence[Path],
+    out: Path,
+    detector: str = DEFAULT_DETECTOR,
+    baseline_paths: Sequence[Path] = (),
+    detection: str = "auto",
+) -> CompareReport:
+    """Detect change from the BEFORE images to the AFTER images (and the build-up from BASELINE
+    to BEFORE) and write change.tif, regions.geojson, report.json and panel.png into `out`.
+
+    Each file is one acquisition. With several per window and `detection="auto"`, a window of at
+    least 4 usable acquisitions is the reference period of the next (the core's stack branch);
+    the panel shows the clearest image of each window. No claim is judged: the report says what
+    changed. Returns the report."""
     if detector not in OPTICAL_DETECTORS:
-        optical = OPTICAL_DETECTORS
         raise InputError(
             Problem(
                 "pipeline compare",
                 "--detector",
                 f"{detector!r} is not an optical detector",
-                fix=f"choose one of {', '.join(optical)}",
+                fix=f"choose one of {', '.join(OPTICAL_DETECTORS)}",
             )
         )
-    b_img, a_img = inspect(before_path, "BEFORE"), inspect(after_path, "AFTER")
-    grid = _grid_of(before_path)
-    with rasterio.open(after_path) as src:
-        a_bounds = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
-    gb = grid.bounds
-    if a_bounds[0] >= gb[2] or a_bounds[2] <= gb[0] or a_bounds[1] >= gb[3] or a_bounds[3] <= gb[1]:
+    given = {
+        "baseline": list(baseline_paths),
+        "before": list(before_paths),
+        "after": list(after_paths),
+    }
+    for role in ("before", "after"):
+        if not given[role]:
+            raise InputError(
+                Problem(
+                    "pipeline compare",
+                    f"--{role}",
+                    "no file given",
+                    fix="give BEFORE.tif AFTER.tif, or --before FILE... --after FILE...",
+                )
+            )
+    users = {w: [inspect(p, w.upper()) for p in given[w]] for w in WINDOWS if given[w]}
+    kinds = {u.kind for us in users.values() for u in us}
+    if len(kinds) > 1:
+        listed = ", ".join(f"{u.path.name}: {u.kind}" for us in users.values() for u in us)
         raise InputError(
             Problem(
-                str(after_path),
-                "AFTER",
-                f"does not overlap {before_path}",
-                fix="give two images of the same place",
+                "pipeline compare",
+                "files",
+                f"optical and radar images mixed ({listed})",
+                fix="compare optical with optical, radar (VV, VH) with radar",
             )
         )
-    before = _read(b_img, grid)
-    after = _read(a_img, grid)
+    kind: Kind = "radar" if kinds == {"radar"} else "optical"
+    grid = _grid_of(users["before"][0].path)
+    for w, us in users.items():
+        for u in us:
+            with rasterio.open(u.path) as src:
+                b = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
+            gb = grid.bounds
+            if b[0] >= gb[2] or b[2] <= gb[0] or b[1] >= gb[3] or b[3] <= gb[1]:
+                raise InputError(
+                    Problem(
+                        str(u.path),
+                        w.upper(),
+                        f"does not overlap {users['before'][0].path}",
+                        fix="give images of the same place",
+                    )
+                )
+    read = {w: [_read(u, grid) for u in us] for w, us in users.items()}
     area = (
         _geographic_pixel_area(grid)
         if grid.crs.is_geographic
         else abs(grid.transform.a * grid.transform.e)
     )
-    images = {
-        name: Image(str(path), "optical", "user image", img.clear_fraction, img.bands, img.clear)
-        for name, path, img in (("before", before_path, before), ("after", after_path, after))
+    order = {
+        w: sorted(range(len(users[w])), key=lambda i: users[w][i].date or dt.date.min)
+        for w in users
     }
-    found = detect_change(before, after, kind="optical", detector=detector, pixel_area_m2=area)
-    before, after, change = found.before, found.after, found.change
-    j = judge(
-        change,
-        area,
-        {"before": before.clear_fraction, "after": after.clear_fraction},
-        images=images,
+    records = {
+        w: [
+            InputImageRecord(
+                file=users[w][i].path.name,
+                sha256=_sha256(users[w][i].path),
+                date=users[w][i].date,
+                date_from=users[w][i].date_from,
+                kind=users[w][i].kind,
+                bands=sorted(read[w][i][0].bands),
+                clear_fraction=round(read[w][i][0].clear_fraction, 4),
+                cloud_mask=read[w][i][0].has_cloud_mask,
+                units=read[w][i][1],
+            )
+            for i in order[w]
+        ]
+        for w in users
+    }
+    shown = {w: max(range(len(read[w])), key=lambda i: read[w][i][0].clear_fraction) for w in read}
+    flags = _identical(users, read, shown)
+    stacks = (
+        {w: [read[w][i][0] for i in order[w]] for w in read}
+        if detection == "auto" and any(len(v) > 1 for v in read.values())
+        else None
     )
-    report = {
-        "before": str(before_path),
-        "after": str(after_path),
-        "bands_compared": sorted(set(before.bands) & set(after.bands)),
-        "verdict": str(j.verdict),
-        "reasons": list(j.reasons),
-        "flags": list(j.flags),
-        "numbers": {k: round(v, 4) for k, v in j.numbers.items()},
-        "regions": len(change.regions),
-        "detector": change.detector,
-        "threshold": round(change.threshold, 4),
-        "grid": {
-            "crs": grid.crs.to_string(),
-            "width": grid.width,
-            "height": grid.height,
-            "transform": list(grid.transform)[:6],
-        },
-        "notes": list(before.notes) + list(after.notes),
-        "software": f"pipeline {__version__}",
-        "generated_for": "a withdrawal between BEFORE and AFTER",
-    }
+    found = detect_change(
+        read["before"][shown["before"]][0],
+        read["after"][shown["after"]][0],
+        read["baseline"][shown["baseline"]][0] if "baseline" in read else None,
+        kind=kind,
+        detector=detector,
+        pixel_area_m2=area,
+        stacks=stacks,
+    )
+    change = found.change
+    shown_images = [found.before, found.after] + ([found.baseline] if found.baseline else [])
+    notes = list(dict.fromkeys(n for img in shown_images for n in img.notes)) + list(found.notes)
+    names = {w: users[w][shown[w]].path.name for w in users}
+    report = CompareReport(
+        windows=records,
+        shown=names,
+        change=ChangeRecord.of(change, area),
+        buildup=ChangeRecord.of(found.buildup, area) if found.buildup is not None else None,
+        flags=flags,
+        detection=DetectionRecord(
+            detector=change.detector,
+            method=METHODS.get(change.detector, change.detector),
+            threshold=round(change.threshold, 4),
+            min_region_pixels=found.min_region_pixels,
+            regions=len(change.regions),
+            normaliser=found.normaliser,
+            approach=found.method,
+            buildup_approach=found.buildup_method,
+            usable=dict(found.usable),
+            notes=list(found.notes),
+        ),
+        grid=GridRecord(
+            crs=grid.crs.to_string(),
+            resolution_m=float(np.sqrt(area)),
+            width=grid.width,
+            height=grid.height,
+            bounds=[round(v, 8) for v in grid.bounds],
+        ),
+        notes=notes,
+        software=f"pipeline {__version__}",
+    )
+    c = report.change
+    summary = (
+        f"{_ha(c.appeared_m2)} appeared, {_ha(c.disappeared_m2)} disappeared, "
+        f"{_ha(c.changed_m2)} changed (direction unclear) in {c.regions} region(s) "
+        f"over {_ha(c.compared_m2)} compared",
+    )
     with atomic_dir(out) as tmp:
         write_change_tif(
-            tmp / "change.tif", change, grid, {"before": str(before_path), "after": str(after_path)}
+            tmp / "change.tif",
+            change,
+            grid,
+            {"before": names["before"], "after": names["after"], "software": report.software},
         )
         write_json(tmp / "regions.geojson", regions_geojson(change, grid, area))
-        write_json(tmp / "report.json", report)
         panel(
             tmp / "panel.png",
-            before,
-            after,
+            found.before,
+            found.after,
             change,
             PanelText(
-                title=f"{before_path.name} → {after_path.name}",
-                before_label=f"before: {before_path.name}",
-                after_label=f"after: {after_path.name}",
-                verdict=str(j.verdict),
-                reasons=j.reasons,
+                title=f"{names['before']} → {names['after']}",
+                before_label=f"before: {names['before']}",
+                after_label=f"after: {names['after']}",
+                verdict="change",
+                reasons=summary + tuple(flags),
                 credit="made with pipeline compare; add the imagery's credit line when publishing",
                 scale_m=float(np.sqrt(area)),
+                flags=tuple(flags),
             ),
         )
+        outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
+        report = report.model_copy(update={"outputs": outputs})
+        write_json(tmp / "report.json", report.model_dump(mode="json"))
     return report
+
+
+def _ha(m2: float) -> str:
+    return f"{m2 / 10_000:,.2f} ha"
+
+
+def _identical(
+    users: dict[str, list[UserImage]],
+    read: dict[str, list[tuple[Prepared, str | None]]],
+    shown: dict[str, int],
+) -> list[str]:
+    """The windows whose shown images are the same picture (same file content, or pixel-identical
+    where both are usable): two identical images show no change whatever happened."""
+    flags = []
+    names = list(shown)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            ua, ub = users[a][shown[a]], users[b][shown[b]]
+            ia, ib = read[a][shown[a]][0], read[b][shown[b]][0]
+            same = _sha256(ua.path) == _sha256(ub.path)
+            both = ia.clear & ib.clear
+            keys = [k for k in ia.bands if k in ib.bands]
+            if not same and both.sum() >= 100 and keys:
+                same = all(np.array_equal(ia.bands[k][both], ib.bands[k][both]) for k in keys)
+            if same:
+                flags.append(
+                    f"{a} and {b} images are the same picture ({ua.path.name}, {ub.path.name}): "
+                    "no change can show between them"
+                )
+    return flags
 
 
 def _geographic_pixel_area(grid: Grid) -> float:

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from pipeline.judge.verdict import Verdict
+from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
 
 
 class _Model(BaseModel):
@@ -94,6 +95,90 @@ class DetectionRecord(_Model):
     usable: dict[str, int] = {}
     """Acquisitions per window that entered the stacks (empty: one image per window)."""
     notes: list[str] = []
+
+
+class ChangeRecord(_Model):
+    """What changed, in people's units: the same numbers for run, watch and compare."""
+
+    appeared_m2: float
+    disappeared_m2: float
+    changed_m2: float
+    """Changed with no clear direction."""
+    compared_m2: float
+    """Area usable in both images (clear, inside the site)."""
+    regions: int
+    regions_by_direction: dict[str, int]
+
+    @classmethod
+    def of(cls, change: Change, pixel_area_m2: float) -> ChangeRecord:
+        by: dict[str, int] = {}
+        for r in change.regions:
+            by[r.direction] = by.get(r.direction, 0) + 1
+        return cls(
+            appeared_m2=round(change.pixels(ARRIVAL) * pixel_area_m2, 1),
+            disappeared_m2=round(change.pixels(DEPARTURE) * pixel_area_m2, 1),
+            changed_m2=round(change.pixels(UNDETERMINED) * pixel_area_m2, 1),
+            compared_m2=round(float(change.valid.sum()) * pixel_area_m2, 1),
+            regions=len(change.regions),
+            regions_by_direction=by,
+        )
+
+
+class InputImageRecord(_Model):
+    """One acquisition a user brought to `pipeline compare`."""
+
+    file: str
+    """The file's name (no folder: reports are safe to share)."""
+    sha256: str
+    date: dt.date | None
+    date_from: str
+    """Where the date came from: TIFFTAG_DATETIME, the file name, or unknown."""
+    kind: str
+    bands: list[str]
+    clear_fraction: float
+    cloud_mask: bool
+    units: str | None = None
+    """Radar: what the values were (sigma0 linear or dB)."""
+
+
+class CompareReport(_Model):
+    """`pipeline compare`: what changed between the user's images; no claim, so no verdict."""
+
+    command: str = "compare"
+    windows: dict[str, list[InputImageRecord]]
+    """baseline (optional), before, after: every file given, in date order."""
+    shown: dict[str, str]
+    """The file drawn for each window in the panel (the clearest)."""
+    change: ChangeRecord
+    buildup: ChangeRecord | None = None
+    """baseline → before, when baseline files were given."""
+    flags: list[str]
+    detection: DetectionRecord
+    grid: GridRecord
+    notes: list[str]
+    software: str
+    outputs: dict[str, str] = {}
+
+
+class WatchReport(_Model):
+    """`pipeline watch`: one new acquisition of a site against its previous one and baseline."""
+
+    command: str = "watch"
+    aoi: str
+    site: dict[str, Any]
+    date: dt.date
+    image: dict[str, Any]
+    previous: dict[str, Any] | None
+    baseline: dict[str, Any]
+    numbers: dict[str, float | None]
+    change: ChangeRecord | None = None
+    """Since the previous usable image."""
+    against_baseline: ChangeRecord | None = None
+    detection: DetectionRecord | None = None
+    alert: dict[str, Any]
+    grid: dict[str, Any]
+    catalogue: str
+    software: str
 
 
 class CheckReport(_Model):
