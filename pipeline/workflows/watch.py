@@ -30,7 +30,8 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline.config.aoi import Alert, AOIConfig, Site, Window
-from pipeline.detect.core import detect_change
+from pipeline.detect.core import METHODS, detect_change
+from pipeline.detect.refperiod import MIN_USABLE
 from pipeline.errors import DataUnavailable
 from pipeline.model.change import ARRIVAL, DEPARTURE
 from pipeline.model.grid import Grid, plan_grid
@@ -39,7 +40,7 @@ from pipeline.model.scene import Scene, Source
 from pipeline.model.sensors import SENSORS, Sensor
 from pipeline.read.scenes import read_mask, read_scene
 from pipeline.workflows.alerts import deliver
-from pipeline.workflows.fetch import find_scenes, pick
+from pipeline.workflows.fetch import find_scenes, pick, read_stack
 from pipeline.workflows.state import HISTORY_COLUMNS, State, exclusive
 from pipeline.write.export import (
     atomic_dir,
@@ -49,11 +50,15 @@ from pipeline.write.export import (
     write_json,
 )
 from pipeline.write.render import PanelText, panel
+from pipeline.write.report import ChangeRecord, DetectionRecord, WatchReport
 
 log = logging.getLogger("pipeline.watch")
 
 LOOKBACK_DAYS = 30
 """First run without `watch.since`: acquisitions of the last 30 days."""
+HISTORY_DAYS = 120
+"""A new acquisition is tested against the site's usable acquisitions of the previous 120 days
+(the reference-period detector, when there are at least MIN_USABLE of them)."""
 
 EXIT_ALERT_UNDELIVERED = 69  # EX_UNAVAILABLE: an alert could not be delivered (retried next run)
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another run holds the lock; try again later
@@ -303,11 +308,35 @@ def _compare(
         "detector": cfg.detector,
         "pixel_area_m2": grid.resolution**2,
     }
+    against_base = None
     if base_img is not None:
         against_base = detect_change(base_img, new, **options)
         base_view, after, vs_base = against_base.before, against_base.after, against_base.change
+    since_prev = vs_history = None
     if prev_img is not None:
         since_prev = detect_change(prev_img, new, base_img, **options)
+        # The new image against the site's recent history (every usable acquisition of the last
+        # HISTORY_DAYS), when it holds a reference period: what is new to the place itself, not
+        # only since one other day. Reported beside the change since the previous image, which
+        # the alerts use: a departure is a return to an earlier state, which no history flags.
+        if cfg.detection == "auto":
+            recent = find_scenes(
+                source,
+                s.sensor,
+                _window(s.sensor, chosen.date - timedelta(days=HISTORY_DAYS), chosen.date),
+                site,
+                cfg.max_cloud,
+            )
+            history = read_stack(
+                [x for x in recent if x.datetime < chosen.datetime], s.sensor, grid
+            )
+            if len(history) >= MIN_USABLE:
+                vs_history = detect_change(
+                    prev_img,
+                    new,
+                    **options,
+                    stacks={"before": [h.image for h in history], "after": [new]},
+                )
         before, after, change = since_prev.before, since_prev.after, since_prev.change
     after = after if after is not None else new
 
@@ -339,32 +368,46 @@ def _compare(
             and disappeared >= a.disappeared_m2
         )
     )
-    report = {
-        "aoi": cfg.aoi,
-        "site": {"id": site.id, "name": site.name, "bounds_lonlat": list(site.bounds())},
-        "date": chosen.date.isoformat(),
-        "image": _describe(chosen, new),
-        "previous": _describe(prev_scene, prev_img) if prev_scene else None,
-        "baseline": {
+    used = since_prev if since_prev is not None else against_base
+    report = WatchReport(
+        aoi=cfg.aoi,
+        site={"id": site.id, "name": site.name, "bounds_lonlat": list(site.bounds())},
+        date=chosen.date,
+        image=_describe(chosen, new),
+        previous=_describe(prev_scene, prev_img) if prev_scene else None,
+        baseline={
             "chosen_by": s.baseline_from,
             **(_describe(base_scene, base_img) if base_scene and base_img else {}),
         },
-        "numbers": {
+        numbers={
             "valid_fraction": round(new.clear_fraction, 4),
             "appeared_m2": appeared,
             "disappeared_m2": disappeared,
             "differs_from_baseline_m2": differs,
             "compared_m2": float(change.valid.sum()) * px if change else None,
         },
-        "alert": {
-            "fired": fire,
-            "appeared_m2": a.appeared_m2,
-            "disappeared_m2": a.disappeared_m2,
-        },
-        "grid": {"crs": grid.crs.to_string(), "resolution_m": grid.resolution},
-        "catalogue": source.description,
-        "software": f"pipeline {__version__}",
-    }
+        change=ChangeRecord.of(change, px) if change is not None else None,
+        against_baseline=ChangeRecord.of(vs_base, px) if vs_base is not None else None,
+        against_history=ChangeRecord.of(vs_history.change, px) if vs_history else None,
+        history=dict(vs_history.usable) | {"notes": list(vs_history.notes)} if vs_history else {},
+        detection=None
+        if used is None
+        else DetectionRecord(
+            detector=used.change.detector,
+            method=METHODS.get(used.change.detector, used.change.detector),
+            threshold=round(used.change.threshold, 4),
+            min_region_pixels=used.min_region_pixels,
+            regions=len(used.change.regions),
+            normaliser=used.normaliser,
+            approach=used.method,
+            usable=dict(used.usable),
+            notes=list(used.notes),
+        ),
+        alert={"fired": fire, "appeared_m2": a.appeared_m2, "disappeared_m2": a.disappeared_m2},
+        grid={"crs": grid.crs.to_string(), "resolution_m": grid.resolution},
+        catalogue=source.description,
+        software=f"pipeline {__version__}",
+    )
     with atomic_dir(out_dir) as tmp:
         shown = change if change is not None else vs_base
         ref_scene, ref_img = (prev_scene, before) if change is not None else (base_scene, base_view)
@@ -400,7 +443,7 @@ def _compare(
                 grid,
                 {"site": site.id, "before": base_scene.id, "after": chosen.id},
             )
-        write_json(tmp / "report.json", report)
+        write_json(tmp / "report.json", report.model_dump(mode="json"))
     payload = None
     if fire:
         payload = {

@@ -174,6 +174,10 @@ class WatchReport(_Model):
     change: ChangeRecord | None = None
     """Since the previous usable image."""
     against_baseline: ChangeRecord | None = None
+    against_history: ChangeRecord | None = None
+    """The new image against the site's recent history (reference-period detector), when the
+    history holds at least 4 usable acquisitions."""
+    history: dict[str, Any] = {}
     detection: DetectionRecord | None = None
     alert: dict[str, Any]
     grid: dict[str, Any]
