@@ -13,17 +13,20 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipeline import __version__
 from pipeline.config.aoi import AOIConfig, Claim, Site
 from pipeline.detect.detectors import MIN_AREA_M2, detect
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.judge.verdict import Judgement, Thresholds, Verdict, footprint, judge
 from pipeline.model.change import Change
-from pipeline.model.grid import Grid, plan_grid
+from pipeline.model.grid import Grid, plan_grid, polygon_mask
 from pipeline.model.scene import Scene, Source
 from pipeline.model.sensors import SENSORS
 from pipeline.plan.scenes import common_orbit, relative_orbit
 from pipeline.prepare import align as prepare
+from pipeline.prepare.restrict import clear_share, restrict
 from pipeline.read.radar import amplitude
 from pipeline.workflows.fetch import Pick, find_scenes, pick
 from pipeline.write import report as rpt
@@ -57,6 +60,10 @@ class Outcome:
     catalogue: str
     thresholds: Thresholds = Thresholds()
     config_sha256: str | None = None
+    within: np.ndarray | None = None
+    """The site as drawn on the grid (True inside); None: the whole grid."""
+    footprint: np.ndarray | None = None
+    """The site's located footprint on the grid, when it has one."""
 
     @property
     def pixel_area_m2(self) -> float:
@@ -163,6 +170,8 @@ def check(
             picks[n] = Pick(n, w, SENSORS[w.sensor], problem=str(exc).splitlines()[0])
     # As read, before any alignment: identical pictures must be caught as served.
     judged = {n: im for n, p in picks.items() if (im := p.judged()) is not None}
+    # The site as drawn: outside its polygon nothing is counted; the verdict on its footprint.
+    within, foot = site_masks(site, grid)
     before, after = picks["before"].image, picks["after"].image
     base = picks["baseline"].image if "baseline" in picks else None
     change = buildup = None
@@ -179,8 +188,10 @@ def check(
         if radar:  # backscatter: co-registration only, no reflectance matching
             align = partial(prepare.align_pair, band="vv", normalise="none")
         before_a, after_a = align(before, after)
+        before_a, after_a = restrict(before_a, within), restrict(after_a, within)
         if base is not None:
             before_a, base_a = align(before_a, base)
+            base_a = restrict(base_a, within)
             picks["baseline"].image = base_a
             buildup = detect(base_a, before_a, pixel_area_m2=area, detector=detector)
             change = detect(
@@ -190,7 +201,12 @@ def check(
             change = detect(before_a, after_a, pixel_area_m2=area, detector=detector)
         picks["before"].image = before_a
         picks["after"].image = after_a
-    clear = {n: (p.image.clear_fraction if p.image is not None else None) for n, p in picks.items()}
+    for p in picks.values():
+        if p.image is not None:
+            p.image = restrict(p.image, within)
+    clear = {
+        n: (clear_share(p.image, foot) if p.image is not None else None) for n, p in picks.items()
+    }
     thresholds = Thresholds(min_clear=cfg.min_clear, rules=cfg.verdict)
     judgement = judge(
         change,
@@ -200,10 +216,13 @@ def check(
         thresholds=thresholds,
         has_baseline="baseline" in picks,
         images=judged,
+        footprint_mask=foot,
     )
     problems = tuple(f"{p.name}: {p.problem}" for p in picks.values() if p.problem)
-    if problems:
-        judgement = replace(judgement, reasons=problems + judgement.reasons)
+    unmasked = [n for n, p in picks.items() if p.image is not None and not p.image.has_cloud_mask]
+    caveat = (f"no cloud mask ({', '.join(unmasked)}): clouds count as change",) if unmasked else ()
+    if problems or caveat:
+        judgement = replace(judgement, reasons=problems + judgement.reasons + caveat)
     return Outcome(
         cfg.aoi,
         site,
@@ -216,7 +235,17 @@ def check(
         source.description,
         thresholds,
         config_sha256,
+        within,
+        foot,
     )
+
+
+def site_masks(site: Site, grid: Grid) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(the site's polygon, its footprint) on the grid; None where that is the whole grid / none.
+    A point site's square is the grid itself, up to the snapping of its edges."""
+    within = polygon_mask(grid, [site.polygon]) if site.polygon is not None else None
+    parts = site.footprint_parts()
+    return within, (polygon_mask(grid, parts) if parts else None)
 
 
 def write(outcome: Outcome, out_dir: Path) -> Path:
