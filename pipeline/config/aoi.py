@@ -62,6 +62,14 @@ class _Model(BaseModel):
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
+class Verdict(StrEnum):
+    """What a check concludes (decided in pipeline.verdict; here so the CLI loads it cheaply)."""
+
+    SUPPORTED = "supported"
+    NOT_SUPPORTED = "not_supported"
+    INCONCLUSIVE = "inconclusive"
+
+
 class Window(_Model):
     """A date range, inclusive at both ends, and the sensor whose acquisitions in it are used."""
 
@@ -294,6 +302,11 @@ class Claim(_Model):
         default=None, description="site ids this claim concerns; all sites when left out"
     )
     windows: Windows
+    expect: Verdict | None = Field(
+        default=None,
+        description="backtests: the verdict the public record gives for these windows; the "
+        "report says whether the check agrees",
+    )
 
     @model_validator(mode="after")
     def _order(self) -> Claim:
@@ -399,14 +412,6 @@ def _auto_urls(data: dict[str, Any]) -> dict[str, Any]:
             )
     urls = {**AUTO_URLS, **{k: v.strip() for k, v in given.items()}}
     return {"urls": urls, "url": urls["earth-search"]}
-
-
-class Verdict(StrEnum):
-    """What a check concludes (decided in pipeline.verdict; here so the CLI loads it cheaply)."""
-
-    SUPPORTED = "supported"
-    NOT_SUPPORTED = "not_supported"
-    INCONCLUSIVE = "inconclusive"
 
 
 class VerdictRules(_Model):

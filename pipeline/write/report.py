@@ -61,6 +61,8 @@ class SiteRecord(_Model):
     source: str
     bounds_lonlat: list[float]
     outline_lonlat: list[tuple[float, float]]
+    footprint_lonlat: list[list[tuple[float, float]]] = []
+    """The located park(s) the verdict was measured on, when the site has a footprint."""
 
 
 class ClaimRecord(_Model):
@@ -68,6 +70,8 @@ class ClaimRecord(_Model):
     date: dt.date
     statement: str
     source: str
+    expect: Verdict | None = None
+    """Backtests: the verdict the public record gives (None for a claim being checked)."""
 
 
 class GridRecord(_Model):
