@@ -37,7 +37,7 @@ from pipeline.write.export import (
     write_change_tif,
     write_json,
 )
-from pipeline.write.render import OverviewSite, PanelText, flicker, overview, panel
+from pipeline.write.render import OverviewSite, PanelText, flicker, overview, panel, pictures
 
 DETECTOR_METHODS = {
     "cva": "change-vector magnitude in robust noise units; 3x3 opening; 0.5 ha minimum unit",
@@ -294,6 +294,7 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                 footprint=None if outcome.buildup is None else footprint(outcome.buildup),
             )
             flicker(tmp / "flicker.gif", b.image, a.image, (before_label, after_label), outline)
+            pictures(tmp / "before.png", tmp / "after.png", b.image, a.image)
         outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
         write_json(tmp / "report.json", outcome.report(outputs).model_dump(mode="json"))
     return out_dir

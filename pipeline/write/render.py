@@ -63,6 +63,18 @@ def rgb(
     return out, lo_hi
 
 
+def pictures(before_path: Path, after_path: Path, before: Prepared, after: Prepared) -> None:
+    """before.png and after.png: the two dates in true colour at the grid's full resolution, with
+    the same stretch, for the review page's swipe and for anyone's own tools."""
+    from PIL import Image
+
+    b, stretch = rgb(before)
+    a, _ = rgb(after, stretch)
+    for path, img in ((before_path, b), (after_path, a)):
+        pic = Image.fromarray(np.round(img * 255).astype(np.uint8))
+        pic.save(path, format="PNG", optimize=True)
+
+
 def overlay(base: np.ndarray, change: Change) -> np.ndarray:
     grey = base.mean(axis=2, keepdims=True) * 0.6 + 0.2
     out = np.repeat(grey, 3, axis=2)
