@@ -270,6 +270,7 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                 tmp / "regions.geojson", regions_geojson(ch, outcome.grid, outcome.pixel_area_m2)
             )
             outline = tuple(outcome.grid.to_pixels(outcome.site.outline()))
+            parks = tuple(tuple(outcome.grid.to_pixels(p)) for p in outcome.site.footprint_parts())
             before_label = f"before {b.scene.datetime:%Y-%m-%d} {b.scene.platform}"
             after_label = f"after {a.scene.datetime:%Y-%m-%d} {a.scene.platform}"
             panel(
@@ -278,8 +279,8 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                 a.image,
                 ch,
                 PanelText(
-                    title=f"{outcome.site.name} — claim {outcome.claim.date}: "
-                    f"{_short(outcome.claim.statement)}",
+                    title=f"{outcome.site.name} — claim of {outcome.claim.date}: "
+                    f"{outcome.claim.statement}",
                     before_label=f"{before_label}\n{_short(b.scene.id, 60)}",
                     after_label=f"{after_label}\n{_short(a.scene.id, 60)}",
                     verdict=str(outcome.judgement.verdict),
@@ -290,10 +291,19 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                     flags=outcome.judgement.flags,
                     outline_px=outline,
                     north_deg=outcome.grid.north_angle(),
+                    footprint_px=parks,
                 ),
                 footprint=None if outcome.buildup is None else footprint(outcome.buildup),
             )
-            flicker(tmp / "flicker.gif", b.image, a.image, (before_label, after_label), outline)
+            flicker(
+                tmp / "flicker.gif",
+                b.image,
+                a.image,
+                (before_label, after_label),
+                outline,
+                credit=outcome.credit(),
+                scale_m=outcome.grid.resolution,
+            )
             pictures(tmp / "before.png", tmp / "after.png", b.image, a.image)
         outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
         write_json(tmp / "report.json", outcome.report(outputs).model_dump(mode="json"))
