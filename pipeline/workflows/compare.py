@@ -30,7 +30,7 @@ from pipeline.model.sensors import SENSORS
 from pipeline.prepare import align
 from pipeline.read.gdal import warp_band
 from pipeline.write.export import atomic_dir, regions_geojson, write_change_tif, write_json
-from pipeline.write.render import PanelText, panel
+from pipeline.write.render import PanelText, panel, pixel_size
 
 BAND_NAMES = {
     key.upper(): band.name for band in SENSORS["sentinel-2-l2a"].bands for key in band.keys
@@ -245,7 +245,9 @@ def compare(
                 verdict=str(j.verdict),
                 reasons=j.reasons,
                 credit="made with pipeline compare; add the imagery's credit line when publishing",
-                scale_m=float(np.sqrt(area)),
+                scale_m=pixel_size(grid)[0],
+                pixel_aspect=pixel_size(grid)[1],
+                change_words=("appeared", "disappeared"),
             ),
         )
     return report

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
 
 from pipeline import __version__
 from pipeline.config.aoi import AOIConfig, Claim, Site
@@ -420,8 +422,11 @@ def write_run_report(
     by_site: dict[str, dict[str, str]] = {}
     for e in checks:
         by_site.setdefault(e.report.site.id, {})[e.report.claim.id] = e.report.verdict.value
+    latest = {e.report.site.id: e for e in checks if "after.png" in e.files}
     sites = [
-        OverviewSite(s.id, tuple(s.outline()), by_site[s.id]) for s in cfg.sites if s.id in by_site
+        _overview_site(s, by_site[s.id], latest.get(s.id), aoi_dir)
+        for s in cfg.sites
+        if s.id in by_site
     ]
     credit = "; ".join(sorted({e.report.credit for e in checks if e.report.credit}))
     tmp_png = aoi_dir / f".overview.png.{os.getpid()}.tmp"
@@ -454,6 +459,30 @@ def write_run_report(
     run = run.model_copy(update={"files": files})
     _write_atomic(aoi_dir / "report.json", (run.model_dump_json(indent=2) + "\n").encode())
     return run
+
+
+def _overview_site(
+    site: Site, verdicts: dict[str, str], entry: rpt.CheckEntry | None, aoi_dir: Path
+) -> OverviewSite:
+    """A site for the overview, drawn on a check's after.png with its outline and park."""
+    if entry is None:
+        return OverviewSite(site.id, tuple(site.outline()), verdicts, site.name)
+    g = entry.report.grid
+    grid = Grid(
+        CRS.from_string(g.crs),
+        Affine(g.resolution_m, 0, g.bounds[0], 0, -g.resolution_m, g.bounds[3]),
+        g.width,
+        g.height,
+    )
+    return OverviewSite(
+        site.id,
+        tuple(site.outline()),
+        verdicts,
+        site.name,
+        aoi_dir / entry.folder / "after.png",
+        tuple(grid.to_pixels(site.outline())),
+        tuple(tuple(grid.to_pixels(p)) for p in site.footprint_parts()),
+    )
 
 
 def any_incomplete(done: list[tuple[Outcome, Path]]) -> bool:

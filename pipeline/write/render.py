@@ -15,8 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import patheffects  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from pyproj import Geod  # noqa: E402
 
 from pipeline.model.change import ARRIVAL, DEPARTURE, DIRECTION_NAMES, UNDETERMINED, Change
+from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
 
 COLOURS = {ARRIVAL: (1.0, 0.15, 0.1), DEPARTURE: (0.0, 0.85, 1.0), UNDETERMINED: (1.0, 0.85, 0.0)}
@@ -55,6 +57,21 @@ class PanelText:
     """The site's located footprint (parts, (col, row) pixel coordinates), when it has one."""
     change_words: tuple[str, str] = ("appeared (arrival)", "disappeared (departure)")
     """Legend words for the two directions; `compare` says just appeared / disappeared."""
+
+
+def pixel_size(grid: Grid) -> tuple[float, float]:
+    """(ground width of a pixel east-west in metres, its ground height / width): PanelText's
+    `scale_m` and `pixel_aspect`. On a lon/lat grid a degree of longitude is cos(lat) of one of
+    latitude, so its pixels are drawn that much taller than wide."""
+    a, e = abs(grid.transform.a), abs(grid.transform.e)
+    if not grid.crs.is_geographic:
+        return a, e / a
+    left, bottom, right, top = grid.bounds
+    geod = Geod(ellps="WGS84")
+    lat, lon = (bottom + top) / 2, (left + right) / 2
+    dx = geod.inv(lon, lat, lon + a, lat)[2]
+    dy = geod.inv(lon, lat, lon, lat + e)[2]
+    return float(dx), float(dy / dx)
 
 
 def rgb(
@@ -179,7 +196,7 @@ def _targets(
         size = max(r1 - r0, (c1 - c0) / text.pixel_aspect, 12.0)
         pad = size * 0.6
         rc, cc = (r0 + r1) / 2, (c0 + c1) / 2
-        half_r, half_c = size / 2 + pad, (size / 2 + pad) / text.pixel_aspect
+        half_r, half_c = size / 2 + pad, (size / 2 + pad) * text.pixel_aspect
         return (
             max(0, int(rc - half_r)),
             max(0, int(cc - half_c)),
@@ -398,40 +415,90 @@ class OverviewSite:
     outline_lonlat: tuple[tuple[float, float], ...]
     verdicts: dict[str, str]
     """claim id → verdict value."""
+    name: str = ""
+    picture: Path | None = None
+    """The site's imagery (a check's after.png); None: drawn as an outline only."""
+    outline_px: tuple[tuple[float, float], ...] = ()
+    footprint_px: tuple[tuple[tuple[float, float], ...], ...] = ()
+
+
+def _worst(verdicts: dict[str, str]) -> str:
+    values = set(verdicts.values())
+    return next((v for v in ("not_supported", "inconclusive", "supported") if v in values), "")
 
 
 def overview(
     path: Path, title: str, sites: list[OverviewSite], claims: list[str], credit: str
 ) -> None:
-    """The AOI at a glance: where the sites are, and a site × claim table of verdicts."""
-    fig, (ax_map, ax_tab) = plt.subplots(
-        1,
-        2,
-        figsize=(15, max(4.5, 0.45 * len(sites) + 2.5)),
-        dpi=100,
-        gridspec_kw={"width_ratios": [1, 1.6]},
+    """The AOI at a glance: every site drawn on its own imagery (outline dashed, located park in
+    orange, framed in the colour of its least favourable verdict, named), and a site × claim table
+    of verdicts."""
+    from PIL import Image
+
+    n = max(1, len(sites))
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    tile = 3.2
+    table_h = max(2.0, 0.32 * len(sites) + 1.4)
+    fig_w = max(12.0, cols * (tile + 0.3) + 0.4)
+    fig_h = 0.8 + rows * (tile + 0.55) + table_h + 0.4
+    fig = plt.figure(figsize=(fig_w, fig_h), dpi=100)
+    fig.text(0.01, 1 - 0.15 / fig_h, title, fontsize=14, fontweight="bold", va="top")
+    fig.text(
+        0.01,
+        1 - 0.5 / fig_h,
+        "Each site on its imagery (after image of its latest check); frame colour: least "
+        "favourable verdict (green supported, red not supported, grey inconclusive).",
+        fontsize=9,
+        va="top",
     )
-    lats = [p[1] for s in sites for p in s.outline_lonlat]
-    for s in sites:
-        xs = [p[0] for p in s.outline_lonlat] + [s.outline_lonlat[0][0]]
-        ys = [p[1] for p in s.outline_lonlat] + [s.outline_lonlat[0][1]]
-        values = set(s.verdicts.values())
-        worst = next((v for v in ("not_supported", "inconclusive", "supported") if v in values), "")
-        colour = VERDICT_COLOURS.get(worst, (0.6, 0.6, 0.6))
-        ax_map.fill(xs, ys, color=colour, alpha=0.35)
-        ax_map.plot(xs, ys, color=colour, lw=1.5)
-        ax_map.annotate(
-            s.id, (float(np.mean(xs[:-1])), max(ys)), fontsize=8, ha="center", va="bottom"
+    for k, s in enumerate(sites):
+        r, c = divmod(k, cols)
+        x = 0.2 + c * (tile + 0.3)
+        y = fig_h - 0.8 - (r + 1) * (tile + 0.55) + 0.1
+        ax = fig.add_axes((x / fig_w, y / fig_h, tile / fig_w, tile / fig_h))
+        colour = VERDICT_COLOURS.get(_worst(s.verdicts), (0.6, 0.6, 0.6))
+        if s.picture is not None and s.picture.is_file():
+            with Image.open(s.picture) as im:
+                pic = np.asarray(im.convert("RGB"))
+            ax.imshow(pic, interpolation="nearest")
+            _outline(ax, s.outline_px)
+            for part in s.footprint_px:
+                _outline(ax, part, PARK, "-", 1.3)
+            h, w = pic.shape[:2]
+            ax.set_xlim(-0.5, w - 0.5)
+            ax.set_ylim(h - 0.5, -0.5)
+        else:
+            xs = [p[0] for p in s.outline_lonlat] + [s.outline_lonlat[0][0]]
+            ys = [p[1] for p in s.outline_lonlat] + [s.outline_lonlat[0][1]]
+            ax.plot(xs, ys, color=colour, lw=1.5)
+            ax.text(0.5, 0.5, "no imagery", transform=ax.transAxes, ha="center", color="0.4")
+        worst = _worst(s.verdicts)
+        if worst:
+            ax.text(
+                0.03,
+                0.04,
+                VERDICT_WORDS[worst].upper(),
+                transform=ax.transAxes,
+                fontsize=9,
+                fontweight="bold",
+                color="white",
+                bbox={"boxstyle": "square,pad=0.25", "facecolor": colour, "lw": 0},
+            )
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_edgecolor(colour)
+            spine.set_linewidth(4)
+        lon = float(np.mean([p[0] for p in s.outline_lonlat]))
+        lat = float(np.mean([p[1] for p in s.outline_lonlat]))
+        ax.set_title(
+            "\n".join(textwrap.wrap(s.name or s.id, 38)[:2]) + f"\n{lat:.3f}° N, {lon:.3f}° E",
+            fontsize=8.5,
         )
-    if lats:
-        ax_map.set_aspect(1 / np.cos(np.radians(float(np.mean(lats)))))
-    ax_map.set_xlabel("longitude (°E)")
-    ax_map.set_ylabel("latitude (°N)")
-    ax_map.grid(alpha=0.3)
-    ax_map.set_title("sites (colour: least favourable verdict)", fontsize=10)
-    ax_map.margins(0.15)
+    ax_tab = fig.add_axes((0.02, 0.3 / fig_h, 0.96, (table_h - 0.2) / fig_h))
     ax_tab.axis("off")
-    cells = [[s.verdicts.get(c, "").replace("_", " ") for c in claims] for s in sites]
+    cells = [[VERDICT_WORDS.get(s.verdicts.get(c, ""), "") for c in claims] for s in sites]
     colours = [
         [
             (*VERDICT_COLOURS[s.verdicts[c]], 0.35) if c in s.verdicts else (1, 1, 1, 1)
@@ -444,20 +511,26 @@ def overview(
             cellText=cells,
             cellColours=colours,
             rowLabels=[s.id for s in sites],
-            colLabels=[_wrap(c, 14) for c in claims],
+            colLabels=[_wrap(c, 16) for c in claims],
             loc="center",
             cellLoc="center",
-            colWidths=[min(0.16, 0.85 / len(claims))] * len(claims),
+            colWidths=[min(0.14, 0.8 / len(claims))] * len(claims),
         )
         table.auto_set_font_size(False)
         table.set_fontsize(7.5)
-        table.scale(1, 2.2)
+        table.scale(1, 1.9)
     ax_tab.set_title("verdict per site and claim", fontsize=10)
-    fig.suptitle(title, fontsize=13)
-    fig.text(0.01, 0.01, credit, fontsize=8)
-    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    fig.text(0.01, 0.08 / fig_h, credit, fontsize=8)
     fig.savefig(path, format="png")
     plt.close(fig)
+
+
+VERDICT_WORDS = {
+    "supported": "supported",
+    "not_supported": "not supported",
+    "inconclusive": "inconclusive",
+    "": "",
+}
 
 
 def _wrap(s: str, width: int) -> str:
