@@ -384,7 +384,7 @@ def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
         else ""
     )
     foot = "".join(
-        f'<polygon points="{points(p)}" fill="none" stroke="#ff33ff" stroke-width="2" '
+        f'<polygon points="{points(p)}" fill="none" stroke="#ff9900" stroke-width="2" '
         'vector-effect="non-scaling-stroke"/>'
         for p in pics.footprint
     )
@@ -418,7 +418,7 @@ def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
         '<span class=sw style="background:#ffd900"></span> direction unclear '
         '<span class=sw style="background:#282828"></span> not usable or outside the site'
         + (
-            ' <span class=sw style="border-color:#ff33ff;border-width:2px"></span> located park'
+            ' <span class=sw style="border-color:#ff9900;border-width:2px"></span> located park'
             if pics.footprint
             else ""
         )
