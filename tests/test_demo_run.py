@@ -31,6 +31,8 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_demo_writes_every_output(demo_out: Path) -> None:
     d = demo_out.joinpath(*OUT_PARTS)
     assert sorted(p.name for p in d.iterdir()) == [
+        "after.png",
+        "before.png",
         "change.tif",
         "flicker.gif",
         "panel.png",
@@ -126,7 +128,14 @@ def test_report_says_what_was_used_and_why(demo_out: Path) -> None:
 def test_every_output_is_checksummed_in_the_reports(demo_out: Path) -> None:
     d = demo_out.joinpath(*OUT_PARTS)
     r = json.loads((d / "report.json").read_text())
-    assert set(r["outputs"]) == {"change.tif", "flicker.gif", "panel.png", "regions.geojson"}
+    assert set(r["outputs"]) == {
+        "after.png",
+        "before.png",
+        "change.tif",
+        "flicker.gif",
+        "panel.png",
+        "regions.geojson",
+    }
     for name, sha in r["outputs"].items():
         assert digest(d / name) == sha, name
     run = json.loads((demo_out / "demo" / "report.json").read_text())
@@ -162,7 +171,15 @@ def test_rerun_replaces_outputs_with_identical_files(demo_out: Path, tmp_path: P
     first = demo_out.joinpath(*OUT_PARTS)
     assert main(["run", "demo", "--out", str(tmp_path)]) == 0
     second = tmp_path.joinpath(*OUT_PARTS)
-    for name in ("change.tif", "regions.geojson", "report.json", "flicker.gif", "panel.png"):
+    for name in (
+        "change.tif",
+        "regions.geojson",
+        "report.json",
+        "flicker.gif",
+        "panel.png",
+        "before.png",
+        "after.png",
+    ):
         assert digest(first / name) == digest(second / name), name
 
 

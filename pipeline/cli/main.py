@@ -94,10 +94,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     for o, _path in done:
         print(f"{o.site.id:28} {o.claim.id:34} {o.judgement.verdict}")
     print(
-        f"\noutputs: {out / cfg.aoi}/<site>/<claim>/ (panel.png, flicker.gif, change.tif, "
-        f"regions.geojson, report.json); summary: {out / cfg.aoi / 'summary.json'}"
+        f"\noutputs: {out / cfg.aoi}/<site>/<claim>/ (panel.png, flicker.gif, before.png, "
+        f"after.png, change.tif, regions.geojson, report.json); "
+        f"summary: {out / cfg.aoi / 'summary.json'}"
     )
-    print(f"report: {out / cfg.aoi / 'report.html'} (also report.md, report.json, overview.png)")
+    print(
+        f"review page: {out / cfg.aoi / 'report.html'} (also report.md, report.json, overview.png)"
+    )
     hits = [
         (o.site.id, o.claim.id) for o, _ in done if str(o.judgement.verdict) in (args.fail_on or [])
     ]

@@ -15,6 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import shapely
+import shapely.validation
 import yaml
 from pydantic import (
     BaseModel,
@@ -58,6 +60,14 @@ class _Model(BaseModel):
 
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class Verdict(StrEnum):
+    """What a check concludes (decided in pipeline.verdict; here so the CLI loads it cheaply)."""
+
+    SUPPORTED = "supported"
+    NOT_SUPPORTED = "not_supported"
+    INCONCLUSIVE = "inconclusive"
 
 
 class Window(_Model):
@@ -142,6 +152,25 @@ class Point(_Model):
         return v
 
 
+def _check_ring(v: list[tuple[float, float]], what: str) -> None:
+    """A ring of [lon, lat] corners in range, at least 3, whose edges do not cross."""
+    if len(v) < 3:
+        raise _err(f"a {what} needs at least 3 [lon, lat] corners", "add corners")
+    for lon, lat in v:
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise _err(
+                f"{what} corner [{lon}, {lat}] is out of range",
+                "write corners as [lon, lat] in decimal degrees (longitude first)",
+            )
+    ring = shapely.Polygon(v)
+    if not ring.is_valid or ring.area == 0:
+        why = shapely.validation.explain_validity(ring) if ring.area else "it has no area"
+        raise _err(
+            f"the {what} is not a valid polygon ({why})",
+            "list the corners in order around the shape, without crossing edges",
+        )
+
+
 class Site(_Model):
     """A place to look at: a point with a square box around it, or a polygon of [lon, lat] pairs."""
 
@@ -150,6 +179,12 @@ class Site(_Model):
     point: Point | None = None
     box_km: float | None = Field(default=None, gt=0)
     polygon: list[tuple[float, float]] | None = None
+    footprint: list[list[tuple[float, float]]] | None = Field(
+        default=None,
+        description="a located vehicle park inside the site, as one polygon [[lon, lat], ...] or "
+        "several [[[lon, lat], ...], ...]: the verdict is measured on it, the rest of the site "
+        "is reported as context",
+    )
     approximate: bool = Field(description="true when the point is a town centre or an estimate")
     source: str = Field(min_length=1)
     notes: str = ""
@@ -159,14 +194,34 @@ class Site(_Model):
     def _poly(cls, v: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
         if v is None:
             return v
-        if len(v) < 3:
-            raise _err("a polygon needs at least 3 [lon, lat] corners", "add corners")
-        for lon, lat in v:
-            if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-                raise _err(
-                    f"corner [{lon}, {lat}] is out of range",
-                    "write corners as [lon, lat] in decimal degrees",
-                )
+        _check_ring(v, "polygon")
+        return v
+
+    @field_validator("footprint", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        """One polygon ([[lon, lat], ...]) is a footprint of one part."""
+        if (
+            isinstance(v, list)
+            and v
+            and isinstance(v[0], list | tuple)
+            and v[0]
+            and isinstance(v[0][0], int | float)
+        ):
+            return [v]
+        return v
+
+    @field_validator("footprint")
+    @classmethod
+    def _parts(
+        cls, v: list[list[tuple[float, float]]] | None
+    ) -> list[list[tuple[float, float]]] | None:
+        if v is None:
+            return v
+        if not v:
+            raise _err("footprint is empty", "give its corners as [[lon, lat], ...] or remove it")
+        for ring in v:
+            _check_ring(ring, "footprint")
         return v
 
     @model_validator(mode="after")
@@ -183,7 +238,22 @@ class Site(_Model):
                 f"site is {max(w, h):.0f} km across; the largest allowed is {MAX_BOX_KM:.0f} km",
                 "use a smaller box or split the area into several sites",
             )
+        if self.footprint is not None:
+            outline = shapely.Polygon(self.outline())
+            for i, ring in enumerate(self.footprint):
+                part = shapely.Polygon(ring)
+                if not outline.buffer(1e-7).contains(part):
+                    lon, lat = part.centroid.x, part.centroid.y
+                    raise _err(
+                        f"footprint part {i + 1} (centred at lon {lon:.4f}, lat {lat:.4f}) is not "
+                        "inside the site",
+                        "enlarge box_km or move the point so the site covers the footprint",
+                    )
         return self
+
+    def footprint_parts(self) -> list[list[tuple[float, float]]]:
+        """The footprint's polygons as [lon, lat] corners ([] without a footprint)."""
+        return [list(r) for r in self.footprint] if self.footprint is not None else []
 
     def bounds(self) -> tuple[float, float, float, float]:
         """(west, south, east, north) in degrees."""
@@ -234,6 +304,11 @@ class Claim(_Model):
     windows: Windows
     detection: Literal["auto", "two-date"] | None = Field(
         default=None, description="this claim's detection (overrides the AOI's `detection`)"
+    )
+    expect: Verdict | None = Field(
+        default=None,
+        description="backtests: the verdict the public record gives for these windows; the "
+        "report says whether the check agrees",
     )
 
     @model_validator(mode="after")
@@ -340,14 +415,6 @@ def _auto_urls(data: dict[str, Any]) -> dict[str, Any]:
             )
     urls = {**AUTO_URLS, **{k: v.strip() for k, v in given.items()}}
     return {"urls": urls, "url": urls["earth-search"]}
-
-
-class Verdict(StrEnum):
-    """What a check concludes (decided in pipeline.verdict; here so the CLI loads it cheaply)."""
-
-    SUPPORTED = "supported"
-    NOT_SUPPORTED = "not_supported"
-    INCONCLUSIVE = "inconclusive"
 
 
 class VerdictRules(_Model):

@@ -32,6 +32,7 @@ from pipeline.model.change import Change
 from pipeline.model.image import Prepared
 from pipeline.model.radiometry import amplitude
 from pipeline.prepare.align import align_pair
+from pipeline.prepare.restrict import restrict
 
 Kind = Literal["optical", "radar"]
 RADAR_DETECTOR = "s1-logratio"
@@ -89,17 +90,6 @@ def detector_for(kind: Kind, detector: str) -> str:
     return detector
 
 
-def within_site(img: Prepared, within: np.ndarray | None) -> Prepared:
-    """`img` with every pixel outside the site polygon unusable (NaN, not clear)."""
-    if within is None:
-        return img
-    if within.shape != img.clear.shape:
-        raise ValueError(f"site mask {within.shape} does not match the image {img.clear.shape}")
-    clear = img.clear & within
-    bands = {k: np.where(clear, v, np.nan).astype(np.float32) for k, v in img.bands.items()}
-    return replace(img, bands=bands, clear=clear, snow=img.snow & within)
-
-
 def detect_change(
     before: Prepared,
     after: Prepared,
@@ -125,12 +115,13 @@ def detect_change(
         band, normaliser = "vv", RADAR_NORMALISER
     else:
         band, normaliser = "red", OPTICAL_NORMALISER
-    before, after = within_site(before, within), within_site(after, within)
-    baseline = within_site(baseline, within) if baseline is not None else None
+    # Co-registered on the whole grid (more texture to lock on), then restricted to the site.
     before, after = align_pair(before, after, band=band, normalise=normaliser)
+    before, after = restrict(before, within), restrict(after, within)
     buildup = None
     if baseline is not None:
         before, baseline = align_pair(before, baseline, band=band, normalise=normaliser)
+        baseline = restrict(baseline, within)
         buildup = detect(baseline, before, pixel_area_m2=pixel_area_m2, detector=det)
     change = detect(before, after, baseline=baseline, pixel_area_m2=pixel_area_m2, detector=det)
     if stacks:
@@ -180,7 +171,7 @@ def _with_stacks(
         out = []
         for img in stacks.get(name, ()):
             img = amplitude(img) if two_date.kind == "radar" else img
-            out.append(align_pair(ref, within_site(img, within), band=band, normalise="none")[1])
+            out.append(restrict(align_pair(ref, img, band=band, normalise="none")[1], within))
         return out
 
     aligned = {name: prepared(name) for name in ("baseline", "before", "after") if name in stacks}

@@ -61,6 +61,10 @@ def _ha(m2: float) -> str:
     return f"{m2 / 10000:.2f} ha"
 
 
+def _km2(m2: float) -> str:
+    return f"{m2 / 1e6:.2f} km²"
+
+
 def footprint(buildup: Change) -> np.ndarray:
     """What appeared between baseline and before: every change except what went back."""
     return buildup.mask & (buildup.direction != DEPARTURE)
@@ -117,10 +121,15 @@ def judge(
     thresholds: Thresholds = Thresholds(),
     has_baseline: bool = False,
     images: Mapping[str, Image] | None = None,
+    footprint_mask: np.ndarray | None = None,
 ) -> Judgement:
     """`main` is before→after change, `buildup` baseline→before (when a baseline window exists);
-    `images` (by window name) lets the judge check the pictures are comparable and distinct."""
+    `images` (by window name) lets the judge check the pictures are comparable and distinct.
+    `footprint_mask` (True on a located park inside a larger site): every share and area behind
+    the verdict is measured on it, and `clear_fractions` are taken to be shares of it; the rest
+    of the site is reported as context, not judged."""
     rules = thresholds.rules
+    where = "the located park (the site's footprint)" if footprint_mask is not None else "the site"
     numbers: dict[str, float] = {
         f"clear_fraction_{k}": (float(v) if v is not None else float("nan"))
         for k, v in clear_fractions.items()
@@ -144,7 +153,7 @@ def judge(
     if missing:
         return out(Verdict.INCONCLUSIVE, [f"no usable {k} image in its window" for k in missing])
     cloudy = [
-        f"only {v:.0%} of the site is clear in the {k} image (need {thresholds.min_clear:.0%})"
+        f"only {v:.0%} of {where} is clear in the {k} image (need {thresholds.min_clear:.0%})"
         for k, v in clear_fractions.items()
         if v is not None and v < thresholds.min_clear
     ]
@@ -166,21 +175,44 @@ def judge(
     if main is None:
         return out(Verdict.INCONCLUSIVE, ["no change map"])
 
-    valid_m2 = float(main.valid.sum()) * pixel_area_m2
-    dep_m2 = main.pixels(DEPARTURE) * pixel_area_m2
-    arr_m2 = main.pixels(ARRIVAL) * pixel_area_m2
+    inside = footprint_mask if footprint_mask is not None else np.ones(main.valid.shape, bool)
+
+    def m2(pixels: np.ndarray) -> float:
+        return float(pixels.sum()) * pixel_area_m2
+
+    valid_m2 = m2(main.valid & inside)
+    dep_m2 = m2((main.direction == DEPARTURE) & inside)
+    arr_m2 = m2((main.direction == ARRIVAL) & inside)
     numbers.update(
         compared_area_m2=valid_m2,
-        changed_area_m2=main.pixels() * pixel_area_m2,
+        changed_area_m2=m2(main.mask & inside),
         disappeared_area_m2=dep_m2,
         appeared_area_m2=arr_m2,
         regions=float(len(main.regions)),
     )
+    if footprint_mask is not None:
+        rest = main.valid & ~footprint_mask
+        ctx_arr, ctx_dep = (
+            m2((main.direction == ARRIVAL) & rest),
+            m2((main.direction == DEPARTURE) & rest),
+        )
+        numbers.update(
+            context_compared_area_m2=m2(rest),
+            context_appeared_area_m2=ctx_arr,
+            context_disappeared_area_m2=ctx_dep,
+        )
+        caveats.append(
+            f"measured on the located park ({_ha(valid_m2)} compared); the rest of the site "
+            f"is context, not judged: {_ha(ctx_arr)} appeared and {_ha(ctx_dep)} disappeared "
+            f"there ({_km2(m2(rest))} compared)"
+        )
 
     if has_baseline:
         if buildup is None:
             return out(Verdict.INCONCLUSIVE, ["no baseline change map"])
-        foot = footprint(buildup)
+        foot = footprint(buildup) & inside
+        if footprint_mask is not None:
+            where = "inside the located park"
         foot_m2 = float(foot.sum()) * pixel_area_m2
         numbers["footprint_area_m2"] = foot_m2
         if foot_m2 < rules.min_footprint_m2:
@@ -188,7 +220,8 @@ def judge(
                 Verdict.INCONCLUSIVE,
                 [
                     f"no footprint to withdraw: {_ha(foot_m2)} appeared between baseline and "
-                    f"before (need {_ha(rules.min_footprint_m2)})"
+                    f"before{' ' + where if footprint_mask is not None else ''} "
+                    f"(need {_ha(rules.min_footprint_m2)})"
                 ],
             )
         seen = foot & main.valid
@@ -207,7 +240,8 @@ def judge(
         numbers.update(footprint_gone_share=gone, footprint_remaining_share=remaining)
         text = (
             f"{gone:.0%} of the {_ha(foot_m2)} footprint (what appeared between baseline and "
-            f"before) is gone by the after image, {remaining:.0%} is still there"
+            f"before{' ' + where if footprint_mask is not None else ''}) is gone by the after "
+            f"image, {remaining:.0%} is still there"
         )
         if gone >= rules.gone_share:
             return out(Verdict.SUPPORTED, [f"{text} (supported from {rules.gone_share:.0%} gone)"])

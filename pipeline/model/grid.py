@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.warp import transform, transform_bounds
+from rasterio.features import rasterize
+from rasterio.warp import transform, transform_bounds, transform_geom
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,24 @@ class Grid:
 
     def lonlat_bounds(self) -> tuple[float, float, float, float]:
         return tuple(transform_bounds(self.crs, "EPSG:4326", *self.bounds, densify_pts=21))
+
+
+def polygon_mask(
+    grid: Grid, polygons_lonlat: Sequence[Sequence[tuple[float, float]]]
+) -> np.ndarray:
+    """True on the pixels of `grid` whose centre lies inside any of the [lon, lat] polygons
+    (each a list of corners, closed or not): a site or a footprint as drawn, not its box."""
+    shapes = []
+    for ring in polygons_lonlat:
+        corners = [(float(lon), float(lat)) for lon, lat in ring]
+        if corners[0] != corners[-1]:
+            corners.append(corners[0])
+        geom = {"type": "Polygon", "coordinates": [corners]}
+        shapes.append((transform_geom("EPSG:4326", grid.crs, geom), 1))
+    if not shapes:
+        return np.zeros(grid.shape, bool)
+    burnt = rasterize(shapes, out_shape=grid.shape, transform=grid.transform, fill=0, dtype="uint8")
+    return burnt.astype(bool)
 
 
 def utm_crs(lon: float, lat: float) -> CRS:

@@ -18,14 +18,23 @@ class Prepared:
     notes: tuple[str, ...] = field(default_factory=tuple)
     shift_px: tuple[float, float] | None = None
     """Estimated (row, col) misregistration against the image it was aligned to, when measured."""
+    within: np.ndarray | None = None
+    """The site as drawn (True inside), when the image was restricted to it: shares of the site
+    (clear, snow) are measured on these pixels only; None: the whole grid is the site."""
+
+    def _share(self, mask: np.ndarray) -> float:
+        if self.within is not None:
+            n = int(self.within.sum())
+            return float((mask & self.within).sum()) / n if n else 0.0
+        return float(mask.mean()) if mask.size else 0.0
 
     @property
     def clear_fraction(self) -> float:
-        return float(self.clear.mean()) if self.clear.size else 0.0
+        return self._share(self.clear)
 
     @property
     def snow_fraction(self) -> float:
-        return float(self.snow.mean()) if self.snow.size else 0.0
+        return self._share(self.snow)
 
 
 def finish(

@@ -39,7 +39,7 @@ from pipeline.write.export import (
     write_change_tif,
     write_json,
 )
-from pipeline.write.render import PanelText, panel
+from pipeline.write.render import PanelText, panel, pixel_size
 from pipeline.write.report import (
     ChangeRecord,
     CompareReport,
@@ -384,7 +384,9 @@ def compare(
                 verdict="change",
                 reasons=summary + tuple(flags),
                 credit="made with pipeline compare; add the imagery's credit line when publishing",
-                scale_m=float(np.sqrt(area)),
+                scale_m=pixel_size(grid)[0],
+                pixel_aspect=pixel_size(grid)[1],
+                change_words=("appeared", "disappeared"),
                 flags=tuple(flags),
             ),
         )

@@ -11,6 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+
 from pipeline import __version__
 from pipeline.config.aoi import AOIConfig, Claim, Site
 from pipeline.detect.core import METHODS, Detection, Kind, detect_change
@@ -18,10 +22,11 @@ from pipeline.detect.detectors import min_region_pixels
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.judge.verdict import Judgement, Thresholds, Verdict, footprint, judge
 from pipeline.model.change import Change
-from pipeline.model.grid import Grid, plan_grid
+from pipeline.model.grid import Grid, plan_grid, polygon_mask
 from pipeline.model.scene import Scene, Source
 from pipeline.model.sensors import SENSORS
 from pipeline.plan.scenes import common_orbit, relative_orbit
+from pipeline.prepare.restrict import clear_share, restrict
 from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack
 from pipeline.write import report as rpt
 from pipeline.write.export import (
@@ -31,7 +36,7 @@ from pipeline.write.export import (
     write_change_tif,
     write_json,
 )
-from pipeline.write.render import OverviewSite, PanelText, flicker, overview, panel
+from pipeline.write.render import OverviewSite, PanelText, flicker, overview, panel, pictures
 
 
 @dataclass
@@ -49,6 +54,10 @@ class Outcome:
     config_sha256: str | None = None
     detection: Detection | None = None
     """What the detection core returned (None when the windows could not be compared)."""
+    within: np.ndarray | None = None
+    """The site as drawn on the grid (True inside); None: the whole grid."""
+    footprint: np.ndarray | None = None
+    """The site's located footprint on the grid, when it has one."""
 
     @property
     def pixel_area_m2(self) -> float:
@@ -82,12 +91,14 @@ class Outcome:
                 source=self.site.source,
                 bounds_lonlat=[round(v, 6) for v in self.site.bounds()],
                 outline_lonlat=self.site.outline(),
+                footprint_lonlat=self.site.footprint_parts(),
             ),
             claim=rpt.ClaimRecord(
                 id=self.claim.id,
                 date=self.claim.date,
                 statement=self.claim.statement,
                 source=self.claim.source,
+                expect=self.claim.expect,
             ),
             verdict=j.verdict,
             reasons=list(j.reasons),
@@ -166,6 +177,8 @@ def check(
             picks[n] = Pick(n, w, SENSORS[w.sensor], problem=str(exc).splitlines()[0])
     # As read, before any alignment: identical pictures must be caught as served.
     judged = {n: im for n, p in picks.items() if (im := p.judged()) is not None}
+    # The site as drawn: outside its polygon nothing is counted; the verdict on its footprint.
+    within, foot = site_masks(site, grid)
     before, after = picks["before"].image, picks["after"].image
     base = picks["baseline"].image if "baseline" in picks else None
     kinds = {SENSORS[w.sensor].kind for w in windows.values()}
@@ -182,6 +195,7 @@ def check(
             kind=kind,
             detector=cfg.detector,
             pixel_area_m2=area,
+            within=within,
             stacks=stacks if len(stacks) == len(picks) else None,
         )
         picks["before"].image, picks["after"].image = detection.before, detection.after
@@ -189,7 +203,12 @@ def check(
             picks["baseline"].image = detection.baseline
     change = detection.change if detection else None
     buildup = detection.buildup if detection else None
-    clear = {n: (p.image.clear_fraction if p.image is not None else None) for n, p in picks.items()}
+    for p in picks.values():
+        if p.image is not None:
+            p.image = restrict(p.image, within)
+    clear = {
+        n: (clear_share(p.image, foot) if p.image is not None else None) for n, p in picks.items()
+    }
     thresholds = Thresholds(min_clear=cfg.min_clear, rules=cfg.verdict)
     judgement = judge(
         change,
@@ -199,10 +218,13 @@ def check(
         thresholds=thresholds,
         has_baseline="baseline" in picks,
         images=judged,
+        footprint_mask=foot,
     )
     problems = tuple(f"{p.name}: {p.problem}" for p in picks.values() if p.problem)
-    if problems:
-        judgement = replace(judgement, reasons=problems + judgement.reasons)
+    unmasked = [n for n, p in picks.items() if p.image is not None and not p.image.has_cloud_mask]
+    caveat = (f"no cloud mask ({', '.join(unmasked)}): clouds count as change",) if unmasked else ()
+    if problems or caveat:
+        judgement = replace(judgement, reasons=problems + judgement.reasons + caveat)
     return Outcome(
         cfg.aoi,
         site,
@@ -216,7 +238,17 @@ def check(
         thresholds,
         config_sha256,
         detection,
+        within,
+        foot,
     )
+
+
+def site_masks(site: Site, grid: Grid) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(the site's polygon, its footprint) on the grid; None where that is the whole grid / none.
+    A point site's square is the grid itself, up to the snapping of its edges."""
+    within = polygon_mask(grid, [site.polygon]) if site.polygon is not None else None
+    parts = site.footprint_parts()
+    return within, (polygon_mask(grid, parts) if parts else None)
 
 
 def write(outcome: Outcome, out_dir: Path) -> Path:
@@ -239,6 +271,7 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                 tmp / "regions.geojson", regions_geojson(ch, outcome.grid, outcome.pixel_area_m2)
             )
             outline = tuple(outcome.grid.to_pixels(outcome.site.outline()))
+            parks = tuple(tuple(outcome.grid.to_pixels(p)) for p in outcome.site.footprint_parts())
             before_label = f"before {b.scene.datetime:%Y-%m-%d} {b.scene.platform}"
             after_label = f"after {a.scene.datetime:%Y-%m-%d} {a.scene.platform}"
             panel(
@@ -247,8 +280,8 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                 a.image,
                 ch,
                 PanelText(
-                    title=f"{outcome.site.name} — claim {outcome.claim.date}: "
-                    f"{_short(outcome.claim.statement)}",
+                    title=f"{outcome.site.name} — claim of {outcome.claim.date}: "
+                    f"{outcome.claim.statement}",
                     before_label=f"{before_label}\n{_short(b.scene.id, 60)}",
                     after_label=f"{after_label}\n{_short(a.scene.id, 60)}",
                     verdict=str(outcome.judgement.verdict),
@@ -259,10 +292,20 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                     flags=outcome.judgement.flags,
                     outline_px=outline,
                     north_deg=outcome.grid.north_angle(),
+                    footprint_px=parks,
                 ),
                 footprint=None if outcome.buildup is None else footprint(outcome.buildup),
             )
-            flicker(tmp / "flicker.gif", b.image, a.image, (before_label, after_label), outline)
+            flicker(
+                tmp / "flicker.gif",
+                b.image,
+                a.image,
+                (before_label, after_label),
+                outline,
+                credit=outcome.credit(),
+                scale_m=outcome.grid.resolution,
+            )
+            pictures(tmp / "before.png", tmp / "after.png", b.image, a.image)
         outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
         write_json(tmp / "report.json", outcome.report(outputs).model_dump(mode="json"))
     return out_dir
@@ -378,8 +421,11 @@ def write_run_report(
     by_site: dict[str, dict[str, str]] = {}
     for e in checks:
         by_site.setdefault(e.report.site.id, {})[e.report.claim.id] = e.report.verdict.value
+    latest = {e.report.site.id: e for e in checks if "after.png" in e.files}
     sites = [
-        OverviewSite(s.id, tuple(s.outline()), by_site[s.id]) for s in cfg.sites if s.id in by_site
+        _overview_site(s, by_site[s.id], latest.get(s.id), aoi_dir)
+        for s in cfg.sites
+        if s.id in by_site
     ]
     credit = "; ".join(sorted({e.report.credit for e in checks if e.report.credit}))
     tmp_png = aoi_dir / f".overview.png.{os.getpid()}.tmp"
@@ -412,6 +458,30 @@ def write_run_report(
     run = run.model_copy(update={"files": files})
     _write_atomic(aoi_dir / "report.json", (run.model_dump_json(indent=2) + "\n").encode())
     return run
+
+
+def _overview_site(
+    site: Site, verdicts: dict[str, str], entry: rpt.CheckEntry | None, aoi_dir: Path
+) -> OverviewSite:
+    """A site for the overview, drawn on a check's after.png with its outline and park."""
+    if entry is None:
+        return OverviewSite(site.id, tuple(site.outline()), verdicts, site.name)
+    g = entry.report.grid
+    grid = Grid(
+        CRS.from_string(g.crs),
+        Affine(g.resolution_m, 0, g.bounds[0], 0, -g.resolution_m, g.bounds[3]),
+        g.width,
+        g.height,
+    )
+    return OverviewSite(
+        site.id,
+        tuple(site.outline()),
+        verdicts,
+        site.name,
+        aoi_dir / entry.folder / "after.png",
+        tuple(grid.to_pixels(site.outline())),
+        tuple(tuple(grid.to_pixels(p)) for p in site.footprint_parts()),
+    )
 
 
 def any_incomplete(done: list[tuple[Outcome, Path]]) -> bool:

@@ -1,7 +1,10 @@
-"""The before | after | change panel that people look at."""
+"""The pictures people look at: the before | after | change panel (with zoomed insets of the
+footprint and the largest regions), the flicker GIF, before.png / after.png, and the AOI overview
+drawn on the imagery of each site."""
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,15 +13,23 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import patheffects  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from pyproj import Geod  # noqa: E402
 
-from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
+from pipeline.model.change import ARRIVAL, DEPARTURE, DIRECTION_NAMES, UNDETERMINED, Change
+from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
 
 COLOURS = {ARRIVAL: (1.0, 0.15, 0.1), DEPARTURE: (0.0, 0.85, 1.0), UNDETERMINED: (1.0, 0.85, 0.0)}
 
 
 FOOTPRINT = (1.0, 0.2, 1.0)
+"""The build-up footprint (what appeared between baseline and before)."""
+PARK = (1.0, 0.6, 0.0)
+"""A site's located footprint (a known vehicle park) as given in the config."""
+_CODES = {name: code for code, name in DIRECTION_NAMES.items()}
+HALO = [patheffects.withStroke(linewidth=3, foreground="black")]
 VERDICT_COLOURS = {
     "supported": (0.2, 0.6, 0.25),
     "not_supported": (0.8, 0.15, 0.1),
@@ -40,6 +51,27 @@ class PanelText:
     """The site boundary in (col, row) pixel coordinates, drawn on every picture."""
     north_deg: float = 0.0
     """Where true north points, in degrees clockwise from up (UTM grid convergence)."""
+    pixel_aspect: float = 1.0
+    """Ground height / width of one pixel (1 on UTM; 1/cos(lat) on a lon/lat grid)."""
+    footprint_px: tuple[tuple[tuple[float, float], ...], ...] = ()
+    """The site's located footprint (parts, (col, row) pixel coordinates), when it has one."""
+    change_words: tuple[str, str] = ("appeared (arrival)", "disappeared (departure)")
+    """Legend words for the two directions; `compare` says just appeared / disappeared."""
+
+
+def pixel_size(grid: Grid) -> tuple[float, float]:
+    """(ground width of a pixel east-west in metres, its ground height / width): PanelText's
+    `scale_m` and `pixel_aspect`. On a lon/lat grid a degree of longitude is cos(lat) of one of
+    latitude, so its pixels are drawn that much taller than wide."""
+    a, e = abs(grid.transform.a), abs(grid.transform.e)
+    if not grid.crs.is_geographic:
+        return a, e / a
+    left, bottom, right, top = grid.bounds
+    geod = Geod(ellps="WGS84")
+    lat, lon = (bottom + top) / 2, (left + right) / 2
+    dx = geod.inv(lon, lat, lon + a, lat)[2]
+    dy = geod.inv(lon, lat, lon, lat + e)[2]
+    return float(dx), float(dy / dx)
 
 
 def rgb(
@@ -63,6 +95,18 @@ def rgb(
     return out, lo_hi
 
 
+def pictures(before_path: Path, after_path: Path, before: Prepared, after: Prepared) -> None:
+    """before.png and after.png: the two dates in true colour at the grid's full resolution, with
+    the same stretch, for the review page's swipe and for anyone's own tools."""
+    from PIL import Image
+
+    b, stretch = rgb(before)
+    a, _ = rgb(after, stretch)
+    for path, img in ((before_path, b), (after_path, a)):
+        pic = Image.fromarray(np.round(img * 255).astype(np.uint8))
+        pic.save(path, format="PNG", optimize=True)
+
+
 def overlay(base: np.ndarray, change: Change) -> np.ndarray:
     grey = base.mean(axis=2, keepdims=True) * 0.6 + 0.2
     out = np.repeat(grey, 3, axis=2)
@@ -72,15 +116,34 @@ def overlay(base: np.ndarray, change: Change) -> np.ndarray:
     return out
 
 
-def _scalebar(ax: plt.Axes, width_px: int, height_px: int, metres_per_px: float) -> None:
+def _scalebar(
+    ax: plt.Axes,
+    width_px: float,
+    height_px: float,
+    metres_per_px: float,
+    y_frac: float = 0.94,
+    origin: tuple[float, float] = (0.0, 0.0),
+) -> None:
+    """A white bar with a black halo, about a quarter of the picture wide, in round metres;
+    `metres_per_px` is the ground width of one pixel (east-west)."""
     target = width_px * metres_per_px / 4
-    nice = [100, 200, 500, 1000, 2000, 5000, 10000, 20000]
+    nice = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000]
     length = max([n for n in nice if n <= target] or [nice[0]])
     px = length / metres_per_px
-    x0, y0 = width_px * 0.05, height_px * 0.94
-    ax.plot([x0, x0 + px], [y0, y0], color="white", lw=3, solid_capstyle="butt")
+    x0 = origin[0] + width_px * 0.05 - 0.5
+    y0 = origin[1] + height_px * y_frac - 0.5
+    ax.plot([x0, x0 + px], [y0, y0], color="white", lw=3, solid_capstyle="butt", path_effects=HALO)
     label = f"{length / 1000:g} km" if length >= 1000 else f"{length} m"
-    ax.text(x0, y0 - height_px * 0.02, label, color="white", fontsize=8, va="bottom")
+    ax.text(
+        x0,
+        y0 - height_px * 0.025,
+        label,
+        color="white",
+        fontsize=8,
+        va="bottom",
+        fontweight="bold",
+        path_effects=HALO,
+    )
 
 
 def _north(ax: plt.Axes, angle_deg: float) -> None:
@@ -108,11 +171,65 @@ def _north(ax: plt.Axes, angle_deg: float) -> None:
     )
 
 
-def _outline(ax: plt.Axes, outline_px: tuple[tuple[float, float], ...]) -> None:
+def _outline(
+    ax: plt.Axes,
+    outline_px: tuple[tuple[float, float], ...],
+    colour: tuple[float, float, float] | str = "white",
+    ls: str = "--",
+    lw: float = 1.2,
+) -> None:
     if outline_px:
         xs = [p[0] - 0.5 for p in outline_px] + [outline_px[0][0] - 0.5]
         ys = [p[1] - 0.5 for p in outline_px] + [outline_px[0][1] - 0.5]
-        ax.plot(xs, ys, color="white", lw=1.2, ls="--")
+        ax.plot(xs, ys, color=colour, lw=lw, ls=ls)
+
+
+def _targets(
+    change: Change, text: PanelText, w: int, h: int, limit: int = 3
+) -> list[tuple[str, tuple[int, int, int, int], np.ndarray | None]]:
+    """What the insets zoom on: the located footprint, then the largest regions; each as (title,
+    (row0, col0, row1, col1) crop, the region's pixels or None)."""
+    out: list[tuple[str, tuple[int, int, int, int], np.ndarray | None]] = []
+    area_px = text.scale_m**2 * text.pixel_aspect
+
+    def crop(r0: float, c0: float, r1: float, c1: float) -> tuple[int, int, int, int]:
+        size = max(r1 - r0, (c1 - c0) / text.pixel_aspect, 12.0)
+        pad = size * 0.6
+        rc, cc = (r0 + r1) / 2, (c0 + c1) / 2
+        half_r, half_c = size / 2 + pad, (size / 2 + pad) * text.pixel_aspect
+        return (
+            max(0, int(rc - half_r)),
+            max(0, int(cc - half_c)),
+            min(h, int(np.ceil(rc + half_r))),
+            min(w, int(np.ceil(cc + half_c))),
+        )
+
+    if text.footprint_px:
+        pts = np.array([p for part in text.footprint_px for p in part])
+        out.append(
+            (
+                "located park",
+                crop(pts[:, 1].min(), pts[:, 0].min(), pts[:, 1].max(), pts[:, 0].max()),
+                None,
+            )
+        )
+    for region in sorted(change.regions, key=lambda r: -r.pixels)[: limit - len(out)]:
+        r0, c0, r1, c1 = region.bbox_rowcol
+        ha = region.pixels * area_px / 1e4
+        out.append(
+            (
+                f"region {region.label}: {region.direction} {ha:.2f} ha",
+                crop(r0, c0, r1, c1),
+                change.labels == region.label,
+            )
+        )
+    return out
+
+
+def _title_lines(text: PanelText, width_chars: int) -> tuple[str, list[str]]:
+    """The verdict word (whole, for the first line, drawn large) and the title wrapped below."""
+    word = text.verdict.upper().replace("_", " ")
+    return word, textwrap.wrap(text.title, width_chars) or [""]
 
 
 def panel(
@@ -123,61 +240,117 @@ def panel(
     text: PanelText,
     footprint: np.ndarray | None = None,
 ) -> None:
-    """before | after | change, with the same contrast stretch on both dates; `footprint` (what
-    appeared between baseline and before) is outlined on the change picture."""
+    """before | after | change, with the same contrast stretch on both dates, the verdict word
+    first and large over a wrapped title, and a row of zoomed insets (before and after) of the
+    located footprint and the largest regions. `footprint` (what appeared between baseline and
+    before) is outlined on every picture."""
     b, stretch = rgb(before)
     a, _ = rgb(after, stretch)
     c = overlay(a, change)
     h, w = b.shape[:2]
-    fig_w = 15
-    fig_h = fig_w / 3 * h / w + 2.0
-    fig, axes = plt.subplots(1, 3, figsize=(fig_w, fig_h), dpi=110)
-    for ax, img, label in zip(
-        axes,
-        (b, a, c),
-        (text.before_label, text.after_label, "change (before → after)"),
-        strict=True,
+    aspect = text.pixel_aspect
+    fig_w = 15.0
+    margin, gap = 0.15, 0.2
+    pic_w = (fig_w - 2 * margin - 2 * gap) / 3
+    pic_h = pic_w * h * aspect / w
+    word, title = _title_lines(text, 125)
+    head_h = 0.6 + 0.24 * len(title) + 0.5  # verdict word, title lines, picture labels
+    targets = _targets(change, text, w, h)
+    inset_h = 2.45 if targets else 0.0
+    legend_h = 0.45
+    why = textwrap.wrap("Why: " + "; ".join(text.reasons), 175)
+    flags = [f"⚠ {f}" for f in text.flags]
+    credit = textwrap.wrap(text.credit, 175)
+    foot_h = 0.17 * (len(why) + len(flags) + len(credit)) + 0.2
+    fig_h = head_h + pic_h + legend_h + inset_h + foot_h
+    fig = plt.figure(figsize=(fig_w, fig_h), dpi=110)
+    colour = VERDICT_COLOURS.get(text.verdict, (0.1, 0.1, 0.1))
+    top = 1 - 0.12 / fig_h
+    fig.text(margin / fig_w, top, word, fontsize=22, fontweight="bold", color=colour, va="top")
+    fig.text(
+        margin / fig_w,
+        top - 0.5 / fig_h,
+        "\n".join(title),
+        fontsize=11.5,
+        va="top",
+        linespacing=1.25,
+    )
+    y_pic = (foot_h + inset_h + legend_h) / fig_h
+    axes = []
+    for i, (img, label) in enumerate(
+        zip(
+            (b, a, c),
+            (text.before_label, text.after_label, "change (before → after)"),
+            strict=True,
+        )
     ):
-        ax.imshow(img, interpolation="nearest")
+        ax = fig.add_axes(
+            ((margin + i * (pic_w + gap)) / fig_w, y_pic, pic_w / fig_w, pic_h / fig_h)
+        )
+        ax.imshow(img, interpolation="nearest", aspect=aspect)
         ax.set_title(label, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_xlim(-0.5, w - 0.5)
         ax.set_ylim(h - 0.5, -0.5)
         _outline(ax, text.outline_px)
+        for part in text.footprint_px:
+            _outline(ax, part, PARK, "-", 1.4)
         _scalebar(ax, w, h, text.scale_m)
         _north(ax, text.north_deg)
+        axes.append(ax)
     handles = [
-        Patch(color=COLOURS[ARRIVAL], label="appeared (arrival)"),
-        Patch(color=COLOURS[DEPARTURE], label="disappeared (departure)"),
+        Patch(color=COLOURS[ARRIVAL], label=text.change_words[0]),
+        Patch(color=COLOURS[DEPARTURE], label=text.change_words[1]),
         Patch(color=COLOURS[UNDETERMINED], label="changed, direction unclear"),
-        Patch(color=(0.35, 0.35, 0.35), label="not usable (cloud, snow, no data)"),
+        Patch(color=(0.35, 0.35, 0.35), label="not usable (cloud, snow, no data) or off-site"),
     ]
+    if text.footprint_px:
+        handles.append(Patch(facecolor="none", edgecolor=PARK, label="located park (config)"))
     if footprint is not None and footprint.any():
         for ax in axes:
             ax.contour(footprint.astype(np.uint8), levels=[0.5], colors=[FOOTPRINT], linewidths=1)
         handles.append(
-            Patch(facecolor="none", edgecolor=FOOTPRINT, label="footprint (baseline → before)")
+            Patch(facecolor="none", edgecolor=FOOTPRINT, label="build-up (baseline → before)")
         )
-    axes[2].legend(
+    fig.legend(
         handles=handles,
         loc="upper center",
-        bbox_to_anchor=(0.5, -0.02),
-        fontsize=8,
-        ncol=2,
+        bbox_to_anchor=(0.5, y_pic - 0.05 / fig_h),
+        fontsize=8.5,
+        ncol=len(handles),
         frameon=False,
     )
-    colour = VERDICT_COLOURS.get(text.verdict, (0, 0, 0))
-    fig.suptitle(
-        f"{text.verdict.upper().replace('_', ' ')} — {text.title}",
-        fontsize=12,
-        color=colour,
-        fontweight="bold",
-    )
-    why = "Why: " + "; ".join(text.reasons)
-    flags = "".join(f"\n⚠ {f}" for f in text.flags)
-    fig.text(0.01, 0.015, _wrap(why, 150) + flags + "\n" + text.credit, fontsize=8.5, va="bottom")
-    fig.tight_layout(rect=(0, 0.13, 1, 0.97))
+    if targets:
+        n = 2 * len(targets)
+        side = min(2.0, (fig_w - 2 * margin - (n - 1) * 0.15) / n)
+        y_in = (foot_h + 0.1) / fig_h
+        x = margin
+        for title_i, (r0, c0, r1, c1), region in targets:
+            for j, (img, when) in enumerate(((b, "before"), (a, "after"))):
+                ax = fig.add_axes((x / fig_w, y_in, side / fig_w, side / fig_h))
+                ax.imshow(img, interpolation="nearest", aspect=aspect)
+                ax.set_xlim(c0 - 0.5, c1 - 0.5)
+                ax.set_ylim(r1 - 0.5, r0 - 0.5)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for part in text.footprint_px:
+                    _outline(ax, part, PARK, "-", 1.4)
+                if region is not None:
+                    code = _CODES.get(title_i.split(": ")[1].split()[0], UNDETERMINED)
+                    ax.contour(
+                        region.astype(np.uint8),
+                        levels=[0.5],
+                        colors=[COLOURS.get(code, COLOURS[UNDETERMINED])],
+                        linewidths=1.2,
+                    )
+                ax.set_title(f"{title_i}\n{when}" if j == 0 else f"\n{when}", fontsize=8)
+                _scalebar(ax, c1 - c0, r1 - r0, text.scale_m, 0.9, (c0, r0))
+                ax.set_xlim(c0 - 0.5, c1 - 0.5)
+                ax.set_ylim(r1 - 0.5, r0 - 0.5)
+                x += side + (0.05 if j == 0 else 0.35)
+    lines = why + flags + credit
+    fig.text(margin / fig_w, 0.1 / fig_h, "\n".join(lines), fontsize=8.5, va="bottom")
     fig.savefig(path, format="png")
     plt.close(fig)
 
@@ -189,26 +362,43 @@ def flicker(
     labels: tuple[str, str],
     outline_px: tuple[tuple[float, float], ...] = (),
     seconds: float = 0.8,
+    credit: str = "",
+    scale_m: float | None = None,
 ) -> None:
-    """An animated GIF flicking between the two dates (same stretch), for comparing by eye."""
+    """An animated GIF flicking between the two dates (same stretch), for comparing by eye, with
+    the date on top, a scale bar and the imagery's credit line at the bottom."""
     from PIL import Image, ImageDraw
 
     b, stretch = rgb(before)
     a, _ = rgb(after, stretch)
     h, w = b.shape[:2]
     scale = max(1, int(np.ceil(480 / max(h, w))))
+    W, H = w * scale, h * scale
+    foot = 16 if credit else 0
     frames = []
     for img, label in zip((b, a), labels, strict=True):
-        pic = Image.fromarray((img * 255).astype(np.uint8)).resize(
-            (w * scale, h * scale), Image.Resampling.NEAREST
-        )
-        draw = ImageDraw.Draw(pic)
+        pic = Image.fromarray((img * 255).astype(np.uint8)).resize((W, H), Image.Resampling.NEAREST)
+        canvas = Image.new("RGB", (W, H + foot), (0, 0, 0))
+        canvas.paste(pic, (0, 0))
+        draw = ImageDraw.Draw(canvas)
         if outline_px:
             pts = [(p[0] * scale, p[1] * scale) for p in outline_px]
             draw.line([*pts, pts[0]], fill=(255, 255, 255), width=1)
-        draw.rectangle((0, 0, w * scale, 16), fill=(0, 0, 0))
+        draw.rectangle((0, 0, W, 16), fill=(0, 0, 0))
         draw.text((4, 2), label, fill=(255, 255, 255))
-        frames.append(pic.convert("P", palette=Image.Palette.ADAPTIVE, colors=255))
+        if scale_m:
+            metres_px = scale_m / scale
+            nice = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000]
+            length = max([n for n in nice if n <= W * metres_px / 4] or [nice[0]])
+            px = int(round(length / metres_px))
+            x0, y0 = int(W * 0.05), H - 14
+            text = f"{length / 1000:g} km" if length >= 1000 else f"{length} m"
+            draw.rectangle((x0 - 2, y0 - 14, x0 + max(px, 40) + 2, y0 + 5), fill=(0, 0, 0))
+            draw.rectangle((x0, y0, x0 + px, y0 + 3), fill=(255, 255, 255))
+            draw.text((x0, y0 - 13), text, fill=(255, 255, 255))
+        if credit:
+            draw.text((4, H + 2), credit, fill=(255, 255, 255))
+        frames.append(canvas.convert("P", palette=Image.Palette.ADAPTIVE, colors=255))
     frames[0].save(
         path,
         format="GIF",
@@ -225,40 +415,90 @@ class OverviewSite:
     outline_lonlat: tuple[tuple[float, float], ...]
     verdicts: dict[str, str]
     """claim id → verdict value."""
+    name: str = ""
+    picture: Path | None = None
+    """The site's imagery (a check's after.png); None: drawn as an outline only."""
+    outline_px: tuple[tuple[float, float], ...] = ()
+    footprint_px: tuple[tuple[tuple[float, float], ...], ...] = ()
+
+
+def _worst(verdicts: dict[str, str]) -> str:
+    values = set(verdicts.values())
+    return next((v for v in ("not_supported", "inconclusive", "supported") if v in values), "")
 
 
 def overview(
     path: Path, title: str, sites: list[OverviewSite], claims: list[str], credit: str
 ) -> None:
-    """The AOI at a glance: where the sites are, and a site × claim table of verdicts."""
-    fig, (ax_map, ax_tab) = plt.subplots(
-        1,
-        2,
-        figsize=(15, max(4.5, 0.45 * len(sites) + 2.5)),
-        dpi=100,
-        gridspec_kw={"width_ratios": [1, 1.6]},
+    """The AOI at a glance: every site drawn on its own imagery (outline dashed, located park in
+    orange, framed in the colour of its least favourable verdict, named), and a site × claim table
+    of verdicts."""
+    from PIL import Image
+
+    n = max(1, len(sites))
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    tile = 3.2
+    table_h = max(2.0, 0.32 * len(sites) + 1.4)
+    fig_w = max(12.0, cols * (tile + 0.3) + 0.4)
+    fig_h = 0.8 + rows * (tile + 0.55) + table_h + 0.4
+    fig = plt.figure(figsize=(fig_w, fig_h), dpi=100)
+    fig.text(0.01, 1 - 0.15 / fig_h, title, fontsize=14, fontweight="bold", va="top")
+    fig.text(
+        0.01,
+        1 - 0.5 / fig_h,
+        "Each site on its imagery (after image of its latest check); frame colour: least "
+        "favourable verdict (green supported, red not supported, grey inconclusive).",
+        fontsize=9,
+        va="top",
     )
-    lats = [p[1] for s in sites for p in s.outline_lonlat]
-    for s in sites:
-        xs = [p[0] for p in s.outline_lonlat] + [s.outline_lonlat[0][0]]
-        ys = [p[1] for p in s.outline_lonlat] + [s.outline_lonlat[0][1]]
-        values = set(s.verdicts.values())
-        worst = next((v for v in ("not_supported", "inconclusive", "supported") if v in values), "")
-        colour = VERDICT_COLOURS.get(worst, (0.6, 0.6, 0.6))
-        ax_map.fill(xs, ys, color=colour, alpha=0.35)
-        ax_map.plot(xs, ys, color=colour, lw=1.5)
-        ax_map.annotate(
-            s.id, (float(np.mean(xs[:-1])), max(ys)), fontsize=8, ha="center", va="bottom"
+    for k, s in enumerate(sites):
+        r, c = divmod(k, cols)
+        x = 0.2 + c * (tile + 0.3)
+        y = fig_h - 0.8 - (r + 1) * (tile + 0.55) + 0.1
+        ax = fig.add_axes((x / fig_w, y / fig_h, tile / fig_w, tile / fig_h))
+        colour = VERDICT_COLOURS.get(_worst(s.verdicts), (0.6, 0.6, 0.6))
+        if s.picture is not None and s.picture.is_file():
+            with Image.open(s.picture) as im:
+                pic = np.asarray(im.convert("RGB"))
+            ax.imshow(pic, interpolation="nearest")
+            _outline(ax, s.outline_px)
+            for part in s.footprint_px:
+                _outline(ax, part, PARK, "-", 1.3)
+            h, w = pic.shape[:2]
+            ax.set_xlim(-0.5, w - 0.5)
+            ax.set_ylim(h - 0.5, -0.5)
+        else:
+            xs = [p[0] for p in s.outline_lonlat] + [s.outline_lonlat[0][0]]
+            ys = [p[1] for p in s.outline_lonlat] + [s.outline_lonlat[0][1]]
+            ax.plot(xs, ys, color=colour, lw=1.5)
+            ax.text(0.5, 0.5, "no imagery", transform=ax.transAxes, ha="center", color="0.4")
+        worst = _worst(s.verdicts)
+        if worst:
+            ax.text(
+                0.03,
+                0.04,
+                VERDICT_WORDS[worst].upper(),
+                transform=ax.transAxes,
+                fontsize=9,
+                fontweight="bold",
+                color="white",
+                bbox={"boxstyle": "square,pad=0.25", "facecolor": colour, "lw": 0},
+            )
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_edgecolor(colour)
+            spine.set_linewidth(4)
+        lon = float(np.mean([p[0] for p in s.outline_lonlat]))
+        lat = float(np.mean([p[1] for p in s.outline_lonlat]))
+        ax.set_title(
+            "\n".join(textwrap.wrap(s.name or s.id, 38)[:2]) + f"\n{lat:.3f}° N, {lon:.3f}° E",
+            fontsize=8.5,
         )
-    if lats:
-        ax_map.set_aspect(1 / np.cos(np.radians(float(np.mean(lats)))))
-    ax_map.set_xlabel("longitude (°E)")
-    ax_map.set_ylabel("latitude (°N)")
-    ax_map.grid(alpha=0.3)
-    ax_map.set_title("sites (colour: least favourable verdict)", fontsize=10)
-    ax_map.margins(0.15)
+    ax_tab = fig.add_axes((0.02, 0.3 / fig_h, 0.96, (table_h - 0.2) / fig_h))
     ax_tab.axis("off")
-    cells = [[s.verdicts.get(c, "").replace("_", " ") for c in claims] for s in sites]
+    cells = [[VERDICT_WORDS.get(s.verdicts.get(c, ""), "") for c in claims] for s in sites]
     colours = [
         [
             (*VERDICT_COLOURS[s.verdicts[c]], 0.35) if c in s.verdicts else (1, 1, 1, 1)
@@ -271,20 +511,26 @@ def overview(
             cellText=cells,
             cellColours=colours,
             rowLabels=[s.id for s in sites],
-            colLabels=[_wrap(c, 14) for c in claims],
+            colLabels=[_wrap(c, 16) for c in claims],
             loc="center",
             cellLoc="center",
-            colWidths=[min(0.16, 0.85 / len(claims))] * len(claims),
+            colWidths=[min(0.14, 0.8 / len(claims))] * len(claims),
         )
         table.auto_set_font_size(False)
         table.set_fontsize(7.5)
-        table.scale(1, 2.2)
+        table.scale(1, 1.9)
     ax_tab.set_title("verdict per site and claim", fontsize=10)
-    fig.suptitle(title, fontsize=13)
-    fig.text(0.01, 0.01, credit, fontsize=8)
-    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    fig.text(0.01, 0.08 / fig_h, credit, fontsize=8)
     fig.savefig(path, format="png")
     plt.close(fig)
+
+
+VERDICT_WORDS = {
+    "supported": "supported",
+    "not_supported": "not supported",
+    "inconclusive": "inconclusive",
+    "": "",
+}
 
 
 def _wrap(s: str, width: int) -> str:

@@ -9,9 +9,9 @@ sent is what the tool wrote and redo the check from the scene ids, config hash a
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import html
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 from pipeline.judge.verdict import Verdict
 from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
+from pipeline.write import review
+from pipeline.write.review import area, public
 
 
 class _Model(BaseModel):
@@ -64,6 +66,8 @@ class SiteRecord(_Model):
     source: str
     bounds_lonlat: list[float]
     outline_lonlat: list[tuple[float, float]]
+    footprint_lonlat: list[list[tuple[float, float]]] = []
+    """The located park(s) the verdict was measured on, when the site has a footprint."""
 
 
 class ClaimRecord(_Model):
@@ -71,6 +75,8 @@ class ClaimRecord(_Model):
     date: dt.date
     statement: str
     source: str
+    expect: Verdict | None = None
+    """Backtests: the verdict the public record gives (None for a claim being checked)."""
 
 
 class GridRecord(_Model):
@@ -252,11 +258,34 @@ def _image_line(name: str, im: ImageRecord) -> str:
     pb = f", processing baseline {im.processing_baseline}" if im.processing_baseline else ""
     when = im.datetime.strftime("%Y-%m-%d %H:%M UTC") if im.datetime else "?"
     tile = "n/a" if im.tile_cloud_cover is None else f"{im.tile_cloud_cover:.0f} %"
-    where = f", from {im.catalog}" if im.catalog else ""
+    where = f", from {public(im.catalog)}" if im.catalog else ""
     return (
-        f"- **{name}** `{im.scene_id}` — {when}, {im.platform}, site clear "
-        f"{_fmt(im.clear_fraction, True)}, tile cloud {tile}{pb}{shift}{where}"
+        f"- **{name}** `{im.scene_id}` — {when}, {im.platform}, {clear_text(im)}, "
+        f"tile cloud {tile}{pb}{shift}{where}"
     )
+
+
+def clear_text(im: ImageRecord) -> str:
+    """The clear share of the site in words; without a cloud mask there is no such share."""
+    if im.cloud_mask is False:
+        return "no cloud mask: clouds count as change"
+    return f"site clear {_fmt(im.clear_fraction, True)}"
+
+
+def rules_text(rules: dict[str, float]) -> str:
+    """The verdict rules in words."""
+    words = []
+    if "gone_share" in rules:
+        words.append(f"supported from {rules['gone_share']:.0%} of the build-up gone")
+    if "remaining_share" in rules:
+        words.append(f"not supported from {rules['remaining_share']:.0%} still there")
+    if "min_clear" in rules:
+        words.append(f"at least {rules['min_clear']:.0%} of the site clear in every image")
+    if "min_footprint_m2" in rules:
+        words.append(f"a build-up of at least {area(rules['min_footprint_m2'])}")
+    if "min_change_m2" in rules:
+        words.append(f"without a baseline, at least {area(rules['min_change_m2'])} departed")
+    return "; ".join(words)
 
 
 def check_markdown(entry: CheckEntry, heading: str = "###") -> str:
@@ -272,12 +301,13 @@ def check_markdown(entry: CheckEntry, heading: str = "###") -> str:
         "",
         *[_image_line(k, v) for k, v in r.images.items()],
         "",
-        f"Footprint {_fmt(n.get('footprint_area_m2'))} m², gone "
+        f"Build-up footprint {area(n.get('footprint_area_m2'))}, gone "
         f"{_fmt(n.get('footprint_gone_share'), True)}; "
-        f"appeared {_fmt(n.get('appeared_area_m2'))} m², "
-        f"disappeared {_fmt(n.get('disappeared_area_m2'))} m² "
-        f"of {_fmt(n.get('compared_area_m2'))} m² "
-        f"compared. Detector `{r.detection.detector}`, threshold {r.detection.threshold}, "
+        f"appeared {area(n.get('appeared_area_m2'))}, "
+        f"disappeared {area(n.get('disappeared_area_m2'))} "
+        f"of {area(n.get('compared_area_m2'))} compared"
+        + (" on the located park" if r.site.footprint_lonlat else "")
+        + f". Detector `{r.detection.detector}`, threshold {r.detection.threshold}, "
         f"regions ≥ {r.detection.min_region_pixels} px on a {r.grid.resolution_m:g} m grid "
         f"({r.grid.crs}).",
         "",
@@ -287,6 +317,9 @@ def check_markdown(entry: CheckEntry, heading: str = "###") -> str:
     ]
     if r.site.approximate:
         lines.insert(3, "_Site location approximate._\n")
+    if r.claim.expect is not None:
+        agree = "agrees" if r.claim.expect == r.verdict else "DISAGREES"
+        lines.insert(3, f"Public record: **{r.claim.expect.value}** — this check {agree}.\n")
     return "\n".join(lines)
 
 
@@ -295,7 +328,8 @@ def run_markdown(run: RunReport) -> str:
         f"# {run.title}",
         "",
         f"AOI `{run.aoi}`, generated {run.generated:%Y-%m-%d %H:%M UTC} by {run.software}; "
-        f"config `{run.config_path}` sha256 `{run.config_sha256}`; catalogue {run.catalogue}.",
+        f"config `{Path(run.config_path).name}` sha256 `{run.config_sha256}`; "
+        f"catalogue {public(run.catalogue)}.",
         "",
         "Verdicts: " + ", ".join(f"{k} {v}" for k, v in run.counts.items()),
         "",
@@ -331,81 +365,285 @@ def run_markdown(run: RunReport) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# HTML: one self-contained file (pictures embedded), readable offline and safe to mail around.
+# HTML: the review page. One self-contained file (pictures, style and script inline), readable
+# offline and safe to mail: no network access, no local paths.
 
-_CSS = """
-body{font:15px/1.45 system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;
-text-align:left;vertical-align:top}img{max-width:100%;border:1px solid #ddd}
-.supported{background:#d8f0d8}.not_supported{background:#f6d0cc}.inconclusive{background:#eee}
-code{font-size:90%}.flag{color:#a00;font-weight:bold}.small{font-size:85%;color:#555}
-"""
+VERDICT_WORDS = {
+    Verdict.SUPPORTED: "SUPPORTED",
+    Verdict.NOT_SUPPORTED: "NOT SUPPORTED",
+    Verdict.INCONCLUSIVE: "INCONCLUSIVE",
+}
+PLAIN = {
+    Verdict.SUPPORTED: "The imagery supports the claim: what was there has gone.",
+    Verdict.NOT_SUPPORTED: "The imagery does not support the claim: what was there is still "
+    "there, or more arrived.",
+    Verdict.INCONCLUSIVE: "The imagery cannot decide this claim.",
+}
+_DIRECTION_RGB = {"appeared": "#ff261a", "disappeared": "#00d9ff", "changed": "#ffd900"}
 
 
-def _img_tag(path: Path, alt: str) -> str:
+def _file_img(path: Path, alt: str) -> str:
     if not path.is_file():
         return ""
     mime = "image/gif" if path.suffix == ".gif" else "image/png"
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{data}">'
+    src = review.data_uri(path.read_bytes(), mime)
+    return f'<img alt="{html.escape(alt)}" src="{src}">'
+
+
+def _share(v: float | None) -> str:
+    return "–" if v is None or v != v else f"{v:.0%}"
+
+
+def _numbers_rows(r: CheckReport) -> str:
+    """Every number of the verdict, in ha / km² / %, with the cloud-mask caveat where a share of
+    the site is shown for an image without a cloud mask."""
+    e = html.escape
+    unmasked = {k for k, im in r.images.items() if im.cloud_mask is False}
+    names = {
+        "compared_area_m2": "compared",
+        "changed_area_m2": "changed",
+        "appeared_area_m2": "appeared",
+        "disappeared_area_m2": "disappeared",
+        "footprint_area_m2": "build-up footprint (baseline → before)",
+        "footprint_visible_share": "build-up footprint visible after",
+        "footprint_gone_share": "build-up footprint gone",
+        "footprint_remaining_share": "build-up footprint still there",
+        "context_compared_area_m2": "context (rest of the site): compared",
+        "context_appeared_area_m2": "context: appeared",
+        "context_disappeared_area_m2": "context: disappeared",
+        "regions": "changed regions",
+        "identical_pairs": "pairs of identical images",
+    }
+    rows = []
+    for k, v in r.numbers.items():
+        if k.startswith("clear_fraction_"):
+            window = k.removeprefix("clear_fraction_")
+            label = f"clear share of the site, {window} image"
+            shown = "no cloud mask: clouds count as change" if window in unmasked else _share(v)
+        elif k.endswith("_m2"):
+            label, shown = names.get(k, k), area(v)
+        elif k.endswith("_share"):
+            label, shown = names.get(k, k), _share(v)
+        else:
+            label, shown = names.get(k, k), "–" if v is None else f"{v:,.0f}"
+        rows.append(f"<tr><td>{e(label)}</td><td>{e(shown)}</td></tr>")
+    return "".join(rows)
+
+
+def _images_rows(r: CheckReport) -> str:
+    e = html.escape
+    rows = []
+    for name, im in r.images.items():
+        w = im.window
+        window = f"{w.start.isoformat()} … {w.end.isoformat()}"
+        if im.scene_id is None:
+            rows.append(
+                f"<tr><td>{e(name)}</td><td>{e(window)}<br>{e(w.sensor)}</td>"
+                f"<td colspan=3>none: {e(public(im.problem or ''))}</td></tr>"
+            )
+            continue
+        when = im.datetime.strftime("%Y-%m-%d %H:%M UTC") if im.datetime else "?"
+        extra = []
+        if im.tile_cloud_cover is not None:
+            extra.append(f"tile cloud {im.tile_cloud_cover:.0f} %")
+        if im.processing_baseline:
+            extra.append(f"processing baseline {im.processing_baseline}")
+        if im.shift_px:
+            extra.append(f"co-registration shift {im.shift_px[0]:+.2f} / {im.shift_px[1]:+.2f} px")
+        if im.catalog:
+            extra.append(f"from {im.catalog}")
+        if im.composite:
+            extra.append("median of " + ", ".join(im.composite))
+        notes = "".join(
+            f"<br><span class=small>{e(public(n))}</span>"
+            for n in im.notes
+            if not (im.cloud_mask is False and "no cloud mask" in n)  # said in the column
+        )
+        rows.append(
+            f"<tr><td>{e(name)}</td><td>{e(window)}<br>{e(w.sensor)}</td>"
+            f"<td><b>{e(when)}</b><br>{e(im.platform or '')}</td>"
+            f"<td class=mono>{e(im.scene_id)}</td>"
+            f"<td>{e(clear_text(im))}<br><span class=small>{e('; '.join(extra))}</span>"
+            f"{notes}</td></tr>"
+        )
+    return "".join(rows)
+
+
+def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
+    e = html.escape
+    w, h = pics.width, pics.height
+
+    def points(ring: tuple[tuple[float, float], ...]) -> str:
+        return " ".join(f"{x:.5f},{y:.5f}" for x, y in ring)
+
+    outline = (
+        f'<polygon points="{points(pics.outline)}" fill="none" stroke="#fff" '
+        'stroke-width="2" stroke-dasharray="6 4" vector-effect="non-scaling-stroke"/>'
+        if pics.outline
+        else ""
+    )
+    foot = "".join(
+        f'<polygon points="{points(p)}" fill="none" stroke="#ff9900" stroke-width="2" '
+        'vector-effect="non-scaling-stroke"/>'
+        for p in pics.footprint
+    )
+    svg = (
+        '<svg viewBox="0 0 1 1" preserveAspectRatio="none" aria-hidden="true">'
+        f"{outline}{foot}"
+        '<rect class="hl" fill="none" stroke="#ffea00" stroke-width="3" '
+        'vector-effect="non-scaling-stroke" style="display:none"/></svg>'
+    )
+    b, a = r.images.get("before"), r.images.get("after")
+    b_date = b.datetime.strftime("%Y-%m-%d") if b and b.datetime else "before"
+    a_date = a.datetime.strftime("%Y-%m-%d") if a and a.datetime else "after"
+    region_rows = "".join(
+        f"<tr><td><button type=button data-box='{json.dumps(list(g.box))}' "
+        f'aria-label="zoom to region {g.label}: {g.direction}, {area(g.area_m2)}">'
+        f'<span class=sw style="background:{_DIRECTION_RGB.get(g.direction, "#999")}"></span> '
+        f"{e(g.direction)} {e(area(g.area_m2))}</button></td>"
+        f"<td class=small>score {g.mean_score:.1f}</td></tr>"
+        for g in pics.regions
+    )
+    more = r.numbers.get("regions") or 0
+    listed = (
+        f"<p class=small>The {len(pics.regions)} largest of {int(more)} regions; all are in "
+        "regions.geojson.</p>"
+        if more and more > len(pics.regions)
+        else ""
+    )
+    legend = (
+        '<p class=small><span class=sw style="background:#ff261a"></span> appeared '
+        '<span class=sw style="background:#00d9ff"></span> disappeared '
+        '<span class=sw style="background:#ffd900"></span> direction unclear '
+        '<span class=sw style="background:#282828"></span> not usable or outside the site'
+        + (
+            ' <span class=sw style="border-color:#ff9900;border-width:2px"></span> located park'
+            if pics.footprint
+            else ""
+        )
+        + "</p>"
+    )
+    return (
+        f'<figure class="swipe viewer" id="v-{uid}"><div>'
+        f'<div class="stage" style="aspect-ratio:{w}/{h}">'
+        f'<div class="z"><img class="before-img" alt="before, {e(b_date)}" src="{pics.before}">'
+        "</div>"
+        f'<div class="clip after"><div class="z"><img alt="after, {e(a_date)}" '
+        f'src="{pics.after}"></div></div>'
+        + (
+            f'<div class="z overlay"><img alt="change overlay" src="{pics.overlay}"></div>'
+            if pics.overlay
+            else ""
+        )
+        + f'<div class="z">{svg}</div>'
+        f'<div class="handle"><span aria-hidden="true">⇔</span></div>'
+        f'<span class="tag l">before {e(b_date)}</span>'
+        f'<span class="tag r">after {e(a_date)}</span></div>'
+        '<div class="controls">'
+        f'<label for="s-{uid}">Swipe</label>'
+        f'<input class="swipe" id="s-{uid}" type="range" min="0" max="100" step="0.5" '
+        'value="50" aria-label="divider between before (left) and after (right)">'
+        f'<label><input type="checkbox" class="overlay-toggle" checked> change overlay</label>'
+        '<button type="button" class="reset">whole site</button></div>'
+        f"{legend}</div>"
+        f'<figcaption><b>Regions</b> (click to zoom)<table class="regions">{region_rows}</table>'
+        f"{listed}</figcaption></figure>"
+    )
+
+
+def _check_section(c: CheckEntry, aoi_dir: Path, uid: str) -> str:
+    e = html.escape
+    r = c.report
+    v = r.verdict
+    folder = aoi_dir / c.folder
+    pics = review.check_pictures(folder, r.site.outline_lonlat, r.site.footprint_lonlat)
+    expect = ""
+    if r.claim.expect is not None:
+        ok = r.claim.expect == v
+        expect = (
+            f"<p>Public record: <b>{e(VERDICT_WORDS[r.claim.expect])}</b> — "
+            + (
+                '<span class="agree">this check agrees</span>'
+                if ok
+                else '<span class="disagree">this check disagrees</span>'
+            )
+            + "</p>"
+        )
+    files = "".join(
+        f"<tr><td class=mono>{e(n)}</td><td class=mono>{d}</td></tr>" for n, d in c.files.items()
+    )
+    return (
+        f'<section class="check {v.value}" id="{e(c.folder)}">'
+        f'<h3><span class="verdict">{VERDICT_WORDS[v]}</span>{e(r.site.name)}</h3>'
+        f'<p class="plain">{e(PLAIN[v])}</p>'
+        f"<p>Claim of <b>{r.claim.date.isoformat()}</b>: “{e(r.claim.statement)}” "
+        f"<span class=small>— {e(public(r.claim.source))}</span></p>"
+        + expect
+        + "<p><b>Why</b></p><ul>"
+        + "".join(f"<li>{e(public(x))}</li>" for x in r.reasons)
+        + "".join(f'<li class="flag">⚠ {e(public(x))}</li>' for x in r.flags)
+        + "</ul>"
+        + (
+            "<p><i>Site location approximate (a town centre or an estimate).</i></p>"
+            if r.site.approximate
+            else ""
+        )
+        + (_swipe(pics, r, uid) if pics is not None else "<p>No pictures: an image is missing.</p>")
+        + "<table><tr><th>window</th><th>dates, sensor</th><th>acquired</th><th>scene id</th>"
+        f"<th>clear view</th></tr>{_images_rows(r)}</table>"
+        f"<details><summary>numbers</summary><table>{_numbers_rows(r)}</table>"
+        f"<p class=small>Rules: {e(rules_text(r.rules))}. Detector {e(r.detection.detector)} "
+        f"({e(r.detection.method)}), threshold {r.detection.threshold}, regions of at least "
+        f"{r.detection.min_region_pixels} pixels; grid {e(r.grid.crs)} at "
+        f"{r.grid.resolution_m:g} m, {r.grid.width} × {r.grid.height} pixels.</p></details>"
+        "<details><summary>the panel as published</summary>"
+        + _file_img(folder / "panel.png", f"{c.folder} panel")
+        + "</details>"
+        f"<details><summary>files in {e(c.folder)}/ and their sha256</summary>"
+        f"<table>{files}</table></details></section>"
+    )
 
 
 def run_html(run: RunReport, aoi_dir: Path) -> str:
-    """Reads the pictures it embeds from `aoi_dir`; everything else comes from `run`."""
+    """The review page. Reads the pictures it embeds from `aoi_dir`; everything else comes from
+    `run`. No local path appears in it (config by file name, catalogue paths by their last part)."""
     e = html.escape
     rows = "".join(
-        f'<tr class="{c.report.verdict.value}"><td>{e(c.report.site.id)}</td>'
-        f"<td>{e(c.report.claim.id)}</td><td><b>{e(c.report.verdict.value)}</b></td>"
-        f"<td>{e('; '.join(c.report.reasons))}"
-        + "".join(f'<br><span class="flag">⚠ {e(f)}</span>' for f in c.report.flags)
-        + "</td></tr>"
+        f"<tr><td>{e(c.report.site.name)}</td><td>{c.report.claim.date.isoformat()} "
+        f"<span class=small>{e(c.report.claim.id)}</span></td>"
+        f'<td class="v-{c.report.verdict.value}">{VERDICT_WORDS[c.report.verdict]}</td>'
+        f'<td><a href="#{e(c.folder)}">{e(public(c.report.reasons[0]) if c.report.reasons else "")}'
+        "</a></td></tr>"
         for c in run.checks
     )
-    sections = []
-    for c in run.checks:
-        r = c.report
-        images = "".join(
-            f"<li>{e(_image_line(k, v)[2:]).replace('**', '')}</li>" for k, v in r.images.items()
-        )
-        numbers = "".join(
-            f"<tr><td>{e(k)}</td><td>{'' if v is None else f'{v:,.4g}'}</td></tr>"
-            for k, v in r.numbers.items()
-        )
-        files = "".join(
-            f"<tr><td><code>{e(c.folder)}/{e(n)}</code></td><td><code>{d}</code></td></tr>"
-            for n, d in c.files.items()
-        )
-        sections.append(
-            f'<h3 id="{e(c.folder)}" class="{r.verdict.value}">{e(r.site.name)} — {e(r.claim.id)}: '
-            f"{e(r.verdict.value.upper())}</h3>"
-            f"<p>Claim ({r.claim.date}): “{e(r.claim.statement)}” — {e(r.claim.source)}</p>"
-            + ("<p><i>Site location approximate.</i></p>" if r.site.approximate else "")
-            + "<ul>"
-            + "".join(f"<li>{e(x)}</li>" for x in r.reasons)
-            + "".join(f'<li class="flag">⚠ {e(x)}</li>' for x in r.flags)
-            + "</ul>"
-            + _img_tag(aoi_dir / c.folder / "panel.png", f"{c.folder} panel")
-            + f"<ul>{images}</ul>"
-            + f"<p class=small>Detector <code>{e(r.detection.detector)}</code> "
-            f"({e(r.detection.method)}), "
-            f"threshold {r.detection.threshold}, regions ≥ {r.detection.min_region_pixels} px; "
-            f"grid {e(r.grid.crs)} at {r.grid.resolution_m:g} m, {r.grid.width}×{r.grid.height}; "
-            f"rules {e(str(r.rules))}.</p>"
-            f"<details><summary>numbers</summary><table>{numbers}</table></details>"
-            f"<details><summary>files and sha256</summary><table>{files}</table></details>"
-        )
+    sections = "".join(_check_section(c, aoi_dir, str(i)) for i, c in enumerate(run.checks))
     versions = ", ".join(f"{k} {v}" for k, v in run.versions.items())
     credits = "; ".join(sorted({c.report.credit for c in run.checks if c.report.credit}))
+    counts_text = ", ".join(
+        f"{VERDICT_WORDS[Verdict(k)].lower()} {n}" for k, n in run.counts.items()
+    )
     return (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{e(run.title)}</title>"
-        f"<style>{_CSS}</style></head><body><h1>{e(run.title)}</h1>"
-        f"<p class=small>AOI <code>{e(run.aoi)}</code>, "
-        f"generated {run.generated:%Y-%m-%d %H:%M UTC} "
-        f"by {e(run.software)}; config <code>{e(run.config_path)}</code> sha256 "
-        f"<code>{run.config_sha256}</code>; catalogue {e(run.catalogue)}; {e(versions)}.</p>"
-        f"<table><tr><th>site</th><th>claim</th><th>verdict</th><th>why</th></tr>{rows}</table>"
-        + _img_tag(aoi_dir / "overview.png", "overview")
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
+        f"<title>{e(run.title)}</title><style>{review.CSS}</style></head><body>"
+        f"<h1>{e(run.title)}</h1>"
+        f"<p class=small>Generated {run.generated:%Y-%m-%d %H:%M UTC} by {e(run.software)} "
+        f"from <span class=mono>{e(Path(run.config_path).name or run.aoi)}</span> (sha256 "
+        f"<span class=mono>{run.config_sha256}</span>); catalogue {e(public(run.catalogue))}. "
+        f"Verdicts: {e(counts_text)}.</p>"
+        "<p>For each check: drag across the picture (or use the slider, or the arrow keys on it) "
+        "to compare before and after; turn the change overlay off to see the ground; click a "
+        "region to zoom to it.</p>"
+        "<table><tr><th>site</th><th>claim</th><th>verdict</th><th>why (first reason)</th></tr>"
+        f"{rows}</table>"
+        + _file_img(aoi_dir / "overview.png", "overview map of the sites and verdicts")
         + "<h2>Checks</h2>"
-        + "".join(sections)
-        + f"<p class=small>{e(credits)}</p></body></html>\n"
+        + sections
+        + f"<h2>Reproduce</h2><p class=small>Software: {e(versions)}. Every scene id, "
+        "acquisition time, threshold and the config's sha256 are in report.json; the same config "
+        "and catalogue give the same verdicts.</p>"
+        f"<p class=small>{e(credits)}</p>"
+        f"<script>{review.JS}</script></body></html>\n"
     )
