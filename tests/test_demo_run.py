@@ -30,22 +30,18 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_demo_writes_every_output(demo_out: Path) -> None:
     d = demo_out.joinpath(*OUT_PARTS)
-    assert sorted(p.name for p in d.iterdir()) == [
-        "change.tif",
-        "flicker.gif",
-        "panel.png",
-        "regions.geojson",
-        "report.json",
-    ]
+    written = ["change.tif", "flicker.gif", "panel.png", "regions.geojson", "report.json"]
+    assert sorted(p.name for p in d.iterdir()) == [".withdrawal-check.json", *written]
+    # the ownership manifest names exactly what the tool wrote (and may later replace)
+    assert json.loads((d / ".withdrawal-check.json").read_text())["files"] == written
     assert d.joinpath("panel.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     aoi = demo_out / "demo"
+    aoi_files = ["overview.png", "report.html", "report.json", "report.md", "summary.json"]
     assert sorted(p.name for p in aoi.iterdir() if p.is_file()) == [
-        "overview.png",
-        "report.html",
-        "report.json",
-        "report.md",
-        "summary.json",
+        ".withdrawal-check.json",
+        *aoi_files,
     ]
+    assert json.loads((aoi / ".withdrawal-check.json").read_text())["files"] == aoi_files
     summary = json.loads((demo_out / "demo" / "summary.json").read_text())
     assert summary[0]["site"] == "rennes-sw" and summary[0]["complete"] is True
     assert not list(d.parent.glob(".*")), "temporary directories left behind"

@@ -42,6 +42,7 @@ from pipeline.read.scenes import read_mask, read_scene
 from pipeline.workflows.alerts import deliver
 from pipeline.workflows.fetch import find_scenes, pick
 from pipeline.workflows.state import HISTORY_COLUMNS, State, exclusive
+from pipeline.write import outdir
 from pipeline.write.export import (
     atomic_dir,
     regions_geojson,
@@ -462,6 +463,7 @@ def export_history(state: State, aoi: str, site: Site, folder: Path) -> bool:
     tmp_csv = folder / f".history.csv.{os.getpid()}.tmp"
     tmp_csv.write_text(text, "utf-8")
     tmp_csv.replace(csv_path)
+    outdir.record(folder, png_path.name, csv_path.name)
     return True
 
 
@@ -581,7 +583,9 @@ def watch(
     aoi_dir = out_root / cfg.aoi
     chosen = [x for x in cfg.sites if not sites or x.id in sites]
     with exclusive(aoi_dir / LOCK_FILE):
-        state = State(aoi_dir / STATE_FILE)
+        outdir.record(aoi_dir, LOCK_FILE)
+        outdir.sweep_tree(aoi_dir)  # temporaries of killed runs
+        state = State(aoi_dir / STATE_FILE, lazy=True, on_create=_own_state)
         try:
             killed = state.unfinished_runs(cfg.aoi)
             for r in killed:
@@ -614,6 +618,11 @@ def watch(
             return result
         finally:
             state.close()
+
+
+def _own_state(path: Path) -> None:
+    """Record the state file (and SQLite's journal files beside it) as the tool's."""
+    outdir.record(path.parent, *(f"{path.name}{x}" for x in ("", "-wal", "-shm", "-journal")))
 
 
 def dry_run(

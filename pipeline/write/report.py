@@ -251,8 +251,9 @@ def _img_tag(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{data}">'
 
 
-def run_html(run: RunReport, aoi_dir: Path) -> str:
-    """Reads the pictures it embeds from `aoi_dir`; everything else comes from `run`."""
+def run_html(run: RunReport, aoi_dir: Path, overview_png: Path | None = None) -> str:
+    """Reads the pictures it embeds from `aoi_dir` (the overview from `overview_png` when given);
+    everything else comes from `run`."""
     e = html.escape
     rows = "".join(
         f'<tr class="{c.report.verdict.value}"><td>{e(c.report.site.id)}</td>'
@@ -305,7 +306,7 @@ def run_html(run: RunReport, aoi_dir: Path) -> str:
         f"by {e(run.software)}; config <code>{e(run.config_path)}</code> sha256 "
         f"<code>{run.config_sha256}</code>; catalogue {e(run.catalogue)}; {e(versions)}.</p>"
         f"<table><tr><th>site</th><th>claim</th><th>verdict</th><th>why</th></tr>{rows}</table>"
-        + _img_tag(aoi_dir / "overview.png", "overview")
+        + _img_tag(overview_png or aoi_dir / "overview.png", "overview")
         + "<h2>Checks</h2>"
         + "".join(sections)
         + f"<p class=small>{e(credits)}</p></body></html>\n"
