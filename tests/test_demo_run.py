@@ -180,7 +180,10 @@ def test_a_run_killed_while_writing_keeps_the_previous_outputs(
 
 def test_filters_and_unknown_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "demo", "--out", str(tmp_path), "--claim", "nope"]) == 2
-    assert "nothing matched" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--claim: no such claim in demo (got 'nope')" in err
+    assert "fix: use one of: demo-sites-cleared" in err
+    assert not list(tmp_path.iterdir()), "a refused run wrote something"
 
 
 def test_scenes_lists_the_acquisitions(capsys: pytest.CaptureFixture[str]) -> None:

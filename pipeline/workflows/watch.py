@@ -231,7 +231,11 @@ def watch_site(
     if chosen is not None:
         row, out_dir, payload = _compare(cfg, site, source, state, s, grid, chosen, masks, aoi_dir)
         history.append(row)
-        outputs = [(chosen.id, f, aoi_dir) for f in sorted(out_dir.iterdir()) if f.is_file()]
+        outputs = [
+            (chosen.id, f, aoi_dir)
+            for f in sorted(out_dir.iterdir())
+            if f.is_file() and not f.name.startswith(".")  # not the ownership manifest
+        ]
         res.used, res.outputs = chosen.id, out_dir
         res.appeared_m2, res.disappeared_m2 = row["appeared_m2"], row["disappeared_m2"]
         if payload is not None:
