@@ -129,7 +129,7 @@ CONFIGS: list[tuple[str, Any, str]] = [
                 "sites.0.polygon": [[39.1, 47.3]] * 4,
             }
         ),  # noqa: E501
-        "sites[0].polygon",
+        "sites[0].polygon: the polygon has no area",
     ),
     (
         "polygon-bowtie",
@@ -152,6 +152,17 @@ CONFIGS: list[tuple[str, Any, str]] = [
             }
         ),
         "sites[0].polygon",
+    ),
+    (
+        "polygon-on-a-line",
+        variant(
+            **{
+                "sites.0.point": DELETE,
+                "sites.0.box_km": DELETE,
+                "sites.0.polygon": [[39.1, 47.3], [39.2, 47.3], [39.3, 47.3]],
+            }
+        ),
+        "the polygon has no area",
     ),
     (
         "polygon-two-corners",

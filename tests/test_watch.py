@@ -424,7 +424,9 @@ def test_lock_refuses_a_second_run_and_a_killed_run_is_picked_up(
     site_dir = out / "watched" / "rennes-sw" / "watch"
     assert (site_dir / "2017-07-26" / "report.json").is_file()
     assert not [
-        p for p in site_dir.iterdir() if p.name.startswith(".") and p.name != ".withdrawal-check.json"
+        p
+        for p in site_dir.iterdir()
+        if p.name.startswith(".") and p.name != ".withdrawal-check.json"
     ]
 
 

@@ -303,6 +303,8 @@ class _OwnedLog(logging.handlers.RotatingFileHandler):
     """watch.log and its rotated copies, recorded as the tool's files in the folder's manifest."""
 
     def __init__(self, filename: Path, **kwargs: object) -> None:
+        filename.parent.mkdir(parents=True, exist_ok=True)
+        outdir.record(filename.parent, filename.name)  # before it exists
         super().__init__(filename, **kwargs)  # type: ignore[arg-type]
         self._record()
 

@@ -84,7 +84,7 @@ def _not_future(d: date, what: str) -> None:
     today = date.today()
     if d > today:
         raise _err(
-            f"{what} {d} is in the future (today is {today}): there are no acquisitions yet",
+            f"{what} ({d}) is in the future (today is {today}): there are no acquisitions yet",
             f"use dates up to {today}",
         )
 
@@ -126,7 +126,7 @@ class Window(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Window:
-        _not_future(self.start, "the window starts")
+        _not_future(self.start, "the window's start")
         if self.end < self.start:
             raise _err(
                 f"window ends ({self.end}) before it starts ({self.start})",
@@ -178,7 +178,17 @@ def _valid_polygon(corners: list[tuple[float, float]]) -> list[tuple[float, floa
     ring = list(corners)
     if len(ring) > 3 and ring[0] == ring[-1]:
         ring = ring[:-1]
+    if len(set(ring)) < 3:
+        raise _err(
+            f"the polygon has no area: only {len(set(ring))} different corner(s)",
+            "give at least three different [lon, lat] corners around the site",
+        )
     poly = ShapelyPolygon(ring)
+    if poly.convex_hull.area == 0:
+        raise _err(
+            "the polygon has no area: its corners lie on one line",
+            "give corners around the site, not along a line",
+        )
     if not poly.is_valid:
         why = explain_validity(poly)  # e.g. "Self-intersection[39.1 47.3]"
         m = re.match(r"(.*)\[([-\d.e]+) ([-\d.e]+)\]", why)
@@ -757,6 +767,7 @@ _FIXES = {
     "date_from_datetime_parsing": "write dates as YYYY-MM-DD",
     "date_parsing": "write dates as YYYY-MM-DD",
     "date_type": "write dates as YYYY-MM-DD",
+    "date_from_datetime_inexact": "write dates as YYYY-MM-DD",
     "float_parsing": "write a number",
     "float_type": "write a number (without quotes)",
     "finite_number": "write a finite number (not .nan or .inf)",
@@ -936,7 +947,7 @@ def _problem(file: str, node: yaml.Node | None, err: Any) -> Problem:
         fix = _range_fix(loc) or fix
     if etype.startswith("date") and isinstance(value, str):
         fix = _date_fix(value) or fix
-    if etype == "too_short" and loc and loc[-1] == "sites":
+    if etype == "too_short" and len(loc) > 1 and loc[-1] == "sites":
         fix = "name at least one site id, or leave sites: out to check the claim at every site"
     if isinstance(value, dict | list):
         value = None

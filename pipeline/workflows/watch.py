@@ -586,8 +586,9 @@ def watch(
     today = today or datetime.now(UTC).date()
     aoi_dir = out_root / cfg.aoi
     chosen = [x for x in cfg.sites if not sites or x.id in sites]
+    aoi_dir.mkdir(parents=True, exist_ok=True)
+    outdir.record(aoi_dir, LOCK_FILE)  # before it exists: another run never sees it unowned
     with exclusive(aoi_dir / LOCK_FILE):
-        outdir.record(aoi_dir, LOCK_FILE)
         outdir.sweep_tree(aoi_dir)  # temporaries of killed runs
         state = State(aoi_dir / STATE_FILE, lazy=True, on_create=_own_state)
         try:
