@@ -205,11 +205,13 @@ def test_a_set_committed_by_a_killed_run_is_rolled_forward(tmp_path: Path) -> No
     leftovers[1].mkdir()
     live = folder / f".x.tmp-{os.getppid()}-z"  # a live process's work in progress
     live.mkdir()
+    other = folder / f".notes.txt.{pid}.tmp"  # another program's temporary file: not ours
+    other.write_text("someone else's")
     assert outdir.sweep_tree(tmp_path) == 4
     assert (folder / "report.md").read_text() == "new report.md\n"
     assert (folder / "summary.json").read_text() == "new summary.json\n"
     assert sorted(os.listdir(folder)) == sorted(
-        [outdir.MANIFEST, "report.md", "summary.json", live.name]
+        [outdir.MANIFEST, "report.md", "summary.json", live.name, other.name]
     )
 
 

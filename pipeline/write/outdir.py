@@ -63,6 +63,10 @@ WATCH_AOI_FILES = (
 HISTORY_FILES = ("history.csv", "history.png")
 FOLDER_FILES = tuple(dict.fromkeys(CLAIM_FILES + COMPARE_FILES + WATCH_DATE_FILES))
 """Every name the tool writes in the folders `atomic_dir` replaces."""
+_FILE_BASES = frozenset(
+    (*FOLDER_FILES, *AOI_FILES, *HISTORY_FILES, *WATCH_AOI_FILES, MANIFEST.lstrip("."))
+)
+"""Names whose `.NAME.PID.tmp` temporaries are the tool's."""
 
 _TEMP = re.compile(
     r"^\.(?:(?P<a>.+)\.tmp-(?P<pa>\d+)-[^/]*"  # atomic_dir staging: .NAME.tmp-PID-xxxx
@@ -409,6 +413,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _sweepable(p: Path, name: str) -> bool:
+    """Staging folders (`.NAME.tmp-PID-…`, `.NAME.old-PID`, `.set.tmp-PID-…`) are folders; a
+    temporary file (`.NAME.PID.tmp`) counts only for a NAME the tool writes, so that another
+    program's `.x.123.tmp` in a folder shared with it is never taken for the tool's."""
+    m = _TEMP.match(name)
+    if m is None:
+        return False
+    if m.group("c") is not None:
+        return (p.is_file() or p.is_symlink()) and m.group("c") in _FILE_BASES
+    return p.is_dir() and not p.is_symlink()
+
+
 def sweep(folder: Path) -> int:
     """Remove the temporaries dead processes left in `folder` (finishing a committed set);
     those of live processes are left alone. Returns how many were handled."""
@@ -422,12 +438,14 @@ def sweep(folder: Path) -> int:
         if pid is None or pid == os.getpid() or _alive(pid):
             continue
         p = folder / name
-        if p.is_dir() and not p.is_symlink():
+        if not _sweepable(p, name):
+            continue
+        if p.is_dir():
             if name.startswith(".set.tmp-") and (p / COMMIT).is_file():
                 _roll_forward(folder, p)
             else:
                 shutil.rmtree(p, ignore_errors=True)
-        elif p.is_file() or p.is_symlink():
+        else:
             p.unlink(missing_ok=True)
         done += 1
     return done
