@@ -235,9 +235,7 @@ def test_unknown_aoi_lists_the_existing_ones(capsys: pytest.CaptureFixture[str])
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize(
-    "name", ["../configs/rostov", "configs/rostov.yaml", "/etc/passwd", "rostov.yaml"]
-)
+@pytest.mark.parametrize("name", ["../configs/rostov", "/etc/passwd", "rostov.yaml"])
 def test_aoi_name_with_a_path_is_refused(capsys: pytest.CaptureFixture[str], name: str) -> None:
     code = main(["run", name])
     err = capsys.readouterr().err

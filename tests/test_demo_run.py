@@ -30,7 +30,7 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_demo_writes_every_output(demo_out: Path) -> None:
     d = demo_out.joinpath(*OUT_PARTS)
-    assert sorted(p.name for p in d.iterdir()) == [
+    written = [
         "after.png",
         "before.png",
         "change.tif",
@@ -39,15 +39,17 @@ def test_demo_writes_every_output(demo_out: Path) -> None:
         "regions.geojson",
         "report.json",
     ]
+    assert sorted(p.name for p in d.iterdir()) == [".withdrawal-check.json", *written]
+    # the ownership manifest names exactly what the tool wrote (and may later replace)
+    assert json.loads((d / ".withdrawal-check.json").read_text())["files"] == written
     assert d.joinpath("panel.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     aoi = demo_out / "demo"
+    aoi_files = ["overview.png", "report.html", "report.json", "report.md", "summary.json"]
     assert sorted(p.name for p in aoi.iterdir() if p.is_file()) == [
-        "overview.png",
-        "report.html",
-        "report.json",
-        "report.md",
-        "summary.json",
+        ".withdrawal-check.json",
+        *aoi_files,
     ]
+    assert json.loads((aoi / ".withdrawal-check.json").read_text())["files"] == aoi_files
     summary = json.loads((demo_out / "demo" / "summary.json").read_text())
     assert summary[0]["site"] == "rennes-sw" and summary[0]["complete"] is True
     assert not list(d.parent.glob(".*")), "temporary directories left behind"
@@ -201,7 +203,10 @@ def test_a_run_killed_while_writing_keeps_the_previous_outputs(
 
 def test_filters_and_unknown_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "demo", "--out", str(tmp_path), "--claim", "nope"]) == 2
-    assert "nothing matched" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--claim: no such claim in demo (got 'nope')" in err
+    assert "fix: use one of: demo-sites-cleared" in err
+    assert not list(tmp_path.iterdir()), "a refused run wrote something"
 
 
 def test_scenes_lists_the_acquisitions(capsys: pytest.CaptureFixture[str]) -> None:

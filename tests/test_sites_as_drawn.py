@@ -128,8 +128,9 @@ def test_bad_footprints_are_refused_with_the_fix(tmp_path: Path) -> None:
     crossing = _problems(
         tmp_path, footprint=[[-1.66, 48.10], [-1.64, 48.12], [-1.64, 48.10], [-1.66, 48.12]]
     )
-    assert "not a valid polygon" in crossing and "without crossing edges" in crossing
+    assert "footprint is not a simple outline: self-intersection" in crossing
+    assert "no two edges cross" in crossing
     swapped = _problems(tmp_path, footprint=[[48.1, -1.66], [48.1, -1.64], [48.12, -1.64]])
     assert "sites[0].footprint" in swapped or "footprint" in swapped
     bowtie = _problems(tmp_path, polygon=[[W, S], [E, N], [E, S], [W, N]])
-    assert "not a valid polygon" in bowtie
+    assert "polygon is not a simple outline: self-intersection" in bowtie

@@ -9,20 +9,38 @@ usable imagery); 130 interrupted. `watch` adds 69 (an alert could not be deliver
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import logging.handlers
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from pipeline import __version__
-from pipeline.config.aoi import AOIConfig, Verdict, check_name, configs_dir, load
+from pipeline.config.aoi import AOIConfig, Verdict, check_name, configs_dir, load_checked
 from pipeline.errors import ConfigError, InputError, PipelineError, Problem
 from pipeline.net.redact import redact
+from pipeline.write import outdir
+
+
+def _warn(problems: list[Problem]) -> None:
+    for p in problems:
+        print(f"warning: {p}", file=sys.stderr)
+
+
+def _load(path: str | Path) -> AOIConfig:
+    cfg, warnings = load_checked(path)
+    _warn(warnings)
+    return cfg
 
 
 def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:
     if config:
-        return load(config), Path(config)
+        return _load(config), Path(config)
+    if aoi and aoi.endswith((".yaml", ".yml")) and Path(aoi).is_file():
+        return _load(aoi), Path(aoi)  # `pipeline run configs/demo.yaml`: a path is fine too
     if not aoi:
         raise ConfigError(
             Problem(
@@ -33,7 +51,62 @@ def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:
             )
         )
     path = check_name(aoi, configs_dir())
-    return load(path), path
+    return _load(path), path
+
+
+def _selection(cfg: AOIConfig, path: Path, claims: list[str], sites: list[str]) -> list[Path]:
+    """The <site>/<claim> folders a run with these --claim/--site filters writes; refuses
+    unknown ids (listing the valid ones) and filters that leave nothing, before any work."""
+    for flag, given, valid in (
+        ("--claim", claims, [c.id for c in cfg.claims]),
+        ("--site", sites, [x.id for x in cfg.sites]),
+    ):
+        unknown = [g for g in given if g not in valid]
+        if unknown:
+            raise ConfigError(
+                Problem(
+                    str(path),
+                    flag,
+                    f"no such {flag[2:]} in {cfg.aoi}",
+                    value=" ".join(unknown),
+                    fix=f"use one of: {', '.join(valid)}",
+                )
+            )
+    todo = [
+        Path(site.id) / claim.id
+        for claim in cfg.claims
+        if not claims or claim.id in claims
+        for site in cfg.sites_for(claim)
+        if not sites or site.id in sites
+    ]
+    if not todo:
+        concern = "; ".join(
+            f"{c.id}: {', '.join(x.id for x in cfg.sites_for(c))}"
+            for c in cfg.claims
+            if not claims or c.id in claims
+        )
+        raise ConfigError(
+            Problem(
+                str(path),
+                "--claim/--site",
+                "no selected claim concerns a selected site",
+                value=" ".join([*(f"--claim {c}" for c in claims), *(f"--site {x}" for x in sites)])
+                or None,
+                fix=f"the sites of each claim: {concern}",
+            )
+        )
+    return todo
+
+
+def _check_run_outputs(out: Path, aoi: str, folders: list[Path]) -> None:
+    """Before any work: --out can be written, and nothing there the tool did not write would be
+    overwritten (or, without --overwrite, sit in a folder the tool replaces)."""
+    outdir.check_root(out)
+    aoi_dir = out / aoi
+    outdir.check_folder(aoi_dir, outdir.AOI_FILES, whole=False)
+    for f in folders:
+        outdir.check_folder(aoi_dir / f.parent, (), whole=False)  # a site folder that is a file
+        outdir.check_folder(aoi_dir / f, outdir.CLAIM_FILES, whole=True)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -50,11 +123,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     failed = 0
     for f in files:
         try:
-            cfg = load(f)
+            cfg, warnings = load_checked(f)
         except ConfigError as exc:
             failed += 1
-            print(f"error: {exc}", file=sys.stderr)
+            _print_error(exc)
         else:
+            _warn(warnings)
             n = sum(len(cfg.sites_for(c)) for c in cfg.claims)
             print(f"ok: {f}: {len(cfg.sites)} sites, {len(cfg.claims)} claims, {n} checks")
     return 2 if failed else 0
@@ -76,20 +150,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.workflows.run import any_incomplete, run_aoi
 
     cfg, path = _resolve(args.aoi, args.config)
+    out = Path(args.out)
+    folders = _selection(cfg, path, args.claim or [], args.site or [])
+    _check_run_outputs(out, cfg.aoi, folders)
     _configure_cache(args)
     source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
-    out = Path(args.out)
     done = run_aoi(cfg, source, out, claims=args.claim, sites=args.site, config_path=path)
-    if not done:
-        raise ConfigError(
-            Problem(
-                str(path),
-                "--claim/--site",
-                "nothing matched",
-                value=" ".join((args.claim or []) + (args.site or [])),
-                fix="use claim and site ids from the config",
-            )
-        )
     print(f"\n{'site':28} {'claim':34} verdict")
     for o, _path in done:
         print(f"{o.site.id:28} {o.claim.id:34} {o.judgement.verdict}")
@@ -246,6 +312,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 "for several acquisitions per window",
             )
         )
+    out = Path(args.out)
+    outdir.check_root(out)
+    outdir.check_folder(out, outdir.COMPARE_FILES, whole=True)
     before = [Path(f) for f in (args.images[:1] if args.images else args.before or [])]
     after = [Path(f) for f in (args.images[1:] if args.images else args.after or [])]
     report = compare(
@@ -268,6 +337,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+class _OwnedLog(logging.handlers.RotatingFileHandler):
+    """watch.log and its rotated copies, recorded as the tool's files in the folder's manifest."""
+
+    def __init__(self, filename: Path, **kwargs: object) -> None:
+        filename.parent.mkdir(parents=True, exist_ok=True)
+        outdir.record(filename.parent, filename.name)  # before it exists
+        super().__init__(filename, **kwargs)  # type: ignore[arg-type]
+        self._record()
+
+    def _record(self) -> None:
+        log = Path(self.baseFilename)
+        rotated = (f"{log.name}.{i}" for i in range(1, self.backupCount + 1))
+        outdir.record(log.parent, log.name, *(n for n in rotated if (log.parent / n).exists()))
+
+    def doRollover(self) -> None:
+        super().doRollover()
+        self._record()
+
+
 def _watch_logging(log_file: Path | None, verbose: bool, quiet: bool) -> list[logging.Handler]:
     """One line per event: to stderr (INFO on a terminal, WARNING and up otherwise, so cron mails
     only alerts and errors) and, at INFO, to a rotating log file."""
@@ -282,9 +370,7 @@ def _watch_logging(log_file: Path | None, verbose: bool, quiet: bool) -> list[lo
     handlers: list[logging.Handler] = [err]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        fh = logging.handlers.RotatingFileHandler(
-            log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8"
-        )
+        fh = _OwnedLog(log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
         fh.setLevel(logging.INFO)
         fh.setFormatter(fmt)
         handlers.append(fh)
@@ -317,8 +403,15 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 fix=f"use one of: {', '.join(x.id for x in cfg.sites)}",
             )
         )
-    source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
     out = Path(args.out)
+    if not args.dry_run:
+        outdir.check_root(out)
+        outdir.check_folder(out / cfg.aoi, outdir.WATCH_AOI_FILES, whole=False)
+        for site in cfg.sites:
+            if not args.site or site.id in args.site:
+                outdir.check_folder(out / cfg.aoi / site.id, (), whole=False)
+                outdir.check_folder(out / cfg.aoi / site.id / "watch", outdir.HISTORY_FILES, False)
+    source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
     if args.dry_run:
         for line in dry_run(cfg, source, out, sites=args.site):
             print(line)
@@ -329,7 +422,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
         try:
             result = watch(cfg, source, out, sites=args.site)
         except LockHeld as exc:
-            logger.error(
+            # Expected under cron (runs overlap): INFO, so that nothing reaches stderr, and so
+            # cron mails nothing, unless on a terminal or with -v; watch.log has the line.
+            logger.info(
                 "another watch run holds %s (pid, start: %s); exiting without doing anything",
                 out / cfg.aoi / LOCK_FILE,
                 str(exc) or "unknown",
@@ -364,6 +459,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"pipeline {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
+    def overwrite(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="write into an output folder that also holds files this tool did not write "
+            "(they are left untouched; only the tool's own files are replaced)",
+        )
+
     def target(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("aoi", nargs="?", help="AOI name: configs/<name>.yaml")
         sp.add_argument("--config", help="a config file anywhere, instead of an AOI name")
@@ -389,6 +492,7 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="check every claim and site of an AOI")
     target(r)
     r.add_argument("--out", default="outputs", help="output root (default: outputs)")
+    overwrite(r)
     r.add_argument(
         "--fail-on",
         action="append",
@@ -424,6 +528,7 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--site", action="append", help="only this site id (repeatable)")
     w.add_argument("--aoi", dest="aoi_opt", metavar="NAME", help="AOI name (same as positional)")
     w.add_argument("--out", default="outputs", help="output root (default: outputs)")
+    overwrite(w)
     w.add_argument(
         "--dry-run", action="store_true", help="show what would be fetched; write nothing"
     )
@@ -467,7 +572,8 @@ def parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto: a window of >= 4 acquisitions is the reference period of the next",
     )
-    c.add_argument("--out", required=True)
+    c.add_argument("--out", required=True, help="output folder (created when missing)")
+    overwrite(c)
     c.add_argument(
         "--detector",
         default="cva",
@@ -478,12 +584,39 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _print_error(exc: PipelineError) -> None:
+    """One `error:` line (with its fix) per problem, so each one reads on its own."""
+    if isinstance(exc, InputError):
+        for p in exc.problems:
+            print(f"error: {redact(str(p))}", file=sys.stderr)
+    else:
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM (systemd, timeout, kill): clean up as for Ctrl-C
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        with _sigterm_interrupts(), outdir.overwriting(getattr(args, "overwrite", False)):
+            return int(args.func(args))
     except PipelineError as exc:
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        _print_error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print(

@@ -7,7 +7,9 @@ is reported as a `Problem` naming the file, the line, the field, the value and t
 
 from __future__ import annotations
 
+import calendar
 import difflib
+import errno
 import math
 import re
 from datetime import date
@@ -27,6 +29,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+from shapely import Polygon as ShapelyPolygon
+from shapely.geometry.polygon import orient
+from shapely.validation import explain_validity
 
 from pipeline.errors import ConfigError, Problem
 from pipeline.model.sensors import SENSORS, SensorName, choose_sensor, sensors_serving
@@ -45,6 +50,16 @@ DEFAULT_URLS = {
 }
 AUTO_URLS = {"earth-search": EARTH_SEARCH, "planetary-computer": PLANETARY_COMPUTER}
 """The services `kind: auto` routes to (pipeline.sources.routed), at their public addresses."""
+MIN_SITE_KM2 = 0.01
+"""Smallest site (1 ha): below it no 0.5 ha change region fits, and the grid is a few pixels."""
+MAX_CONFIG_BYTES = 1_000_000
+"""A config is a few kB (the largest shipped one is 16 kB); a bigger file is a mistake (a
+GeoTIFF or a log given as a config) and is refused before it is parsed."""
+MAX_YAML_VALUES = 200_000
+"""Values a config may expand to, each alias counted where it is used ("billion laughs")."""
+SWAP_WARN_KM = 1000.0
+"""A site this far from every other site of its AOI, which would be near them with lat and lon
+swapped, gets a warning."""
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -60,6 +75,20 @@ class _Model(BaseModel):
 
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""A finite number written as a number (not "60", not .nan)."""
+Integer = Annotated[int, Field(strict=True)]
+Boolean = Annotated[bool, Field(strict=True)]
+"""true or false (not "no", not 0)."""
+
+
+def _not_future(d: date, what: str) -> None:
+    today = date.today()
+    if d > today:
+        raise _err(
+            f"{what} ({d}) is in the future (today is {today}): there are no acquisitions yet",
+            f"use dates up to {today}",
+        )
 
 
 class Verdict(StrEnum):
@@ -76,7 +105,7 @@ class Window(_Model):
     start: date
     end: date
     sensor: SensorName = "sentinel-2-l2a"
-    composite: int = Field(
+    composite: Integer = Field(
         default=1,
         ge=1,
         le=12,
@@ -107,6 +136,7 @@ class Window(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Window:
+        _not_future(self.start, "the window's start")
         if self.end < self.start:
             raise _err(
                 f"window ends ({self.end}) before it starts ({self.start})",
@@ -134,8 +164,8 @@ class Windows(_Model):
 
 
 class Point(_Model):
-    lat: float
-    lon: float
+    lat: Number
+    lon: Number
 
     @field_validator("lat")
     @classmethod
@@ -152,23 +182,55 @@ class Point(_Model):
         return v
 
 
-def _check_ring(v: list[tuple[float, float]], what: str) -> None:
-    """A ring of [lon, lat] corners in range, at least 3, whose edges do not cross."""
-    if len(v) < 3:
+def _valid_polygon(
+    corners: list[tuple[float, float]], what: str = "polygon", min_km2: float = MIN_SITE_KM2
+) -> list[tuple[float, float]]:
+    """An outline (a site's polygon, a footprint part) checked with shapely: corners in range, a
+    simple ring (no crossing edges) of at least `min_km2`, returned counter-clockwise (RFC 7946),
+    without a repeated closing corner."""
+    if len(corners) < 3:
         raise _err(f"a {what} needs at least 3 [lon, lat] corners", "add corners")
-    for lon, lat in v:
+    for lon, lat in corners:
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise _err(
                 f"{what} corner [{lon}, {lat}] is out of range",
                 "write corners as [lon, lat] in decimal degrees (longitude first)",
             )
-    ring = shapely.Polygon(v)
-    if not ring.is_valid or ring.area == 0:
-        why = shapely.validation.explain_validity(ring) if ring.area else "it has no area"
+    ring = list(corners)
+    if len(ring) > 3 and ring[0] == ring[-1]:
+        ring = ring[:-1]
+    if len(set(ring)) < 3:
         raise _err(
-            f"the {what} is not a valid polygon ({why})",
-            "list the corners in order around the shape, without crossing edges",
+            f"the {what} has no area: only {len(set(ring))} different corner(s)",
+            "give at least three different [lon, lat] corners around the site",
         )
+    poly = ShapelyPolygon(ring)
+    if poly.convex_hull.area == 0:
+        raise _err(
+            f"the {what} has no area: its corners lie on one line",
+            "give corners around the site, not along a line",
+        )
+    if not poly.is_valid:
+        why = explain_validity(poly)  # e.g. "Self-intersection[39.1 47.3]"
+        m = re.match(r"(.*)\[([-\d.e]+) ([-\d.e]+)\]", why)
+        where = f" at [{float(m.group(2)):g}, {float(m.group(3)):g}]" if m else ""
+        fault = (m.group(1) if m else why).strip().lower() or "invalid"
+        raise _err(
+            f"the {what} is not a simple outline: {fault}{where}",
+            "list the corners in order around the outline, so that no two edges cross "
+            "(and no corner is repeated)",
+        )
+    mid = math.radians(poly.centroid.y)
+    km2 = poly.area * 111.0 * 111.0 * math.cos(mid)
+    if km2 < min_km2:
+        raise _err(
+            f"the {what} encloses {km2 * 100:.2g} ha; the smallest {what} is "
+            f"{min_km2 * 100:g} ha",
+            "give corners that enclose the site (four different [lon, lat] corners at least "
+            "100 m apart), or use point: {lat, lon} with box_km",
+        )
+    ccw = orient(poly, sign=1.0)
+    return [(float(x), float(y)) for x, y in list(ccw.exterior.coords)[:-1]]
 
 
 class Site(_Model):
@@ -177,15 +239,15 @@ class Site(_Model):
     id: Identifier
     name: str
     point: Point | None = None
-    box_km: float | None = Field(default=None, gt=0)
-    polygon: list[tuple[float, float]] | None = None
+    box_km: Number | None = Field(default=None, ge=0.1)
+    polygon: list[tuple[Number, Number]] | None = None
     footprint: list[list[tuple[float, float]]] | None = Field(
         default=None,
         description="a located vehicle park inside the site, as one polygon [[lon, lat], ...] or "
         "several [[[lon, lat], ...], ...]: the verdict is measured on it, the rest of the site "
         "is reported as context",
     )
-    approximate: bool = Field(description="true when the point is a town centre or an estimate")
+    approximate: Boolean = Field(description="true when the point is a town centre or an estimate")
     source: str = Field(min_length=1)
     notes: str = ""
 
@@ -194,8 +256,7 @@ class Site(_Model):
     def _poly(cls, v: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
         if v is None:
             return v
-        _check_ring(v, "polygon")
-        return v
+        return _valid_polygon(v)
 
     @field_validator("footprint", mode="before")
     @classmethod
@@ -220,9 +281,8 @@ class Site(_Model):
             return v
         if not v:
             raise _err("footprint is empty", "give its corners as [[lon, lat], ...] or remove it")
-        for ring in v:
-            _check_ring(ring, "footprint")
-        return v
+        # a footprint part may be a small zone of a park: no least area beyond a pixel's worth
+        return [_valid_polygon(ring, "footprint", min_km2=1e-4) for ring in v]
 
     @model_validator(mode="after")
     def _shape(self) -> Site:
@@ -299,7 +359,9 @@ class Claim(_Model):
     statement: str = Field(min_length=1)
     source: str = Field(min_length=1)
     sites: list[Identifier] | None = Field(
-        default=None, description="site ids this claim concerns; all sites when left out"
+        default=None,
+        min_length=1,
+        description="site ids this claim concerns; all sites when left out",
     )
     windows: Windows
     detection: Literal["auto", "two-date"] | None = Field(
@@ -313,6 +375,7 @@ class Claim(_Model):
 
     @model_validator(mode="after")
     def _order(self) -> Claim:
+        _not_future(self.date, "the claim date")
         w = self.windows
         if w.baseline is not None and w.baseline.end >= w.before.start:
             raise _err(
@@ -420,24 +483,24 @@ def _auto_urls(data: dict[str, Any]) -> dict[str, Any]:
 class VerdictRules(_Model):
     """How a verdict is decided. Every number used is written beside the verdict in the report."""
 
-    gone_share: float = Field(
+    gone_share: Number = Field(
         default=0.7,
         gt=0,
         le=1,
         description="supported when at least this share of the build-up footprint is gone",
     )
-    remaining_share: float = Field(
+    remaining_share: Number = Field(
         default=0.5,
         gt=0,
         le=1,
         description="not supported when at least this share of the footprint is still there",
     )
-    min_footprint_m2: float = Field(
+    min_footprint_m2: Number = Field(
         default=5000,
         ge=0,
         description="least build-up (baseline -> before) worth checking a withdrawal against",
     )
-    min_change_m2: float = Field(
+    min_change_m2: Number = Field(
         default=5000,
         ge=0,
         description="without a baseline: least departed area that can support a claim",
@@ -457,10 +520,10 @@ class VerdictRules(_Model):
 class Alert(_Model):
     """When and how `pipeline watch` raises an alert (see README, Scheduled monitoring)."""
 
-    appeared_m2: float | None = Field(
+    appeared_m2: Number | None = Field(
         default=20000, gt=0, description="alert when this much appeared since the previous image"
     )
-    disappeared_m2: float | None = Field(
+    disappeared_m2: Number | None = Field(
         default=20000, gt=0, description="alert when this much left since the previous image"
     )
     command: list[str] | None = Field(
@@ -469,8 +532,8 @@ class Alert(_Model):
         description="program and arguments run without a shell; the JSON payload on stdin",
     )
     url: str | None = Field(default=None, description="POST the JSON payload here")
-    timeout_s: float = Field(default=20, gt=0, le=600)
-    retries: int = Field(default=3, ge=0, le=10)
+    timeout_s: Number = Field(default=20, gt=0, le=600)
+    retries: Integer = Field(default=3, ge=0, le=10)
 
     @field_validator("url")
     @classmethod
@@ -503,10 +566,10 @@ class AOIConfig(_Model):
     title: str
     description: str = ""
     catalog: Catalog = Catalog()
-    max_cloud: float = Field(
+    max_cloud: Number = Field(
         default=60, ge=0, le=100, description="skip scenes whose whole-tile cloud cover is above"
     )
-    min_clear: float = Field(
+    min_clear: Number = Field(
         default=0.6, gt=0, le=1, description="least clear fraction of a site for a usable image"
     )
     detector: Literal["cva", "index", "irmad"] = Field(
@@ -555,9 +618,14 @@ class AOIConfig(_Model):
 # Loading
 
 
+def _config_files(configs_dir: Path) -> list[str]:
+    """AOI names of the config files that exist (regular files, links to one included)."""
+    return sorted(p.stem for p in configs_dir.glob("*.yaml") if p.is_file())
+
+
 def check_name(name: str, configs_dir: Path) -> Path:
     """Turn an AOI name into its config path, refusing paths and unknown names."""
-    available = sorted(p.stem for p in configs_dir.glob("*.yaml"))
+    available = _config_files(configs_dir)
     if not NAME_RE.match(name):
         raise ConfigError(
             Problem(
@@ -566,11 +634,22 @@ def check_name(name: str, configs_dir: Path) -> Path:
                 problem="an AOI name is a plain name, not a path or file name",
                 value=name,
                 fix=f"use one of: {', '.join(available) or '(none yet)'}; "
-                "for a config elsewhere run `pipeline run path/to/file.yaml`",
+                "for a config elsewhere give its path with --config path/to/file.yaml",
             )
         )
     path = configs_dir / f"{name}.yaml"
     if not path.is_file():
+        if path.exists() or path.is_symlink():
+            raise ConfigError(
+                Problem(
+                    file=str(path),
+                    field="AOI",
+                    problem=f"{_not_a_file(path)}, not a config file",
+                    value=name,
+                    fix=f"replace {path} with the AOI's YAML file; "
+                    f"configs that exist: {', '.join(available) or '(none)'}",
+                )
+            )
         close = difflib.get_close_matches(name, available, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(
@@ -586,22 +665,77 @@ def check_name(name: str, configs_dir: Path) -> Path:
     return path
 
 
+def _not_a_file(path: Path) -> str:
+    """What `path` is when it is not a readable regular file."""
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "it is a symbolic link loop"
+        if path.is_symlink():
+            return f"it is a broken symbolic link (to {path.readlink()})"
+        return "it does not exist"
+    if path.is_dir():
+        return "it is a folder"
+    return "it is not a regular file"
+
+
 def load(path: str | Path) -> AOIConfig:
     """Read and validate one config file; raise ConfigError listing every problem found."""
+    return load_checked(path)[0]
+
+
+def load_checked(path: str | Path) -> tuple[AOIConfig, list[Problem]]:
+    """Read and validate one config file: the config and the warnings about it (sites that
+    look like swapped lat/lon). Raise ConfigError listing every problem found."""
     path = Path(path)
     shown = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.is_file():
+        what = _not_a_file(path)
+        if what == "it does not exist":
+            raise ConfigError(
+                Problem(shown, "", "file not found", fix="check the path; configs live in configs/")
+            )
         raise ConfigError(
-            Problem(shown, "", "file not found", fix="check the path; configs live in configs/")
-        ) from None
+            Problem(
+                shown,
+                "",
+                f"cannot read it as a config: {what}",
+                fix="give the path of a .yaml file (e.g. configs/demo.yaml)",
+            )
+        )
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                Problem(
+                    shown,
+                    "",
+                    f"the file is {size / 1e6:.1f} MB; a config is a few kB (at most "
+                    f"{MAX_CONFIG_BYTES / 1e6:g} MB)",
+                    fix="give the AOI's YAML config (start from configs/demo.yaml)",
+                )
+            )
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             Problem(shown, "", f"cannot read the file: {exc}", fix="save it as UTF-8 text")
         ) from None
     try:
         node, data = _parse(text)
+    except _DuplicateKey as exc:
+        raise ConfigError(
+            Problem(
+                shown,
+                exc.field,
+                f"appears twice (lines {exc.first} and {exc.second}); YAML would silently keep "
+                "only the second",
+                line=exc.second,
+                fix="keep one of them",
+            )
+        ) from None
+    except _TooBig as exc:
+        raise ConfigError(Problem(shown, "", str(exc), line=exc.line, fix=exc.fix)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         what = getattr(exc, "problem", None) or str(exc)
@@ -653,33 +787,188 @@ def load(path: str | Path) -> AOIConfig:
                 )
             )
         cfg = cfg.model_copy(update={"catalog": Catalog(kind="static", url=local.as_uri())})
-    return cfg
+    return cfg, swapped_sites(cfg, shown, node)
+
+
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance in km between two (lon, lat) points."""
+    lon1, lat1, lon2, lat2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def swapped_sites(cfg: AOIConfig, file: str, node: yaml.Node | None = None) -> list[Problem]:
+    """Warnings for sites that look like lat and lon swapped: far (SWAP_WARN_KM) from every
+    other site's box, and near one of them once swapped."""
+    out = []
+    for i, site in enumerate(cfg.sites):
+        others = [o for o in cfg.sites if o.id != site.id]
+        if not others:
+            continue
+        lon, lat = site.centre()
+        if not -90 <= lon <= 90:
+            continue  # swapped, it would not be a latitude
+        away = min(_km((lon, lat), o.centre()) for o in others)
+        near, best = min(((_km((lat, lon), o.centre()), o) for o in others), key=lambda t: t[0])
+        if away > SWAP_WARN_KM and near < SWAP_WARN_KM / 4:
+            loc: tuple[Any, ...] = ("sites", i, "point" if site.point else "polygon")
+            out.append(
+                Problem(
+                    file,
+                    f"sites[{i}].{loc[2]}",
+                    f"site {site.id!r} is {away:,.0f} km from every other site; with lat and lon "
+                    f"swapped it would be {near:,.0f} km from {best.id!r}",
+                    value=f"lat {lat:g}, lon {lon:g}",
+                    line=_line(node, loc),
+                    fix="check the order: point is {lat, lon}, polygon corners are [lon, lat]",
+                )
+            )
+    return out
 
 
 _FIXES = {
     "date_from_datetime_parsing": "write dates as YYYY-MM-DD",
     "date_parsing": "write dates as YYYY-MM-DD",
     "date_type": "write dates as YYYY-MM-DD",
+    "date_from_datetime_inexact": "write dates as YYYY-MM-DD",
     "float_parsing": "write a number",
-    "float_type": "write a number",
+    "float_type": "write a number (without quotes)",
+    "finite_number": "write a finite number (not .nan or .inf)",
+    "int_type": "write a whole number (without quotes)",
+    "int_parsing": "write a whole number (without quotes)",
+    "int_from_float": "write a whole number",
     "bool_parsing": "write true or false",
-    "bool_type": "write true or false",
+    "bool_type": "write true or false (without quotes)",
     "string_type": "write text (quote it if it looks like a number or date)",
     "string_pattern_mismatch": "use lower-case letters, digits, '-' and '_' only",
     "greater_than": "use a positive number",
     "too_short": "add at least one entry",
     "list_type": "write a YAML list (lines starting with '- ')",
+    "tuple_type": "write a [lon, lat] pair",
     "model_type": "write a mapping of fields",
     "dict_type": "write a mapping of fields",
+    "literal_error": "",
 }
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, field: str, first: int, second: int):
+        super().__init__(field)
+        self.field, self.first, self.second = field, first, second
+
+
+class _TooBig(yaml.YAMLError):
+    def __init__(self, problem: str, fix: str, line: int | None = None):
+        super().__init__(problem)
+        self.fix, self.line = fix, line
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (naming both lines) and leaves dates that do not
+    exist (2016-02-30) as text, so validation reports them with their field."""
+
+    path: list[str]
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node)
+        try:
+            first = seen.get(key)
+        except TypeError:
+            continue  # an unhashable key: construct_mapping reports it
+        if first is not None:
+            raise _DuplicateKey(_key_path(loader, node, key), first, key_node.start_mark.line + 1)
+        seen[key] = key_node.start_mark.line + 1
+    return yaml.SafeLoader.construct_yaml_map(loader, node)
+
+
+def _key_path(loader: yaml.SafeLoader, mapping: yaml.MappingNode, key: Any) -> str:
+    """Dotted path of `key` inside `mapping`, found from the document root."""
+    root = getattr(loader, "_root", None)
+
+    def walk(n: yaml.Node, loc: str) -> str | None:
+        if n is mapping:
+            return f"{loc}.{key}" if loc else str(key)
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                got = walk(v, f"{loc}.{k.value}" if loc else str(k.value))
+                if got:
+                    return got
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                got = walk(v, f"{loc}[{i}]")
+                if got:
+                    return got
+        return None
+
+    return (walk(root, "") if root is not None else None) or str(key)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+_Loader.add_constructor("tag:yaml.org,2002:map", _mapping)
+
+
+def _count(node: yaml.Node) -> int:
+    """Values the document expands to (aliases counted at every use); raises _TooBig on a
+    recursive alias or past MAX_YAML_VALUES."""
+    sizes: dict[int, int] = {}
+    busy: set[int] = set()
+
+    def size(n: yaml.Node) -> int:
+        k = id(n)
+        if k in sizes:
+            return sizes[k]
+        if k in busy:
+            raise _TooBig(
+                "an alias refers to the block that contains it (a recursive YAML alias)",
+                "write the values out instead of the alias",
+                n.start_mark.line + 1,
+            )
+        busy.add(k)
+        total = 1
+        if isinstance(n, yaml.SequenceNode):
+            total += sum(size(v) for v in n.value)
+        elif isinstance(n, yaml.MappingNode):
+            total += sum(size(a) + size(b) for a, b in n.value)
+        busy.discard(k)
+        sizes[k] = total
+        if total > MAX_YAML_VALUES:
+            raise _TooBig(
+                f"the file expands to more than {MAX_YAML_VALUES:,} values (YAML aliases "
+                "repeated inside each other)",
+                "write the config without nested aliases",
+                n.start_mark.line + 1,
+            )
+        return total
+
+    size(node)
+    return sizes[id(node)]
 
 
 def _parse(text: str) -> tuple[yaml.Node | None, Any]:
     """The YAML node tree (for line numbers) and the data built from it, in one parse."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        return node, (loader.construct_document(node) if node is not None else None)
+        if node is None:
+            return None, None
+        _count(node)
+        loader._root = node  # type: ignore[attr-defined]
+        return node, loader.construct_document(node)
     finally:
         loader.dispose()
 
@@ -710,9 +999,71 @@ def _problem(file: str, node: yaml.Node | None, err: Any) -> Problem:
     fix = _FIXES.get(etype, "")
     if etype == "literal_error":
         fix = f"use one of: {ctx.get('expected', '')}"
+    bounds = {
+        "greater_than": "more than",
+        "greater_than_equal": "at least",
+        "less_than": "less than",
+        "less_than_equal": "at most",
+    }
+    if etype in bounds and "limit_value" not in ctx:
+        for k in ("gt", "ge", "lt", "le"):
+            if k in ctx:
+                fix = f"use a number {bounds[etype]} {ctx[k]}"
+    if etype in bounds:
+        fix = _range_fix(loc) or fix
+    if etype.startswith("date") and isinstance(value, str):
+        fix = _date_fix(value) or fix
+    if etype == "too_short" and len(loc) > 1 and loc[-1] == "sites":
+        fix = "name at least one site id, or leave sites: out to check the claim at every site"
     if isinstance(value, dict | list):
         value = None
+    if not fix:
+        fix = "see configs/demo.yaml and README (Adding an area of interest) for this field"
     return Problem(file, field, err["msg"], value, fix, _line(node, loc))
+
+
+def _range_fix(loc: tuple[Any, ...]) -> str:
+    """'use a number from 0 to 100' for a bounded field, read from the model's constraints."""
+    model: Any = AOIConfig
+    info = None
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        info = model.model_fields.get(part)
+        if info is None:
+            return ""
+        nxt = None
+        for cand in (info.annotation, *getattr(info.annotation, "__args__", ())):
+            if isinstance(cand, type) and issubclass(cand, BaseModel):
+                nxt = cand
+        model = nxt
+    if info is None:
+        return ""
+    lo = hi = None
+    lo_op = hi_op = ""
+    for m in info.metadata:
+        for attr, op in (("gt", ">"), ("ge", "≥")):
+            if getattr(m, attr, None) is not None:
+                lo, lo_op = getattr(m, attr), op
+        for attr, op in (("lt", "<"), ("le", "≤")):
+            if getattr(m, attr, None) is not None:
+                hi, hi_op = getattr(m, attr), op
+    parts = [f"{op} {v:g}" for v, op in ((lo, lo_op), (hi, hi_op)) if v is not None]
+    return f"use a number {' and '.join(parts)}" if parts else ""
+
+
+def _date_fix(value: str) -> str:
+    """For a date that does not exist: how many days its month has."""
+    m = re.fullmatch(r"\s*(\d{4})-(\d{2})-(\d{2})\s*", value)
+    if not m:
+        return ""
+    y, mo, d = map(int, m.groups())
+    if not 1 <= mo <= 12:
+        return f"the month is {mo}: write YYYY-MM-DD with a month from 01 to 12"
+    days = calendar.monthrange(y, mo)[1]
+    if d > days or d < 1:
+        return f"{calendar.month_name[mo]} {y} has {days} days: write a date that exists"
+    return ""
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

@@ -36,6 +36,7 @@ from pipeline.write.export import (
     write_change_tif,
     write_json,
 )
+from pipeline.write.outdir import file_set, sweep_tree
 from pipeline.write.render import OverviewSite, PanelText, flicker, overview, panel, pictures
 
 
@@ -328,6 +329,7 @@ def run_aoi(
     and report; returns what was done."""
     log = log or sys.stderr
     config_sha = sha256_file(config_path) if config_path is not None else None
+    sweep_tree(out_root / cfg.aoi)  # temporaries of killed runs (committed sets rolled forward)
     done = []
     for claim in cfg.claims:
         if claims and claim.id not in claims:
@@ -343,14 +345,19 @@ def run_aoi(
                 file=log,
             )
             done.append((outcome, path))
-    write_summary(out_root / cfg.aoi, done)
-    write_run_report(out_root / cfg.aoi, cfg, config_path, config_sha, source.description)
+    aoi_dir = out_root / cfg.aoi
+    with file_set(aoi_dir) as staged:  # summary and reports replaced as one set
+        write_summary(aoi_dir, done, into=staged)
+        write_run_report(aoi_dir, cfg, config_path, config_sha, source.description, into=staged)
     return done
 
 
-def write_summary(aoi_dir: Path, done: list[tuple[Outcome, Path]]) -> None:
+def write_summary(
+    aoi_dir: Path, done: list[tuple[Outcome, Path]], into: Path | None = None
+) -> None:
     """summary.json: one row per (site, claim) ever checked under this folder; this run's rows
-    replace earlier ones, so a run limited with --claim/--site keeps the rest."""
+    replace earlier ones, so a run limited with --claim/--site keeps the rest. Written into
+    `into` (a staging folder) when given."""
     path = aoi_dir / "summary.json"
     try:
         earlier = json.loads(path.read_text("utf-8"))
@@ -373,6 +380,9 @@ def write_summary(aoi_dir: Path, done: list[tuple[Outcome, Path]]) -> None:
         r for r in earlier if isinstance(r, dict) and (r.get("site"), r.get("claim")) not in keys
     ]
     rows = sorted(kept + fresh, key=lambda r: (str(r.get("claim")), str(r.get("site"))))
+    if into is not None:
+        write_json(into / "summary.json", rows)
+        return
     aoi_dir.mkdir(parents=True, exist_ok=True)
     tmp = aoi_dir / f".summary.json.{os.getpid()}.tmp"
     write_json(tmp, rows)
@@ -385,10 +395,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def load_checks(aoi_dir: Path) -> list[rpt.CheckEntry]:
-    """Every check listed in summary.json whose report.json reads back, with its files' sha256."""
+def load_checks(aoi_dir: Path, summary: Path | None = None) -> list[rpt.CheckEntry]:
+    """Every check listed in summary.json (`summary`, default the one in `aoi_dir`) whose
+    report.json reads back, with its files' sha256."""
     try:
-        rows = json.loads((aoi_dir / "summary.json").read_text("utf-8"))
+        rows = json.loads((summary or aoi_dir / "summary.json").read_text("utf-8"))
     except (OSError, ValueError):
         return []
     entries = []
@@ -398,7 +409,11 @@ def load_checks(aoi_dir: Path) -> list[rpt.CheckEntry]:
             report = rpt.CheckReport.model_validate_json((folder / "report.json").read_bytes())
         except (OSError, ValueError):
             continue  # written by an older version or removed by hand: not part of this report
-        files = {f.name: sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file()}
+        files = {
+            f.name: sha256_file(f)
+            for f in sorted(folder.iterdir())
+            if f.is_file() and not f.name.startswith(".")  # the ownership manifest
+        }
         entries.append(rpt.CheckEntry(folder=str(row["outputs"]), report=report, files=files))
     return entries
 
@@ -409,14 +424,17 @@ def write_run_report(
     config_path: Path | None,
     config_sha: str | None,
     catalogue: str,
+    into: Path | None = None,
 ) -> rpt.RunReport:
-    """overview.png, report.md, report.html and report.json for every check under `aoi_dir`."""
+    """overview.png, report.md, report.html and report.json for every check under `aoi_dir`,
+    written into `into` (a staging folder holding the new summary.json) when given."""
     import platform
     from importlib import metadata
 
     import rasterio
 
-    checks = load_checks(aoi_dir)
+    dest = into or aoi_dir
+    checks = load_checks(aoi_dir, dest / "summary.json")
     claim_ids = [c.id for c in cfg.claims if any(e.report.claim.id == c.id for e in checks)]
     by_site: dict[str, dict[str, str]] = {}
     for e in checks:
@@ -428,9 +446,9 @@ def write_run_report(
         if s.id in by_site
     ]
     credit = "; ".join(sorted({e.report.credit for e in checks if e.report.credit}))
-    tmp_png = aoi_dir / f".overview.png.{os.getpid()}.tmp"
+    tmp_png = dest / f".overview.png.{os.getpid()}.tmp"
     overview(tmp_png, cfg.title, sites, claim_ids, credit)
-    tmp_png.replace(aoi_dir / "overview.png")
+    tmp_png.replace(dest / "overview.png")
     run = rpt.RunReport(
         aoi=cfg.aoi,
         title=cfg.title,
@@ -449,14 +467,13 @@ def write_run_report(
         checks=checks,
         files={},
     )
-    _write_atomic(aoi_dir / "report.md", rpt.run_markdown(run).encode("utf-8"))
-    _write_atomic(aoi_dir / "report.html", rpt.run_html(run, aoi_dir).encode("utf-8"))
-    files = {
-        n: sha256_file(aoi_dir / n)
-        for n in ("overview.png", "summary.json", "report.md", "report.html")
-    }
+    _write_atomic(dest / "report.md", rpt.run_markdown(run).encode("utf-8"))
+    html = rpt.run_html(run, aoi_dir, overview_png=dest / "overview.png")
+    _write_atomic(dest / "report.html", html.encode("utf-8"))
+    names = ("overview.png", "summary.json", "report.md", "report.html")
+    files = {n: sha256_file(dest / n) for n in names}
     run = run.model_copy(update={"files": files})
-    _write_atomic(aoi_dir / "report.json", (run.model_dump_json(indent=2) + "\n").encode())
+    _write_atomic(dest / "report.json", (run.model_dump_json(indent=2) + "\n").encode())
     return run
 
 

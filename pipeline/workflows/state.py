@@ -14,7 +14,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,21 +128,51 @@ class Processed:
 
 
 class State:
-    """The watch database of one output folder (one AOI)."""
+    """The watch database of one output folder (one AOI).
 
-    def __init__(self, path: Path, readonly: bool = False):
+    `lazy`: when the file does not exist yet, reads see an empty state (in memory) and the file
+    is created by the first write, so a first run that finds nothing new leaves no state file;
+    `on_create` is then called with the path."""
+
+    def __init__(
+        self,
+        path: Path,
+        readonly: bool = False,
+        lazy: bool = False,
+        on_create: Callable[[Path], None] | None = None,
+    ):
         self.path = path
-        if readonly:
+        self._on_create = on_create
+        self._pending = lazy and not readonly and not path.is_file()
+        if self._pending:
+            self.db = sqlite3.connect(":memory:", isolation_level=None)
+            self._create()
+        elif readonly:
             self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            with self.transaction():
-                self._create()
+            self._open()
         self.db.row_factory = sqlite3.Row
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        with self.transaction():
+            self._create()
+
+    def _writable(self) -> None:
+        """Before a write: a lazy state not on disk yet is created there (it has only been read,
+        and was empty, so nothing in memory is lost)."""
+        if not self._pending:
+            return
+        self.db.close()
+        self._pending = False
+        self._open()
+        self.db.row_factory = sqlite3.Row
+        if self._on_create is not None:
+            self._on_create(self.path)
 
     def _create(self) -> None:
         for stmt in SCHEMA.split(";"):
@@ -180,6 +210,7 @@ class State:
         )
 
     def start_run(self, aoi: str) -> int:
+        self._writable()
         with self.transaction() as db:
             # Runs that never finished were killed (the lock is ours, so none is alive).
             db.execute(
@@ -193,6 +224,7 @@ class State:
         return int(cur.lastrowid or 0)
 
     def finish_run(self, run_id: int, status: str) -> None:
+        self._writable()
         with self.transaction() as db:
             db.execute(
                 "UPDATE runs SET finished = ?, status = ? WHERE id = ?", (now(), status, run_id)
@@ -227,6 +259,7 @@ class State:
     ) -> None:
         """One site's new scenes, history rows, output checksums and alert, all or nothing.
         `outputs` is (scene_id, file, folder the path is recorded relative to)."""
+        self._writable()
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO scenes VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -282,6 +315,7 @@ class State:
         return [(r[0], r[1], r[2]) for r in rows.fetchall()]
 
     def alert_result(self, aoi: str, site: str, scene_id: str, error: str | None) -> None:
+        self._writable()
         with self.transaction() as db:
             db.execute(
                 "UPDATE alerts SET attempts = attempts + 1, status = ?, last_error = ?, sent = ? "

@@ -42,6 +42,7 @@ from pipeline.read.scenes import read_mask, read_scene
 from pipeline.workflows.alerts import deliver
 from pipeline.workflows.fetch import find_scenes, pick, read_stack
 from pipeline.workflows.state import HISTORY_COLUMNS, State, exclusive
+from pipeline.write import outdir
 from pipeline.write.export import (
     atomic_dir,
     regions_geojson,
@@ -234,7 +235,11 @@ def watch_site(
     if chosen is not None:
         row, out_dir, payload = _compare(cfg, site, source, state, s, grid, chosen, masks, aoi_dir)
         history.append(row)
-        outputs = [(chosen.id, f, aoi_dir) for f in sorted(out_dir.iterdir()) if f.is_file()]
+        outputs = [
+            (chosen.id, f, aoi_dir)
+            for f in sorted(out_dir.iterdir())
+            if f.is_file() and not f.name.startswith(".")  # not the ownership manifest
+        ]
         res.used, res.outputs = chosen.id, out_dir
         res.appeared_m2, res.disappeared_m2 = row["appeared_m2"], row["disappeared_m2"]
         if payload is not None:
@@ -508,6 +513,7 @@ def export_history(state: State, aoi: str, site: Site, folder: Path) -> bool:
     tmp_csv = folder / f".history.csv.{os.getpid()}.tmp"
     tmp_csv.write_text(text, "utf-8")
     tmp_csv.replace(csv_path)
+    outdir.record(folder, png_path.name, csv_path.name)
     return True
 
 
@@ -626,8 +632,11 @@ def watch(
     today = today or datetime.now(UTC).date()
     aoi_dir = out_root / cfg.aoi
     chosen = [x for x in cfg.sites if not sites or x.id in sites]
+    aoi_dir.mkdir(parents=True, exist_ok=True)
+    outdir.record(aoi_dir, LOCK_FILE)  # before it exists: another run never sees it unowned
     with exclusive(aoi_dir / LOCK_FILE):
-        state = State(aoi_dir / STATE_FILE)
+        outdir.sweep_tree(aoi_dir)  # temporaries of killed runs
+        state = State(aoi_dir / STATE_FILE, lazy=True, on_create=_own_state)
         try:
             killed = state.unfinished_runs(cfg.aoi)
             for r in killed:
@@ -660,6 +669,11 @@ def watch(
             return result
         finally:
             state.close()
+
+
+def _own_state(path: Path) -> None:
+    """Record the state file (and SQLite's journal files beside it) as the tool's."""
+    outdir.record(path.parent, *(f"{path.name}{x}" for x in ("", "-wal", "-shm", "-journal")))
 
 
 def dry_run(

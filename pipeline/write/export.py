@@ -1,15 +1,11 @@
-"""Writers for what people review: change GeoTIFF, GeoJSON regions, JSON report, and the atomic
-output directory that holds them. A run killed halfway leaves the previous outputs intact."""
+"""Writers for what people review: change GeoTIFF, GeoJSON regions, JSON report. The output folder
+that holds them is `pipeline.write.outdir.atomic_dir` (re-exported here): a run killed halfway
+leaves the previous outputs intact, and nothing the tool did not write is touched."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,46 +17,12 @@ from rasterio.warp import transform, transform_geom
 
 from pipeline.model.change import Change
 from pipeline.model.grid import Grid
+from pipeline.write.outdir import atomic_dir
+
+__all__ = ["atomic_dir", "regions_geojson", "sha256_file", "write_change_tif", "write_json"]
 
 NODATA = 255
 SCORE_SCALE = 0.1
-
-
-@contextmanager
-def atomic_dir(final: Path) -> Iterator[Path]:
-    """Yield a fresh temporary directory beside `final`; on success swap it into place.
-
-    The swap is two renames (old out, new in); the old copy is deleted only after the new one is in
-    place, so at every moment either the old or the new complete set of files exists.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{final.name}.*-*"):
-        if not _alive(stale.name.split(".")[-1].split("-")[1]):
-            shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if final.exists():
-        old = final.parent / f".{final.name}.old-{os.getpid()}"
-        final.rename(old)
-    tmp.rename(final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _alive(pid: str) -> bool:
-    """Whether the process that left a temporary directory is still running (still writing)."""
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def write_change_tif(path: Path, change: Change, grid: Grid, tags: dict[str, str]) -> None:

@@ -604,9 +604,10 @@ def _check_section(c: CheckEntry, aoi_dir: Path, uid: str) -> str:
     )
 
 
-def run_html(run: RunReport, aoi_dir: Path) -> str:
-    """The review page. Reads the pictures it embeds from `aoi_dir`; everything else comes from
-    `run`. No local path appears in it (config by file name, catalogue paths by their last part)."""
+def run_html(run: RunReport, aoi_dir: Path, overview_png: Path | None = None) -> str:
+    """The review page. Reads the pictures it embeds from `aoi_dir` (the overview from
+    `overview_png` when given); everything else comes from `run`. No local path appears in it
+    (config by file name, catalogue paths by their last part)."""
     e = html.escape
     rows = "".join(
         f"<tr><td>{e(c.report.site.name)}</td><td>{c.report.claim.date.isoformat()} "
@@ -638,7 +639,7 @@ def run_html(run: RunReport, aoi_dir: Path) -> str:
         "region to zoom to it.</p>"
         "<table><tr><th>site</th><th>claim</th><th>verdict</th><th>why (first reason)</th></tr>"
         f"{rows}</table>"
-        + _file_img(aoi_dir / "overview.png", "overview map of the sites and verdicts")
+        + _file_img(overview_png or aoi_dir / "overview.png", "overview map of sites and verdicts")
         + "<h2>Checks</h2>"
         + sections
         + f"<h2>Reproduce</h2><p class=small>Software: {e(versions)}. Every scene id, "
