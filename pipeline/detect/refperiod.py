@@ -357,7 +357,9 @@ def _direction(zs: dict[str, np.ndarray], mask: np.ndarray, kind: str) -> np.nda
     return out
 
 
-def _last_usable(images: Sequence[Prepared], keys: list[str], inside: np.ndarray | None) -> Prepared:
+def _last_usable(
+    images: Sequence[Prepared], keys: list[str], inside: np.ndarray | None
+) -> Prepared:
     """Per pixel, the bands of the latest usable image of `images` (in the order given)."""
     shape = images[0].clear.shape
     bands = {k: np.full(shape, np.nan, np.float32) for k in keys}
@@ -372,7 +374,9 @@ def _last_usable(images: Sequence[Prepared], keys: list[str], inside: np.ndarray
     return Prepared(bands, clear, np.zeros(shape, bool), True)
 
 
-def _median_image(images: Sequence[Prepared], keys: list[str], inside: np.ndarray | None) -> Prepared:
+def _median_image(
+    images: Sequence[Prepared], keys: list[str], inside: np.ndarray | None
+) -> Prepared:
     """Per-pixel median of the usable images (the test period); one image is returned as is."""
     if len(images) == 1:
         return _last_usable(images, keys, inside)
@@ -383,7 +387,9 @@ def _median_image(images: Sequence[Prepared], keys: list[str], inside: np.ndarra
     n = oks.sum(0)
     bands = {}
     for k in keys:
-        st = np.stack([np.where(ok, img.bands[k], np.nan) for ok, img in zip(oks, images)])
+        st = np.stack(
+            [np.where(ok, img.bands[k], np.nan) for ok, img in zip(oks, images, strict=True)]
+        )
         (bands[k],) = _sorted_quantiles(st.astype(np.float32), n, (0.5,))
     return Prepared(bands, n > 0, np.zeros(shape, bool), True)
 
@@ -504,4 +510,3 @@ def _hybrid(
     return Change(
         novelty, mask, valid, direction, labels, regions, NOVELTY_CUT[kind], DETECTOR_NAME, notes
     )
-
