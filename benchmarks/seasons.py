@@ -13,9 +13,12 @@ clear and has enough history:
 * test = that single date; every other such date gets one vehicle park (`pipeline.parks`) of
   0.5, 1, 2 or 5 ha in turn, at a random place whose footprint is clear that day.
 
-`pipeline compare` runs it (`pipeline.detect.core.detect_change`, against the previous date that
-is at least half clear), cva and irmad for optical, s1-logratio for radar; (c) a plain baseline:
-sum over bands of |after - before| (radar: |dB change|), Otsu's threshold, opening and the 0.5 ha
+Detectors, all through `pipeline.detect.core.detect_change`: the reference-period detector as
+the core's stack branch in its two variants, `hybrid` (the default: two-date candidates against
+the last reference state, kept where the test is new to the pixel) and `pwtt` (the first
+version: per-pixel robust t); the two-date detectors as `pipeline compare` runs them (against the
+previous date that is at least half clear), cva and irmad for optical, s1-logratio for radar;
+and a plain baseline: sum over bands of |after - before| (radar: |dB change|), Otsu's threshold, opening and the 0.5 ha
 mapping unit.
 
 Scoring: a park is found when detected regions cover at least 1/3 of its footprint; its direction
@@ -34,8 +37,8 @@ Radar parks: over the footprint of a `pipeline.parks` layout, VV rises by U(6, 1
 U(4, 8) dB per park, plus N(0, 1.5 dB) per pixel (vehicles in rows are a mixed target); tracks
 are not drawn on radar.
 
-Tuning: window, false-alarm rate and the detector's constants were chosen on ONE series, Flanders
-0000280849BAC91C (`--tune` prints the grid of windows 60/120/365 days x false alarm 1e-2..1e-4;
+Tuning: windows, false-alarm rate and the detector's constants were chosen on ONE series,
+Flanders 0000280849BAC91C (`--tune` prints the hybrid's grid of novelty cuts, `TUNE_NOVELTY`;
 `--set NAME=VALUE` overrides a `refperiod` constant for such experiments); every other series is
 reported as not seen. "steady" = recall for parks on ground whose reference NDVI never looked bare
 (10th percentile >= 0.4). The openEO-GFMap optical cube is not used: 2 of its 19 dates are half

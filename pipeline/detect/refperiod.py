@@ -1,9 +1,25 @@
 """Change against a place's own history: a reference period of many dates vs a test period. Pure.
 
 Two dates cannot tell a harvested field from a vehicle park: both are new bare ground. A pixel's
-own past can: a field that was bare, green and stubble again over the reference period has a wide
-spread there, and being bare once more is no news; a meadow or a field whose crop has stood
-still for months has a narrow spread, and new bare ground stands far outside it.
+own past can tell, when the test state is one the pixel has never been in. Two variants
+(`VARIANT` per sensor kind is the default, `reference_change(variant=...)` picks one):
+
+**hybrid** (default, optical and radar). Candidates come from the two-date detector
+(`CANDIDATE`: cva for optical after IR-MAD normalisation as in the core, s1-logratio for radar)
+of the test against each pixel's LAST usable reference date, so recall is the two-date one.
+Then the history explains candidates away: per pixel, novelty = the RMS distance over features
+(optical: bands, NDVI, bare index; radar: VV, VH dB) from the test to its NEAREST reference
+date, each date's features smoothed (`NOVELTY_SMOOTH`), in units of the site-wide robust spread
+of the residual against that nearest date (`NOISE_FROM`; a site-wide noise level, not the
+pixel's own spread). A candidate region is kept when the median novelty over it exceeds
+`NOVELTY_CUT`; its pixels keep the candidate's direction (relative to the last reference state).
+The score of the returned `Change` is the novelty, its threshold `NOVELTY_CUT`. Measured on the
+real series (benchmarks/seasons.py, README "Detection quality"): on radar it keeps the
+log-ratio's recall within a few points with half the flagged share and a fifth to a third of the
+false regions; on optical farmland it only trims the two-date false alarms (a park drawn with
+the scene's bare-soil spectrum is the field's own winter state, so it is not novel there).
+
+**pwtt** (the first version): a per-pixel robust t, described below.
 
 Per pixel and feature (optical: the reflectance bands every image carries, NDVI and the
 bare-soil / brightness index of `detect`; radar: VV and VH intensity in dB):
