@@ -18,8 +18,8 @@ the core's stack branch in its two variants, `hybrid` (the default: two-date can
 the last reference state, kept where the test is new to the pixel) and `pwtt` (the first
 version: per-pixel robust t); the two-date detectors as `pipeline compare` runs them (against the
 previous date that is at least half clear), cva and irmad for optical, s1-logratio for radar;
-and a plain baseline: sum over bands of |after - before| (radar: |dB change|), Otsu's threshold, opening and the 0.5 ha
-mapping unit.
+and a plain baseline: sum over bands of |after - before| (radar: |dB change|), Otsu's
+threshold, opening and the 0.5 ha mapping unit.
 
 Scoring: a park is found when detected regions cover at least 1/3 of its footprint; its direction
 is right when the regions over it are mostly `appeared`. Flagged share = flagged pixels among the
