@@ -116,7 +116,11 @@ def test_optical_stacks_use_the_reference_period_and_find_the_park(
     after = s2_file(tmp_path, series, PARK_DATE, override=parked)
     out = tmp_path / "out"
     args = ["compare", "--before", *map(str, before), "--after", str(after), "--out", str(out)]
-    assert main(args) == 0
+    auto = tmp_path / "auto"
+    assert main([*args[:-1], str(auto)]) == 0  # optical under auto: two dates, and it says why
+    said = json.loads((auto / "report.json").read_text())["detection"]
+    assert said["approach"] == "two-date" and "costs recall" in said["notes"][0]
+    assert main([*args, "--detection", "reference"]) == 0
     assert "reference-period" in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     assert report["detection"]["approach"] == "reference-period"
@@ -165,10 +169,8 @@ def test_two_files_per_window_fall_back_to_two_dates_and_say_so(
     parked, foot = with_park(series, PARK_DATE)
     after = s2_file(tmp_path, series, PARK_DATE, override=parked)
     out = tmp_path / "out"
-    assert (
-        main(["compare", "--before", *map(str, before), "--after", str(after), "--out", str(out)])
-        == 0
-    )
+    args = ["compare", "--before", *map(str, before), "--after", str(after), "--out", str(out)]
+    assert main([*args, "--detection", "reference"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["detection"]["approach"] == "two-date"
     assert any("fewer than the 4" in n for n in report["detection"]["notes"])

@@ -11,6 +11,7 @@ import pytest
 from benchmarks.seasons import load_all
 from pipeline.detect import refperiod
 from pipeline.detect.core import detect_change
+from pipeline.detect.detectors import detect
 from pipeline.model import image, radiometry
 from pipeline.model.change import ARRIVAL, DEPARTURE, Change
 from tests.support import parks
@@ -136,27 +137,35 @@ def _radar_foot(shape=(16, 16)) -> np.ndarray:
     return foot
 
 
-def test_radar_bright_park_is_found_and_removal_is_disappeared(s1):
+@pytest.mark.parametrize("variant", refperiod.VARIANTS)
+def test_radar_bright_park_is_found_and_removal_is_disappeared(s1, variant):
     i = 60
     idx = _window(s1, i, 60)
     assert len(idx) >= refperiod.MIN_USABLE
     foot = _radar_foot()
     ref = [_radar_img(s1, j) for j in idx]
     ch = refperiod.reference_change(
-        ref, [_radar_park(s1, i, foot)], kind="radar", pixel_area_m2=400.0
+        ref, [_radar_park(s1, i, foot)], kind="radar", pixel_area_m2=400.0, variant=variant
     )
     assert _cover(ch, foot) >= 1 / 3
     assert _majority(ch, foot) == ARRIVAL
-    plain = refperiod.reference_change(ref, [_radar_img(s1, i)], kind="radar", pixel_area_m2=400.0)
-    assert plain.regions == ()
-    gone = refperiod.reference_change(
-        [_radar_park(s1, j, foot) for j in idx],
-        [_radar_img(s1, i)],
-        kind="radar",
-        pixel_area_m2=400.0,
+    plain = refperiod.reference_change(
+        ref, [_radar_img(s1, i)], kind="radar", pixel_area_m2=400.0, variant=variant
     )
-    assert _cover(gone, foot) >= 1 / 3
+    assert plain.regions == ()
+    gone_ref = [_radar_park(s1, j, foot) for j in idx]
+    gone = refperiod.reference_change(
+        gone_ref, [_radar_img(s1, i)], kind="radar", pixel_area_m2=400.0, variant=variant
+    )
     assert _majority(gone, foot) == DEPARTURE
+    if variant == "pwtt":
+        assert _cover(gone, foot) >= 1 / 3
+    else:
+        # The hybrid's footprint is its two-date candidate's (s1-logratio against the last
+        # reference date, which covers a departure less than an arrival): none of it is dropped.
+        two = detect(gone_ref[-1], _radar_img(s1, i), detector="s1-logratio", pixel_area_m2=400.0)
+        assert _cover(two, foot) > 0.2
+        assert _cover(gone, foot) == _cover(two, foot)
 
 
 def test_fewer_than_two_usable_reference_dates_is_invalid(s2):
@@ -229,6 +238,73 @@ def test_field_that_went_through_the_seasons_is_not_flagged(s2):
     assert (seasonal & moved).sum() > 50  # the test means something: they did change again
     assert ch.mask[seasonal].mean() < 0.02
     assert ch.regions == ()
+
+
+def test_hybrid_finds_the_park_against_a_year_of_history(s2):
+    """With a whole year as reference (winter bare soil included), the park is still new to its
+    pixels: found, as appeared, and the only region."""
+    idx = _window(s2, PARK_DATE, 365)
+    with_park, foot = _park(s2, PARK_DATE, area=1.0e4)
+    ref = [_img(s2, j) for j in idx]
+    ch = refperiod.reference_change(
+        ref, [_img(s2, PARK_DATE, with_park)], kind="optical", pixel_area_m2=100.0
+    )
+    assert ch.detector == refperiod.DETECTOR_NAME
+    assert _cover(ch, foot) >= 1 / 3
+    assert _majority(ch, foot) == ARRIVAL
+    assert len(ch.regions) == 1 and (ch.labels == ch.regions[0].label)[foot].any()
+    assert np.nanmedian(ch.score[foot]) > refperiod.NOVELTY_CUT["optical"]
+    assert any("nearest reference date" in n for n in ch.notes)
+
+
+@pytest.mark.shared
+def test_hybrid_drops_candidates_the_history_explains():
+    """Whole Flanders chip, June-September 2019: every pixel the hybrid keeps is one of its
+    two-date candidates; over the season it keeps fewer than the candidates hold and fewer than
+    the core's two-date cva flags."""
+    if not (SHARED / "timeseries" / "worldcereal").is_dir():
+        pytest.skip(f"needs the real series in {SHARED / 'timeseries'} (../shared/data)")
+    pytest.importorskip("netCDF4")
+    s = next(x for x in load_all()[0] if x.name == "flanders-B")
+    frac = s.clear.reshape(len(s.days), -1).mean(1)
+    good = np.flatnonzero(frac >= 0.9)
+    kept = cand = two = 0
+    for j in range(1, len(good)):
+        i, p = good[j], good[j - 1]
+        d = date(1970, 1, 1) + timedelta(days=float(s.days[i]))
+        if not date(2019, 6, 1) <= d <= date(2019, 9, 30):
+            continue
+        idx = np.flatnonzero((s.days < s.days[i]) & (s.days >= s.days[i] - 365))
+        ref = [s.image(k) for k in idx]
+        saved = refperiod.NOVELTY_CUT["optical"]
+        refperiod.NOVELTY_CUT["optical"] = -1.0  # every candidate kept: the bare two-date step
+        try:
+            all_c = refperiod.reference_change(
+                ref, [s.image(i)], kind="optical", pixel_area_m2=100.0
+            )
+        finally:
+            refperiod.NOVELTY_CUT["optical"] = saved
+        ch = refperiod.reference_change(ref, [s.image(i)], kind="optical", pixel_area_m2=100.0)
+        assert not (ch.mask & ~all_c.mask).any()
+        two += int(
+            detect_change(
+                s.image(p), s.image(i), kind="optical", detector="cva", pixel_area_m2=100.0
+            ).change.mask.sum()
+        )
+        kept += int(ch.mask.sum())
+        cand += int(all_c.mask.sum())
+    assert cand > 500  # the test means something: the two-date step flags the farm work
+    assert kept < cand
+    assert kept < two
+
+
+def test_variants():
+    img = image.finish({"red": np.ones((4, 4), np.float32)}, None, None)
+    with pytest.raises(ValueError, match="variant"):
+        refperiod.reference_change(
+            [img, img], [img], kind="optical", pixel_area_m2=1.0, variant="x"
+        )
+    assert set(refperiod.VARIANT.values()) <= set(refperiod.VARIANTS)
 
 
 def test_bad_arguments():

@@ -568,9 +568,10 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--detection",
-        choices=["auto", "two-date"],
+        choices=["auto", "reference", "two-date"],
         default="auto",
-        help="auto: a window of >= 4 acquisitions is the reference period of the next",
+        help="reference: a window of >= 4 acquisitions is the reference period of the next; "
+        "auto (default): so for radar, two-date for optical",
     )
     c.add_argument("--out", required=True, help="output folder (created when missing)")
     overwrite(c)

@@ -224,8 +224,7 @@ def _valid_polygon(
     km2 = poly.area * 111.0 * 111.0 * math.cos(mid)
     if km2 < min_km2:
         raise _err(
-            f"the {what} encloses {km2 * 100:.2g} ha; the smallest {what} is "
-            f"{min_km2 * 100:g} ha",
+            f"the {what} encloses {km2 * 100:.2g} ha; the smallest {what} is {min_km2 * 100:g} ha",
             "give corners that enclose the site (four different [lon, lat] corners at least "
             "100 m apart), or use point: {lat, lon} with box_km",
         )
@@ -364,7 +363,7 @@ class Claim(_Model):
         description="site ids this claim concerns; all sites when left out",
     )
     windows: Windows
-    detection: Literal["auto", "two-date"] | None = Field(
+    detection: Literal["auto", "reference", "two-date"] | None = Field(
         default=None, description="this claim's detection (overrides the AOI's `detection`)"
     )
     expect: Verdict | None = Field(
@@ -577,11 +576,12 @@ class AOIConfig(_Model):
         description="optical change detector (radar windows always use s1-logratio); "
         "irmad finds more vehicle parks across seasons, with more false regions",
     )
-    detection: Literal["auto", "two-date"] = Field(
+    detection: Literal["auto", "reference", "two-date"] = Field(
         default="auto",
-        description="auto: every usable acquisition of a window is read and a window with at "
-        "least 4 serves as a reference period (the place's own history: a field that changes "
-        "with the seasons is not flagged for changing again); two-date: one image per window",
+        description="reference: every usable acquisition of a window is read, and a window with "
+        "at least 4 is the reference period of the next (change is kept where it is new to the "
+        "place's own history); auto: so for radar, two-date for optical (where the real series "
+        "show the history costs recall); two-date: one image per window",
     )
     verdict: VerdictRules = VerdictRules()
     sites: list[Site] = Field(min_length=1)

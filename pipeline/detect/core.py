@@ -39,14 +39,17 @@ RADAR_DETECTOR = "s1-logratio"
 OPTICAL_NORMALISER = "irmad"
 RADAR_NORMALISER = "none"
 OPTICAL_DETECTORS = tuple(k for k in DETECTORS if k != RADAR_DETECTOR)
+DETECTION = ("auto", "reference", "two-date")
+REFERENCE_KINDS = frozenset({"radar"})
+"""Sensor kinds whose verdicts use the reference period under `detection="auto"`."""
 METHODS = {
     "cva": "change-vector magnitude in robust noise units; 3x3 opening; 0.5 ha minimum unit",
     "index": "NDVI and bare-soil index change in noise units; 3x3 opening; 0.5 ha minimum unit",
     "irmad": "IR-MAD chi-square; 3x3 opening; 0.5 ha minimum unit",
     "s1-logratio": "log-ratio of Lee-filtered backscatter; 3x3 opening; 0.5 ha minimum unit",
-    refperiod.DETECTOR_NAME: "per-pixel robust t of the test period against the reference "
-    "period's own spread (median, IQR; usable dates on each side counted); false-alarm cut; "
-    "3x3 opening; 0.5 ha minimum unit",
+    refperiod.DETECTOR_NAME: "two-date candidates against the last reference date, kept where "
+    "the test is new to the place's own history (distance to the nearest reference date in "
+    "site noise units); 3x3 opening; 0.5 ha minimum unit",
 }
 """One line per detector for reports."""
 
@@ -90,6 +93,12 @@ def detector_for(kind: Kind, detector: str) -> str:
     return detector
 
 
+def uses_reference(kind: str, detection: str) -> bool:
+    """Whether a check of this sensor kind is judged against a reference period (stacks are
+    worth reading) under the `detection` setting."""
+    return detection == "reference" or (detection == "auto" and kind in REFERENCE_KINDS)
+
+
 def detect_change(
     before: Prepared,
     after: Prepared,
@@ -100,6 +109,7 @@ def detect_change(
     pixel_area_m2: float,
     within: np.ndarray | None = None,
     stacks: Mapping[str, Sequence[Prepared]] | None = None,
+    detection: str = "auto",
 ) -> Detection:
     """Co-register and normalise the windows' images, then score, cut, clean and describe the
     change from `before` to `after` (and the build-up from `baseline` to `before`).
@@ -109,6 +119,8 @@ def detect_change(
     reference-period detector (see the module docstring). Radar images carry backscatter in dB
     (as `pipeline.read.radar` delivers it)."""
     det = detector_for(kind, detector)
+    if detection not in DETECTION:
+        raise ValueError(f"detection={detection!r}: choose one of {', '.join(DETECTION)}")
     if kind == "radar":
         before, after = amplitude(before), amplitude(after)
         baseline = amplitude(baseline) if baseline is not None else None
@@ -124,7 +136,7 @@ def detect_change(
         baseline = restrict(baseline, within)
         buildup = detect(baseline, before, pixel_area_m2=pixel_area_m2, detector=det)
     change = detect(before, after, baseline=baseline, pixel_area_m2=pixel_area_m2, detector=det)
-    if stacks:
+    if stacks and uses_reference(kind, detection):
         return _with_stacks(
             Detection(
                 change,
@@ -143,6 +155,13 @@ def detect_change(
             within,
             band,
         )
+    notes: tuple[str, ...] = ()
+    if stacks:
+        notes = (
+            f"two-date detection (detection {detection}): the reference period is used for "
+            f"{', '.join(sorted(REFERENCE_KINDS))} under auto; on optical farmland it costs "
+            "recall (README, Detection quality); set detection: reference to use it",
+        )
     return Detection(
         change,
         buildup,
@@ -154,6 +173,8 @@ def detect_change(
         normaliser,
         pixel_area_m2,
         min_region_pixels(pixel_area_m2),
+        usable={name: len(images) for name, images in stacks.items()} if stacks else {},
+        notes=notes,
     )
 
 

@@ -314,7 +314,7 @@ def compare(
     flags = _identical(users, read, shown)
     stacks = (
         {w: [read[w][i][0] for i in order[w]] for w in read}
-        if detection == "auto" and any(len(v) > 1 for v in read.values())
+        if any(len(v) > 1 for v in read.values())
         else None
     )
     found = detect_change(
@@ -325,6 +325,7 @@ def compare(
         detector=detector,
         pixel_area_m2=area,
         stacks=stacks,
+        detection=detection,
     )
     change = found.change
     shown_images = [found.before, found.after] + ([found.baseline] if found.baseline else [])

@@ -17,7 +17,7 @@ from rasterio.crs import CRS
 
 from pipeline import __version__
 from pipeline.config.aoi import AOIConfig, Claim, Site
-from pipeline.detect.core import METHODS, Detection, Kind, detect_change
+from pipeline.detect.core import METHODS, Detection, Kind, detect_change, uses_reference
 from pipeline.detect.detectors import min_region_pixels
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.judge.verdict import Judgement, Thresholds, Verdict, footprint, judge
@@ -160,7 +160,8 @@ def check(
             n: [s for s in sc if orbit is None or relative_orbit(s) == orbit]
             for n, sc in found.items()
         }
-    stacked = (claim.detection or cfg.detection) == "auto"
+    mode = claim.detection or cfg.detection
+    stacked = uses_reference(SENSORS[claim.windows.after.sensor].kind, mode)
     for n, w in windows.items():
         if orbit_problem is not None:
             picks[n] = Pick(n, w, SENSORS[w.sensor], problem=orbit_problem)
@@ -198,6 +199,7 @@ def check(
             pixel_area_m2=area,
             within=within,
             stacks=stacks if len(stacks) == len(picks) else None,
+            detection=mode,
         )
         picks["before"].image, picks["after"].image = detection.before, detection.after
         if detection.baseline is not None:

@@ -30,7 +30,7 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline.config.aoi import Alert, AOIConfig, Site, Window
-from pipeline.detect.core import METHODS, detect_change
+from pipeline.detect.core import METHODS, detect_change, uses_reference
 from pipeline.detect.refperiod import MIN_USABLE
 from pipeline.errors import DataUnavailable
 from pipeline.model.change import ARRIVAL, DEPARTURE
@@ -324,7 +324,7 @@ def _compare(
         # HISTORY_DAYS), when it holds a reference period: what is new to the place itself, not
         # only since one other day. Reported beside the change since the previous image, which
         # the alerts use: a departure is a return to an earlier state, which no history flags.
-        if cfg.detection == "auto":
+        if uses_reference(s.sensor.kind, cfg.detection):
             recent = find_scenes(
                 source,
                 s.sensor,
@@ -341,6 +341,7 @@ def _compare(
                     new,
                     **options,
                     stacks={"before": [h.image for h in history], "after": [new]},
+                    detection=cfg.detection,
                 )
         before, after, change = since_prev.before, since_prev.after, since_prev.change
     after = after if after is not None else new
