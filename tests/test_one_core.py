@@ -17,16 +17,16 @@ Every item that is not a real acquisition says so in its id (WITH_PARK, RESERVED
 from __future__ import annotations
 
 import json
-import shutil
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pystac
-import pytest
 import rasterio
 import yaml
+from pyproj import Transformer
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import Resampling
 from scipy import ndimage
@@ -37,9 +37,9 @@ from pipeline.config.aoi import VerdictRules, load
 from pipeline.detect.core import RADAR_DETECTOR, detect_change
 from pipeline.detect.detectors import min_region_pixels, ndvi
 from pipeline.judge.verdict import Thresholds, Verdict, judge
-from pipeline.model.change import ARRIVAL, DEPARTURE, Change
+from pipeline.model import image
+from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
 from pipeline.model.grid import Grid, plan_grid
-from pipeline.model.sensors import SENSORS
 from tests.support.parks import insert_park
 from tests.test_baseline_run import catalogue_with_2018
 from tests.test_radar import GRD, _grd_copy
@@ -245,8 +245,6 @@ def test_landsat_watch_keeps_a_one_hectare_park(tmp_path: Path) -> None:
     # ... and regions.geojson (what a user opens) has it, in lon/lat, as appeared.
     r, c = np.argwhere(park).mean(axis=0)
     x, y = grid.transform * (c + 0.5, r + 0.5)
-    from pyproj import Transformer
-
     lon, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(x, y)
     features = json.loads((folder / "regions.geojson").read_text())["features"]
     at_park = [f for f in features if shape(f["geometry"]).buffer(1e-4).contains(Point(lon, lat))]
@@ -259,3 +257,292 @@ def test_landsat_watch_keeps_a_one_hectare_park(tmp_path: Path) -> None:
     d = report["detection"]
     assert d["pixel_area_m2"] == 900.0 and d["min_region_pixels"] == min_region_pixels(900.0) == 6
     assert (d["kind"], d["normaliser"]) == ("optical", "irmad")
+
+
+# -- 2. a radar watch runs the radar branch ----------------------------------------------------
+
+KERALA = (76.21, 10.38)
+"""Inside the real GRD crop's swath (test_radar's site)."""
+
+
+def grd_item(folder: Path, item_id: str, when: datetime) -> pystac.Item:
+    item = pystac.Item(
+        item_id,
+        {"type": "Polygon", "coordinates": [[[75, 9], [78, 9], [78, 12], [75, 12], [75, 9]]]},
+        [75, 9, 78, 12],
+        when,
+        {"platform": "sentinel-1a", "sar:instrument_mode": "IW", "sat:relative_orbit": 5},
+        collection="sentinel-1-grd",
+    )
+    for key in ("vv", "vh"):
+        item.add_asset(key, pystac.Asset(str(folder / f"iw-{key}.tiff")))
+    return item
+
+
+def test_radar_watch_runs_the_radar_branch(shared_data: Path, tmp_path: Path) -> None:
+    """`watch.sensor: sentinel-1-grd` validated before the core but watch had no radar branch: dB
+    backscatter went through the optical normaliser and detector. Now the newer pass's strong
+    returns (metal) are found by the log-ratio detector, as appeared."""
+    grd = shared_data / GRD
+    older = grd_item(
+        _grd_copy(grd, tmp_path / "a", None, speckle=1),
+        "S1_20180716_RESPECKLED_RESERVED_AS_20180809",
+        datetime(2018, 8, 9, 0, 40, tzinfo=UTC),
+    )
+    newer = grd_item(
+        _grd_copy(grd, tmp_path / "b", KERALA, speckle=2),
+        "S1_20180716_WITH_STRONG_RETURNS_RESPECKLED_RESERVED_AS_20180902",
+        datetime(2018, 9, 2, 0, 40, tzinfo=UTC),
+    )
+    radar = {"sensor": "sentinel-1-grd"}
+    cfg = {
+        "aoi": "radarwatch",
+        "title": "radar watch (test)",
+        "catalog": {"kind": "static", "url": str(tmp_path / "cat" / "catalog.json")},
+        "sites": [
+            {
+                "id": "kerala",
+                "name": "Kerala test site",
+                "point": {"lat": KERALA[1], "lon": KERALA[0]},
+                "box_km": 6,
+                "approximate": False,
+                "source": "the real GRD crop's footprint",
+            }
+        ],
+        "claims": [
+            {
+                "id": "left",
+                "date": "2018-08-20",
+                "statement": "(test) the vehicles have left",
+                "source": "made up for the test",
+                "windows": {
+                    "before": {"start": "2018-08-01", "end": "2018-08-15", **radar},
+                    "after": {"start": "2018-08-25", "end": "2018-09-10", **radar},
+                },
+            }
+        ],
+        "watch": {"since": "2018-08-01", "sensor": "sentinel-1-grd"},
+    }
+    config = tmp_path / "radarwatch.yaml"
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    folder = watch_twice(config, tmp_path / "out", tmp_path / "cat", older, newer)
+
+    report = json.loads((folder / "report.json").read_text())
+    assert report["previous"]["scene_id"] == older.id
+    d = report["detection"]
+    assert (d["kind"], d["detector"], d["normaliser"]) == ("radar", RADAR_DETECTOR, "none")
+    assert d["pixel_area_m2"] == 100.0 and d["min_region_pixels"] == 50
+    assert any("uncalibrated" in n for n in report["image"]["notes"])
+    # The strong returns are where they were inserted, and appeared.
+    grid = plan_grid(load(config).sites[0].bounds(), 10.0)
+    ((col, row),) = grid.to_pixels([KERALA])
+    klass = classes(folder / "change.tif")
+    near = klass[int(row) - 15 : int(row) + 15, int(col) - 15 : int(col) + 15]
+    assert (near == ARRIVAL).sum() * 100.0 >= 50_000, np.unique(near, return_counts=True)
+    features = json.loads((folder / "regions.geojson").read_text())["features"]
+    at = [f for f in features if shape(f["geometry"]).buffer(2e-3).contains(Point(*KERALA))]
+    assert at and {f["properties"]["direction"] for f in at} == {"appeared"}
+    assert report["numbers"]["appeared_m2"] >= 50_000
+
+
+# -- 3. run, watch and compare on the same pair give the same change map ------------------------
+
+S2_FILES = ("B02", "B03", "B04", "B08", "B11", "B12")
+
+
+def stack_on_grid(item: str, grid: Grid, out: Path) -> Path:
+    """A demo image as one multi-band GeoTIFF on `grid` with band descriptions, for `compare`:
+    each band warped (bilinear, nodata 0) as `run` reads it onto the site grid."""
+    with rasterio.open(
+        out,
+        "w",
+        driver="GTiff",
+        width=grid.width,
+        height=grid.height,
+        count=len(S2_FILES),
+        dtype="uint16",
+        crs=grid.crs,
+        transform=grid.transform,
+        nodata=0,
+    ) as dst:
+        for i, name in enumerate(S2_FILES, start=1):
+            with (
+                rasterio.open(DEMO / item / f"{name}.tif") as src,
+                WarpedVRT(
+                    src,
+                    crs=grid.crs,
+                    transform=grid.transform,
+                    width=grid.width,
+                    height=grid.height,
+                    resampling=Resampling.bilinear,
+                    src_nodata=0,
+                    nodata=0,
+                ) as vrt,
+            ):
+                dst.write(vrt.read(1), i)
+            dst.set_band_description(i, name)
+    return out
+
+
+def demo_items() -> list[pystac.Item]:
+    cat = pystac.Catalog.from_file(str(DEMO / "catalog.json"))
+    items = sorted(cat.get_items(recursive=True), key=lambda i: i.datetime)
+    for item in items:
+        item.make_asset_hrefs_absolute()
+    return items
+
+
+def test_run_watch_and_compare_give_the_same_change_map(tmp_path: Path) -> None:
+    """The demo pair through the three commands: the same class band, pixel for pixel, and the
+    same score band, from the same detector, normaliser, pixel area and minimum unit. Before the
+    core, run normalised by quantile matching, compare by IR-MAD and watch assumed 100 m² pixels."""
+    grid = site_grid(10.0)
+    # run: the demo claim (before 2015-08, after 2017-06, no baseline).
+    out = tmp_path / "out"
+    assert main(["run", "demo", "--out", str(out)]) == 0
+    run_dir = out / "demo" / SITE / CLAIM
+    # watch: the older acquisition first, then the newer.
+    config = demo_config(
+        tmp_path, "watched", tmp_path / "cat" / "catalog.json", watch={"since": "2015-08-01"}
+    )
+    older, newer = demo_items()
+    watch_dir = watch_twice(config, out, tmp_path / "cat", older, newer)
+    # compare: the pair as the user's own GeoTIFFs, on the site grid.
+    before = stack_on_grid(OLD, grid, tmp_path / "before.tif")
+    after = stack_on_grid(NEW, grid, tmp_path / "after.tif")
+    cmp_dir = tmp_path / "cmp"
+    assert main(["compare", str(before), str(after), "--out", str(cmp_dir)]) == 0
+
+    maps = {}
+    for name, folder in (("run", run_dir), ("watch", watch_dir), ("compare", cmp_dir)):
+        with rasterio.open(folder / "change.tif") as src:
+            assert (src.crs, src.transform, src.shape) == (grid.crs, grid.transform, grid.shape)
+            maps[name] = src.read()
+    changed = (maps["run"][0] > 0) & (maps["run"][0] != 255)
+    assert 0.005 < changed.mean() < 0.15  # real construction 2015-2017, most of the site unchanged
+    for name in ("watch", "compare"):
+        assert np.array_equal(maps[name][0], maps["run"][0]), (
+            f"{name}: {int((maps[name][0] != maps['run'][0]).sum())} class pixels differ from run"
+        )
+        assert np.array_equal(maps[name][1], maps["run"][1]), f"{name}: scores differ from run"
+
+    run_report = json.loads((run_dir / "report.json").read_text())
+    watch_report = json.loads((watch_dir / "report.json").read_text())
+    cmp_report = json.loads((cmp_dir / "report.json").read_text())
+    keys = ("detector", "normaliser", "threshold", "min_region_pixels", "regions")
+    expected = {k: run_report["detection"][k] for k in keys}
+    assert expected["normaliser"] == "irmad" and expected["min_region_pixels"] == 50
+    assert {k: watch_report["detection"][k] for k in keys} == expected
+    assert {k: cmp_report["detection"][k] for k in keys} == expected
+    assert watch_report["detection"]["pixel_area_m2"] == cmp_report["detection"]["pixel_area_m2"]
+    n = run_report["numbers"]
+    assert watch_report["numbers"]["appeared_m2"] == n["appeared_area_m2"]
+    assert watch_report["numbers"]["disappeared_m2"] == n["disappeared_area_m2"]
+    assert cmp_report["numbers"]["appeared_area_m2"] == n["appeared_area_m2"]
+    assert cmp_report["verdict"] == run_report["verdict"]
+
+
+# -- 4. the no-baseline verdict rules ----------------------------------------------------------
+
+
+def run_without_baseline(
+    tmp_path: Path,
+    name: str,
+    catalog: Path,
+    claim_date: str,
+    windows: dict[str, Any],
+    rules: dict[str, float],
+) -> dict[str, Any]:
+    """`pipeline run` of the demo claim, dated `claim_date`, with `windows` (no baseline) and
+    `verdict:` rules."""
+    claims = yaml.safe_load(DEMO_CFG.read_text())["claims"]
+    claims[0].update(date=claim_date, windows=windows)
+    config = demo_config(tmp_path, name, catalog, claims=claims, verdict=rules)
+    out = tmp_path / f"out-{name}"
+    assert main(["run", "--config", str(config), "--out", str(out)]) == 0
+    return json.loads((out / name / SITE / CLAIM / "report.json").read_text())
+
+
+L1C = {"sensor": "sentinel-2-l1c"}
+FORWARD = {  # the demo: before 2015, after 2017 (construction: more appeared than went)
+    "before": {"start": "2015-08-01", "end": "2015-08-31", **L1C},
+    "after": {"start": "2017-06-01", "end": "2017-06-30", **L1C},
+}
+REVERSED = {  # before 2017, after the 2015 picture re-served as 2018 (more went than appeared)
+    "before": {"start": "2017-06-01", "end": "2017-06-30", **L1C},
+    "after": {"start": "2018-06-01", "end": "2018-06-30", **L1C},
+}
+NO_BASELINE = "no baseline window: the imagery alone does not show"
+
+
+def test_no_baseline_verdict_follows_min_change_m2_through_run(tmp_path: Path) -> None:
+    """Without a baseline a claim is supported only when departures dominate and cover at least
+    `verdict.min_change_m2`; both verdicts carry the no-baseline caveat."""
+    # Arrivals dominate: not supported, whatever the threshold.
+    demo = DEMO / "catalog.json"
+    fwd = run_without_baseline(tmp_path, "fwd", demo, "2016-06-01", FORWARD, {"min_change_m2": 0})
+    n = fwd["numbers"]
+    assert n["appeared_area_m2"] > n["disappeared_area_m2"] > 100_000, n
+    assert fwd["verdict"] == "not_supported" and "activity grew" in fwd["reasons"][0]
+    assert fwd["rules"]["min_change_m2"] == 0
+
+    # Departures dominate: min_change_m2 decides, on both sides of the area that went.
+    catalog = catalogue_with_2018(tmp_path / "rev", OLD)
+    rev = run_without_baseline(tmp_path, "rev", catalog, "2017-07-01", REVERSED, {})
+    assert rev["images"]["after"]["scene_id"] == f"{OLD}_RESERVED_AS_2018"
+    n = rev["numbers"]
+    gone, came = n["disappeared_area_m2"], n["appeared_area_m2"]
+    assert gone > came and gone > 100_000, n
+    assert rev["verdict"] == "supported"  # the default 0.5 ha is far below what went
+    px = 100.0  # one pixel of the 10 m grid
+    below, above = (
+        run_without_baseline(tmp_path, tag, catalog, "2017-07-01", REVERSED, {"min_change_m2": m2})
+        for tag, m2 in (("below", gone - px), ("above", gone + px))
+    )
+    assert below["numbers"] == above["numbers"] == n  # the same change; only the rule moved
+    assert below["verdict"] == "supported", below["reasons"]
+    assert below["reasons"][0].startswith(f"{gone / 10000:.2f} ha disappeared, more than appeared")
+    assert above["verdict"] == "not_supported", above["reasons"]
+    assert above["reasons"][0].startswith(f"not enough disappeared: {gone / 10000:.2f} ha (need")
+    assert above["rules"]["min_change_m2"] == gone + px
+    for report in (fwd, rev, below, above):
+        assert any(r.startswith(NO_BASELINE) for r in report["reasons"]), report["reasons"]
+
+
+def test_no_baseline_rules_at_the_judge() -> None:
+    """The same rules on the real pair's change map, at the judge: `min_change_m2` is inclusive,
+    departures must strictly outweigh arrivals, and the threshold means nothing when they do not."""
+    grid = site_grid(10.0)
+    old, new = (image.finish(real_bands(i, grid), None, None) for i in (OLD, NEW))
+    clear = {"before": 1.0, "after": 1.0}
+
+    def verdict(change: Change, **rules: float) -> tuple[Verdict, str]:
+        j = judge(change, 100.0, clear, thresholds=Thresholds(rules=VerdictRules(**rules)))
+        assert any(r.startswith(NO_BASELINE) for r in j.reasons)
+        return j.verdict, j.reasons[0]
+
+    back = detect_change(new, old, kind="optical", pixel_area_m2=100.0).change  # 2017 -> 2015
+    gone, came = back.pixels(DEPARTURE) * 100.0, back.pixels(ARRIVAL) * 100.0
+    assert gone > came > 0
+    assert verdict(back, min_change_m2=gone)[0] == Verdict.SUPPORTED
+    assert verdict(back, min_change_m2=gone - 100.0)[0] == Verdict.SUPPORTED
+    v, why = verdict(back, min_change_m2=gone + 100.0)
+    assert v == Verdict.NOT_SUPPORTED and why.startswith("not enough disappeared")
+
+    # As many arrivals as departures: departures do not dominate, so not supported.
+    direction = back.direction.copy()
+    gone_px = np.flatnonzero(back.mask.ravel() & (direction.ravel() == DEPARTURE))
+    move = (len(gone_px) - back.pixels(ARRIVAL)) // 2
+    direction.ravel()[gone_px[:move]] = ARRIVAL
+    if (len(gone_px) - back.pixels(ARRIVAL)) % 2:  # an odd difference: one pixel undetermined
+        direction.ravel()[gone_px[move]] = UNDETERMINED
+    tied = replace(back, direction=direction)
+    assert tied.pixels(DEPARTURE) == tied.pixels(ARRIVAL) > 0
+    v, why = verdict(tied, min_change_m2=0)
+    assert v == Verdict.NOT_SUPPORTED and "activity grew" in why
+
+    # Arrivals dominate (the forward pair): not supported even with no area required.
+    forth = detect_change(old, new, kind="optical", pixel_area_m2=100.0).change
+    assert forth.pixels(ARRIVAL) > forth.pixels(DEPARTURE)
+    v, why = verdict(forth, min_change_m2=0)
+    assert v == Verdict.NOT_SUPPORTED and "activity grew" in why
