@@ -255,8 +255,8 @@ def test_landsat_watch_keeps_a_one_hectare_park(tmp_path: Path) -> None:
     assert report["numbers"]["appeared_m2"] >= props["area_m2"]
     # The report says with which unit: the grid's own pixel area, 0.5 ha = 6 pixels of 30 m.
     d = report["detection"]
-    assert d["pixel_area_m2"] == 900.0 and d["min_region_pixels"] == min_region_pixels(900.0) == 6
-    assert (d["kind"], d["normaliser"]) == ("optical", "irmad")
+    assert d["min_region_pixels"] == min_region_pixels(900.0) == 6
+    assert (d["detector"], d["normaliser"]) == ("cva", "irmad")
 
 
 # -- 2. a radar watch runs the radar branch ----------------------------------------------------
@@ -330,8 +330,8 @@ def test_radar_watch_runs_the_radar_branch(shared_data: Path, tmp_path: Path) ->
     report = json.loads((folder / "report.json").read_text())
     assert report["previous"]["scene_id"] == older.id
     d = report["detection"]
-    assert (d["kind"], d["detector"], d["normaliser"]) == ("radar", RADAR_DETECTOR, "none")
-    assert d["pixel_area_m2"] == 100.0 and d["min_region_pixels"] == 50
+    assert (d["detector"], d["normaliser"]) == (RADAR_DETECTOR, "none")
+    assert d["min_region_pixels"] == min_region_pixels(100.0) == 50
     assert any("uncalibrated" in n for n in report["image"]["notes"])
     # The strong returns are where they were inserted, and appeared.
     grid = plan_grid(load(config).sites[0].bounds(), 10.0)
@@ -429,17 +429,18 @@ def test_run_watch_and_compare_give_the_same_change_map(tmp_path: Path) -> None:
     run_report = json.loads((run_dir / "report.json").read_text())
     watch_report = json.loads((watch_dir / "report.json").read_text())
     cmp_report = json.loads((cmp_dir / "report.json").read_text())
-    keys = ("detector", "normaliser", "threshold", "min_region_pixels", "regions")
+    keys = ("detector", "normaliser", "threshold", "min_region_pixels", "regions", "approach")
     expected = {k: run_report["detection"][k] for k in keys}
     assert expected["normaliser"] == "irmad" and expected["min_region_pixels"] == 50
+    assert expected["approach"] == "two-date"  # one acquisition per window
     assert {k: watch_report["detection"][k] for k in keys} == expected
     assert {k: cmp_report["detection"][k] for k in keys} == expected
-    assert watch_report["detection"]["pixel_area_m2"] == cmp_report["detection"]["pixel_area_m2"]
     n = run_report["numbers"]
     assert watch_report["numbers"]["appeared_m2"] == n["appeared_area_m2"]
     assert watch_report["numbers"]["disappeared_m2"] == n["disappeared_area_m2"]
-    assert cmp_report["numbers"]["appeared_area_m2"] == n["appeared_area_m2"]
-    assert cmp_report["verdict"] == run_report["verdict"]
+    assert watch_report["change"] == cmp_report["change"]
+    assert cmp_report["change"]["appeared_m2"] == n["appeared_area_m2"]
+    assert cmp_report["change"]["disappeared_m2"] == n["disappeared_area_m2"]
 
 
 # -- 4. the no-baseline verdict rules ----------------------------------------------------------
