@@ -31,7 +31,6 @@ from tests.test_fetch_http import (
     DEMO,
     DEMO_AFTER,
     DEMO_BEFORE,
-    HANG_GUARD_S,
     ROOT,
     prefix,
     write_config,
@@ -287,10 +286,8 @@ def test_run_killed_mid_download_leaves_a_consistent_cache(
         stderr=subprocess.DEVNULL,
     )
     try:
-        t0 = time.monotonic()
         while not any(h.path == slow and h.method == "GET" for h in http_server.hits):
             assert proc.poll() is None, "the run ended before the slow band"
-            assert time.monotonic() - t0 < HANG_GUARD_S * 3
             time.sleep(0.05)
         time.sleep(0.5)  # mid-body: 20 kB/s, and GDAL asks for 32 kB first
     finally:

@@ -60,6 +60,7 @@ def test_search_429_waits_for_retry_after(http_server: HTTPTestServer) -> None:
     assert gaps(http_server, path)[0] >= 1.9  # waited as asked, not the 0.5 s backoff
 
 
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_retry_after_is_capped(
     http_server: HTTPTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -68,9 +69,7 @@ def test_retry_after_is_capped(
     url, _ = serve_demo_api(http_server)
     path = url[len(http_server.base) :] + "/search"
     http_server.fail(path, 429, times=1, headers={"Retry-After": "3600"})
-    t0 = time.monotonic()
     assert search_demo(StacApiSource(url)) == [DEMO_BEFORE, DEMO_AFTER]
-    assert time.monotonic() - t0 < HANG_GUARD_S
 
 
 def test_search_500_burst_backs_off_and_recovers(http_server: HTTPTestServer) -> None:
@@ -93,14 +92,13 @@ def test_search_body_broken_once_is_retried(http_server: HTTPTestServer, fault: 
     assert hits[0].sent == 50 and hits[1].sent > 50
 
 
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_search_body_always_broken_is_unreachable_and_bounded(http_server: HTTPTestServer) -> None:
     url, _ = serve_demo_api(http_server)
     path = url[len(http_server.base) :] + "/search"
     http_server.reset(path, after=50, times=None)
-    t0 = time.monotonic()
     with pytest.raises(CatalogUnreachable) as err:
         search_demo(StacApiSource(url))
-    assert time.monotonic() - t0 < HANG_GUARD_S
     assert stac.BODY_ATTEMPTS <= http_server.stats(path).requests <= 3 * stac.BODY_ATTEMPTS
     assert url in str(err.value)
 
@@ -146,6 +144,7 @@ def _clear_later(srv: HTTPTestServer, path: str, after_s: float) -> threading.Ti
     return timer
 
 
+@pytest.mark.timeout(HANG_GUARD_S)
 @pytest.mark.parametrize("status", [429, 503])
 def test_cog_throttled_beyond_gdal_retries_waits_retry_after(
     http_server: HTTPTestServer,
@@ -163,7 +162,6 @@ def test_cog_throttled_beyond_gdal_retries_waits_retry_after(
     after = {429: "3", 503: when}[status]
     http_server.fail(path, status, times=None, skip=1, headers={"Retry-After": after})
     timer = _clear_later(http_server, path, 0.5)  # the throttle ends well before 3 s
-    t0 = time.monotonic()
     try:
         arr = gdal.read_on_grid(href, CORNER, Resampling.nearest)
     finally:
@@ -173,7 +171,6 @@ def test_cog_throttled_beyond_gdal_retries_waits_retry_after(
     last = max(i for i, h in enumerate(hits) if h.status == status)
     assert hits[last].method == "HEAD"  # gdal.py's question to the server
     assert hits[last + 1].t - hits[last].t >= 2.9  # waited as asked, not the ~1 s backoff
-    assert time.monotonic() - t0 < HANG_GUARD_S
 
 
 def test_cog_retry_after_is_capped_and_a_throttle_that_stays_is_exit_3(
@@ -239,13 +236,12 @@ def test_cog_body_broken_once_is_fetched_again(
     assert any(h.range == cut[0].range and h.sent > after for h in hits[skip + 1 :])  # again
 
 
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_cog_always_cut_is_data_unavailable_and_bounded(http_server: HTTPTestServer) -> None:
     href, path = remote(http_server)
     http_server.truncate(path, after=1000, times=None, skip=2)
-    t0 = time.monotonic()
     with pytest.raises(DataUnavailable) as err:
         gdal.read_on_grid(href, CORNER, Resampling.nearest)
-    assert time.monotonic() - t0 < HANG_GUARD_S
     assert href in str(err.value) and "cut short" in str(err.value)
     opens = [h for h in http_server.hits if h.path == path and h.method == "HEAD"]
     # each try opens the file afresh (a non-cached retry may ask for its size twice), then gives up
@@ -347,7 +343,6 @@ def test_no_secret_in_outputs_logs_or_errors(tmp_path: Path, http_server: HTTPTe
         cwd=ROOT,
         env=env,
         capture_output=True,
-        timeout=120,
     )
     assert proc.returncode == 3, proc.stderr.decode()[-2000:]
     texts = {"stdout": proc.stdout, "stderr": proc.stderr}

@@ -15,7 +15,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -48,7 +47,9 @@ CROP = ROOT / "tests" / "data" / "s2l2a_29RKH"
 CROP_ID = "S2A_29RKH_20200219_0_L2A"
 RECORDED_HOST = EARTH_SEARCH.removesuffix("/v1")  # rewritten to 127.0.0.1 in recorded bodies
 HANG_GUARD_S = 20.0
-"""Only a guard against hanging, not a performance check."""
+"""Per-test timeout (pytest-timeout) of the tests where a fault could make the client wait for ever
+(a server that always fails, never answers or asks to wait an hour): a guard against hanging, not
+a performance check; the suite's own is `timeout` in pyproject.toml."""
 
 DEMO_BEFORE, DEMO_AFTER = "OSCD_rennes_20150821_L1C", "OSCD_rennes_20170621_L1C"
 RENNES = (-1.6835, 48.0950, -1.6225, 48.1312)
@@ -309,15 +310,14 @@ def test_catalogue_503_once_is_retried(http_server: HTTPTestServer, where: str) 
     assert http_server.stats(path).statuses == [503, 200]
 
 
+@pytest.mark.timeout(HANG_GUARD_S)
 @pytest.mark.parametrize("where", ["landing", "search"])
 def test_catalogue_always_500_is_data_unavailable(http_server: HTTPTestServer, where: str) -> None:
     url, _ = serve_demo_api(http_server)
     path = url[len(http_server.base) :] + ("/search" if where == "search" else "")
     http_server.fail(path, 500, times=None)
-    t0 = time.monotonic()
     with pytest.raises(DataUnavailable) as err:
         search_demo(StacApiSource(url))
-    assert time.monotonic() - t0 < HANG_GUARD_S
     assert url in str(err.value) and "500" in str(err.value)
     if where == "landing":
         assert isinstance(err.value, CatalogUnreachable)
@@ -327,12 +327,11 @@ def test_catalogue_always_500_is_data_unavailable(http_server: HTTPTestServer, w
     assert 1 < len(tries) <= 5 and set(tries) == {500}  # retried, and gave up
 
 
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_nothing_listening_is_catalog_unreachable() -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"
-    t0 = time.monotonic()
     with pytest.raises(CatalogUnreachable) as err:
         search_demo(StacApiSource(url))
-    assert time.monotonic() - t0 < HANG_GUARD_S
     assert url in str(err.value) and "connection refused" in str(err.value).lower()
 
 
@@ -343,31 +342,28 @@ def test_nothing_listening_says_cannot_reach() -> None:
     assert str(err.value).startswith(f"cannot reach the catalogue at {url}")
 
 
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_catalogue_lost_during_search_is_unreachable(http_server: HTTPTestServer) -> None:
     dead = f"http://127.0.0.1:{free_port()}/search"  # the landing page answers, search is gone
     url, _ = serve_demo_api(http_server, search_href=dead)
-    t0 = time.monotonic()
     with pytest.raises(CatalogUnreachable):
         search_demo(StacApiSource(url))
-    assert time.monotonic() - t0 < HANG_GUARD_S
 
 
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_slow_landing_page_times_out(http_server: HTTPTestServer) -> None:
     url, _ = serve_demo_api(http_server)
     http_server.delay(url[len(http_server.base) :], 3.0)  # longer than the 1 s read timeout
-    t0 = time.monotonic()
     with pytest.raises(CatalogUnreachable):
         search_demo(StacApiSource(url, timeout=(1, 1)))
-    assert time.monotonic() - t0 < HANG_GUARD_S
 
 
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_slow_search_times_out(http_server: HTTPTestServer) -> None:
     url, _ = serve_demo_api(http_server)
     http_server.delay(url[len(http_server.base) :] + "/search", 3.0)
-    t0 = time.monotonic()
     with pytest.raises(CatalogUnreachable):
         search_demo(StacApiSource(url, timeout=(1, 1)))
-    assert time.monotonic() - t0 < HANG_GUARD_S
 
 
 def test_static_catalogue_over_http_finds_the_demo_pair(http_server: HTTPTestServer) -> None:
@@ -432,14 +428,13 @@ def test_cog_503_once_is_retried(http_server: HTTPTestServer, skip: int) -> None
         assert hits[skip].range and hits[skip].range != hits[1].range  # a tile, not the header
 
 
+@pytest.mark.timeout(HANG_GUARD_S)
 def test_cog_503_forever_is_data_unavailable(http_server: HTTPTestServer) -> None:
     base = http_server.mount(prefix("demo"), DEMO)
     path = f"{base[len(http_server.base) :]}/{BAND}"
     http_server.fail(path, 503, times=None)
-    t0 = time.monotonic()
     with pytest.raises(DataUnavailable) as err:
         read_on_grid(f"{base}/{BAND}", CORNER, Resampling.nearest)
-    assert time.monotonic() - t0 < HANG_GUARD_S
     assert f"{base}/{BAND}" in str(err.value) and "503" in str(err.value)
     assert 1 < http_server.stats(path).requests <= 5  # retried, then gave up
 
@@ -468,10 +463,8 @@ def write_config(tmp_path: Path, catalog: dict[str, str]) -> Path:
 
 def run_cli(tmp_path: Path, catalog: dict[str, str]) -> dict[str, Any]:
     out = tmp_path / "out"
-    t0 = time.monotonic()
     code = main(["run", "--config", str(write_config(tmp_path, catalog)), "--out", str(out)])
     assert code == 0
-    assert time.monotonic() - t0 < 60
     d = out / "demo_http" / "rennes-sw" / "demo-sites-cleared"
     for name in ("panel.png", "change.tif", "regions.geojson", "report.json"):
         assert (d / name).is_file(), name
@@ -583,9 +576,7 @@ def test_run_aoi_logs_to_the_current_stderr(tmp_path: Path) -> None:
         "from pipeline.cli.main import main\n"
         f"sys.exit(main(['run', 'demo', '--out', {str(tmp_path)!r}]))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
@@ -602,7 +593,7 @@ def _scenes_stderr(tty: bool) -> tuple[bytes, bytes]:
 
     cmd = [sys.executable, "-m", "pipeline", "scenes", "demo"]
     if not tty:
-        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=120)
+        p = subprocess.run(cmd, cwd=ROOT, capture_output=True)
         return p.stdout, p.stderr
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))

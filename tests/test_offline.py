@@ -36,7 +36,6 @@ def run_cli(*args: str, cwd: Path = ROOT) -> tuple[int, str, float]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
         stdin=subprocess.DEVNULL,
     )
     return p.returncode, p.stderr + p.stdout, time.monotonic() - t0

@@ -324,6 +324,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         args.detector,
         baseline_paths=[Path(f) for f in args.baseline or []],
         detection=args.detection,
+        site=Path(args.site) if args.site else None,
     )
     c = report.change
     print(
@@ -572,6 +573,11 @@ def parser() -> argparse.ArgumentParser:
         default="auto",
         help="reference: a window of >= 4 acquisitions is the reference period of the next; "
         "auto (default): so for radar, two-date for optical",
+    )
+    c.add_argument(
+        "--site",
+        metavar="GEOJSON",
+        help="analyse only inside this polygon (lon/lat), as `run` analyses a site as drawn",
     )
     c.add_argument("--out", required=True, help="output folder (created when missing)")
     overwrite(c)

@@ -13,10 +13,12 @@ Every file is warped onto the first BEFORE file's grid whatever its CRS or pixel
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -28,7 +30,7 @@ from pipeline import __version__
 from pipeline.detect.core import METHODS, OPTICAL_DETECTORS, Kind, detect_change
 from pipeline.errors import InputError, Problem
 from pipeline.model import image, radiometry
-from pipeline.model.grid import Grid
+from pipeline.model.grid import Grid, polygon_mask
 from pipeline.model.image import Prepared
 from pipeline.model.sensors import SENSORS
 from pipeline.read.gdal import warp_band
@@ -223,6 +225,7 @@ def compare(
     detector: str = DEFAULT_DETECTOR,
     baseline_paths: Sequence[Path] = (),
     detection: str = "auto",
+    site: Path | None = None,
 ) -> CompareReport:
     """Detect change from the BEFORE images to the AFTER images (and the build-up from BASELINE
     to BEFORE) and write change.tif, regions.geojson, report.json and panel.png into `out`.
@@ -230,7 +233,8 @@ def compare(
     Each file is one acquisition. With several per window and `detection="auto"`, a window of at
     least 4 usable acquisitions is the reference period of the next (the core's stack branch);
     the panel shows the clearest image of each window. No claim is judged: the report says what
-    changed. Returns the report."""
+    changed. `site` (a GeoJSON polygon in lon/lat) restricts the analysis to the site as drawn,
+    as `run` does: pixels outside it are not counted. Returns the report."""
     if detector not in OPTICAL_DETECTORS:
         raise InputError(
             Problem(
@@ -283,6 +287,7 @@ def compare(
                         fix="give images of the same place",
                     )
                 )
+    within = polygon_mask(grid, site_rings(site)) if site is not None else None
     read = {w: [_read(u, grid) for u in us] for w, us in users.items()}
     area = (
         _geographic_pixel_area(grid)
@@ -326,6 +331,7 @@ def compare(
         pixel_area_m2=area,
         stacks=stacks,
         detection=detection,
+        within=within,
     )
     change = found.change
     shown_images = [found.before, found.after] + ([found.baseline] if found.baseline else [])
@@ -395,6 +401,51 @@ def compare(
         report = report.model_copy(update={"outputs": outputs})
         write_json(tmp / "report.json", report.model_dump(mode="json"))
     return report
+
+
+def site_rings(path: Path) -> list[list[tuple[float, float]]]:
+    """The outer rings of the polygons in a GeoJSON file (Polygon, MultiPolygon, Feature or
+    FeatureCollection of them), in lon/lat; InputError naming what is wrong otherwise."""
+
+    def bad(problem: str, value: object = None) -> InputError:
+        return InputError(
+            Problem(
+                str(path),
+                "--site",
+                problem,
+                value,
+                fix="give a GeoJSON file whose features are polygons in lon/lat (EPSG:4326)",
+            )
+        )
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise bad("file not found") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise bad(f"not a readable GeoJSON file ({str(exc).splitlines()[0]})") from None
+    geoms: list[Any] = []
+    if isinstance(data, dict) and data.get("type") == "FeatureCollection":
+        geoms = [f.get("geometry") for f in data.get("features") or [] if isinstance(f, dict)]
+    elif isinstance(data, dict) and data.get("type") == "Feature":
+        geoms = [data.get("geometry")]
+    else:
+        geoms = [data]
+    rings: list[list[tuple[float, float]]] = []
+    for g in geoms:
+        kind = g.get("type") if isinstance(g, dict) else None
+        coords = g.get("coordinates") if isinstance(g, dict) else None
+        polys = [coords] if kind == "Polygon" else coords if kind == "MultiPolygon" else None
+        if not polys:
+            raise bad("holds a geometry that is not a polygon", kind)
+        for poly in polys:
+            ring = [(float(x), float(y)) for x, y, *_ in poly[0]]
+            if len(ring) < 4 or not all(-180 <= x <= 180 and -90 <= y <= 90 for x, y in ring):
+                raise bad("a polygon is not a ring of [lon, lat] corners in range", ring[:3])
+            rings.append(ring)
+    if not rings:
+        raise bad("holds no polygon")
+    return rings
 
 
 def _ha(m2: float) -> str:

@@ -22,10 +22,11 @@ from pipeline.detect.detectors import min_region_pixels
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.judge.verdict import Judgement, Thresholds, Verdict, footprint, judge
 from pipeline.model.change import Change
-from pipeline.model.grid import Grid, plan_grid, polygon_mask
+from pipeline.model.grid import Grid, plan_grid
 from pipeline.model.scene import Scene, Source
 from pipeline.model.sensors import SENSORS
 from pipeline.plan.scenes import common_orbit, relative_orbit
+from pipeline.plan.sites import site_masks
 from pipeline.prepare.restrict import clear_share, restrict
 from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack
 from pipeline.write import report as rpt
@@ -244,14 +245,6 @@ def check(
         within,
         foot,
     )
-
-
-def site_masks(site: Site, grid: Grid) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(the site's polygon, its footprint) on the grid; None where that is the whole grid / none.
-    A point site's square is the grid itself, up to the snapping of its edges."""
-    within = polygon_mask(grid, [site.polygon]) if site.polygon is not None else None
-    parts = site.footprint_parts()
-    return within, (polygon_mask(grid, parts) if parts else None)
 
 
 def write(outcome: Outcome, out_dir: Path) -> Path:

@@ -38,6 +38,7 @@ from pipeline.model.grid import Grid, plan_grid
 from pipeline.model.image import Prepared
 from pipeline.model.scene import Scene, Source
 from pipeline.model.sensors import SENSORS, Sensor
+from pipeline.plan.sites import site_masks
 from pipeline.read.scenes import read_mask, read_scene
 from pipeline.workflows.alerts import deliver
 from pipeline.workflows.fetch import find_scenes, pick, read_stack
@@ -312,6 +313,7 @@ def _compare(
         "kind": s.sensor.kind,
         "detector": cfg.detector,
         "pixel_area_m2": grid.resolution**2,
+        "within": site_masks(site, grid)[0],  # the site as drawn, as `run` analyses it
     }
     against_base = None
     if base_img is not None:
