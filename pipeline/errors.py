@@ -1,7 +1,7 @@
-"""One root error; each kind maps to a CLI exit code and carries what a user needs to fix it.
+"""One root error; each kind carries what went wrong and, apart from the message, how to fix it.
 
-Exit codes: 0 ok, 1 unexpected failure, 2 bad input, 3 data unavailable (catalogue unreachable,
-no usable imagery). Expected failures are printed as one message each, never as a traceback.
+The CLI (`pipeline.cli.main.EXIT_CODES`) is the one place that turns a kind into an exit code;
+expected failures are printed as one message each, never as a traceback.
 """
 
 from __future__ import annotations
@@ -10,9 +10,16 @@ from dataclasses import dataclass
 
 
 class PipelineError(Exception):
-    """Root of every error the pipeline raises on purpose."""
+    """Root of every error the pipeline raises on purpose: `message` says what went wrong,
+    `fix` (structured, not inside the message) what the user can do about it."""
 
-    exit_code = 1
+    def __init__(self, message: str = "", fix: str = ""):
+        self.message = message
+        self.fix = fix
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.message + (f"\n  fix: {self.fix}" if self.fix else "")
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,6 @@ class Problem:
 class InputError(PipelineError, ValueError):
     """The user gave us something we cannot use (config, GeoTIFF, argument)."""
 
-    exit_code = 2
-
     def __init__(self, problems: Problem | list[Problem]):
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
@@ -56,8 +61,10 @@ class ConfigError(InputError):
 class DataUnavailable(PipelineError, OSError):
     """The imagery or the catalogue could not be had (network, service, no scenes)."""
 
-    exit_code = 3
-
 
 class CatalogUnreachable(DataUnavailable):
     """The STAC catalogue or service did not answer."""
+
+
+class LockHeld(PipelineError):
+    """Another run holds the lock (a scheduled run overlapping the previous one)."""

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from rasterio.enums import Resampling
 
-from pipeline.cli.main import main
+from pipeline.cli.main import exit_code, main
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.net import http as stac
 from pipeline.net.redact import redact, redact_url, strip_credentials
@@ -186,7 +186,7 @@ def test_cog_retry_after_is_capped_and_a_throttle_that_stays_is_exit_3(
     with pytest.raises(DataUnavailable) as err:
         gdal.read_on_grid(href, CORNER, Resampling.nearest)
     assert time.monotonic() - t0 < 8  # two backoffs (1 s, 2 s, +25 %), no hour
-    assert err.value.exit_code == 3 and href in str(err.value)
+    assert exit_code(err.value) == 3 and href in str(err.value)
     probes = [h for h in http_server.hits if h.path == path and h.method == "HEAD"][1:]
     assert [h.status for h in probes].count(429) >= gdal.READ_ATTEMPTS - 1
 

@@ -28,7 +28,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from pipeline.cli.main import _configure_cache, main, parser
+from pipeline.cli.main import _configure_cache, exit_code, main, parser
 from pipeline.errors import DataUnavailable, InputError
 from pipeline.model.grid import Grid
 from pipeline.model.sensors import SENSORS
@@ -210,7 +210,7 @@ def test_credentials_never_reach_logs_or_errors(
     )
     with pytest.raises(InputError) as err:
         other.search("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)
-    assert err.value.exit_code == 2
+    assert exit_code(err.value) == 2
     assert "SH_CLIENT_ID" in str(err.value) and CLIENT_SECRET not in str(err.value)
     assert CLIENT_SECRET not in caplog.text
 

@@ -20,7 +20,14 @@ from types import FrameType
 
 from pipeline import __version__
 from pipeline.config.aoi import AOIConfig, Verdict, check_name, configs_dir, load_checked
-from pipeline.errors import ConfigError, InputError, PipelineError, Problem
+from pipeline.errors import (
+    ConfigError,
+    DataUnavailable,
+    InputError,
+    LockHeld,
+    PipelineError,
+    Problem,
+)
 from pipeline.net.redact import redact
 from pipeline.write import outdir
 
@@ -382,15 +389,7 @@ def _watch_logging(log_file: Path | None, verbose: bool, quiet: bool) -> list[lo
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from pipeline.search.factory import open_source
-    from pipeline.workflows.state import LockHeld
-    from pipeline.workflows.watch import (
-        EXIT_ALERT_UNDELIVERED,
-        EXIT_LOCKED,
-        LOCK_FILE,
-        LOG_FILE,
-        dry_run,
-        watch,
-    )
+    from pipeline.workflows.watch import LOCK_FILE, LOG_FILE, dry_run, watch
 
     cfg, path = _resolve(args.aoi_opt or args.aoi, args.config)
     unknown = [s for s in args.site or [] if s not in {x.id for x in cfg.sites}]
@@ -430,7 +429,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 out / cfg.aoi / LOCK_FILE,
                 str(exc) or "unknown",
             )
-            return EXIT_LOCKED
+            return exit_code(exc)
         except PipelineError as exc:
             logger.error("%s", str(exc).replace("\n", " "))
             raise
@@ -444,7 +443,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             sum(s.alert for s in result.sites),
         )
         if result.unavailable:
-            return 3
+            return exit_code(DataUnavailable())
         return EXIT_ALERT_UNDELIVERED if result.alerts_failed else 0
     finally:
         for h in handlers:
@@ -459,6 +458,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"pipeline {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", help="log every event (debug detail) to stderr"
+    )
+    common.add_argument(
+        "-q", "--quiet", action="store_true", help="only warnings and errors to stderr"
+    )
 
     def overwrite(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
@@ -490,7 +496,7 @@ def parser() -> argparse.ArgumentParser:
             "$WITHDRAWAL_CACHE_MAX_GB, else 20)",
         )
 
-    r = sub.add_parser("run", help="check every claim and site of an AOI")
+    r = sub.add_parser("run", parents=[common], help="check every claim and site of an AOI")
     target(r)
     r.add_argument("--out", default="outputs", help="output root (default: outputs)")
     overwrite(r)
@@ -504,11 +510,15 @@ def parser() -> argparse.ArgumentParser:
     )
     r.set_defaults(func=cmd_run)
 
-    v = sub.add_parser("validate", help="validate config files (default: configs/*.yaml)")
+    v = sub.add_parser(
+        "validate", parents=[common], help="validate config files (default: configs/*.yaml)"
+    )
     v.add_argument("files", nargs="*")
     v.set_defaults(func=cmd_validate)
 
-    s = sub.add_parser("scenes", help="list the acquisitions each claim window would use")
+    s = sub.add_parser(
+        "scenes", parents=[common], help="list the acquisitions each claim window would use"
+    )
     target(s)
     s.add_argument(
         "--no-site-cloud",
@@ -519,6 +529,7 @@ def parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser(
         "watch",
+        parents=[common],
         help="scheduled monitoring: process new acquisitions, history, alerts (cron-safe)",
         description="Exit codes: 0 done (also when nothing was new), 2 bad input, 3 catalogue "
         "or imagery unavailable, 69 an alert could not be delivered (retried next run), "
@@ -533,12 +544,11 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument(
         "--dry-run", action="store_true", help="show what would be fetched; write nothing"
     )
-    w.add_argument("-v", "--verbose", action="store_true", help="log every event to stderr")
-    w.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors to stderr")
     w.set_defaults(func=cmd_watch)
 
     k = sub.add_parser(
         "cache",
+        parents=[common],
         help="the disk cache of image windows: info, prune, verify",
         description="Exit codes: 0 done, 1 verify found (and removed) bad entries, 2 bad input.",
     )
@@ -559,6 +569,7 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser(
         "compare",
+        parents=[common],
         help="change between GeoTIFFs you bring (two, or stacks of acquisitions per window)",
     )
     c.add_argument("images", nargs="*", metavar="BEFORE AFTER", help="one image per window")
@@ -617,20 +628,51 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (InputError, 2),  # bad config, arguments or files: nothing was done
+    (LockHeld, 75),  # EX_TEMPFAIL: another watch run holds the lock; try again later
+    (DataUnavailable, 3),  # catalogue unreachable, imagery not to be had
+    (PipelineError, 1),
+)
+"""The one place an error becomes an exit code (0 ok; 1 a --fail-on verdict, or a bug; 69 an
+alert not delivered, retried next run)."""
+EXIT_ALERT_UNDELIVERED = 69  # EX_UNAVAILABLE
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of an error, by its kind (EXIT_CODES)."""
+    return next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), 1)
+
+
+def _console_logging(verbose: bool, quiet: bool) -> logging.Handler:
+    """The same logging for every command: the `pipeline` loggers to stderr, one line each;
+    INFO by default, DEBUG with -v, warnings and errors only with -q. (`watch` logs through its
+    own handlers: cron mails only what must be read, and watch.log keeps everything.)"""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("pipeline")
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    logger.addHandler(handler)
+    return handler
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    console = _console_logging(args.verbose, args.quiet)
     try:
         with _sigterm_interrupts(), outdir.overwriting(getattr(args, "overwrite", False)):
             return int(args.func(args))
     except PipelineError as exc:
         _print_error(exc)
-        return exc.exit_code
+        return exit_code(exc)
     except KeyboardInterrupt:
         print(
             "interrupted; finished outputs are kept, the unfinished one was discarded",
             file=sys.stderr,
         )
         return 130
+    finally:
+        logging.getLogger("pipeline").removeHandler(console)
 
 
 if __name__ == "__main__":

@@ -95,11 +95,11 @@ def _dataset_path(href: str) -> str:
             os.environ.get("AWS_ACCESS_KEY_ID") or Path("~/.aws/credentials").expanduser().exists()
         ):
             raise DataUnavailable(
-                f"{href} is in a requester-pays bucket and no AWS credentials are set\n"
-                "  fix: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_REQUEST_PAYER="
+                f"{href} is in a requester-pays bucket and no AWS credentials are set",
+                fix="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_REQUEST_PAYER="
                 "requester the reader pays the transfer), or use the keyless Planetary Computer "
                 "(remove the catalog: block: the default route reads Landsat and Sentinel-1 "
-                "from it), or choose a window Sentinel-2 serves"
+                "from it), or choose a window Sentinel-2 serves",
             )
         return href
     if href.startswith("file://"):
@@ -316,8 +316,8 @@ def read_on_grid(
         return _CACHE.put(key, _warp_remote(path, grid, resampling, nodata, sign))
     except FileNotFoundError:
         raise DataUnavailable(
-            f"cannot read {redact(href)}: file not found\n"
-            "  fix: check the catalogue's asset paths (a static catalogue moved without its files?)"
+            f"cannot read {redact(href)}: file not found",
+            fix="check the catalogue's asset paths (a static catalogue moved without its files?)",
         ) from None
     except RasterioError as exc:
         refresh = getattr(sign, "refresh", None)
@@ -326,8 +326,8 @@ def read_on_grid(
             refresh()
             return read_on_grid(href, grid, resampling, nodata, source, sign=_once(sign))
         raise DataUnavailable(
-            f"cannot read {redact(href)}: {_explain(exc)}\n"
-            "  fix: try again later; if it persists the asset may have moved (re-run the search)"
+            f"cannot read {redact(href)}: {_explain(exc)}",
+            fix="try again later; if it persists the asset may have moved (re-run the search)",
         ) from None
 
 

@@ -53,8 +53,8 @@ def read_optical_scene(
             if band.name in ("swir16", "swir22"):
                 continue
             raise DataUnavailable(
-                f"scene {scene.id} has no {band.name} asset (looked for {', '.join(band.keys)})\n"
-                "  fix: the catalogue's items lack this band; pick another catalogue or collection"
+                f"scene {scene.id} has no {band.name} asset (looked for {', '.join(band.keys)})",
+                fix="the catalogue's items lack this band; pick another catalogue or collection",
             )
         key, asset = found
         # Bilinear returns the exact values where the grids align, and no blocks where they do

@@ -172,15 +172,17 @@ def grd_power(
     if not gcps:
         raise DataUnavailable(
             f"{src.name.split('?')[0]} has no ground control points: not a Sentinel-1 GRD "
-            "measurement\n  fix: check the catalogue's vv/vh assets"
+            "measurement",
+            fix="check the catalogue's vv/vh assets",
         )
     if calibration is not None:
         try:
             s1cal.check_extent(calibration.sigma0, src.width, src.height)
         except s1cal.AnnotationError as exc:
             raise DataUnavailable(
-                f"{redact(src.name)}: {exc}\n  fix: use the catalogue's full-resolution "
-                "measurement asset, or a catalogue without calibration assets (then uncalibrated)"
+                f"{redact(src.name)}: {exc}",
+                fix="use the catalogue's full-resolution "
+                "measurement asset, or a catalogue without calibration assets (then uncalibrated)",
             ) from None
     win = gcp_window(gcps, gcp_crs, grid, src.width, src.height)
     if win is None:
@@ -285,8 +287,8 @@ def _table(scene: Scene, key: str, kind: str) -> Any:
         table = s1cal.parse_calibration(data) if kind == "calibration" else s1cal.parse_noise(data)
     except s1cal.AnnotationError as exc:
         raise DataUnavailable(
-            f"the {kind} table of {scene.id} ({redact(asset.href)}) is unusable: {exc}\n"
-            "  fix: try again (--refresh); if it persists, report the product id"
+            f"the {kind} table of {scene.id} ({redact(asset.href)}) is unusable: {exc}",
+            fix="try again (--refresh); if it persists, report the product id",
         ) from None
     if disk is not None and hit is None:
         disk.put(disk.key(what), np.frombuffer(data, dtype=np.uint8), what)
@@ -299,16 +301,15 @@ def _fetch_table(scene: Scene, href: str, kind: str) -> bytes:
     except requests.HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "error"
         raise DataUnavailable(
-            f"cannot read the {kind} table of {scene.id} ({redact(href)}): HTTP {status}\n"
-            "  fix: the catalogue lists it but the server would not give it: try again later or "
-            "re-run the search; without it the backscatter cannot be calibrated"
+            f"cannot read the {kind} table of {scene.id} ({redact(href)}): HTTP {status}",
+            fix="the catalogue lists it but the server would not give it: try again later or "
+            "re-run the search; without it the backscatter cannot be calibrated",
         ) from None
     except (requests.RequestException, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataUnavailable(
-            f"cannot read the {kind} table of {scene.id} ({redact(href)}): "
-            f"{redact(msg)[:300]}\n  fix: try again later; without it the backscatter "
-            "cannot be calibrated"
+            f"cannot read the {kind} table of {scene.id} ({redact(href)}): {redact(msg)[:300]}",
+            fix="try again later; without it the backscatter cannot be calibrated",
         ) from None
 
 
@@ -349,8 +350,8 @@ def _read_grd(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
         arr = with_retries(path, lambda src: grd_power(src, grid, calibration), scene.sign)
     except RasterioError as exc:
         raise DataUnavailable(
-            f"cannot read {redact(href)}: {redact(str(exc).splitlines()[0])[:300]}\n"
-            "  fix: try again later; if it persists the asset may have moved (re-run the search)"
+            f"cannot read {redact(href)}: {redact(str(exc).splitlines()[0])[:300]}",
+            fix="try again later; if it persists the asset may have moved (re-run the search)",
         ) from None
     if disk is not None:
         disk.put(disk.key(what), arr, what)
@@ -376,8 +377,8 @@ def read_radar_scene(scene: Scene, sensor: Sensor, grid: Grid) -> Prepared:
         found = scene.asset(band.keys)
         if found is None:
             raise DataUnavailable(
-                f"scene {scene.id} has no {band.name} asset (looked for {', '.join(band.keys)})\n"
-                "  fix: single-polarisation scenes (VV only or HH) are not used; widen the window"
+                f"scene {scene.id} has no {band.name} asset (looked for {', '.join(band.keys)})",
+                fix="single-polarisation scenes (VV only or HH) are not used; widen the window",
             )
         power, kind = _read_power(scene, found[0], grid)
         db[band.name] = to_db(power)

@@ -108,15 +108,15 @@ class SasSigner:
             r = self._session.get(url, headers=headers, timeout=self._timeout)
         except requests.RequestException as exc:
             raise CatalogUnreachable(
-                f"cannot reach the Planetary Computer token service at {url}: "
-                f"{type(exc).__name__}\n  fix: check the network connection; try again later"
+                f"cannot reach the Planetary Computer token service at {url}: {type(exc).__name__}",
+                fix="check the network connection; try again later",
             ) from None
         if r.status_code != 200:
             raise DataUnavailable(
                 f"the Planetary Computer token service refused {collection} "
-                f"(HTTP {r.status_code} from {url})\n"
-                "  fix: some collections need a subscription key: set "
-                f"{SUBSCRIPTION_KEY_ENV}; on 429 wait a minute and try again"
+                f"(HTTP {r.status_code} from {url})",
+                fix="some collections need a subscription key: set "
+                f"{SUBSCRIPTION_KEY_ENV}; on 429 wait a minute and try again",
             )
         try:
             body = r.json()
@@ -125,7 +125,8 @@ class SasSigner:
         except (ValueError, KeyError, TypeError):
             raise DataUnavailable(
                 f"the Planetary Computer token service at {url} answered without a token and "
-                "an expiry\n  fix: try again later; check PC_SDK_SAS_URL if you set it"
+                "an expiry",
+                fix="try again later; check PC_SDK_SAS_URL if you set it",
             ) from None
         if expiry.tzinfo is None:
             expiry = expiry.replace(tzinfo=dt.UTC)

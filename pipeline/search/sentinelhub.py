@@ -119,8 +119,8 @@ class SentinelHubSource:
         if name not in base:
             raise DataUnavailable(
                 f"Sentinel Hub route serves sentinel-2-l2a and sentinel-1-grd, not {name} "
-                "(CDSE has no Landsat Collection 2 Level-2)\n"
-                "  fix: use catalog: {kind: planetary-computer} (keyless) for Landsat windows"
+                "(CDSE has no Landsat Collection 2 Level-2)",
+                fix="use catalog: {kind: planetary-computer} (keyless) for Landsat windows",
             )
         tag = hashlib.sha1(self.url.encode()).hexdigest()[:8]
         coll = base[name].define_from(
@@ -280,7 +280,8 @@ class SentinelHubReader:
         if max(grid.width, grid.height) > MAX_PX:
             raise DataUnavailable(
                 f"the site grid is {grid.width}x{grid.height} px; the Process API allows "
-                f"{MAX_PX} px a side\n  fix: use a smaller site box (50 km at 10 m is 5000 px)"
+                f"{MAX_PX} px a side",
+                fix="use a smaller site box (50 km at 10 m is 5000 px)",
             )
         epsg = grid.crs.to_epsg()
         if epsg is None:
@@ -358,8 +359,8 @@ class SentinelHubReader:
         if arr.shape != (grid.height, grid.width, len(bands)):
             raise DataUnavailable(
                 f"the Process API answered {scene.id} with an image of shape {arr.shape}; "
-                f"asked for {(grid.height, grid.width, len(bands))} ({', '.join(bands)})\n"
-                "  fix: report this; the service or evalscript changed"
+                f"asked for {(grid.height, grid.width, len(bands))} ({', '.join(bands)})",
+                fix="report this; the service or evalscript changed",
             )
         return arr
 
@@ -409,8 +410,8 @@ def _call(source: SentinelHubSource, what: str, fn: Any) -> Any:
         return fn()
     except OutOfRequestsException:
         raise DataUnavailable(
-            f"Sentinel Hub kept answering 429 (too many requests) to the {what}\n"
-            "  fix: wait a few minutes; CDSE allows 300 requests a minute and 10,000 a month"
+            f"Sentinel Hub kept answering 429 (too many requests) to the {what}",
+            fix="wait a few minutes; CDSE allows 300 requests a minute and 10,000 a month",
         ) from None
     except DownloadFailedException as exc:
         status = _status(exc)
@@ -427,12 +428,12 @@ def _call(source: SentinelHubSource, what: str, fn: Any) -> Any:
             ) from None
         if status is None:
             raise CatalogUnreachable(
-                f"cannot reach Sentinel Hub at {source.url} for the {what}\n"
-                "  fix: check the network connection; try again later"
+                f"cannot reach Sentinel Hub at {source.url} for the {what}",
+                fix="check the network connection; try again later",
             ) from None
         raise DataUnavailable(
-            f"Sentinel Hub at {source.url} answered HTTP {status} to the {what}\n"
-            "  fix: try again later on 5xx; check the site box and dates on 400"
+            f"Sentinel Hub at {source.url} answered HTTP {status} to the {what}",
+            fix="try again later on 5xx; check the site box and dates on 400",
         ) from None
     except Exception as exc:
         # oauthlib raises its own errors for a bad token answer (never with the secret in them,

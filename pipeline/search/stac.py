@@ -61,14 +61,14 @@ class StacApiSource:
             except (requests.RequestException, APIError) as exc:
                 if _no_answer(exc):
                     raise CatalogUnreachable(
-                        f"cannot reach the catalogue at {redact(self.url)}: {_reason(exc)}\n"
-                        "  fix: check the network connection (or proxy), or run "
-                        "`make run AOI=demo` to try the pipeline offline"
+                        f"cannot reach the catalogue at {redact(self.url)}: {_reason(exc)}",
+                        fix="check the network connection (or proxy), or run "
+                        "`make run AOI=demo` to try the pipeline offline",
                     ) from None
                 raise CatalogUnreachable(
-                    f"the catalogue at {redact(self.url)} answered with an error: {_short(exc)}\n"
-                    "  fix: check the catalog.url in the config; try again later if the service "
-                    "is down"
+                    f"the catalogue at {redact(self.url)} answered with an error: {_short(exc)}",
+                    fix="check the catalog.url in the config; try again later if the service "
+                    "is down",
                 ) from None
         return self._client
 
@@ -101,19 +101,20 @@ class StacApiSource:
             if _no_answer(exc):
                 raise CatalogUnreachable(
                     f"lost the catalogue at {redact(self.url)} while searching {collection}: "
-                    f"{_reason(exc)}\n  fix: try again; check the network connection"
+                    f"{_reason(exc)}",
+                    fix="try again; check the network connection",
                 ) from None
             status = getattr(exc, "status_code", None)
             if status is not None and (status >= 500 or status == 429):
                 raise CatalogUnreachable(
                     f"the catalogue at {redact(self.url)} kept failing while searching "
-                    f"{collection} {start}..{end}: {_short(exc)}\n"
-                    "  fix: the service is down or overloaded; try again later"
+                    f"{collection} {start}..{end}: {_short(exc)}",
+                    fix="the service is down or overloaded; try again later",
                 ) from None
             raise DataUnavailable(
                 f"the catalogue at {redact(self.url)} refused the search of {collection} "
-                f"{start}..{end}: {_short(exc)}\n"
-                "  fix: check the collection exists in this catalogue; try again later on 5xx"
+                f"{start}..{end}: {_short(exc)}",
+                fix="check the collection exists in this catalogue; try again later on 5xx",
             ) from None
         # A catalogue may answer with other collections' items (seen in recorded responses).
         return scenes_from_items(
@@ -141,9 +142,9 @@ class StaticCatalogSource:
                 self._items = list(catalog.get_items(recursive=True))
             except (requests.RequestException, OSError, pystac.STACError, ValueError) as exc:
                 raise CatalogUnreachable(
-                    f"cannot read the static catalogue {redact(self.url)}: {_reason(exc)}\n"
-                    "  fix: check catalog.url in the config points at a STAC catalog.json "
-                    "(and the network, for an http URL)"
+                    f"cannot read the static catalogue {redact(self.url)}: {_reason(exc)}",
+                    fix="check catalog.url in the config points at a STAC catalog.json "
+                    "(and the network, for an http URL)",
                 ) from None
         return self._items
 

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from affine import Affine
@@ -39,6 +38,8 @@ from pipeline.write.export import (
 )
 from pipeline.write.outdir import file_set, sweep_tree
 from pipeline.write.render import OverviewSite, PanelText, flicker, overview, panel, pictures
+
+log = logging.getLogger("pipeline.run")
 
 
 @dataclass
@@ -317,12 +318,10 @@ def run_aoi(
     out_root: Path,
     claims: list[str] | None = None,
     sites: list[str] | None = None,
-    log: Any = None,
     config_path: Path | None = None,
 ) -> list[tuple[Outcome, Path]]:
     """Check every (claim, site) of the AOI and write each one's outputs, then the AOI's summary
-    and report; returns what was done."""
-    log = log or sys.stderr
+    and report; returns what was done. Progress goes to the `pipeline.run` logger."""
     config_sha = sha256_file(config_path) if config_path is not None else None
     sweep_tree(out_root / cfg.aoi)  # temporaries of killed runs (committed sets rolled forward)
     done = []
@@ -332,13 +331,10 @@ def run_aoi(
         for site in cfg.sites_for(claim):
             if sites and site.id not in sites:
                 continue
-            print(f"{cfg.aoi}/{site.id}/{claim.id}: searching {source.description}", file=log)
+            log.info("%s/%s/%s: searching %s", cfg.aoi, site.id, claim.id, source.description)
             outcome = check(cfg, claim, site, source, config_sha)
             path = write(outcome, out_root / cfg.aoi / site.id / claim.id)
-            print(
-                f"  -> {outcome.judgement.verdict}: {'; '.join(outcome.judgement.reasons)}",
-                file=log,
-            )
+            log.info("  -> %s: %s", outcome.judgement.verdict, "; ".join(outcome.judgement.reasons))
             done.append((outcome, path))
     aoi_dir = out_root / cfg.aoi
     with file_set(aoi_dir) as staged:  # summary and reports replaced as one set

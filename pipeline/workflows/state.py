@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import LockHeld
 from pipeline.write.export import sha256_file
 
 SCHEMA = """
@@ -95,10 +96,6 @@ HISTORY_COLUMNS = (
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-class LockHeld(Exception):
-    """Another run holds the lock."""
 
 
 @contextlib.contextmanager

@@ -62,8 +62,6 @@ HISTORY_DAYS = 120
 """A new acquisition is tested against the site's usable acquisitions of the previous 120 days
 (the reference-period detector, when there are at least MIN_USABLE of them)."""
 
-EXIT_ALERT_UNDELIVERED = 69  # EX_UNAVAILABLE: an alert could not be delivered (retried next run)
-EXIT_LOCKED = 75  # EX_TEMPFAIL: another run holds the lock; try again later
 STATE_FILE = "watch.sqlite"
 LOCK_FILE = "watch.lock"
 LOG_FILE = "watch.log"
