@@ -16,11 +16,7 @@ from pystac_client.exceptions import APIError
 from urllib3.util.retry import Retry
 
 CONNECT_TIMEOUT_S = 10.0
-
-
 READ_TIMEOUT_S = 60.0
-
-
 MAX_RETRY_AFTER_S = 30.0
 """The longest wait a 429/503 Retry-After may impose before a retry (a service asking for more
 is treated as down rather than hanging the run)."""
@@ -42,13 +38,13 @@ class _BoundedRetry(Retry):
         return None if after is None else min(after, MAX_RETRY_AFTER_S)
 
 
-def _retry() -> Retry:
-    """Retry what a busy service does (429, 5xx) a few times; give up on a dead host at once."""
+def _retry(status: int = 3, connect: int = 1) -> Retry:
+    """Retry what a busy service does (429, 5xx) `status` times; a dead host `connect` times."""
     return _BoundedRetry(
-        total=4,
-        connect=1,
+        total=status + connect,
+        connect=connect,
         read=2,
-        status=3,
+        status=status,
         backoff_factor=0.5,
         backoff_max=10,
         status_forcelist=(429, 500, 502, 503, 504),
@@ -58,10 +54,12 @@ def _retry() -> Retry:
     )
 
 
-def retrying_session() -> requests.Session:
-    """A requests session with `_retry()` on http and https (the catalogue path's retries)."""
+def retrying_session(retries: int | None = None) -> requests.Session:
+    """A requests session with `_retry()` on http and https: the catalogue path's retries, or
+    `retries` of each kind (an alert receiver that is down or busy) when given."""
     session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(max_retries=_retry())
+    policy = _retry() if retries is None else _retry(status=retries, connect=retries)
+    adapter = requests.adapters.HTTPAdapter(max_retries=policy)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

@@ -24,8 +24,6 @@ import random
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.io
+import requests
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
@@ -65,15 +64,12 @@ def _retry_after(url: str) -> float | None:
     if not url.startswith(("http://", "https://")):
         return None
     try:
-        req = urllib.request.Request(url, method="HEAD")
-        with urllib.request.urlopen(req, timeout=PROBE_TIMEOUT_S):
-            return None
-    except urllib.error.HTTPError as err:
-        if err.code not in THROTTLED:
-            return None
-        value = (err.headers.get("Retry-After") or "").strip()
-    except (OSError, ValueError):
+        answer = requests.head(url, timeout=PROBE_TIMEOUT_S, allow_redirects=True)
+    except (requests.RequestException, ValueError):
         return None
+    if answer.status_code not in THROTTLED:
+        return None
+    value = (answer.headers.get("Retry-After") or "").strip()
     if value.isdigit():
         return min(float(value), MAX_RETRY_AFTER_S)
     try:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 
 import requests
 
 from pipeline.config.aoi import Alert
-
-BACKOFF_S = 1.0
+from pipeline.net.http import retrying_session
 
 
 def run_command(argv: list[str], payload: str, timeout_s: float) -> str | None:
@@ -55,27 +53,23 @@ def run_command(argv: list[str], payload: str, timeout_s: float) -> str | None:
 
 
 def post(url: str, payload: str, timeout_s: float, retries: int) -> str | None:
-    """POST the payload; retry connection errors, timeouts, 429 and 5xx with backoff."""
-    error = ""
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(BACKOFF_S * 2 ** (attempt - 1))
-        try:
-            r = requests.post(
+    """POST the payload through the one HTTP layer (`pipeline.net.http`): connection errors,
+    429 and 5xx are retried `retries` times with backoff (Retry-After honoured, capped); other
+    answers are final. Returns what went wrong, or None."""
+    try:
+        with retrying_session(retries) as session:
+            r = session.post(
                 url,
                 data=payload.encode(),
                 headers={"Content-Type": "application/json"},
                 timeout=timeout_s,
             )
-        except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-            continue
-        if r.status_code < 300:
-            return None
-        error = f"HTTP {r.status_code}"
-        if r.status_code != 429 and r.status_code < 500:
-            break  # the receiver refuses it: asking again will not help
-    return f"POST {url} failed after {attempt + 1} attempt(s): {error}"
+    except requests.RequestException as exc:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        return f"POST {url} failed after {retries + 1} attempt(s): {reason}"
+    if r.status_code < 300:
+        return None
+    return f"POST {url} failed: HTTP {r.status_code}"
 
 
 def deliver(alert: Alert, payload: str) -> str | None:
