@@ -136,33 +136,7 @@ def detect_change(
         baseline = restrict(baseline, within)
         buildup = detect(baseline, before, pixel_area_m2=pixel_area_m2, detector=det)
     change = detect(before, after, baseline=baseline, pixel_area_m2=pixel_area_m2, detector=det)
-    if stacks and uses_reference(kind, detection):
-        return _with_stacks(
-            Detection(
-                change,
-                buildup,
-                before,
-                after,
-                baseline,
-                kind,
-                det,
-                normaliser,
-                pixel_area_m2,
-                min_region_pixels(pixel_area_m2),
-                buildup_method="two-date" if buildup is not None else None,
-            ),
-            stacks,
-            within,
-            band,
-        )
-    notes: tuple[str, ...] = ()
-    if stacks:
-        notes = (
-            f"two-date detection (detection {detection}): the reference period is used for "
-            f"{', '.join(sorted(REFERENCE_KINDS))} under auto; on optical farmland it costs "
-            "recall (README, Detection quality); set detection: reference to use it",
-        )
-    return Detection(
+    two_date = Detection(
         change,
         buildup,
         before,
@@ -173,8 +147,20 @@ def detect_change(
         normaliser,
         pixel_area_m2,
         min_region_pixels(pixel_area_m2),
-        usable={name: len(images) for name, images in stacks.items()} if stacks else {},
-        notes=notes,
+        buildup_method="two-date" if buildup is not None else None,
+    )
+    if not stacks:
+        return two_date
+    if uses_reference(kind, detection):
+        return _with_stacks(two_date, stacks, within, band)
+    return replace(
+        two_date,
+        usable={name: len(images) for name, images in stacks.items()},
+        notes=(
+            f"two-date detection (detection {detection}): the reference period is used for "
+            f"{', '.join(sorted(REFERENCE_KINDS))} under auto; on optical farmland it costs "
+            "recall (README, Detection quality); set detection: reference to use it",
+        ),
     )
 
 
