@@ -58,11 +58,12 @@ def graph() -> tuple[dict[str, set[str]], list[tuple[str, int, str]]]:
 
 
 def _type_checking_only(tree: ast.Module, node: ast.AST) -> bool:
-    for n in tree.body:
-        if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test):
-            if any(node is x for x in ast.walk(n)):
-                return True
-    return False
+    return any(
+        isinstance(n, ast.If)
+        and "TYPE_CHECKING" in ast.unparse(n.test)
+        and any(node is x for x in ast.walk(n))
+        for n in tree.body
+    )
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:

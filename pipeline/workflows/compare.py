@@ -435,11 +435,16 @@ def site_rings(path: Path) -> list[list[tuple[float, float]]]:
     for g in geoms:
         kind = g.get("type") if isinstance(g, dict) else None
         coords = g.get("coordinates") if isinstance(g, dict) else None
-        polys = [coords] if kind == "Polygon" else coords if kind == "MultiPolygon" else None
+        polys: list[Any] = (
+            [coords] if kind == "Polygon" else list(coords or []) if kind == "MultiPolygon" else []
+        )
         if not polys:
             raise bad("holds a geometry that is not a polygon", kind)
         for poly in polys:
-            ring = [(float(x), float(y)) for x, y, *_ in poly[0]]
+            try:
+                ring = [(float(x), float(y)) for x, y, *_ in poly[0]]
+            except (TypeError, ValueError, IndexError):
+                raise bad("a polygon's coordinates are not [lon, lat] pairs") from None
             if len(ring) < 4 or not all(-180 <= x <= 180 and -90 <= y <= 90 for x, y in ring):
                 raise bad("a polygon is not a ring of [lon, lat] corners in range", ring[:3])
             rings.append(ring)
