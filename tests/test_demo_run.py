@@ -215,6 +215,8 @@ def test_scenes_lists_the_acquisitions(capsys: pytest.CaptureFixture[str]) -> No
     assert "before   2015-08-01..2015-08-31 sentinel-2-l1c: 1 scene(s)" in out
     assert "2017-06-21 00:00 OSCD_rennes_20170621_L1C" in out
     assert "cloud over site  n/a" in out  # L1C has no classification layer
+    # how many acquisitions each window gives, and whether the config's detection stacks them
+    assert "1 usable acquisition(s) (>= 20% of the site clear); detection auto: one image" in out
 
 
 def test_leftovers_of_dead_runs_are_swept_but_not_those_of_live_runs(tmp_path: Path) -> None:

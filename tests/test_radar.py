@@ -243,6 +243,8 @@ def test_radar_claim_end_to_end(
     assert main(["scenes", "--config", str(path)]) == 0
     listing = capsys.readouterr().out
     assert listing.count("backscatter: uncalibrated") == 4, listing
+    # radar windows are stacked under detection auto: each says if it can be a reference period
+    assert "too few for a reference period (needs 4; detection auto)" in listing, listing
 
 
 def _s1(day: int, orbit: int | None) -> Scene:

@@ -197,11 +197,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_scenes(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from pipeline.detect.core import uses_reference
+    from pipeline.detect.refperiod import MIN_USABLE
     from pipeline.model.grid import plan_grid
     from pipeline.model.sensors import SENSORS
     from pipeline.search.factory import open_source
     from pipeline.search.routed import served_by
-    from pipeline.workflows.fetch import find_scenes, survey
+    from pipeline.workflows.fetch import MAX_STACK, MIN_STACK_CLEAR, find_scenes, survey
 
     cfg, _ = _resolve(args.aoi, args.config)
     _configure_cache(args)
@@ -253,6 +255,20 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
                 what = f"backscatter: {RADIOMETRY[expected_label(s)]}"
             tqdm.write(f"    {s.datetime:%Y-%m-%d %H:%M} {s.id:42} {what}{mark}", file=out)
+        if not args.no_site_cloud:
+            usable = min(MAX_STACK, sum(1 for c in candidates if c.usable_in_stack))
+            mode = claim.detection or cfg.detection
+            used = uses_reference(sensor.kind, mode)
+            tqdm.write(
+                f"    {usable} usable acquisition(s) (>= {MIN_STACK_CLEAR:.0%} of the site clear)"
+                + (
+                    f": {'enough' if usable >= MIN_USABLE else 'too few'} for a reference "
+                    f"period (needs {MIN_USABLE}; detection {mode})"
+                    if used
+                    else f"; detection {mode}: one image per window for {sensor.kind}"
+                ),
+                file=out,
+            )
         bar.update(1)
     bar.close()
     return 0

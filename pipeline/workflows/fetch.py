@@ -137,6 +137,11 @@ class Candidate:
     clear: float | None
     """Share of the site that is clear in this scene; None when the sensor has no cloud mask."""
 
+    @property
+    def usable_in_stack(self) -> bool:
+        """Whether `read_stack` would take this acquisition into its window's stack."""
+        return self.clear is None or self.clear >= MIN_STACK_CLEAR
+
     def describe(self) -> dict[str, Any]:
         return {
             "scene_id": self.scene.id,
