@@ -3,12 +3,17 @@ retries of bodies that break off; used for catalogues, tokens, annotation tables
 
 from __future__ import annotations
 
+import configparser
+import datetime as dt
+import hashlib
+import hmac
+import os
 import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 import requests
 import requests.adapters
@@ -101,3 +106,91 @@ def local_path(href: str) -> Path | None:
     if "://" not in href:
         return Path(href)
     return None
+
+
+# --- S3 (requester pays) ------------------------------------------------------------------------
+
+
+def aws_credentials() -> tuple[str, str, str | None] | None:
+    """(access key, secret, session token) from the environment, else the shared credentials file
+    (~/.aws/credentials, profile AWS_PROFILE or default), as GDAL and the AWS tools find them."""
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        return key, secret, os.environ.get("AWS_SESSION_TOKEN")
+    path = Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")).expanduser()
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except (OSError, configparser.Error):
+        return None
+    section = (
+        parser[os.environ.get("AWS_PROFILE", "default")]
+        if parser.has_section(os.environ.get("AWS_PROFILE", "default"))
+        else None
+    )
+    if section is None or "aws_access_key_id" not in section:
+        return None
+    return (
+        section["aws_access_key_id"],
+        section.get("aws_secret_access_key", ""),
+        section.get("aws_session_token"),
+    )
+
+
+def s3_request(
+    url: str, when: dt.datetime | None = None, extra: dict[str, str] | None = None
+) -> tuple[str, dict[str, str]]:
+    """The https URL and signed headers (AWS Signature Version 4) of a GET of `s3://bucket/key`,
+    with the reader paying the transfer (requester-pays buckets such as Earth Search's Sentinel-1
+    and Landsat). Honours GDAL's AWS_S3_ENDPOINT, AWS_HTTPS, AWS_VIRTUAL_HOSTING, AWS_REGION (or
+    AWS_DEFAULT_REGION) and AWS_REQUEST_PAYER, so one setting serves GDAL's reads and these."""
+    creds = aws_credentials()
+    if creds is None:
+        raise ValueError("no AWS credentials")
+    key_id, secret, token = creds
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    host = os.environ.get("AWS_S3_ENDPOINT", "s3.amazonaws.com")
+    scheme = (
+        "https" if os.environ.get("AWS_HTTPS", "YES").upper() in ("YES", "TRUE", "ON") else "http"
+    )
+    virtual = os.environ.get("AWS_VIRTUAL_HOSTING", "TRUE").upper() in ("YES", "TRUE", "ON")
+    path = "/" + quote(key, safe="/~") if virtual else f"/{bucket}/" + quote(key, safe="/~")
+    host = f"{bucket}.{host}" if virtual else host
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    when = when or dt.datetime.now(dt.UTC)
+    stamp, day = when.strftime("%Y%m%dT%H%M%SZ"), when.strftime("%Y%m%d")
+    headers = {
+        "host": host,
+        "x-amz-content-sha256": hashlib.sha256(b"").hexdigest(),
+        "x-amz-date": stamp,
+    }
+    headers.update({k.lower(): v for k, v in (extra or {}).items()})
+    payer = os.environ.get("AWS_REQUEST_PAYER", "requester")
+    if payer:
+        headers["x-amz-request-payer"] = payer
+    if token:
+        headers["x-amz-security-token"] = token
+    names = sorted(headers)
+    canonical = "\n".join(
+        [
+            "GET",
+            path,
+            "",
+            "".join(f"{n}:{headers[n].strip()}\n" for n in names),
+            ";".join(names),
+            headers["x-amz-content-sha256"],
+        ]
+    )
+    scope = f"{day}/{region}/s3/aws4_request"
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    signing = f"AWS4{secret}".encode()
+    for part in (day, region, "s3", "aws4_request"):
+        signing = hmac.new(signing, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(signing, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={key_id}/{scope}, SignedHeaders={';'.join(names)}, "
+        f"Signature={signature}"
+    )
+    return f"{scheme}://{host}{path}", {k: v for k, v in headers.items() if k != "host"}

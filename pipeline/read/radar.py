@@ -20,10 +20,7 @@ and `fetch_bytes` are the I/O edge.
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,13 +43,13 @@ from pipeline.model.image import Prepared
 from pipeline.model.scene import Scene
 from pipeline.model.sensors import Sensor
 from pipeline.net import cache
-from pipeline.net.gdal import gdal_env
 from pipeline.net.http import (
     CONNECT_TIMEOUT_S,
     READ_TIMEOUT_S,
     _again,
     local_path,
     retrying_session,
+    s3_request,
 )
 from pipeline.net.redact import redact, strip_credentials
 from pipeline.read import s1cal
@@ -220,51 +217,26 @@ def fetch_bytes(href: str, sign: Callable[[str], str] | None = None) -> bytes:
         with retrying_session() as session:
             return bytes(_again(get))
     if href.startswith("s3://"):
-        path = _dataset_path(href)  # refuses without AWS credentials, saying what to do
-        with gdal_env(), rasterio.Env(CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".xml,.XML"):
-            return _vsi_read(f"/vsis3/{path[5:]}")
+        _dataset_path(href)  # refuses without AWS credentials, saying what to do
+
+        def get_s3() -> bytes:
+            url, headers = s3_request(href)  # signed afresh on every try (the date is signed)
+            r = session.get(url, headers=headers, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
+            if r.status_code in (403, 404):
+                raise DataUnavailable(
+                    f"cannot read {redact(href)}: not found or refused (HTTP {r.status_code})",
+                    fix="check the item's asset href and that the AWS credentials may read the "
+                    "bucket (requester pays)",
+                )
+            r.raise_for_status()
+            return r.content
+
+        with retrying_session() as session:
+            return bytes(_again(get_s3))
     local = local_path(href)
     if local is None:
         raise DataUnavailable(f"cannot read {redact(href)}: unsupported URL scheme")
     return local.read_bytes()
-
-
-@functools.cache
-def _libgdal() -> ctypes.CDLL | None:
-    """The GDAL library rasterio loaded, for VSIFReadL (rasterio reads rasters, not whole files);
-    used only for annotation tables on s3:// (requester pays, the user's AWS credentials)."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            for line in maps:
-                m = re.search(r"(/\S*libgdal[^/\s]*\.(?:so|dylib)[^/\s]*)$", line.strip())
-                if m:
-                    return ctypes.CDLL(m.group(1))
-    except OSError:
-        pass
-    return None
-
-
-def _vsi_read(vsi_path: str) -> bytes:
-    """A whole file through GDAL's virtual file system (rasterio does not wrap VSIFReadL)."""
-    lib = _libgdal()
-    if lib is None:
-        raise DataUnavailable(f"cannot read {vsi_path}: GDAL's file API is not reachable")
-    lib.VSIFOpenL.restype = ctypes.c_void_p
-    lib.VSIFOpenL.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-    lib.VSIFReadL.restype = ctypes.c_size_t
-    lib.VSIFReadL.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
-    lib.VSIFCloseL.argtypes = [ctypes.c_void_p]
-    fp = lib.VSIFOpenL(vsi_path.encode(), b"rb")
-    if not fp:
-        raise DataUnavailable(f"cannot read {vsi_path}: not found or refused")
-    chunks = []
-    try:
-        buf = ctypes.create_string_buffer(1 << 20)
-        while n := lib.VSIFReadL(buf, 1, len(buf), fp):
-            chunks.append(buf.raw[:n])
-    finally:
-        lib.VSIFCloseL(fp)
-    return b"".join(chunks)
 
 
 def _table(scene: Scene, key: str, kind: str) -> Any:
