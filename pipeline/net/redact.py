@@ -7,6 +7,7 @@ replaced by `***` in any text that leaves the process.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -43,6 +44,11 @@ _URL = re.compile(r"""[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'"<>]+""")
 _NAMES = "|".join(re.escape(p) for p in sorted(SECRET_PARAMS, key=len, reverse=True))
 _QUERY_PAIR = re.compile(r"(?i)(?<![a-z0-9_-])(" + _NAMES + r")=([^&\s'\"]+)")
 _BEARER = re.compile(r"(?i)\b(bearer|authorization:)\s+[A-Za-z0-9._~+/=-]{8,}")
+_TOKEN_FIELD = re.compile(r"(['\"]?(?:access|refresh)_token['\"]?\s*[:=]\s*['\"]?)[^'\",\s}&]+")
+"""A token in a JSON body or a form (`"access_token": "..."`), as OAuth libraries log them."""
+_KNOWN: set[str] = set()
+"""Secrets this process was given (a client secret from a config file), masked like the
+environment's."""
 
 
 def redact_url(url: str) -> str:
@@ -81,8 +87,33 @@ def redact(text: str) -> str:
     text = _URL.sub(lambda m: redact_url(m.group(0)), text)
     text = _QUERY_PAIR.sub(lambda m: f"{m.group(1)}={MASK}", text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
-    for name in SECRET_ENV:
-        value = os.environ.get(name, "")
+    text = _TOKEN_FIELD.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    for value in [os.environ.get(name, "") for name in SECRET_ENV] + sorted(_KNOWN):
         if len(value) >= 6:
             text = text.replace(value, MASK)
     return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that passes every record through `redact`: for third-party loggers that
+    print credentials at DEBUG (requests-oauthlib logs the token request and the token)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        clean = redact(text)
+        if clean != text:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def guard_loggers(names: tuple[str, ...], secret: str = "") -> None:
+    """Keep credentials (and `secret`, when given) out of the records of these loggers."""
+    if secret:
+        _KNOWN.add(secret)
+    for name in names:
+        log = logging.getLogger(name)
+        if _FILTER not in log.filters:
+            log.addFilter(_FILTER)

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
-import re
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -44,7 +42,7 @@ from pipeline.errors import CatalogUnreachable, DataUnavailable, InputError, Pro
 from pipeline.model.grid import Grid
 from pipeline.model.scene import Asset, Scene
 from pipeline.net import cache
-from pipeline.net.redact import strip_credentials
+from pipeline.net.redact import guard_loggers, strip_credentials
 
 CDSE_URL = "https://sh.dataspace.copernicus.eu"
 CDSE_TOKEN_URL = (
@@ -190,11 +188,6 @@ class SentinelHubSource:
         )
 
 
-_SECRET_PATTERNS = (
-    re.compile(r"(client_secret=)[^&\s'\"]+"),
-    re.compile(r"(['\"]?(?:access|refresh)_token['\"]?\s*[:=]\s*['\"]?)[^'\",\s}&]+"),
-    re.compile(r"(Bearer )[^'\",\s}]+"),
-)
 _LOGGERS = (
     "requests_oauthlib.oauth2_session",  # logs the token request body and the token at DEBUG
     "oauthlib",
@@ -205,36 +198,10 @@ _LOGGERS = (
 )
 
 
-class _Scrub(logging.Filter):
-    """Removes client secrets, access tokens and bearer headers from log records."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        clean = text
-        for secret in self.secrets:
-            clean = clean.replace(secret, "<redacted>")
-        for pat in _SECRET_PATTERNS:
-            clean = pat.sub(r"\1<redacted>", clean)
-        if clean != text:
-            record.msg, record.args = clean, ()
-        return True
-
-
-_SCRUB = _Scrub()
-
-
 def _scrub_logs(secret: str) -> None:
-    """Keep credentials out of logs even at DEBUG (requests-oauthlib prints them there)."""
-    if secret:
-        _SCRUB.secrets.add(secret)
-    for name in _LOGGERS:
-        log = logging.getLogger(name)
-        if _SCRUB not in log.filters:
-            log.addFilter(_SCRUB)
+    """Keep credentials out of logs even at DEBUG (requests-oauthlib prints them there), with
+    the same redaction as every message that leaves the process (`pipeline.net.redact`)."""
+    guard_loggers(_LOGGERS, secret)
 
 
 def _asset_key(band: str) -> str:
