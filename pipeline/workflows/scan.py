@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -150,9 +151,32 @@ def _rings(geom: dict[str, Any]) -> list[list[tuple[float, float]]]:
 # -- one tile (runs on a worker) ---------------------------------------------------------------
 
 
+class TileFailed(RuntimeError):
+    """A tile's task failed; the message is the reason (type and first line of the error), in
+    a form every worker can send back (some of the pipeline's errors do not pickle)."""
+
+
+def failure_reason(exc: BaseException | None) -> str:
+    """The reason of a failed task as the driver shows it: TileFailed's message (distributed may
+    hand it back wrapped as Exception("TileFailed('...')")), else the error's repr."""
+    if isinstance(exc, TileFailed):
+        return str(exc)
+    text = str(exc)
+    m = re.search(r"TileFailed\((['\"])(.*)\1\)", text)
+    return m.group(2) if m else repr(exc)
+
+
 def run_tile(spec: ScanSpec, tile: Tile, out: str) -> dict[str, Any]:
     """Search, pick, read, detect and write one tile; return its summary (what tile.json holds).
-    Raises on any failure (the scheduler retries, then the driver records the reason)."""
+    Raises TileFailed on any failure (the scheduler retries, then the driver records it)."""
+    try:
+        return _run_tile(spec, tile, out)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise TileFailed(f"{type(exc).__name__}: {first}") from None
+
+
+def _run_tile(spec: ScanSpec, tile: Tile, out: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     folder = Path(out) / TILES / tile.id
     cfg = tile_config(spec, tile)
@@ -411,9 +435,14 @@ def scan(
         else:
             n = workers or os.cpu_count() or 1
             cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
             )
             client = Client(cluster)
+            say(f"local cluster: {n} worker process(es); dashboard {client.dashboard_link}")
         try:
             futures = [
                 client.submit(run_tile, spec, t, str(out), key=k, retries=retries, pure=False)
@@ -424,9 +453,7 @@ def scan(
                 t = by_key[fut.key]
                 if fut.status == "error":
                     exc = fut.exception()
-                    failed[t.id] = (
-                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                    )
+                    failed[t.id] = failure_reason(exc)
                 else:
                     summaries[t.id] = fut.result()
                     done_km2 += t.km2
