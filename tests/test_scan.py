@@ -428,3 +428,15 @@ def test_a_foreign_file_in_the_output_folder_is_refused(
     assert main(args(out, SMALL)) == 2
     assert "did not write" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_a_scan_with_other_settings_is_not_mixed_into_a_scan_folder(
+    one_worker: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "o"
+    shutil.copytree(one_worker, out)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    other = [a if a != "2017-06-01/2017-06-30" else "2017-06-01/2017-06-29" for a in args(out)]
+    assert main(other) == 2
+    assert "holds tiles of a scan with other settings" in capsys.readouterr().err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before

@@ -22,6 +22,7 @@ import math
 import os
 import platform
 import re
+import resource
 import shutil
 import sys
 import time
@@ -264,6 +265,8 @@ def _run_tile(spec: ScanSpec, tile: Tile, out: str) -> dict[str, Any]:
             notes=list(det.notes),
         )
     summary["seconds"] = round(time.perf_counter() - t0, 3)
+    # The worker process's peak resident memory so far (Linux: KiB), for the benchmarks.
+    summary["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     with outdir.atomic_dir(folder) as tmp:
         _write_class(tmp / "class.tif", klass, core)
         write_json(tmp / "regions.geojson", {"type": "FeatureCollection", "features": features})
