@@ -35,8 +35,8 @@ from pathlib import Path
 
 import rasterio
 from pyproj import Transformer
+from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping, shape
-from shapely.ops import transform as shp_transform
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -123,8 +123,7 @@ def region(bounds: list[float], km: float, tile_km: float) -> dict:
 def utm_area_km2(geom: dict) -> float:
     with rasterio.open(TILE / "B02.tif") as src:
         crs = src.crs
-    to_utm = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    return shp_transform(to_utm.transform, shape(geom)).area / 1e6
+    return float(shape(transform_geom("EPSG:4326", crs, geom)).area) / 1e6
 
 
 def main() -> None:

@@ -106,6 +106,7 @@ def scan_page(
         else ""
     )
     svg_html = "\n".join(svg)
+    dots = ", ".join(f'<span style="color:{c}">●</span> {k}' for k, c in DIRECTION.items())
     wins = ", ".join(f"{k} {a}..{b}" for k, (a, b) in windows.items())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Scan: {escape(name)}</title>
@@ -118,7 +119,8 @@ figcaption {{ font-size: 11px; color: #555; }}
 img {{ image-rendering: pixelated; border: 1px solid #999; }}
 </style></head><body>
 <h1>Scan: {escape(name)}</h1>
-<p>Windows: {escape(wins)}. {len(tiles)} tiles: {legend}.</p>
+<p>Windows: {escape(wins)}. {len(tiles)} tiles: {legend}. Candidates by rank:
+{dots}.</p>
 {svg_html}
 {failed_html}
 <h2>Top candidates</h2>
