@@ -361,6 +361,114 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    from pipeline.workflows.scan import ScanSpec, check_out, parse_window, region_from, scan
+
+    sites = None
+    kind, url = "auto", ""
+    if args.aoi:
+        cfg, _path = _resolve(args.aoi, None)
+        sites = cfg.sites
+        kind, url = cfg.catalog.kind, cfg.catalog.url
+    if args.catalog:
+        local = Path(args.catalog)
+        if local.exists() or not args.catalog.startswith(("http://", "https://")):
+            if not local.is_file():
+                raise InputError(
+                    Problem(
+                        args.catalog,
+                        "--catalog",
+                        "is not a file",
+                        None,
+                        "give a static catalog.json path, or a STAC API / catalog.json URL",
+                    )
+                )
+            kind, url = "static", str(local.resolve())
+        else:
+            kind, url = ("static" if args.catalog.endswith(".json") else "stac-api"), args.catalog
+    region, name = region_from(args.bbox, args.geojson, sites)
+    windows = {}
+    for w in ("baseline", "before", "after"):
+        text = getattr(args, w)
+        if text:
+            windows[w] = parse_window(f"--{w}", text, args.sensor)
+    if windows["after"][0] <= windows["before"][1]:
+        raise InputError(
+            Problem(
+                "pipeline scan",
+                "--after",
+                f"starts on or before the before window ends ({windows['before'][1]})",
+                args.after,
+                "the after window must start after the before window ends",
+            )
+        )
+    if "baseline" in windows and windows["baseline"][1] >= windows["before"][0]:
+        raise InputError(
+            Problem(
+                "pipeline scan",
+                "--baseline",
+                f"ends on or after the before window starts ({windows['before'][0]})",
+                args.baseline,
+                "the baseline window must end before the before window starts",
+            )
+        )
+    if not args.tile_km > 0 or args.tile_km > 100:
+        raise InputError(
+            Problem(
+                "pipeline scan",
+                "--tile-km",
+                "must be > 0 and <= 100",
+                str(args.tile_km),
+                "e.g. --tile-km 10",
+            )
+        )
+    if args.workers is not None and args.workers < 1:
+        raise InputError(
+            Problem(
+                "pipeline scan",
+                "--workers",
+                "must be at least 1",
+                str(args.workers),
+                "e.g. --workers 4",
+            )
+        )
+    spec = ScanSpec(
+        region=region,
+        name=args.aoi or name,
+        windows=windows,
+        sensor=args.sensor,
+        catalog_kind=kind,
+        catalog_url=url,
+        tile_km=args.tile_km,
+        detector=args.detector,
+        detection=args.detection,
+        max_cloud=args.max_cloud,
+    )
+    out = Path(args.out)
+    check_out(out, spec, args.overwrite)
+    r = scan(spec, out, workers=args.workers, scheduler=args.scheduler)
+    print(
+        f"{r.tiles} tiles: {r.done} done now, {r.skipped} already written (skipped), "
+        f"{len(r.failed)} failed; {r.candidates} candidates; {r.km2:,.1f} km² in "
+        f"{r.seconds:,.1f} s"
+    )
+    for tile, reason in r.failed.items():
+        print(f"failed: tile {tile}: {reason}", file=sys.stderr)
+    print(f"outputs: {out}/ (change.tif, candidates.geojson, index.html, scan.json, tiles/)")
+    if r.failed:
+        print("run the same command again to retry the failed tiles", file=sys.stderr)
+        return 3
+    return 0
+
+
+def cmd_scan_sites(args: argparse.Namespace) -> int:
+    from pipeline.workflows.scan import write_sites
+
+    n = write_sites(Path(args.dir), Path(args.out), args.aoi_name, args.top, args.ids)
+    print(f"wrote {args.out}: {n} site(s); check it with `pipeline validate {args.out}`")
+    return 0
+
+
 class _OwnedLog(logging.handlers.RotatingFileHandler):
     """watch.log and its rotated copies, recorded as the tool's files in the folder's manifest."""
 
@@ -615,6 +723,50 @@ def parser() -> argparse.ArgumentParser:
         help="change detector (default: cva, change-vector magnitude in noise units)",
     )
     c.set_defaults(func=cmd_compare)
+
+    sc = sub.add_parser(
+        "scan",
+        parents=[common],
+        help="sweep a whole region for change, tile by tile on a Dask cluster",
+        description="Exit codes: 0 done, 2 bad input, 3 some tiles failed (run again to retry "
+        "them), 130 interrupted (run again to resume).",
+    )
+    where = sc.add_mutually_exclusive_group(required=True)
+    where.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"))
+    where.add_argument("--geojson", metavar="FILE", help="region polygon(s), lon/lat")
+    where.add_argument("--aoi", metavar="NAME", help="the sites of configs/NAME.yaml")
+    sc.add_argument("--before", required=True, metavar="START/END")
+    sc.add_argument("--after", required=True, metavar="START/END")
+    sc.add_argument("--baseline", metavar="START/END", help="the region before the build-up")
+    sc.add_argument("--sensor", default="sentinel-2-l2a", help="default: sentinel-2-l2a")
+    sc.add_argument(
+        "--catalog",
+        metavar="URL|PATH",
+        help="a static catalog.json (path or URL) or a STAC API URL (default: the keyless "
+        "public services; with --aoi, the AOI's catalogue)",
+    )
+    sc.add_argument("--tile-km", type=float, default=10.0, help="tile side (default 10 km)")
+    sc.add_argument("--detector", default="cva", choices=["cva", "index", "irmad"])
+    sc.add_argument("--detection", default="auto", choices=["auto", "reference", "two-date"])
+    sc.add_argument("--max-cloud", type=float, default=60.0, help="tile cloud %% (default 60)")
+    who = sc.add_mutually_exclusive_group()
+    who.add_argument(
+        "--workers", type=int, help="local worker processes (default: the machine's cores)"
+    )
+    who.add_argument("--scheduler", metavar="ADDRESS", help="an existing cluster: tcp://host:8786")
+    sc.add_argument("--out", required=True, metavar="DIR", help="output folder (resumable)")
+    overwrite(sc)
+    sc.set_defaults(func=cmd_scan)
+
+    ss = sub.add_parser(
+        "scan-sites", parents=[common], help="turn scan candidates into an AOI config"
+    )
+    ss.add_argument("dir", metavar="DIR", help="the --out folder of a finished scan")
+    ss.add_argument("--top", type=int, help="the N best-ranked candidates (default 10)")
+    ss.add_argument("--ids", nargs="+", metavar="ID", help="these candidates (e.g. c0001 c0004)")
+    ss.add_argument("--aoi-name", required=True, metavar="NAME")
+    ss.add_argument("--out", required=True, metavar="FILE", help="configs/NAME.yaml (new file)")
+    ss.set_defaults(func=cmd_scan_sites)
     return p
 
 
