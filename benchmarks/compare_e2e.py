@@ -9,7 +9,9 @@ directory, as a user would bring it. "pisa-1.3mpx" is the Pisa pair stacked at 1
 (1.26 Mpx), the size the issue-15 target is set for. Each case runs `pipeline compare BEFORE AFTER
 --out DIR` in a fresh process (start-up included); wall time and the process's peak RSS (from
 wait4) are printed, best of --repeat (the machine is shared, so timings are noisy). `pipeline run
-demo` runs once to warm the cache, then --repeat times. Last line: one JSON object.
+demo` runs once to warm the cache, then --repeat times. CPU seconds (user + system) are printed
+too: on a loaded machine they say more than wall time. `--code DIR` measures another checkout
+(e.g. `git worktree add /tmp/base main`). Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -54,17 +56,27 @@ def stack(folder: Path, out: Path, shape: tuple[int, int] | None = None) -> Path
     return out
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
-    """(wall s, peak RSS MB, exit code) of one command in a fresh process."""
+CODE: Path | None = None
+"""--code DIR: run another checkout's pipeline (PYTHONPATH=DIR), e.g. the base commit."""
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int, float]:
+    """(wall s, peak RSS MB, exit code, CPU s user + system) of one command in a fresh process."""
+    env = dict(os.environ)
+    if CODE is not None:
+        env["PYTHONPATH"] = str(CODE)
+        cwd = CODE if cwd == ROOT else cwd
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode() if proc.stderr else ""
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         print(f"  ! {' '.join(cmd[2:])} exited {proc.returncode}: {err.strip()[-400:]}")
-    return wall, usage.ru_maxrss / 1024, proc.returncode
+    return wall, usage.ru_maxrss / 1024, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def best(cmd: list[str], cwd: Path, repeat: int) -> dict[str, float]:
@@ -73,6 +85,7 @@ def best(cmd: list[str], cwd: Path, repeat: int) -> dict[str, float]:
         "wall_s": round(min(r[0] for r in runs), 2),
         "wall_s_all": [round(r[0], 2) for r in runs],  # type: ignore[dict-item]
         "peak_rss_mb": round(min(r[1] for r in runs), 1),
+        "cpu_s": round(min(r[3] for r in runs), 2),
         "ok": all(r[2] == 0 for r in runs),
     }
 
@@ -83,7 +96,10 @@ def main() -> None:
     ap.add_argument("--cities", default="pisa-1.3mpx,pisa,nantes,bercy")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-demo", action="store_true")
+    ap.add_argument("--code", type=Path, help="another checkout to measure (PYTHONPATH)")
     args = ap.parse_args()
+    global CODE
+    CODE = args.code.resolve() if args.code else None
     if not (args.oscd / "images").is_dir():
         sys.exit(f"{args.oscd}: no OSCD images folder (see /work/shared/data/README)")
     results: dict[str, object] = {}
@@ -110,7 +126,7 @@ def main() -> None:
             results[f"compare:{name}"] = r
             print(
                 f"compare {name:12s} {px / 1e6:5.2f} Mpx x13 bands: {r['wall_s']:6.2f} s "
-                f"(runs {r['wall_s_all']}), peak {r['peak_rss_mb']:.0f} MB"
+                f"(runs {r['wall_s_all']}), CPU {r['cpu_s']:.2f} s, peak {r['peak_rss_mb']:.0f} MB"
             )
         if not args.no_demo:
             demo_out = work / "demo-out"
@@ -121,7 +137,7 @@ def main() -> None:
             results["run:demo-warm"] = r
             print(
                 f"run demo (warm)             : {r['wall_s']:6.2f} s "
-                f"(runs {r['wall_s_all']}), peak {r['peak_rss_mb']:.0f} MB"
+                f"(runs {r['wall_s_all']}), CPU {r['cpu_s']:.2f} s, peak {r['peak_rss_mb']:.0f} MB"
             )
     print("targets: compare of a 1.3 Mpx 13-band pair <= 3 s; run demo warm <= 3 s")
     print(json.dumps(results))
