@@ -416,7 +416,8 @@ def test_two_processes_share_a_limited_cache(tmp_path: Path) -> None:
         "    k = d.key({'p': sys.argv[2], 'i': i})\n"
         "    d.put(k, np.full(2500, i, np.uint16), {'i': i})\n"
         "    d._in_use.clear()  # a long run of many short ones\n"
-        "    assert d.get(k) is not None\n"
+        "    got = d.get(k)  # the other process may have evicted it since: never a wrong array\n"
+        "    assert got is None or (got.shape == (2500,) and (got == i).all()), i\n"
     )
     procs = [
         subprocess.Popen(
@@ -429,8 +430,13 @@ def test_two_processes_share_a_limited_cache(tmp_path: Path) -> None:
         assert p.returncode == 0, err.decode()[-2000:]
         assert b"cannot" not in err
     disk = cache.DiskCache(tmp_path)
-    assert total_size(disk) <= 40_000 + 2 * 6_000  # at most each one's entry in use over
-    assert all(disk.verify(p) for p in disk.entries())
+    assert all(disk.verify(p) for p in disk.entries())  # never a torn or mixed entry
+    # Each process counts the other's entries when it lists the folder again (README: within
+    # a short delay), so together they overshoot by at most what the other wrote meanwhile;
+    # the next listing brings the folder under the limit.
+    assert total_size(disk) < 2 * 40_000
+    disk.prune(40_000)
+    assert total_size(disk) <= 40_000
 
 
 def test_limit_from_flag_env_and_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage, stats
+from scipy import ndimage, special
 
 from pipeline.model.change import ARRIVAL, DEPARTURE, DIRECTION_NAMES, UNDETERMINED, Change, Region
 from pipeline.model.image import Prepared
@@ -97,34 +97,39 @@ class Detector:
     description: str
 
 
-def _cva_diffs(before: Prepared, after: Prepared, keys: list[str]) -> dict[str, np.ndarray]:
+def _cva_diffs(before: Prepared, after: Prepared, keys: list[str]) -> np.ndarray:
+    """The smoothed after - before differences of `keys`, one (bands, H, W) float32 stack."""
     valid = _valid(before, after)
-    return {k: smooth_valid(after.bands[k] - before.bands[k], valid) for k in keys}
+    return smooth_valid(np.stack([after.bands[k] - before.bands[k] for k in keys]), valid)
 
 
 def cva_fit(before: Prepared, after: Prepared) -> dict[str, Any]:
     keys = _common(before, after)
     valid = _valid(before, after)
     idx = _subsample(valid)
-    diffs = _cva_diffs(before, after, keys)
-    spread = {k: robust_spread(d.ravel()[idx], NOISE_FLOOR) for k, d in diffs.items()}
+    diffs = _cva_diffs(before, after, keys).reshape(len(keys), -1)
+    spread = {k: robust_spread(diffs[i, idx], NOISE_FLOOR) for i, k in enumerate(keys)}
     return {"keys": keys, "spread": spread}
 
 
 def cva_score(before: Prepared, after: Prepared, p: dict[str, Any]) -> np.ndarray:
     valid = _valid(before, after)
-    acc = np.zeros(valid.shape, np.float32)
-    for k, d in _cva_diffs(before, after, p["keys"]).items():
-        med, sigma = p["spread"][k]
-        acc += ((d - med) / sigma) ** 2
-    score = np.sqrt(acc / len(p["keys"]))
+    keys = p["keys"]
+    d = _cva_diffs(before, after, keys)
+    d -= np.array([p["spread"][k][0] for k in keys], np.float32)[:, None, None]
+    d /= np.array([p["spread"][k][1] for k in keys], np.float32)[:, None, None]
+    np.square(d, out=d)
+    score = d.sum(0)
+    del d
+    score /= np.float32(len(keys))
+    np.sqrt(score, out=score)
     score[~valid] = np.nan
     return score
 
 
 def _rms_chi_cut(p: dict[str, Any], fa: float) -> float:
     n = len(p["keys"])
-    return float(np.sqrt(stats.chi2.isf(fa, n) / n))
+    return float(np.sqrt(special.chdtri(n, fa) / n))
 
 
 def optical_direction(
@@ -182,7 +187,7 @@ def index_score(before: Prepared, after: Prepared, p: dict[str, Any]) -> np.ndar
 
 def _max_normal_cut(p: dict[str, Any], fa: float) -> float:
     k = max(len(p["spread"]), 1)
-    return float(stats.norm.isf((1 - (1 - fa) ** (1 / k)) / 2))
+    return float(-special.ndtri((1 - (1 - fa) ** (1 / k)) / 2))
 
 
 S1_KEYS = ("vv", "vh")
@@ -281,8 +286,8 @@ DETECTORS: dict[str, Detector] = {
         irmad_fit,
         irmad_score,
         optical_direction,
-        lambda p: float(stats.chi2.isf(1e-3, len(p["keys"]))),
-        lambda p, fa: float(stats.chi2.isf(fa, len(p["keys"]))),
+        lambda p: float(special.chdtri(len(p["keys"]), 1e-3)),
+        lambda p, fa: float(special.chdtri(len(p["keys"]), fa)),
         halo=4,
         description="IR-MAD chi-square (cut at the 99.9 % quantile of no change)",
     ),

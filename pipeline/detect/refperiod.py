@@ -55,7 +55,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from scipy import ndimage, special, stats
+from scipy import ndimage, special
 
 from pipeline.detect.detectors import (
     MIN_AREA_M2,
@@ -225,7 +225,7 @@ def cut_for(false_alarm: float, n_features: int) -> float:
     if not 0 < false_alarm < 1:
         raise ValueError(f"false_alarm={false_alarm} must be between 0 and 1")
     per = 1.0 - (1.0 - false_alarm) ** (1.0 / max(n_features, 1))
-    return float(stats.norm.isf(per / 2))
+    return float(-special.ndtri(per / 2))  # the normal isf
 
 
 def reference_change(
@@ -300,7 +300,7 @@ def _pwtt(
 
     dof = np.maximum(n_ref.astype(np.float32) - 1, 1) * np.float32(DOF_POOL)
     scale = np.sqrt(1.0 / np.maximum(n_ref, 1) + 1.0 / np.maximum(n_test, 1)).astype(np.float32)
-    width = float(stats.norm.isf(QUANTILE) * 2)
+    width = float(-special.ndtri(QUANTILE) * 2)  # twice the normal isf
     zs: dict[str, np.ndarray] = {}
     for k in ref:
         lo, med, hi = _sorted_quantiles(ref[k], n_ref, (QUANTILE, 0.5, 1 - QUANTILE))

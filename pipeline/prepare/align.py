@@ -13,7 +13,13 @@ from scipy import ndimage
 from skimage.registration import phase_cross_correlation
 
 from pipeline.model.image import Prepared
-from pipeline.prepare.irmad import irmad_fit, irmad_no_change_probability
+from pipeline.prepare.irmad import (
+    FIT_SAMPLE,
+    _subsample,
+    irmad_fit,
+    irmad_no_change_probability,
+    smoothed_pair,
+)
 
 MAX_SHIFT_PX = 3.0
 """A larger apparent shift between dates is not misregistration but scene content: do not apply."""
@@ -83,19 +89,23 @@ def irmad_normalise(ref: Prepared, mov: Prepared, min_pixels: int = 1000) -> Pre
     unchanged (no-change probability above 0.95): atmosphere, season and sensor drift go; what
     changed in places stays. Falls back to `match_radiometry` when too few such pixels exist."""
     try:
-        params = irmad_fit(ref, mov)
+        smoothed = smoothed_pair(ref, mov)
+        params = irmad_fit(ref, mov, smoothed)
     except ValueError:
         return match_radiometry(ref, mov)
-    p = irmad_no_change_probability(ref, mov, params)
+    p = irmad_no_change_probability(ref, mov, params, smoothed)
+    del smoothed
     anchor = np.nan_to_num(p) > NO_CHANGE_P
     n = int(anchor.sum())
     if n < min_pixels:
         return match_radiometry(ref, mov)
+    idx = _subsample(anchor, FIT_SAMPLE // 4)  # 1e5 anchors fix a line as well as all of them
     bands = {}
     for k, v in mov.bands.items():
         if k not in ref.bands:
             continue
-        x, y = v[anchor].astype(np.float64), ref.bands[k][anchor].astype(np.float64)
+        x = v.ravel()[idx].astype(np.float64)
+        y = ref.bands[k].ravel()[idx].astype(np.float64)
         mx, my = x.mean(), y.mean()
         sxx, syy, sxy = x.var(), y.var(), float(np.mean((x - mx) * (y - my)))
         # Orthogonal (total least squares) slope: both dates carry noise.

@@ -124,6 +124,38 @@ def warp_band(
         return vrt.read(index)
 
 
+def warp_bands(
+    src: rasterio.io.DatasetReader,
+    grid: Grid,
+    indexes: list[int],
+    resampling: Resampling,
+    nodata: float | None,
+) -> np.ndarray:
+    """Bands `indexes` of an open raster on `grid` in one warp (one WarpedVRT read of all of
+    them, so GDAL computes the transformation once and reads each source block once): an array
+    (len(indexes), height, width); outside the raster (and at nodata) -> `nodata`."""
+    if not indexes:
+        return np.empty((0, grid.height, grid.width), np.dtype(src.dtypes[0]))
+    if (src.crs, src.transform, src.width, src.height) == (
+        grid.crs,
+        grid.transform,
+        grid.width,
+        grid.height,
+    ) and (nodata is None or nodata == nodata):
+        return src.read(indexes)  # already on the grid: the stored values, no warp
+    with WarpedVRT(
+        src,
+        crs=grid.crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        resampling=resampling,
+        src_nodata=nodata,
+        nodata=nodata if nodata is not None else 0,
+    ) as vrt:
+        return vrt.read(indexes)
+
+
 class _ReadCache:
     """Arrays already read by this process, keyed by everything that determines them.
 

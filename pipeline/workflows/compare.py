@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from pipeline.model import image, radiometry
 from pipeline.model.grid import Grid, polygon_mask
 from pipeline.model.image import Prepared
 from pipeline.model.sensors import SENSORS
-from pipeline.read.gdal import warp_band
+from pipeline.read.gdal import warp_band, warp_bands
 from pipeline.write.export import (
     atomic_dir,
     regions_geojson,
@@ -175,11 +176,9 @@ def _read(img: UserImage, grid: Grid) -> tuple[Prepared, str | None]:
     with rasterio.open(img.path) as src:
         fill = src.nodata if src.nodata is not None else (0 if img.kind == "optical" else np.nan)
         integer = np.issubdtype(np.dtype(src.dtypes[0]), np.integer)
-        raw = {
-            k: warp_band(src, grid, i, Resampling.bilinear, fill)
-            for k, i in img.bands.items()
-            if k != "scl"
-        }
+        keys = [k for k in img.bands if k != "scl"]
+        stack = warp_bands(src, grid, [img.bands[k] for k in keys], Resampling.bilinear, fill)
+        raw = dict(zip(keys, stack, strict=True))
         scl = (
             warp_band(src, grid, img.bands["scl"], Resampling.nearest, fill)
             if "scl" in img.bands
@@ -288,7 +287,9 @@ def compare(
                     )
                 )
     within = polygon_mask(grid, site_rings(site)) if site is not None else None
-    read = {w: [_read(u, grid) for u in us] for w, us in users.items()}
+    with ThreadPoolExecutor(max_workers=2) as pool:  # GDAL reads and warps outside the GIL
+        futures = {w: [pool.submit(_read, u, grid) for u in us] for w, us in users.items()}
+        read = {w: [f.result() for f in fs] for w, fs in futures.items()}
     area = (
         _geographic_pixel_area(grid)
         if grid.crs.is_geographic
