@@ -20,12 +20,11 @@ import tempfile
 from pathlib import Path
 
 from pipeline.config.aoi import load
-from pipeline.detect.detectors import detect
+from pipeline.detect.core import detect_change
 from pipeline.judge.verdict import judge
 from pipeline.model.change import ARRIVAL, DEPARTURE
 from pipeline.model.grid import plan_grid
 from pipeline.model.sensors import SENSORS
-from pipeline.prepare import align as prepare
 from pipeline.read.scenes import read_scene
 from pipeline.search.factory import open_source
 from pipeline.workflows.fetch import find_scenes, survey
@@ -56,8 +55,12 @@ for name in ("before", "after"):
 # ## Prepare, detect, judge
 
 # %%
-before, after = prepare.align_pair(images["before"], images["after"])
-change = detect(before, after)
+# The one detection core that run, watch and compare use: co-register, IR-MAD normalise, detect.
+found = detect_change(
+    images["before"], images["after"], kind="optical", detector=cfg.detector,
+    pixel_area_m2=grid.resolution**2,
+)  # fmt: skip
+before, after, change = found.before, found.after, found.change
 verdict = judge(
     change, grid.resolution**2, {"before": before.clear_fraction, "after": after.clear_fraction}
 )
