@@ -20,6 +20,8 @@ from types import FrameType
 
 from pipeline import __version__
 from pipeline.config.aoi import AOIConfig, Verdict, check_name, configs_dir, load_checked
+from pipeline.detect.core import uses_reference
+from pipeline.detect.refperiod import MIN_USABLE
 from pipeline.errors import (
     ConfigError,
     DataUnavailable,
@@ -28,7 +30,25 @@ from pipeline.errors import (
     PipelineError,
     Problem,
 )
+from pipeline.model.grid import plan_grid
+from pipeline.model.sensors import SENSORS
+from pipeline.net import cache
 from pipeline.net.redact import redact
+from pipeline.read.radar import RADIOMETRY, expected_label
+from pipeline.search.factory import open_source
+from pipeline.search.routed import served_by
+from pipeline.workflows.compare import compare
+from pipeline.workflows.fetch import MAX_STACK, MIN_STACK_CLEAR, find_scenes, survey
+from pipeline.workflows.run import any_incomplete, run_aoi
+from pipeline.workflows.scan import (
+    ScanSpec,
+    check_out,
+    parse_window,
+    region_from,
+    scan,
+    write_sites,
+)
+from pipeline.workflows.watch import LOCK_FILE, LOG_FILE, dry_run, watch
 from pipeline.write import outdir
 
 
@@ -142,8 +162,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _configure_cache(args: argparse.Namespace) -> None:
-    from pipeline.net import cache
-
     cache.configure(
         args.cache_dir,
         refresh=args.refresh,
@@ -153,9 +171,6 @@ def _configure_cache(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.search.factory import open_source
-    from pipeline.workflows.run import any_incomplete, run_aoi
-
     cfg, path = _resolve(args.aoi, args.config)
     out = Path(args.out)
     folders = _selection(cfg, path, args.claim or [], args.site or [])
@@ -196,14 +211,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_scenes(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-
-    from pipeline.detect.core import uses_reference
-    from pipeline.detect.refperiod import MIN_USABLE
-    from pipeline.model.grid import plan_grid
-    from pipeline.model.sensors import SENSORS
-    from pipeline.search.factory import open_source
-    from pipeline.search.routed import served_by
-    from pipeline.workflows.fetch import MAX_STACK, MIN_STACK_CLEAR, find_scenes, survey
 
     cfg, _ = _resolve(args.aoi, args.config)
     _configure_cache(args)
@@ -251,8 +258,6 @@ def cmd_scenes(args: argparse.Namespace) -> int:
             mark = "  <- would be used" if s.id == chosen else ""
             what = f"tile cloud {tile:>5}  cloud over site {site_cloud:>4}"
             if sensor.kind == "radar":
-                from pipeline.read.radar import RADIOMETRY, expected_label
-
                 what = f"backscatter: {RADIOMETRY[expected_label(s)]}"
             tqdm.write(f"    {s.datetime:%Y-%m-%d %H:%M} {s.id:42} {what}{mark}", file=out)
         if not args.no_site_cloud:
@@ -283,8 +288,6 @@ def _size(n: float) -> str:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from pipeline.net import cache
-
     root = cache.location(args.cache_dir)
     disk = cache.DiskCache(root)
     limit = cache.max_bytes(args.max_gb if args.max_gb is not None else args.cache_max_gb)
@@ -314,8 +317,6 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from pipeline.workflows.compare import compare
-
     if args.images and (args.before or args.after):
         raise InputError(
             Problem(
@@ -362,8 +363,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from pipeline.workflows.scan import ScanSpec, check_out, parse_window, region_from, scan
-
     sites = None
     kind, url = "auto", ""
     if args.aoi:
@@ -462,8 +461,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_scan_sites(args: argparse.Namespace) -> int:
-    from pipeline.workflows.scan import write_sites
-
     n = write_sites(Path(args.dir), Path(args.out), args.aoi_name, args.top, args.ids)
     print(f"wrote {args.out}: {n} site(s); check it with `pipeline validate {args.out}`")
     return 0
@@ -512,9 +509,6 @@ def _watch_logging(log_file: Path | None, verbose: bool, quiet: bool) -> list[lo
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from pipeline.search.factory import open_source
-    from pipeline.workflows.watch import LOCK_FILE, LOG_FILE, dry_run, watch
-
     cfg, path = _resolve(args.aoi_opt or args.aoi, args.config)
     unknown = [s for s in args.site or [] if s not in {x.id for x in cfg.sites}]
     if unknown:

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage, special
 
+from pipeline.lazy import LazyModule
 from pipeline.model.change import ARRIVAL, DEPARTURE, DIRECTION_NAMES, UNDETERMINED, Change, Region
 from pipeline.model.image import Prepared
 from pipeline.prepare.irmad import (
@@ -47,6 +47,10 @@ from pipeline.prepare.irmad import (
     robust_spread,
     smooth_valid,
 )
+
+# scipy/skimage load at first use: commands that do not detect start without them
+ndimage = LazyModule("scipy.ndimage")
+special = LazyModule("scipy.special")
 
 THRESHOLD = 3.0
 MIN_AREA_M2 = 5000.0

@@ -55,7 +55,6 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from scipy import ndimage, special
 
 from pipeline.detect.detectors import (
     MIN_AREA_M2,
@@ -65,9 +64,14 @@ from pipeline.detect.detectors import (
     ndvi,
     regions_of,
 )
+from pipeline.lazy import LazyModule
 from pipeline.model.change import ARRIVAL, DEPARTURE, NONE, UNDETERMINED, Change
 from pipeline.model.image import Prepared
 from pipeline.prepare.align import irmad_normalise
+
+# scipy/skimage load at first use: commands that do not detect start without them
+ndimage = LazyModule("scipy.ndimage")
+special = LazyModule("scipy.special")
 
 MIN_USABLE = 4
 """Usable acquisitions a reference window needs; with fewer the caller falls back to two dates."""

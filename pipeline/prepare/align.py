@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from scipy import ndimage
-from skimage.registration import phase_cross_correlation
 
+from pipeline.lazy import LazyModule
 from pipeline.model.image import Prepared
 from pipeline.prepare.irmad import (
     FIT_SAMPLE,
@@ -20,6 +19,10 @@ from pipeline.prepare.irmad import (
     irmad_no_change_probability,
     smoothed_pair,
 )
+
+# scipy/skimage load at first use: commands that do not detect start without them
+ndimage = LazyModule("scipy.ndimage")
+registration = LazyModule("skimage.registration")
 
 MAX_SHIFT_PX = 3.0
 """A larger apparent shift between dates is not misregistration but scene content: do not apply."""
@@ -32,7 +35,9 @@ def estimate_shift(ref: np.ndarray, mov: np.ndarray) -> tuple[float, float] | No
         return None
     a = np.where(both, ref, np.nanmedian(ref[both]))
     b = np.where(both, mov, np.nanmedian(mov[both]))
-    shift, _err, _ = phase_cross_correlation(a, b, upsample_factor=10, normalization=None)
+    shift, _err, _ = registration.phase_cross_correlation(
+        a, b, upsample_factor=10, normalization=None
+    )
     dy, dx = float(shift[0]), float(shift[1])
     if np.hypot(dy, dx) > MAX_SHIFT_PX:
         return None

@@ -6,9 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import linalg, ndimage, special
 
+from pipeline.lazy import LazyModule
 from pipeline.model.image import Prepared
+
+# scipy/skimage load at first use: commands that do not detect start without them
+linalg = LazyModule("scipy.linalg")
+ndimage = LazyModule("scipy.ndimage")
+special = LazyModule("scipy.special")
 
 SMOOTH = 0.7
 

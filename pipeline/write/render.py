@@ -7,19 +7,30 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
+from pyproj import Geod
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import patheffects  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from pyproj import Geod  # noqa: E402
-
+from pipeline.lazy import LazyModule
 from pipeline.model.change import ARRIVAL, DEPARTURE, DIRECTION_NAMES, UNDETERMINED, Change
 from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+
+def _offscreen() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+# matplotlib loads when a picture is drawn, not when the CLI starts (about 0.5 s).
+plt = LazyModule("matplotlib.pyplot", before=_offscreen)
+patheffects = LazyModule("matplotlib.patheffects", before=_offscreen)
+mpatches = LazyModule("matplotlib.patches", before=_offscreen)
 
 COLOURS = {ARRIVAL: (1.0, 0.15, 0.1), DEPARTURE: (0.0, 0.85, 1.0), UNDETERMINED: (1.0, 0.85, 0.0)}
 
@@ -29,7 +40,13 @@ FOOTPRINT = (1.0, 0.2, 1.0)
 PARK = (1.0, 0.6, 0.0)
 """A site's located footprint (a known vehicle park) as given in the config."""
 _CODES = {name: code for code, name in DIRECTION_NAMES.items()}
-HALO = [patheffects.withStroke(linewidth=3, foreground="black")]
+
+
+def _halo() -> list[object]:
+    """A black outline under white text and bars, readable over bright roofs."""
+    return [patheffects.withStroke(linewidth=3, foreground="black")]
+
+
 VERDICT_COLOURS = {
     "supported": (0.2, 0.6, 0.25),
     "not_supported": (0.8, 0.15, 0.1),
@@ -117,7 +134,7 @@ def overlay(base: np.ndarray, change: Change) -> np.ndarray:
 
 
 def _scalebar(
-    ax: plt.Axes,
+    ax: Axes,
     width_px: float,
     height_px: float,
     metres_per_px: float,
@@ -132,7 +149,9 @@ def _scalebar(
     px = length / metres_per_px
     x0 = origin[0] + width_px * 0.05 - 0.5
     y0 = origin[1] + height_px * y_frac - 0.5
-    ax.plot([x0, x0 + px], [y0, y0], color="white", lw=3, solid_capstyle="butt", path_effects=HALO)
+    ax.plot(
+        [x0, x0 + px], [y0, y0], color="white", lw=3, solid_capstyle="butt", path_effects=_halo()
+    )
     label = f"{length / 1000:g} km" if length >= 1000 else f"{length} m"
     ax.text(
         x0,
@@ -142,11 +161,11 @@ def _scalebar(
         fontsize=8,
         va="bottom",
         fontweight="bold",
-        path_effects=HALO,
+        path_effects=_halo(),
     )
 
 
-def _north(ax: plt.Axes, angle_deg: float) -> None:
+def _north(ax: Axes, angle_deg: float) -> None:
     """A north arrow in the top-right corner, turned by the grid's convergence."""
     x, y, length = 0.93, 0.80, 0.11
     dx, dy = length * np.sin(np.radians(angle_deg)), length * np.cos(np.radians(angle_deg))
@@ -172,7 +191,7 @@ def _north(ax: plt.Axes, angle_deg: float) -> None:
 
 
 def _outline(
-    ax: plt.Axes,
+    ax: Axes,
     outline_px: tuple[tuple[float, float], ...],
     colour: tuple[float, float, float] | str = "white",
     ls: str = "--",
@@ -302,18 +321,24 @@ def panel(
         _north(ax, text.north_deg)
         axes.append(ax)
     handles = [
-        Patch(color=COLOURS[ARRIVAL], label=text.change_words[0]),
-        Patch(color=COLOURS[DEPARTURE], label=text.change_words[1]),
-        Patch(color=COLOURS[UNDETERMINED], label="changed, direction unclear"),
-        Patch(color=(0.35, 0.35, 0.35), label="not usable (cloud, snow, no data) or off-site"),
+        mpatches.Patch(color=COLOURS[ARRIVAL], label=text.change_words[0]),
+        mpatches.Patch(color=COLOURS[DEPARTURE], label=text.change_words[1]),
+        mpatches.Patch(color=COLOURS[UNDETERMINED], label="changed, direction unclear"),
+        mpatches.Patch(
+            color=(0.35, 0.35, 0.35), label="not usable (cloud, snow, no data) or off-site"
+        ),
     ]
     if text.footprint_px:
-        handles.append(Patch(facecolor="none", edgecolor=PARK, label="located park (config)"))
+        handles.append(
+            mpatches.Patch(facecolor="none", edgecolor=PARK, label="located park (config)")
+        )
     if footprint is not None and footprint.any():
         for ax in axes:
             ax.contour(footprint.astype(np.uint8), levels=[0.5], colors=[FOOTPRINT], linewidths=1)
         handles.append(
-            Patch(facecolor="none", edgecolor=FOOTPRINT, label="build-up (baseline → before)")
+            mpatches.Patch(
+                facecolor="none", edgecolor=FOOTPRINT, label="build-up (baseline → before)"
+            )
         )
     fig.legend(
         handles=handles,
