@@ -22,37 +22,16 @@ import pytest
 import yaml
 
 from pipeline.cli.main import main
+from tests.test_config import GOOD as CONFIG_GOOD
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = ROOT / "examples" / "demo-catalog" / "catalog.json"
 
 GOOD: dict[str, Any] = {
-    "aoi": "case",
-    "title": "test AOI",
+    # the valid config of tests/test_config.py, on the offline demo catalogue
+    **{k: v for k, v in CONFIG_GOOD.items() if k in ("aoi", "title")},
     "catalog": {"kind": "static", "url": str(DEMO_CATALOG)},
-    "sites": [
-        {
-            "id": "camp",
-            "name": "A camp",
-            "point": {"lat": 47.35, "lon": 39.15},
-            "box_km": 12,
-            "approximate": True,
-            "source": "research notes",
-        }
-    ],
-    "claims": [
-        {
-            "id": "pullback",
-            "date": "2022-02-15",
-            "statement": "units loading to return to bases",
-            "source": "MoD",
-            "windows": {
-                "baseline": {"start": "2021-08-01", "end": "2021-09-30"},
-                "before": {"start": "2022-02-01", "end": "2022-02-14"},
-                "after": {"start": "2022-02-18", "end": "2022-02-23"},
-            },
-        }
-    ],
+    **{k: v for k, v in CONFIG_GOOD.items() if k not in ("aoi", "title")},
 }
 DELETE = object()
 

@@ -79,7 +79,7 @@ class Detection:
 
     @property
     def description(self) -> str:
-        return METHODS.get(self.detector, self.detector)
+        return METHODS.get(self.change.detector, self.change.detector)
 
 
 def detector_for(kind: Kind, detector: str) -> str:

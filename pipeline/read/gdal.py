@@ -27,7 +27,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import rasterio
@@ -41,7 +40,7 @@ from pipeline.errors import DataUnavailable
 from pipeline.model.grid import Grid
 from pipeline.net import cache
 from pipeline.net.gdal import gdal_env
-from pipeline.net.http import MAX_RETRY_AFTER_S, local_path
+from pipeline.net.http import MAX_RETRY_AFTER_S, aws_credentials, local_path
 from pipeline.net.redact import redact, strip_credentials
 
 READ_ATTEMPTS = 3
@@ -87,9 +86,7 @@ def _retryable(message: str) -> bool:
 
 def _dataset_path(href: str) -> str:
     if href.startswith("s3://"):
-        if not (
-            os.environ.get("AWS_ACCESS_KEY_ID") or Path("~/.aws/credentials").expanduser().exists()
-        ):
+        if aws_credentials() is None:
             raise DataUnavailable(
                 f"{href} is in a requester-pays bucket and no AWS credentials are set",
                 fix="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_REQUEST_PAYER="
@@ -111,17 +108,7 @@ def warp_band(
     nodata: float | None,
 ) -> np.ndarray:
     """Band `index` of an open raster on `grid`; outside the raster (and at nodata) -> `nodata`."""
-    with WarpedVRT(
-        src,
-        crs=grid.crs,
-        transform=grid.transform,
-        width=grid.width,
-        height=grid.height,
-        resampling=resampling,
-        src_nodata=nodata,
-        nodata=nodata if nodata is not None else 0,
-    ) as vrt:
-        return vrt.read(index)
+    return warp_bands(src, grid, [index], resampling, nodata)[0]
 
 
 def warp_bands(

@@ -19,17 +19,20 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import rasterio
+import shapely
+import shapely.errors
+import shapely.geometry
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.warp import transform_bounds
 
 from pipeline import __version__
-from pipeline.detect.core import METHODS, OPTICAL_DETECTORS, Kind, detect_change
+from pipeline.detect.core import OPTICAL_DETECTORS, Kind, detect_change
 from pipeline.errors import InputError, Problem
+from pipeline.judge.verdict import Image, identical
 from pipeline.model import image, radiometry
 from pipeline.model.grid import Grid, polygon_mask
 from pipeline.model.image import Prepared
@@ -213,10 +216,6 @@ def _read(img: UserImage, grid: Grid) -> tuple[Prepared, str | None]:
 DEFAULT_DETECTOR = "cva"
 
 
-def _sha256(path: Path) -> str:
-    return sha256_file(path)
-
-
 def compare(
     before_paths: Sequence[Path],
     after_paths: Sequence[Path],
@@ -303,7 +302,7 @@ def compare(
         w: [
             InputImageRecord(
                 file=users[w][i].path.name,
-                sha256=_sha256(users[w][i].path),
+                sha256=sha256_file(users[w][i].path),
                 date=users[w][i].date,
                 date_from=users[w][i].date_from,
                 kind=users[w][i].kind,
@@ -317,7 +316,7 @@ def compare(
         for w in users
     }
     shown = {w: max(range(len(read[w])), key=lambda i: read[w][i][0].clear_fraction) for w in read}
-    flags = _identical(users, read, shown)
+    flags = _identical(records, read, order, shown)
     stacks = (
         {w: [read[w][i][0] for i in order[w]] for w in read}
         if any(len(v) > 1 for v in read.values())
@@ -344,18 +343,7 @@ def compare(
         change=ChangeRecord.of(change, area),
         buildup=ChangeRecord.of(found.buildup, area) if found.buildup is not None else None,
         flags=flags,
-        detection=DetectionRecord(
-            detector=change.detector,
-            method=METHODS.get(change.detector, change.detector),
-            threshold=round(change.threshold, 4),
-            min_region_pixels=found.min_region_pixels,
-            regions=len(change.regions),
-            normaliser=found.normaliser,
-            approach=found.method,
-            buildup_approach=found.buildup_method,
-            usable=dict(found.usable),
-            notes=list(found.notes),
-        ),
+        detection=DetectionRecord.of(found),
         grid=GridRecord(
             crs=grid.crs.to_string(),
             resolution_m=float(np.sqrt(area)),
@@ -425,30 +413,23 @@ def site_rings(path: Path) -> list[list[tuple[float, float]]]:
         raise bad("file not found") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise bad(f"not a readable GeoJSON file ({str(exc).splitlines()[0]})") from None
-    geoms: list[Any] = []
-    if isinstance(data, dict) and data.get("type") == "FeatureCollection":
-        geoms = [f.get("geometry") for f in data.get("features") or [] if isinstance(f, dict)]
-    elif isinstance(data, dict) and data.get("type") == "Feature":
+    features = data.get("features") if isinstance(data, dict) else None
+    geoms = [f.get("geometry") for f in features] if isinstance(features, list) else [data]
+    if isinstance(data, dict) and data.get("type") == "Feature":
         geoms = [data.get("geometry")]
-    else:
-        geoms = [data]
     rings: list[list[tuple[float, float]]] = []
     for g in geoms:
-        kind = g.get("type") if isinstance(g, dict) else None
-        coords = g.get("coordinates") if isinstance(g, dict) else None
-        polys: list[Any] = (
-            [coords] if kind == "Polygon" else list(coords or []) if kind == "MultiPolygon" else []
-        )
-        if not polys:
-            raise bad("holds a geometry that is not a polygon", kind)
-        for poly in polys:
-            try:
-                ring = [(float(x), float(y)) for x, y, *_ in poly[0]]
-            except (TypeError, ValueError, IndexError):
-                raise bad("a polygon's coordinates are not [lon, lat] pairs") from None
-            if len(ring) < 4 or not all(-180 <= x <= 180 and -90 <= y <= 90 for x, y in ring):
-                raise bad("a polygon is not a ring of [lon, lat] corners in range", ring[:3])
-            rings.append(ring)
+        try:
+            geom = shapely.geometry.shape(g)
+        except (AttributeError, TypeError, ValueError, KeyError, shapely.errors.GEOSException):
+            raise bad("holds a geometry shapely cannot read", g) from None
+        if not isinstance(geom, shapely.Polygon | shapely.MultiPolygon) or geom.is_empty:
+            raise bad("holds a geometry that is not a polygon", geom.geom_type)
+        for poly in getattr(geom, "geoms", [geom]):
+            w, s_, e_, n = poly.bounds
+            if not (-180 <= w <= e_ <= 180 and -90 <= s_ <= n <= 90):
+                raise bad("a polygon's corners are not [lon, lat] in range", poly.bounds)
+            rings.append([(float(x), float(y)) for x, y, *_ in poly.exterior.coords])
     if not rings:
         raise bad("holds no polygon")
     return rings
@@ -459,26 +440,29 @@ def _ha(m2: float) -> str:
 
 
 def _identical(
-    users: dict[str, list[UserImage]],
+    records: dict[str, list[InputImageRecord]],
     read: dict[str, list[tuple[Prepared, str | None]]],
+    order: dict[str, list[int]],
     shown: dict[str, int],
 ) -> list[str]:
-    """The windows whose shown images are the same picture (same file content, or pixel-identical
-    where both are usable): two identical images show no change whatever happened."""
+    """The windows whose shown images are the same picture, by the judge's own test
+    (`verdict.identical`: the same content — here the file's sha256 — or pixel-identical where
+    both are usable): two identical images show no change whatever happened."""
+
+    def image(w: str) -> Image:
+        rec = records[w][order[w].index(shown[w])]
+        img = read[w][shown[w]][0]
+        return Image(rec.sha256, rec.kind, "user image", img.clear_fraction, img.bands, img.clear)
+
     flags = []
     names = list(shown)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            ua, ub = users[a][shown[a]], users[b][shown[b]]
-            ia, ib = read[a][shown[a]][0], read[b][shown[b]][0]
-            same = _sha256(ua.path) == _sha256(ub.path)
-            both = ia.clear & ib.clear
-            keys = [k for k in ia.bands if k in ib.bands]
-            if not same and both.sum() >= 100 and keys:
-                same = all(np.array_equal(ia.bands[k][both], ib.bands[k][both]) for k in keys)
-            if same:
+            if identical(image(a), image(b)) is not None:
+                fa = records[a][order[a].index(shown[a])].file
+                fb = records[b][order[b].index(shown[b])].file
                 flags.append(
-                    f"{a} and {b} images are the same picture ({ua.path.name}, {ub.path.name}): "
+                    f"{a} and {b} images are the same picture ({fa}, {fb}): "
                     "no change can show between them"
                 )
     return flags

@@ -116,17 +116,14 @@ class Outcome:
                 height=self.grid.height,
                 bounds=list(self.grid.bounds),
             ),
-            detection=rpt.DetectionRecord(
-                detector=self.change.detector if self.change else "cva",
-                method=METHODS.get(self.change.detector if self.change else "cva", ""),
-                threshold=self.change.threshold if self.change else None,
+            detection=rpt.DetectionRecord.of(self.detection)
+            if self.detection is not None
+            else rpt.DetectionRecord(  # the windows could not be compared: nothing detected
+                detector="cva",
+                method=METHODS["cva"],
+                threshold=None,
                 min_region_pixels=min_region_pixels(self.pixel_area_m2),
-                normaliser=self.detection.normaliser if self.detection else None,
-                approach=self.detection.method if self.detection else "two-date",
-                buildup_approach=self.detection.buildup_method if self.detection else None,
-                usable=dict(self.detection.usable) if self.detection else {},
-                notes=list(self.detection.notes) if self.detection else [],
-                regions=len(self.change.regions) if self.change else 0,
+                regions=0,
             ),
             catalogue=self.catalogue,
             software=f"pipeline {__version__}",

@@ -30,7 +30,7 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline.config.aoi import Alert, AOIConfig, Site, Window
-from pipeline.detect.core import METHODS, detect_change, uses_reference
+from pipeline.detect.core import detect_change, uses_reference
 from pipeline.detect.refperiod import MIN_USABLE
 from pipeline.errors import DataUnavailable
 from pipeline.model.change import ARRIVAL, DEPARTURE
@@ -396,19 +396,7 @@ def _compare(
         against_baseline=ChangeRecord.of(vs_base, px) if vs_base is not None else None,
         against_history=ChangeRecord.of(vs_history.change, px) if vs_history else None,
         history=dict(vs_history.usable) | {"notes": list(vs_history.notes)} if vs_history else {},
-        detection=None
-        if used is None
-        else DetectionRecord(
-            detector=used.change.detector,
-            method=METHODS.get(used.change.detector, used.change.detector),
-            threshold=round(used.change.threshold, 4),
-            min_region_pixels=used.min_region_pixels,
-            regions=len(used.change.regions),
-            normaliser=used.normaliser,
-            approach=used.method,
-            usable=dict(used.usable),
-            notes=list(used.notes),
-        ),
+        detection=None if used is None else DetectionRecord.of(used),
         alert={"fired": fire, "appeared_m2": a.appeared_m2, "disappeared_m2": a.disappeared_m2},
         grid={"crs": grid.crs.to_string(), "resolution_m": grid.resolution},
         catalogue=source.description,

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from pipeline.detect.core import Detection
 from pipeline.judge.verdict import Verdict
 from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
 from pipeline.write import review
@@ -101,6 +102,23 @@ class DetectionRecord(_Model):
     usable: dict[str, int] = {}
     """Acquisitions per window that entered the stacks (empty: one image per window)."""
     notes: list[str] = []
+
+    @classmethod
+    def of(cls, found: Detection) -> DetectionRecord:
+        """What the detection core did, as run, watch and compare report it."""
+        change = found.change
+        return cls(
+            detector=change.detector,
+            method=found.description,
+            threshold=round(change.threshold, 4),
+            min_region_pixels=found.min_region_pixels,
+            regions=len(change.regions),
+            normaliser=found.normaliser,
+            approach=found.method,
+            buildup_approach=found.buildup_method,
+            usable=dict(found.usable),
+            notes=list(found.notes),
+        )
 
 
 class ChangeRecord(_Model):
