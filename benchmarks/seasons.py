@@ -290,6 +290,9 @@ class Tally:
     n_found: int = 0
     flagged: int = 0
     land: int = 0
+    flagged_empty: int = 0
+    land_empty: int = 0
+    """The same on the test dates without a park: farmland alone, no park edge to bleed."""
     false_regions: int = 0
     km2_dates: float = 0.0
     dates: int = 0
@@ -308,6 +311,8 @@ class Tally:
             "n_found",
             "flagged",
             "land",
+            "flagged_empty",
+            "land_empty",
             "false_regions",
             "errors",
             "dates",
@@ -329,6 +334,9 @@ class Tally:
             "recall_ge1ha": big / nbig if nbig else None,
             "parks": {f"{s:g}ha": self.parks[s] for s in SIZES_HA},
             "flagged_share": self.flagged / self.land if self.land else None,
+            "flagged_share_no_park": self.flagged_empty / self.land_empty
+            if self.land_empty
+            else None,
             "false_regions_per_km2": self.false_regions / self.km2_dates
             if self.km2_dates
             else None,
@@ -355,6 +363,9 @@ def score_change(
     untouched = ch.valid & (~touched if touched is not None else True)
     t.flagged += int((ch.mask & untouched).sum())
     t.land += int(untouched.sum())
+    if foot is None:
+        t.flagged_empty += int((ch.mask & untouched).sum())
+        t.land_empty += int(untouched.sum())
     t.km2_dates += float(ch.valid.sum()) * area / 1e6
     t.dates += 1
     for r in ch.regions:
@@ -466,13 +477,14 @@ def _fmt(x: Any, pct: bool = False) -> str:
 def table(title: str, rows: dict[str, dict[str, Any]]) -> None:
     print(f"\n{title}")
     hdr = f"{'detector':<12}" + "".join(f"{'rec ' + f'{s:g}ha':>9}" for s in SIZES_HA)
-    hdr += f"{'steady':>7}{'rec>=1ha':>9}{'flagged':>9}{'FR/km2':>8}{'dir ok':>8}"
+    hdr += f"{'steady':>7}{'rec>=1ha':>9}{'flagged':>9}{'no park':>9}{'FR/km2':>8}{'dir ok':>8}"
     hdr += f"{'dates':>6}{'parks':>6}{'ms':>6}"
     print(hdr)
     for name, r in rows.items():
         line = f"{name:<12}" + "".join(f"{_fmt(r['recall'][f'{s:g}ha']):>9}" for s in SIZES_HA)
         line += f"{_fmt(r['recall_steady_ground']):>7}{_fmt(r['recall_ge1ha']):>9}"
         line += f"{_fmt(r['flagged_share'], True):>9}"
+        line += f"{_fmt(r['flagged_share_no_park'], True):>9}"
         line += f"{_fmt(r['false_regions_per_km2']):>8}{_fmt(r['direction_right']):>8}"
         line += f"{r['test_dates']:>6}{sum(r['parks'].values()):>6}"
         line += f"{(r['ms_per_date'] or 0):>6.0f}"

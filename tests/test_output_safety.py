@@ -263,6 +263,39 @@ def test_a_site_that_looks_like_swapped_lat_lon_gets_a_warning(
     assert "warning" not in capsys.readouterr().err
 
 
+# -- case 9b: two runs of one AOI at once ------------------------------------------------------
+
+
+def test_a_second_run_of_the_same_aoi_stops_at_once_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two runs limited to different sites would each rewrite summary.json from what they read
+    # and drop the other's rows; the second one is stopped before any work instead.
+    aoi = tmp_path / "demo"
+    aoi.mkdir()
+    outdir.record(aoi, outdir.RUN_LOCK)  # as a running `run` has
+    with exclusive(aoi / outdir.RUN_LOCK):  # a real flock, held like another process holds it
+        before = tree(aoi)
+        assert main(["run", "demo", "--out", str(tmp_path)]) == 75
+        err = capsys.readouterr().err
+        assert f"another run of demo is writing {aoi}" in err and "nothing was done" in err
+        assert "another --out" in err
+        assert tree(aoi) == before, "the stopped run wrote something"
+    assert main(["run", "demo", "--out", str(tmp_path)]) == 0  # released: the next run works
+    assert (aoi / "summary.json").is_file()
+
+
+def test_a_user_file_named_like_the_run_lock_is_refused_not_overwritten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aoi = tmp_path / "demo"
+    aoi.mkdir()
+    (aoi / outdir.RUN_LOCK).write_text("mine\n")
+    assert main(["run", "demo", "--out", str(tmp_path)]) == 2
+    assert outdir.RUN_LOCK in capsys.readouterr().err
+    assert (aoi / outdir.RUN_LOCK).read_text() == "mine\n"
+
+
 # -- case 10: watch under cron -----------------------------------------------------------------
 
 

@@ -130,7 +130,7 @@ def _check_run_outputs(out: Path, aoi: str, folders: list[Path]) -> None:
     overwritten (or, without --overwrite, sit in a folder the tool replaces)."""
     outdir.check_root(out)
     aoi_dir = out / aoi
-    outdir.check_folder(aoi_dir, outdir.AOI_FILES, whole=False)
+    outdir.check_folder(aoi_dir, (*outdir.AOI_FILES, outdir.RUN_LOCK), whole=False)
     for f in folders:
         outdir.check_folder(aoi_dir / f.parent, (), whole=False)  # a site folder that is a file
         outdir.check_folder(aoi_dir / f, outdir.CLAIM_FILES, whole=True)
@@ -177,7 +177,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_run_outputs(out, cfg.aoi, folders)
     _configure_cache(args)
     source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
-    done = run_aoi(cfg, source, out, claims=args.claim, sites=args.site, config_path=path)
+    try:
+        done = run_aoi(cfg, source, out, claims=args.claim, sites=args.site, config_path=path)
+    except LockHeld as exc:
+        raise LockHeld(
+            f"another run of {cfg.aoi} is writing {out / cfg.aoi} (pid, start: "
+            f"{exc.message or 'unknown'}); nothing was done",
+            fix=f"wait for it to finish, or give this run another --out than {out}",
+        ) from None
     print(f"\n{'site':28} {'claim':34} verdict")
     for o, _path in done:
         print(f"{o.site.id:28} {o.claim.id:34} {o.judgement.verdict}")

@@ -28,6 +28,7 @@ from pipeline.plan.scenes import common_orbit, relative_orbit
 from pipeline.plan.sites import site_masks
 from pipeline.prepare.restrict import clear_share, restrict
 from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack
+from pipeline.workflows.state import exclusive
 from pipeline.write import report as rpt
 from pipeline.write.export import (
     atomic_dir,
@@ -36,7 +37,7 @@ from pipeline.write.export import (
     write_change_tif,
     write_json,
 )
-from pipeline.write.outdir import file_set, sweep_tree
+from pipeline.write.outdir import AOI_FILES, RUN_LOCK, file_set, record, sweep_tree
 from pipeline.write.render import OverviewSite, PanelText, flicker, overview, panel, pictures
 
 log = logging.getLogger("pipeline.run")
@@ -319,6 +320,23 @@ def run_aoi(
 ) -> list[tuple[Outcome, Path]]:
     """Check every (claim, site) of the AOI and write each one's outputs, then the AOI's summary
     and report; returns what was done. Progress goes to the `pipeline.run` logger."""
+    aoi_dir = out_root / cfg.aoi
+    aoi_dir.mkdir(parents=True, exist_ok=True)
+    record(
+        aoi_dir, RUN_LOCK, known=AOI_FILES
+    )  # before it exists: another run never sees it unowned
+    with exclusive(aoi_dir / RUN_LOCK):  # a second run of the AOI stops at once (LockHeld)
+        return _run_aoi(cfg, source, out_root, claims, sites, config_path)
+
+
+def _run_aoi(
+    cfg: AOIConfig,
+    source: Source,
+    out_root: Path,
+    claims: list[str] | None,
+    sites: list[str] | None,
+    config_path: Path | None,
+) -> list[tuple[Outcome, Path]]:
     config_sha = sha256_file(config_path) if config_path is not None else None
     sweep_tree(out_root / cfg.aoi)  # temporaries of killed runs (committed sets rolled forward)
     done = []

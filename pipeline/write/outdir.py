@@ -59,6 +59,8 @@ WATCH_DATE_FILES = (
 )
 AOI_FILES = ("summary.json", "overview.png", "report.md", "report.html", "report.json")
 """The AOI-level set `run` replaces as one."""
+RUN_LOCK = "run.lock"
+"""The flock a `run` holds on its AOI folder, so two runs never interleave their writes."""
 WATCH_AOI_FILES = (
     "watch.sqlite",
     "watch.sqlite-wal",
@@ -72,7 +74,14 @@ HISTORY_FILES = ("history.csv", "history.png")
 FOLDER_FILES = tuple(dict.fromkeys(CLAIM_FILES + COMPARE_FILES + WATCH_DATE_FILES))
 """Every name the tool writes in the folders `atomic_dir` replaces."""
 _FILE_BASES = frozenset(
-    (*FOLDER_FILES, *AOI_FILES, *HISTORY_FILES, *WATCH_AOI_FILES, MANIFEST.lstrip("."))
+    (
+        *FOLDER_FILES,
+        *AOI_FILES,
+        RUN_LOCK,
+        *HISTORY_FILES,
+        *WATCH_AOI_FILES,
+        MANIFEST.lstrip("."),
+    )
 )
 """Names whose `.NAME.PID.tmp` temporaries are the tool's."""
 
@@ -211,10 +220,11 @@ def _write_manifest(folder: Path, names: Iterable[str]) -> None:
     tmp.replace(folder / MANIFEST)
 
 
-def record(folder: Path, *names: str, drop: Iterable[str] = ()) -> None:
-    """Add `names` to the files the tool wrote in `folder` (and forget `drop`)."""
+def record(folder: Path, *names: str, drop: Iterable[str] = (), known: Iterable[str] = ()) -> None:
+    """Add `names` to the files the tool wrote in `folder` (and forget `drop`); `known`: other
+    output names of the folder, kept as the tool's when it was written before manifests."""
     with _locked(folder):
-        mine = owned(folder, names)
+        mine = owned(folder, (*names, *known))
         new = (mine | set(names)) - set(drop)
         if new != mine or not (folder / MANIFEST).is_file():
             _write_manifest(folder, new)
