@@ -108,7 +108,10 @@ class Detector:
 def _cva_diffs(before: Prepared, after: Prepared, keys: list[str]) -> np.ndarray:
     """The smoothed after - before differences of `keys`, one (bands, H, W) float32 stack."""
     valid = _valid(before, after)
-    return smooth_valid(np.stack([after.bands[k] - before.bands[k] for k in keys]), valid)
+    d = np.empty((len(keys), *valid.shape), np.float32)
+    for i, k in enumerate(keys):
+        np.subtract(after.bands[k], before.bands[k], out=d[i])
+    return smooth_valid(d, valid, inplace=True)
 
 
 def _cva_spread(keys: list[str], diffs: np.ndarray, valid: np.ndarray) -> dict[str, Any]:
@@ -137,14 +140,18 @@ def cva_score(
     valid = _valid(before, after)
     keys = p["keys"]
     d = _cva_diffs(before, after, keys) if diffs is None else diffs
-    d -= np.array([p["spread"][k][0] for k in keys], np.float32)[:, None, None]
-    d /= np.array([p["spread"][k][1] for k in keys], np.float32)[:, None, None]
-    np.square(d, out=d)
-    score = d.sum(0)
+    med = [p["spread"][k][0] for k in keys]
+    inv = [1.0 / (p["spread"][k][1] * np.sqrt(len(keys))) for k in keys]  # mean, not sum
+    score = np.zeros(valid.shape, np.float32)
+    for i in range(len(keys)):  # band by band: each plane stays in cache
+        band = d[i]
+        band -= np.float32(med[i])
+        band *= np.float32(inv[i])
+        np.square(band, out=band)
+        score += band
     del d
-    score /= np.float32(len(keys))
     np.sqrt(score, out=score)
-    score[~valid] = np.nan
+    np.copyto(score, np.float32(np.nan), where=~valid)
     return score
 
 

@@ -135,7 +135,10 @@ def irmad_normalise(ref: Prepared, mov: Prepared, min_pixels: int = 1000) -> Pre
         # Orthogonal (total least squares) slope: both dates carry noise.
         slope = (syy - sxx + np.sqrt((syy - sxx) ** 2 + 4 * sxy**2)) / (2 * sxy) if sxy else 1.0
         slope = float(np.clip(slope, 0.5, 2.0))
-        bands[k] = ((v - mx) * slope + my).astype(np.float32)
+        out = np.subtract(v, np.float32(mx), dtype=np.float32)
+        out *= np.float32(slope)
+        out += np.float32(my)
+        bands[k] = out
     sampled = "" if sref is ref else f" of a {sref.clear.size}-pixel sample"
     note = f"radiometry normalised by IR-MAD on {n} unchanged pixels{sampled}"
     return replace(mov, bands=bands, notes=(*mov.notes, note))

@@ -62,13 +62,23 @@ def _weights(valid: np.ndarray, sigma: float, cache: bool = True) -> np.ndarray:
 
 
 def smooth_valid(
-    arr: np.ndarray, valid: np.ndarray, sigma: float = SMOOTH, *, cache: bool = True
+    arr: np.ndarray,
+    valid: np.ndarray,
+    sigma: float = SMOOTH,
+    *,
+    cache: bool = True,
+    inplace: bool = False,
 ) -> np.ndarray:
     """Gaussian smoothing over valid pixels only (normalised convolution): no bleed from clouds.
-    `arr` may be one image (H, W) or a stack (k, H, W) smoothed band by band. float32."""
+    `arr` may be one image (H, W) or a stack (k, H, W) smoothed band by band. float32.
+    `inplace`: `arr` (a C-contiguous float32 array the caller owns) is overwritten and returned."""
     if sigma <= 0:
         return np.where(valid, arr, np.float32(0.0)).astype(np.float32)
-    data = np.where(valid, arr, np.float32(0.0)).astype(np.float32, copy=False)
+    if inplace and arr.dtype == np.float32 and arr.flags.c_contiguous:
+        data = arr
+        np.copyto(data, np.float32(0.0), where=~valid)
+    else:
+        data = np.where(valid, arr, np.float32(0.0)).astype(np.float32, copy=False)
     planes = data.reshape(-1, *valid.shape)
     for plane in planes:  # in place: each output row depends on input rows of its own plane
         _gaussian(plane, sigma, out=plane)
@@ -89,9 +99,10 @@ def sample_rows(shape: tuple[int, ...], n: int = FIT_SAMPLE, block: int = 16) ->
 
 
 def smooth_valid_rows(
-    arr: np.ndarray, valid: np.ndarray, rows: np.ndarray, sigma: float = SMOOTH
+    planes: list[np.ndarray], valid: np.ndarray, rows: np.ndarray, sigma: float = SMOOTH
 ) -> np.ndarray:
-    """`smooth_valid(arr, valid, sigma)[..., rows, :]` without smoothing the other rows: each run
+    """`smooth_valid(np.stack(planes), valid, sigma)[:, rows]` without smoothing (or stacking)
+    the other rows: each run
     of rows is smoothed with `radius` rows of context above and below (fewer at the image's
     edges, where the mirroring is then the same as on the whole image). (k, len(rows), W)."""
     h = valid.shape[0]
@@ -101,7 +112,8 @@ def smooth_valid_rows(
     runs = [(int(g[0]), int(g[-1]) + 1) for g in np.split(rows, breaks)]
     src = [(max(lo - r, 0), min(hi + r, h)) for lo, hi in runs]
     take = np.concatenate([np.arange(a, b) for a, b in src])
-    smoothed = smooth_valid(arr[..., take, :], valid[take], sigma, cache=False)
+    stack = np.stack([p[take] for p in planes])
+    smoothed = smooth_valid(stack, valid[take], sigma, cache=False, inplace=True)
     # Position of each wanted row in `take`.
     offsets = np.cumsum([0] + [b - a for a, b in src[:-1]])
     pos = np.concatenate(
@@ -110,11 +122,22 @@ def smooth_valid_rows(
             for (lo, hi), (a, _b), off in zip(runs, src, offsets, strict=True)
         ]
     )
-    return smoothed[..., pos, :]
+    return smoothed[:, pos]
 
 
 def _subsample(valid: np.ndarray, n: int = FIT_SAMPLE) -> np.ndarray:
-    """Flat indices of up to n valid pixels on a regular lattice (deterministic)."""
+    """Flat indices of up to n valid pixels on a regular lattice (deterministic). An image of
+    more than 8n pixels is first thinned to a lattice of about 2n, its step prime to the width
+    (so the lattice does not fall on the same columns of every row)."""
+    if valid.size > 8 * n:
+        width = valid.shape[-1] if valid.ndim else 1
+        step = valid.size // (2 * n)
+        while np.gcd(step, width) != 1:
+            step += 1
+        idx = np.flatnonzero(valid.ravel()[::step]) * step
+        if idx.size > n:
+            idx = idx[:: int(np.ceil(idx.size / n))]
+        return idx
     idx = np.flatnonzero(valid)
     if idx.size > n:
         idx = idx[:: int(np.ceil(idx.size / n))]
@@ -174,8 +197,8 @@ def smoothed_pair(
     valid in both, as float32 (bands, H, W) stacks, for `irmad_fit` and `irmad_score` to share."""
     keys = keys if keys is not None else _common(before, after)
     valid = _valid(before, after)
-    x = smooth_valid(np.stack([before.bands[k] for k in keys]), valid)
-    y = smooth_valid(np.stack([after.bands[k] for k in keys]), valid)
+    x = smooth_valid(np.stack([before.bands[k] for k in keys]), valid, inplace=True)
+    y = smooth_valid(np.stack([after.bands[k] for k in keys]), valid, inplace=True)
     return keys, x, y
 
 
@@ -190,8 +213,8 @@ def sampled_pair(
         return before, after, smoothed_pair(before, after)
     keys = _common(before, after)
     valid = _valid(before, after)
-    x = smooth_valid_rows(np.stack([before.bands[k] for k in keys]), valid, rows)
-    y = smooth_valid_rows(np.stack([after.bands[k] for k in keys]), valid, rows)
+    x = smooth_valid_rows([before.bands[k] for k in keys], valid, rows)
+    y = smooth_valid_rows([after.bands[k] for k in keys], valid, rows)
 
     def sub(img: Prepared) -> Prepared:
         return Prepared(
@@ -202,9 +225,6 @@ def sampled_pair(
         )
 
     return sub(before), sub(after), (keys, x, y)
-
-
-COARSE = 8
 
 
 def _irmad_iterate(
@@ -263,12 +283,7 @@ def irmad_fit(
     # Both dates as one (2 bands, n) stack: one weighted covariance product per iteration.
     z = np.concatenate([x, y])
     del x, y
-    # Coarse to fine: the re-weighting first converges on every COARSE-th sample pixel (an 8 x 8
-    # covariance is well fixed by 10^4 pixels), then the whole sample refines it in a few passes.
-    w = None
-    if n >= COARSE * 2_500:
-        w = _irmad_iterate(z, nb, np.ascontiguousarray(z[:, ::COARSE]), None)[4]
-    a, b, m, rho, w, mad = _irmad_iterate(z, nb, z, w)
+    a, b, m, rho, w, mad = _irmad_iterate(z, nb, z, None)
     mx, my = m[:nb], m[nb:]
     # Standardise each MAD variate by its robust spread over the whole site rather than by the
     # weighted fit's 2(1 - rho): the re-weighting converges on a tight core of pixels, and scored
