@@ -39,6 +39,7 @@ from pipeline.lazy import LazyModule
 from pipeline.model.change import ARRIVAL, DEPARTURE, DIRECTION_NAMES, UNDETERMINED, Change, Region
 from pipeline.model.image import Prepared
 from pipeline.prepare.irmad import (
+    SPREAD_SAMPLE,
     _common,
     _subsample,
     _valid,
@@ -49,6 +50,7 @@ from pipeline.prepare.irmad import (
 )
 
 # scipy/skimage load at first use: commands that do not detect start without them
+cv2 = LazyModule("cv2")
 ndimage = LazyModule("scipy.ndimage")
 special = LazyModule("scipy.special")
 
@@ -99,35 +101,57 @@ class Detector:
     halo: int
     """Pixels of context a score needs on each side (for chunked processing)."""
     description: str
+    fit_score: Callable[[Prepared, Prepared], tuple[dict[str, Any], np.ndarray]] | None = None
+    """`fit` and `score` of one pair at once, sharing their work (None: call both)."""
 
 
 def _cva_diffs(before: Prepared, after: Prepared, keys: list[str]) -> np.ndarray:
     """The smoothed after - before differences of `keys`, one (bands, H, W) float32 stack."""
     valid = _valid(before, after)
-    return smooth_valid(np.stack([after.bands[k] - before.bands[k] for k in keys]), valid)
+    d = np.empty((len(keys), *valid.shape), np.float32)
+    for i, k in enumerate(keys):
+        np.subtract(after.bands[k], before.bands[k], out=d[i])
+    return smooth_valid(d, valid, inplace=True)
+
+
+def _cva_spread(keys: list[str], diffs: np.ndarray, valid: np.ndarray) -> dict[str, Any]:
+    idx = _subsample(valid, SPREAD_SAMPLE)
+    flat = diffs.reshape(len(keys), -1)
+    spread = {k: robust_spread(flat[i, idx], NOISE_FLOOR) for i, k in enumerate(keys)}
+    return {"keys": keys, "spread": spread}
 
 
 def cva_fit(before: Prepared, after: Prepared) -> dict[str, Any]:
     keys = _common(before, after)
-    valid = _valid(before, after)
-    idx = _subsample(valid)
-    diffs = _cva_diffs(before, after, keys).reshape(len(keys), -1)
-    spread = {k: robust_spread(diffs[i, idx], NOISE_FLOOR) for i, k in enumerate(keys)}
-    return {"keys": keys, "spread": spread}
+    return _cva_spread(keys, _cva_diffs(before, after, keys), _valid(before, after))
 
 
-def cva_score(before: Prepared, after: Prepared, p: dict[str, Any]) -> np.ndarray:
+def cva_fit_score(before: Prepared, after: Prepared) -> tuple[dict[str, Any], np.ndarray]:
+    """`cva_fit` and `cva_score` of the same pair, the differences smoothed once."""
+    keys = _common(before, after)
+    d = _cva_diffs(before, after, keys)
+    p = _cva_spread(keys, d, _valid(before, after))
+    return p, cva_score(before, after, p, diffs=d)
+
+
+def cva_score(
+    before: Prepared, after: Prepared, p: dict[str, Any], diffs: np.ndarray | None = None
+) -> np.ndarray:
     valid = _valid(before, after)
     keys = p["keys"]
-    d = _cva_diffs(before, after, keys)
-    d -= np.array([p["spread"][k][0] for k in keys], np.float32)[:, None, None]
-    d /= np.array([p["spread"][k][1] for k in keys], np.float32)[:, None, None]
-    np.square(d, out=d)
-    score = d.sum(0)
+    d = _cva_diffs(before, after, keys) if diffs is None else diffs
+    med = [p["spread"][k][0] for k in keys]
+    inv = [1.0 / (p["spread"][k][1] * np.sqrt(len(keys))) for k in keys]  # mean, not sum
+    score = np.zeros(valid.shape, np.float32)
+    for i in range(len(keys)):  # band by band: each plane stays in cache
+        band = d[i]
+        band -= np.float32(med[i])
+        band *= np.float32(inv[i])
+        np.square(band, out=band)
+        score += band
     del d
-    score /= np.float32(len(keys))
     np.sqrt(score, out=score)
-    score[~valid] = np.nan
+    np.copyto(score, np.float32(np.nan), where=~valid)
     return score
 
 
@@ -140,28 +164,35 @@ def optical_direction(
     before: Prepared, after: Prepared, p: dict[str, Any], mask: np.ndarray
 ) -> np.ndarray:
     """Appeared where vegetation was lost (NDVI down) or, with NDVI steady, the ground got
-    brighter or barer; disappeared for the reverse; changed otherwise."""
+    brighter or barer; disappeared for the reverse; changed otherwise. Indices are computed at
+    the mask's pixels only."""
     out = np.zeros(mask.shape, np.uint8)
-    nb, na = ndvi(before.bands), ndvi(after.bands)
-    bb, ba = bare_index(before.bands), bare_index(after.bands)
-    out[mask] = UNDETERMINED
+    at = np.flatnonzero(mask)
+    if at.size == 0:
+        return out
+    b = {k: v.ravel()[at] for k, v in before.bands.items()}
+    a = {k: v.ravel()[at] for k, v in after.bands.items()}
+    code = np.full(at.size, UNDETERMINED, np.uint8)
+    nb, na = ndvi(b), ndvi(a)
+    bb, ba = bare_index(b), bare_index(a)
     if nb is not None and na is not None:
         dn = na - nb
-        out[mask & (dn <= -0.05)] = ARRIVAL
-        out[mask & (dn >= 0.05)] = DEPARTURE
-        steady = mask & (np.abs(dn) < 0.05)
+        code[dn <= -0.05] = ARRIVAL
+        code[dn >= 0.05] = DEPARTURE
+        steady = np.abs(dn) < 0.05
     else:
-        steady = mask
+        steady = np.ones(at.size, bool)
     if bb is not None and ba is not None:
         db = ba - bb
-        out[steady & (db >= 0.02)] = ARRIVAL
-        out[steady & (db <= -0.02)] = DEPARTURE
+        code[steady & (db >= 0.02)] = ARRIVAL
+        code[steady & (db <= -0.02)] = DEPARTURE
+    out.ravel()[at] = code
     return out
 
 
 def index_fit(before: Prepared, after: Prepared) -> dict[str, Any]:
     valid = _valid(before, after)
-    idx = _subsample(valid)
+    idx = _subsample(valid, SPREAD_SAMPLE)
     out: dict[str, Any] = {"keys": _common(before, after), "spread": {}}
     for name, fn in (("ndvi", ndvi), ("bare", bare_index)):
         b, a = fn(before.bands), fn(after.bands)
@@ -230,7 +261,7 @@ def _log_ratios(before: Prepared, after: Prepared, keys: list[str]) -> dict[str,
 
 def s1_fit(before: Prepared, after: Prepared) -> dict[str, Any]:
     keys = _common(before, after, S1_KEYS)
-    idx = _subsample(_valid(before, after))
+    idx = _subsample(_valid(before, after), SPREAD_SAMPLE)
     spread = {
         k: robust_spread(v.ravel()[idx], 0.5) for k, v in _log_ratios(before, after, keys).items()
     }
@@ -274,6 +305,7 @@ DETECTORS: dict[str, Detector] = {
         _rms_chi_cut,
         halo=4,
         description="change-vector magnitude in robust noise units (all bands)",
+        fit_score=cva_fit_score,
     ),
     "index": Detector(
         "index",
@@ -325,16 +357,26 @@ def min_region_pixels(pixel_area_m2: float, min_area_m2: float = MIN_AREA_M2) ->
     return max(1, int(np.ceil(min_area_m2 / pixel_area_m2 - 1e-9)))
 
 
-def clean_mask(raw: np.ndarray, min_pixels: int, opening: bool = True) -> np.ndarray:
-    """Binary opening (3 x 3 cross) and removal of 8-connected components under `min_pixels`."""
-    mask = (
-        ndimage.binary_opening(raw, structure=ndimage.generate_binary_structure(2, 1))
-        if opening
-        else raw
-    )
+def _open3(raw: np.ndarray) -> np.ndarray:
+    """Binary opening by the 3 x 3 cross, outside the image counting as False: what
+    `ndimage.binary_opening(raw, generate_binary_structure(2, 1))` gives, by OpenCV (uint8
+    SIMD, ~50x faster)."""
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    u = np.ascontiguousarray(raw, dtype=bool).view(np.uint8)
+    eroded = cv2.erode(u, cross, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    opened = cv2.dilate(eroded, cross, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return opened.view(bool)
+
+
+def clean_labels(
+    raw: np.ndarray, min_pixels: int, opening: bool = True
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(mask, labels, n): `clean_mask` and its 8-connected components numbered 1..n in raster
+    order of their first pixel (as `ndimage.label` of the mask numbers them), labelled once."""
+    mask = _open3(raw) if opening else raw
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if n == 0:
-        return mask
+        return mask, labels.astype(np.int32, copy=False), 0
     # Component sizes, counted in row blocks: one bincount over a whole tile would first copy
     # the int32 labels to int64 (about 1 GB for 10980²).
     sizes = np.zeros(n + 1, np.int64)
@@ -342,7 +384,17 @@ def clean_mask(raw: np.ndarray, min_pixels: int, opening: bool = True) -> np.nda
         sizes += np.bincount(labels[r : r + 1024].ravel(), minlength=n + 1)
     keep = sizes >= min_pixels
     keep[0] = False
-    return keep[labels]
+    if keep[1:].all():
+        return mask, labels.astype(np.int32, copy=False), n
+    # Kept components renumbered in their order: the numbering labelling the mask would give.
+    renumber = np.where(keep, np.cumsum(keep), 0).astype(np.int32)
+    labels = renumber[labels]
+    return labels > 0, labels, int(keep.sum())
+
+
+def clean_mask(raw: np.ndarray, min_pixels: int, opening: bool = True) -> np.ndarray:
+    """Binary opening (3 x 3 cross) and removal of 8-connected components under `min_pixels`."""
+    return clean_labels(raw, min_pixels, opening)[0]
 
 
 def regions_of(
@@ -450,15 +502,17 @@ def detect(
     given) are dropped; `pixel_area_m2` converts pixels to m². `params` reuses a `fit` result.
     """
     det = get_detector(detector)
-    p = det.fit(before, after) if params is None else params
+    if params is None and det.fit_score is not None:
+        p, score = det.fit_score(before, after)
+    else:
+        p = det.fit(before, after) if params is None else params
+        score = det.score(before, after, p)
     cut = resolve_threshold(det, p, threshold, false_alarm)
-    score = det.score(before, after, p)
     valid = np.isfinite(score)
     if min_pixels is None:
         min_pixels = min_region_pixels(min_area_m2=min_area_m2, pixel_area_m2=pixel_area_m2)
-    mask = clean_mask(valid & (score > cut), min_pixels, opening)
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    labels = labels.astype(np.int32)
+    with np.errstate(invalid="ignore"):
+        mask, labels, _ = clean_labels(score > cut, min_pixels, opening)  # NaN > cut is False
     if baseline is not None:
         direction = baseline_direction(before, after, baseline, mask)
     else:

@@ -9,16 +9,23 @@ import hashlib
 import hmac
 import os
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlparse
 
-import requests
-import requests.adapters
-from pystac_client.exceptions import APIError
-from urllib3.util.retry import Retry
+from pipeline.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import requests
+    import requests.adapters
+    import urllib3.util.retry as urllib3_retry
+    from urllib3.util.retry import Retry
+else:  # loaded at first use: `pipeline --help` and `validate` start without them
+    requests = LazyModule("requests")
+    urllib3_retry = LazyModule("urllib3.util.retry")
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0
@@ -34,18 +41,38 @@ BODY_ATTEMPTS = 3
 BODY_RETRY_BASE_S = 0.5
 
 
-class _BoundedRetry(Retry):
+def _bounded_retry_class() -> type[Retry]:
     """urllib3's Retry (honours Retry-After on 429/503, exponential backoff on 5xx and broken
-    connections), with the Retry-After wait capped at MAX_RETRY_AFTER_S."""
+    connections), with the Retry-After wait capped at MAX_RETRY_AFTER_S. Built on first use
+    (urllib3 loads then); the module attribute `_BoundedRetry` names it (and pickles it)."""
+    cls = globals().get("_BoundedRetry")
+    if cls is None:
 
-    def get_retry_after(self, response: Any) -> float | None:
-        after = super().get_retry_after(response)
-        return None if after is None else min(after, MAX_RETRY_AFTER_S)
+        class _BoundedRetry(urllib3_retry.Retry):
+            def get_retry_after(self, response: Any) -> float | None:
+                after = super().get_retry_after(response)
+                return None if after is None else min(after, MAX_RETRY_AFTER_S)
+
+        _BoundedRetry.__qualname__ = "_BoundedRetry"
+        cls = globals()["_BoundedRetry"] = _BoundedRetry
+    return cls
+
+
+def __getattr__(name: str) -> Any:
+    if name == "_BoundedRetry":
+        return _bounded_retry_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def is_api_error(exc: BaseException) -> bool:
+    """Whether `exc` is pystac-client's APIError (never, while pystac-client is not loaded)."""
+    mod = sys.modules.get("pystac_client.exceptions")
+    return mod is not None and isinstance(exc, mod.APIError)
 
 
 def _retry(status: int = 3, connect: int = 1) -> Retry:
     """Retry what a busy service does (429, 5xx) `status` times; a dead host `connect` times."""
-    return _BoundedRetry(
+    return _bounded_retry_class()(
         total=status + connect,
         connect=connect,
         read=2,
@@ -81,7 +108,7 @@ _BROKEN_BODY = (
 
 def _body_broke(exc: BaseException) -> bool:
     """The server answered but the body broke off (reset, cut short): worth another try."""
-    if isinstance(exc, APIError) and getattr(exc, "status_code", None) is not None:
+    if is_api_error(exc) and getattr(exc, "status_code", None) is not None:
         return False
     return any(m in str(exc) for m in _BROKEN_BODY) or isinstance(
         exc, requests.exceptions.ChunkedEncodingError
@@ -93,8 +120,9 @@ def _again(call: Callable[[], Any]) -> Any:
     for attempt in range(1, BODY_ATTEMPTS + 1):
         try:
             return call()
-        except (requests.RequestException, APIError) as exc:
-            if attempt == BODY_ATTEMPTS or not _body_broke(exc):
+        except Exception as exc:
+            retryable = isinstance(exc, requests.RequestException) or is_api_error(exc)
+            if not retryable or attempt == BODY_ATTEMPTS or not _body_broke(exc):
                 raise
             time.sleep(BODY_RETRY_BASE_S * 2 ** (attempt - 1) * (1 + 0.25 * random.random()))
     raise AssertionError("unreachable")

@@ -17,7 +17,7 @@ from pipeline.prepare.irmad import (
     _subsample,
     irmad_fit,
     irmad_no_change_probability,
-    smoothed_pair,
+    sampled_pair,
 )
 
 # scipy/skimage load at first use: commands that do not detect start without them
@@ -28,8 +28,25 @@ MAX_SHIFT_PX = 3.0
 """A larger apparent shift between dates is not misregistration but scene content: do not apply."""
 
 
+SHIFT_WINDOW = 512
+"""Side of the central window the shift is measured on (a misregistration is one shift for the
+whole image; 512² px hold texture enough, and the cross-power spectrum of the whole of a large
+image costs seconds)."""
+
+
+def _central(a: np.ndarray, side: int) -> np.ndarray:
+    r0, c0 = max((a.shape[0] - side) // 2, 0), max((a.shape[1] - side) // 2, 0)
+    return a[r0 : r0 + side, c0 : c0 + side]
+
+
 def estimate_shift(ref: np.ndarray, mov: np.ndarray) -> tuple[float, float] | None:
-    """Sub-pixel (row, col) shift that aligns `mov` to `ref`, or None when it cannot be trusted."""
+    """Sub-pixel (row, col) shift that aligns `mov` to `ref`, or None when it cannot be trusted.
+    Measured on the central SHIFT_WINDOW² px, or on the whole image when that window is less
+    than half usable."""
+    if max(ref.shape) > SHIFT_WINDOW:
+        r, m = _central(ref, SHIFT_WINDOW), _central(mov, SHIFT_WINDOW)
+        if (np.isfinite(r) & np.isfinite(m)).mean() >= 0.5:
+            ref, mov = r, m
     both = np.isfinite(ref) & np.isfinite(mov)
     if both.mean() < 0.5 or min(ref.shape) < 32:
         return None
@@ -93,12 +110,14 @@ def irmad_normalise(ref: Prepared, mov: Prepared, min_pixels: int = 1000) -> Pre
     """Map each band of `mov` onto `ref` by orthogonal regression on the pixels IR-MAD finds
     unchanged (no-change probability above 0.95): atmosphere, season and sensor drift go; what
     changed in places stays. Falls back to `match_radiometry` when too few such pixels exist."""
+    # Fitted on a sample of FIT_SAMPLE pixels (blocks of whole rows, smoothed with their real
+    # neighbours), applied to every pixel: the whole pair when it is no larger.
+    sref, smov, smoothed = sampled_pair(ref, mov)
     try:
-        smoothed = smoothed_pair(ref, mov)
-        params = irmad_fit(ref, mov, smoothed)
+        params = irmad_fit(sref, smov, smoothed)
     except ValueError:
         return match_radiometry(ref, mov)
-    p = irmad_no_change_probability(ref, mov, params, smoothed)
+    p = irmad_no_change_probability(sref, smov, params, smoothed)
     del smoothed
     anchor = np.nan_to_num(p) > NO_CHANGE_P
     n = int(anchor.sum())
@@ -109,15 +128,19 @@ def irmad_normalise(ref: Prepared, mov: Prepared, min_pixels: int = 1000) -> Pre
     for k, v in mov.bands.items():
         if k not in ref.bands:
             continue
-        x = v.ravel()[idx].astype(np.float64)
-        y = ref.bands[k].ravel()[idx].astype(np.float64)
+        x = smov.bands[k].ravel()[idx].astype(np.float64)
+        y = sref.bands[k].ravel()[idx].astype(np.float64)
         mx, my = x.mean(), y.mean()
         sxx, syy, sxy = x.var(), y.var(), float(np.mean((x - mx) * (y - my)))
         # Orthogonal (total least squares) slope: both dates carry noise.
         slope = (syy - sxx + np.sqrt((syy - sxx) ** 2 + 4 * sxy**2)) / (2 * sxy) if sxy else 1.0
         slope = float(np.clip(slope, 0.5, 2.0))
-        bands[k] = ((v - mx) * slope + my).astype(np.float32)
-    note = f"radiometry normalised by IR-MAD on {n} unchanged pixels"
+        out = np.subtract(v, np.float32(mx), dtype=np.float32)
+        out *= np.float32(slope)
+        out += np.float32(my)
+        bands[k] = out
+    sampled = "" if sref is ref else f" of a {sref.clear.size}-pixel sample"
+    note = f"radiometry normalised by IR-MAD on {n} unchanged pixels{sampled}"
     return replace(mov, bands=bands, notes=(*mov.notes, note))
 
 

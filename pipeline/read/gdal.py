@@ -27,21 +27,27 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 import rasterio
 import rasterio.io
-import requests
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 
 from pipeline.errors import DataUnavailable
+from pipeline.lazy import LazyModule
 from pipeline.model.grid import Grid
 from pipeline.net import cache
 from pipeline.net.gdal import gdal_env
 from pipeline.net.http import MAX_RETRY_AFTER_S, aws_credentials, local_path
 from pipeline.net.redact import redact, strip_credentials
+
+if TYPE_CHECKING:
+    import requests
+else:  # loaded at first use: the CLI starts without it
+    requests = LazyModule("requests")
 
 READ_ATTEMPTS = 3
 """Tries of one read when the connection breaks, a body is cut short (GDAL does not retry), or the

@@ -23,12 +23,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
 import rasterio.io
-import requests
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
@@ -38,6 +37,7 @@ from rasterio.warp import reproject, transform
 from rasterio.windows import Window
 
 from pipeline.errors import DataUnavailable
+from pipeline.lazy import LazyModule
 from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
 from pipeline.model.scene import Scene
@@ -54,6 +54,11 @@ from pipeline.net.http import (
 from pipeline.net.redact import redact, strip_credentials
 from pipeline.read import s1cal
 from pipeline.read.gdal import _dataset_path, _disk_what, read_on_grid, with_retries
+
+if TYPE_CHECKING:
+    import requests
+else:  # loaded at first use: the CLI starts without it
+    requests = LazyModule("requests")
 
 UNCALIBRATED = "uncalibrated intensity 10*log10(DN^2) dB (no calibration LUT applied)"
 SIGMA0_NR = "sigma0 from the product's calibration table, thermal noise removed, dB"

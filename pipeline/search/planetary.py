@@ -21,14 +21,19 @@ import datetime as dt
 import os
 import threading
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
-
 from pipeline.errors import CatalogUnreachable, DataUnavailable
+from pipeline.lazy import LazyModule
 from pipeline.model.scene import Scene
 from pipeline.net.http import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, retrying_session
 from pipeline.search.stac import StacApiSource
+
+if TYPE_CHECKING:
+    import requests
+else:  # loaded at first use: the CLI starts without it
+    requests = LazyModule("requests")
 
 PC_STAC = "https://planetarycomputer.microsoft.com/api/stac/v1"
 PC_SAS = "https://planetarycomputer.microsoft.com/api/sas/v1"

@@ -8,37 +8,93 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pystac
-import pystac.stac_io
-import requests
-import requests.adapters
-from pystac_client import Client
-from pystac_client.exceptions import APIError
-from pystac_client.stac_api_io import StacApiIO
 from shapely.geometry import box, shape
 
 from pipeline.errors import CatalogUnreachable, DataUnavailable
+from pipeline.lazy import LazyModule
 from pipeline.model.scene import Asset, Scene
 from pipeline.net.http import (
     CONNECT_TIMEOUT_S,
     READ_TIMEOUT_S,
     _again,
     _retry,
+    is_api_error,
     local_path,
     retrying_session,
 )
 from pipeline.net.redact import redact
 
+if TYPE_CHECKING:
+    import pystac
+    import pystac.stac_io
+    import pystac.stac_io as pystac_io
+    import pystac_client
+    import pystac_client.exceptions as api_errors
+    import pystac_client.stac_api_io
+    import pystac_client.stac_api_io as stac_api_io
+    import requests
+else:  # loaded at first use (a search), not when the CLI starts
+    pystac = LazyModule("pystac")
+    pystac_io = LazyModule("pystac.stac_io")
+    pystac_client = LazyModule("pystac_client")
+    stac_api_io = LazyModule("pystac_client.stac_api_io")
+    api_errors = LazyModule("pystac_client.exceptions")
+    requests = LazyModule("requests")
+
 MAX_ITEMS = 1000
 
 
-class _StacApiIO(StacApiIO):
-    """pystac-client's reader, retrying a request whose response body broke off."""
+def _stac_api_io_class() -> type[pystac_client.stac_api_io.StacApiIO]:
+    """pystac-client's reader, retrying a request whose response body broke off (built on first
+    use, when pystac-client loads; the module attribute `_StacApiIO` names it)."""
+    cls = globals().get("_StacApiIO")
+    if cls is None:
 
-    def request(self, href: str, *args: Any, **kwargs: Any) -> str:
-        return str(_again(lambda: super(_StacApiIO, self).request(href, *args, **kwargs)))
+        class _StacApiIO(stac_api_io.StacApiIO):
+            def request(self, href: str, *args: Any, **kwargs: Any) -> str:
+                return str(_again(lambda: super(_StacApiIO, self).request(href, *args, **kwargs)))
+
+        _StacApiIO.__qualname__ = "_StacApiIO"
+        cls = globals()["_StacApiIO"] = _StacApiIO
+    return cls
+
+
+def _http_stac_io_class() -> type[pystac.stac_io.DefaultStacIO]:
+    """pystac's reader with the same timeouts and retries as the STAC API source for http(s);
+    pystac's own urllib reader neither retries nor raises a typed error. Built on first use (the
+    module attribute `_HttpStacIO` names it)."""
+    cls = globals().get("_HttpStacIO")
+    if cls is None:
+
+        class _HttpStacIO(pystac_io.DefaultStacIO):
+            def __init__(self) -> None:
+                super().__init__()
+                self._session = retrying_session()
+
+            def read_text_from_href(self, href: str) -> str:
+                if href.startswith(("http://", "https://")):
+
+                    def get() -> str:
+                        r = self._session.get(href, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
+                        r.raise_for_status()
+                        return r.text
+
+                    return str(_again(get))
+                return str(super().read_text_from_href(href))
+
+        _HttpStacIO.__qualname__ = "_HttpStacIO"
+        cls = globals()["_HttpStacIO"] = _HttpStacIO
+    return cls
+
+
+def __getattr__(name: str) -> Any:
+    if name == "_StacApiIO":
+        return _stac_api_io_class()
+    if name == "_HttpStacIO":
+        return _http_stac_io_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class StacApiSource:
@@ -50,15 +106,17 @@ class StacApiSource:
         self.url = url.rstrip("/")
         self.description = f"STAC API {redact(self.url)}"
         self._timeout = timeout
-        self._client: Client | None = None
+        self._client: pystac_client.Client | None = None
 
-    def _open(self) -> Client:
+    def _open(self) -> pystac_client.Client:
         if self._client is None:
-            io = _StacApiIO(timeout=self._timeout, max_retries=_retry())
+            io = _stac_api_io_class()(timeout=self._timeout, max_retries=_retry())
             try:
                 # Client.open resets the StacApiIO's timeout to its own argument: pass it here.
-                self._client = Client.open(self.url, stac_io=io, timeout=self._timeout)
-            except (requests.RequestException, APIError) as exc:
+                self._client = pystac_client.Client.open(
+                    self.url, stac_io=io, timeout=self._timeout
+                )
+            except (requests.RequestException, api_errors.APIError) as exc:
                 if _no_answer(exc):
                     raise CatalogUnreachable(
                         f"cannot reach the catalogue at {redact(self.url)}: {_reason(exc)}",
@@ -97,7 +155,7 @@ class StacApiSource:
                 max_items=MAX_ITEMS,
             )
             items = list(search.items())
-        except (requests.RequestException, APIError) as exc:
+        except (requests.RequestException, api_errors.APIError) as exc:
             if _no_answer(exc):
                 raise CatalogUnreachable(
                     f"lost the catalogue at {redact(self.url)} while searching {collection}: "
@@ -138,7 +196,7 @@ class StaticCatalogSource:
         if self._items is None:
             href = str(local_path(self.url) or self.url)
             try:
-                catalog = pystac.Catalog.from_file(href, stac_io=_HttpStacIO())
+                catalog = pystac.Catalog.from_file(href, stac_io=_http_stac_io_class()())
                 self._items = list(catalog.get_items(recursive=True))
             except (requests.RequestException, OSError, pystac.STACError, ValueError) as exc:
                 raise CatalogUnreachable(
@@ -175,26 +233,6 @@ class StaticCatalogSource:
         return scenes_from_items(keep, collection)
 
 
-class _HttpStacIO(pystac.stac_io.DefaultStacIO):
-    """pystac's reader with the same timeouts and retries as the STAC API source for http(s);
-    pystac's own urllib reader neither retries nor raises a typed error."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._session = retrying_session()
-
-    def read_text_from_href(self, href: str) -> str:
-        if href.startswith(("http://", "https://")):
-
-            def get() -> str:
-                r = self._session.get(href, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
-                r.raise_for_status()
-                return r.text
-
-            return str(_again(get))
-        return super().read_text_from_href(href)
-
-
 def scenes_from_items(items: Iterable[pystac.Item], collection: str) -> list[Scene]:
     scenes = []
     for item in items:
@@ -226,7 +264,7 @@ def _no_answer(exc: BaseException) -> bool:
     pystac-client wraps such failures in an APIError without a status code."""
     if isinstance(exc, requests.ConnectionError | requests.Timeout):
         return True
-    return isinstance(exc, APIError) and getattr(exc, "status_code", None) is None
+    return is_api_error(exc) and getattr(exc, "status_code", None) is None
 
 
 def _reason(exc: BaseException) -> str:

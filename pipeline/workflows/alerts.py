@@ -10,11 +10,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-
-import requests
+from typing import TYPE_CHECKING
 
 from pipeline.config.aoi import Alert
+from pipeline.lazy import LazyModule
 from pipeline.net.http import retrying_session
+
+if TYPE_CHECKING:
+    import requests
+else:  # loaded at first use: the CLI starts without it
+    requests = LazyModule("requests")
 
 
 def run_command(argv: list[str], payload: str, timeout_s: float) -> str | None:

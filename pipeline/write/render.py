@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pyproj import Geod
 
 from pipeline.lazy import LazyModule
 from pipeline.model.change import ARRIVAL, DEPARTURE, DIRECTION_NAMES, UNDETERMINED, Change
@@ -31,6 +30,7 @@ def _offscreen() -> None:
 plt = LazyModule("matplotlib.pyplot", before=_offscreen)
 patheffects = LazyModule("matplotlib.patheffects", before=_offscreen)
 mpatches = LazyModule("matplotlib.patches", before=_offscreen)
+pyproj = LazyModule("pyproj")  # geodesic scale bar: loads when a picture is drawn
 
 COLOURS = {ARRIVAL: (1.0, 0.15, 0.1), DEPARTURE: (0.0, 0.85, 1.0), UNDETERMINED: (1.0, 0.85, 0.0)}
 
@@ -84,7 +84,7 @@ def pixel_size(grid: Grid) -> tuple[float, float]:
     if not grid.crs.is_geographic:
         return a, e / a
     left, bottom, right, top = grid.bounds
-    geod = Geod(ellps="WGS84")
+    geod = pyproj.Geod(ellps="WGS84")
     lat, lon = (bottom + top) / 2, (left + right) / 2
     dx = geod.inv(lon, lat, lon + a, lat)[2]
     dy = geod.inv(lon, lat, lon, lat + e)[2]
