@@ -44,7 +44,8 @@ def test_demo_writes_every_output(demo_out: Path) -> None:
     assert json.loads((d / ".withdrawal-check.json").read_text())["files"] == written
     assert d.joinpath("panel.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     aoi = demo_out / "demo"
-    aoi_files = ["overview.png", "report.html", "report.json", "report.md", "summary.json"]
+    aoi_files = ["overview.png", "report.html", "report.json", "report.md", "run.lock"]
+    aoi_files.append("summary.json")  # run.lock: the flock a run holds (released, kept)
     assert sorted(p.name for p in aoi.iterdir() if p.is_file()) == [
         ".withdrawal-check.json",
         *aoi_files,
