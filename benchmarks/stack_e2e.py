@@ -53,6 +53,7 @@ from benchmarks.compare_e2e import PIPELINE, timed
 from benchmarks.fetch import ASSETS, TILE
 from pipeline.config.aoi import load
 from pipeline.net import cache
+from pipeline.read import gdal
 from pipeline.search.factory import open_source
 from pipeline.workflows.run import run_aoi
 from tests.support.httpserver import HTTPTestServer
@@ -178,40 +179,47 @@ def check_outputs(out: Path) -> dict[str, Any]:
     return got
 
 
-def profile(cfg_path: Path, tmp: Path, top: int = 25) -> dict[str, float]:
-    """One cold run in this process under cProfile: phase wall times (main thread)."""
+PHASES = {  # label -> (file, function) whose cumulative time is the phase's
+    "search": ("pipeline/workflows/fetch.py", "find_scenes"),
+    "survey + pick (masks, chosen bands)": ("pipeline/workflows/fetch.py", "pick"),
+    "read_stack (masks + bands, threads)": ("pipeline/workflows/fetch.py", "read_stack"),
+    "detect_change (align, reference period)": ("pipeline/detect/core.py", "detect_change"),
+    "judge": ("pipeline/judge/verdict.py", "judge"),
+    "write check (panel, flicker, tif, report)": ("pipeline/workflows/run.py", "write"),
+    "write run report (overview, html)": ("pipeline/workflows/run.py", "write_run_report"),
+}
+
+
+def profile(cfg_path: Path, tmp: Path, top: int = 20) -> dict[str, dict[str, float]]:
+    """A cold then a warm run in this process under cProfile: phase wall times (main thread)
+    and the functions with the most own time."""
     cache.configure(tmp / "cache-profile")
     cfg = load(cfg_path)
-    source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
     logging.getLogger("pipeline").setLevel(logging.WARNING)
-    prof = cProfile.Profile()
-    t0 = time.perf_counter()
-    prof.enable()
-    run_aoi(cfg, source, tmp / "out-profile", config_path=cfg_path)
-    prof.disable()
-    wall = time.perf_counter() - t0
-    stats = pstats.Stats(prof)
-    phases = {
-        "search": ("pipeline/workflows/fetch.py", "find_scenes"),
-        "survey + pick (masks, chosen bands)": ("pipeline/workflows/fetch.py", "pick"),
-        "read_stack (masks + bands, threads)": ("pipeline/workflows/fetch.py", "read_stack"),
-        "detect_change (align, reference period)": ("pipeline/detect/core.py", "detect_change"),
-        "judge": ("pipeline/judge/verdict.py", "judge"),
-        "write check (panel, flicker, tif, report)": ("pipeline/workflows/run.py", "write"),
-        "write run report (overview, html)": ("pipeline/workflows/run.py", "write_run_report"),
-    }
-    cum: dict[str, float] = {}
-    for (file, _, func), (_, _, _, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
-        for label, (f, fn) in phases.items():
-            if file.endswith(f) and func == fn:
-                cum[label] = cum.get(label, 0.0) + ct
-    print(f"\nprofile of one cold run in process ({wall:.1f} s wall under cProfile):")
-    for label, secs in sorted(cum.items(), key=lambda kv: -kv[1]):
-        print(f"  {label:44s} {secs:7.2f} s")
-    buf = io.StringIO()
-    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
-    print("\n".join(buf.getvalue().splitlines()[4:]))
-    return {"wall_s": round(wall, 2), **{k: round(v, 2) for k, v in cum.items()}}
+    out: dict[str, dict[str, float]] = {}
+    for label in ("cold", "warm"):
+        source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
+        gdal._CACHE.clear()  # nothing in memory from the cold run
+        prof = cProfile.Profile()
+        t0 = time.perf_counter()
+        prof.enable()
+        run_aoi(cfg, source, tmp / f"out-profile-{label}", config_path=cfg_path)
+        prof.disable()
+        wall = time.perf_counter() - t0
+        stats = pstats.Stats(prof)
+        cum: dict[str, float] = {}
+        for (file, _, func), (_, _, _, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
+            for name, (f, fn) in PHASES.items():
+                if file.endswith(f) and func == fn:
+                    cum[name] = cum.get(name, 0.0) + ct
+        print(f"\nprofile, {label} run in process ({wall:.1f} s wall under cProfile):")
+        for name, secs in sorted(cum.items(), key=lambda kv: -kv[1]):
+            print(f"  {name:44s} {secs:7.2f} s")
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
+        print("\n".join(buf.getvalue().splitlines()[6:]))
+        out[label] = {"wall_s": round(wall, 2), **{k: round(v, 2) for k, v in cum.items()}}
+    return out
 
 
 def main() -> None:
