@@ -8,10 +8,10 @@ GeoTIFF with band descriptions (B01..B12, B8A) on the 10 m B02 grid, under a tem
 directory, as a user would bring it. "pisa-1.3mpx" is the Pisa pair stacked at 1180 x 1070 px
 (1.26 Mpx), the size the issue-15 target is set for. Each case runs `pipeline compare BEFORE AFTER
 --out DIR` in a fresh process (start-up included); wall time and the process's peak RSS (from
-wait4) are printed, best of --repeat (the machine is shared, so timings are noisy). `pipeline run
-demo` runs once to warm the cache, then --repeat times. CPU seconds (user + system) are printed
-too: on a loaded machine they say more than wall time. `--code DIR` measures another checkout
-(e.g. `git worktree add /tmp/base main`). Last line: one JSON object.
+wait4) are printed, best and median of --repeat (the machine is shared, so timings are noisy).
+`pipeline run demo` runs once to warm the cache, then --repeat times. CPU seconds (user +
+system) are printed too: on a loaded machine they say more than wall time. `--code DIR`
+measures another checkout (e.g. `git worktree add /tmp/base main`). Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -86,6 +86,9 @@ def best(cmd: list[str], cwd: Path, repeat: int) -> dict[str, float]:
         "wall_s_all": [round(r[0], 2) for r in runs],  # type: ignore[dict-item]
         "peak_rss_mb": round(min(r[1] for r in runs), 1),
         "cpu_s": round(min(r[3] for r in runs), 2),
+        "cpu_s_all": [round(r[3], 2) for r in runs],  # type: ignore[dict-item]
+        "wall_s_median": round(float(np.median([r[0] for r in runs])), 2),
+        "cpu_s_median": round(float(np.median([r[3] for r in runs])), 2),
         "ok": all(r[2] == 0 for r in runs),
     }
 
@@ -126,7 +129,9 @@ def main() -> None:
             results[f"compare:{name}"] = r
             print(
                 f"compare {name:12s} {px / 1e6:5.2f} Mpx x13 bands: {r['wall_s']:6.2f} s "
-                f"(runs {r['wall_s_all']}), CPU {r['cpu_s']:.2f} s, peak {r['peak_rss_mb']:.0f} MB"
+                f"(runs {r['wall_s_all']}), CPU {r['cpu_s']:.2f} s, "
+                f"peak {r['peak_rss_mb']:.0f} MB; "
+                f"median {r['wall_s_median']:.2f} s, CPU {r['cpu_s_median']:.2f} s"
             )
         if not args.no_demo:
             demo_out = work / "demo-out"
@@ -137,7 +142,9 @@ def main() -> None:
             results["run:demo-warm"] = r
             print(
                 f"run demo (warm)             : {r['wall_s']:6.2f} s "
-                f"(runs {r['wall_s_all']}), CPU {r['cpu_s']:.2f} s, peak {r['peak_rss_mb']:.0f} MB"
+                f"(runs {r['wall_s_all']}), CPU {r['cpu_s']:.2f} s, "
+                f"peak {r['peak_rss_mb']:.0f} MB; "
+                f"median {r['wall_s_median']:.2f} s, CPU {r['cpu_s_median']:.2f} s"
             )
     print("targets: compare of a 1.3 Mpx 13-band pair <= 3 s; run demo warm <= 3 s")
     print(json.dumps(results))

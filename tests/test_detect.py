@@ -72,6 +72,32 @@ def test_a_one_pixel_misregistration_is_corrected(
     assert aligned.pixels() / aligned.valid.sum() < 0.002
 
 
+@pytest.mark.parametrize("shift", [(0.37, -1.62), (-2.5, 1.0), (1.5, -0.5), (0.0, 2.81)])
+def test_apply_shift_moves_pixels_as_scipy_ndimage_shift_does(
+    pair: tuple[Prepared, Prepared], shift: tuple[float, float]
+) -> None:
+    """The sliced shifts give what ndimage.shift gives (order 1 for bands and the clear mask,
+    order 0 for snow; half-pixel ties and the edges included) on a real band with holes."""
+    from scipy import ndimage
+
+    before, _ = pair
+    red = before.bands["red"].copy()
+    red[40:60, 100:130] = np.nan  # a cloud hole
+    filled = np.where(np.isfinite(red), red, np.float32(0.0))
+    want = ndimage.shift(filled, shift, order=1, mode="constant", cval=np.nan)
+    got = align.shift_linear(filled, shift, np.nan)
+    assert np.array_equal(np.isnan(want), np.isnan(got))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, equal_nan=True)
+    clear = before.clear.copy()
+    clear[40:60, 100:130] = False
+    want_clear = ndimage.shift(clear.astype(np.float32), shift, order=1, cval=0) > 0.999
+    assert np.array_equal(align.shift_linear(clear, shift, 0.0) > 0.999, want_clear)
+    snow = np.zeros_like(clear)
+    snow[::7, ::3] = True
+    want_snow = ndimage.shift(snow.astype(np.float32), shift, order=0, cval=0) > 0.5
+    assert np.array_equal(align.shift_nearest(snow, shift, False), want_snow)
+
+
 def test_cloud_masked_pixels_are_not_change(
     pair: tuple[Prepared, Prepared],
 ) -> None:

@@ -71,7 +71,10 @@ def _err(problem: str, fix: str, at: str = "") -> PydanticCustomError:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # Schemas built at first validation: `pipeline --help` starts without building them.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True
+    )
 
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -557,14 +560,14 @@ class Watch(_Model):
         description="the site empty; default: the baseline window of the site's latest claim "
         "that has one",
     )
-    alert: Alert = Alert()
+    alert: Alert = Field(default_factory=Alert)  # built at first use (defer_build)
 
 
 class AOIConfig(_Model):
     aoi: Identifier
     title: str
     description: str = ""
-    catalog: Catalog = Catalog()
+    catalog: Catalog = Field(default_factory=Catalog)
     max_cloud: Number = Field(
         default=60, ge=0, le=100, description="skip scenes whose whole-tile cloud cover is above"
     )
@@ -583,7 +586,7 @@ class AOIConfig(_Model):
         "place's own history); auto: so for radar, two-date for optical (where the real series "
         "show the history costs recall); two-date: one image per window",
     )
-    verdict: VerdictRules = VerdictRules()
+    verdict: VerdictRules = Field(default_factory=VerdictRules)
     sites: list[Site] = Field(min_length=1)
     claims: list[Claim] = Field(min_length=1)
     watch: Watch | None = Field(default=None, description="settings of `pipeline watch`")

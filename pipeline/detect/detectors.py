@@ -368,24 +368,31 @@ def _open3(raw: np.ndarray) -> np.ndarray:
     return opened.view(bool)
 
 
+def _components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """(n, labels, stats) of the 8-connected components of a boolean mask, by OpenCV's
+    pixel-scan labelling (Wu's SAUF): numbered 1..n in raster order of their first pixel, the
+    numbering `ndimage.label(mask, np.ones((3, 3)))` gives (the block-based default of OpenCV
+    numbers them otherwise); stats: cv2.CC_STAT_* per label (0: the background)."""
+    u = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        u, 8, cv2.CV_32S, cv2.CCL_WU
+    )
+    return int(count) - 1, labels, stats
+
+
 def clean_labels(
     raw: np.ndarray, min_pixels: int, opening: bool = True
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(mask, labels, n): `clean_mask` and its 8-connected components numbered 1..n in raster
     order of their first pixel (as `ndimage.label` of the mask numbers them), labelled once."""
     mask = _open3(raw) if opening else raw
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    n, labels, stats = _components(mask)
     if n == 0:
-        return mask, labels.astype(np.int32, copy=False), 0
-    # Component sizes, counted in row blocks: one bincount over a whole tile would first copy
-    # the int32 labels to int64 (about 1 GB for 10980²).
-    sizes = np.zeros(n + 1, np.int64)
-    for r in range(0, labels.shape[0], 1024):
-        sizes += np.bincount(labels[r : r + 1024].ravel(), minlength=n + 1)
-    keep = sizes >= min_pixels
+        return mask, labels, 0
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_pixels
     keep[0] = False
     if keep[1:].all():
-        return mask, labels.astype(np.int32, copy=False), n
+        return mask, labels, n
     # Kept components renumbered in their order: the numbering labelling the mask would give.
     renumber = np.where(keep, np.cumsum(keep), 0).astype(np.int32)
     labels = renumber[labels]
@@ -421,11 +428,17 @@ def regions_of(
     csum = np.bincount(lab, cols, minlength=n + 1)
     dirs = np.zeros((n + 1, 4), np.int64)
     np.add.at(dirs, (lab, d), 1)
-    slices = ndimage.find_objects(labels)
+    # Bounding boxes (row0, col0, row1, col1), end exclusive: what ndimage.find_objects gives.
+    big = np.iinfo(np.int64).max
+    r0, c0 = np.full(n + 1, big), np.full(n + 1, big)
+    r1, c1 = np.full(n + 1, -1), np.full(n + 1, -1)
+    np.minimum.at(r0, lab, rows)
+    np.minimum.at(c0, lab, cols)
+    np.maximum.at(r1, lab, rows)
+    np.maximum.at(c1, lab, cols)
     out = []
     for i in range(1, n + 1):
-        sl = slices[i - 1]
-        if sl is None:
+        if count[i] == 0:
             continue
         arr, dep, und = dirs[i, ARRIVAL], dirs[i, DEPARTURE], dirs[i, UNDETERMINED]
         if arr > 2 * dep and arr >= und:
@@ -443,7 +456,7 @@ def regions_of(
                 mean_score=float(ssum[i] / c),
                 max_score=float(smax[i]),
                 centroid_rowcol=(float(rsum[i] / c), float(csum[i] / c)),
-                bbox_rowcol=(sl[0].start, sl[1].start, sl[0].stop, sl[1].stop),
+                bbox_rowcol=(int(r0[i]), int(c0[i]), int(r1[i]) + 1, int(c1[i]) + 1),
                 area_m2=c * pixel_area_m2,
             )
         )
@@ -580,5 +593,5 @@ def detect_strips(
     min_pixels = min_region_pixels(min_area_m2=min_area_m2, pixel_area_m2=pixel_area_m2)
     mask = clean_mask(raw, min_pixels)
     del raw, b, a, s
-    _, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    return mask, int(n)
+    n = _components(mask)[0]
+    return mask, n

@@ -20,8 +20,7 @@ from pipeline.prepare.irmad import (
     sampled_pair,
 )
 
-# scipy/skimage load at first use: commands that do not detect start without them
-ndimage = LazyModule("scipy.ndimage")
+# scikit-image loads at first use: commands that do not detect start without it
 registration = LazyModule("skimage.registration")
 
 MAX_SHIFT_PX = 3.0
@@ -61,18 +60,58 @@ def estimate_shift(ref: np.ndarray, mov: np.ndarray) -> tuple[float, float] | No
     return dy, dx
 
 
+def _along(a: np.ndarray, axis: int, start: int, stop: int) -> tuple[slice, ...]:
+    idx = [slice(None)] * a.ndim
+    idx[axis] = slice(start, stop)
+    return tuple(idx)
+
+
+def shift_linear(a: np.ndarray, shift: tuple[float, float], cval: float) -> np.ndarray:
+    """`ndimage.shift(a, shift, order=1, mode="constant", cval=cval)` of a 2-D array, in float32:
+    a constant shift is separable, so each axis is one weighted sum of two slices (every output
+    pixel, including where the outside is reached, as ndimage gives it; no spline machinery)."""
+    out = np.asarray(a, np.float32)
+    for axis, s in enumerate(shift):
+        n = out.shape[axis]
+        k = int(np.floor(-s))
+        f = np.float32(-s - k)  # output o reads o + k (weight 1 - f) and o + k + 1 (weight f)
+        res = np.full(out.shape, np.float32(cval), np.float32)
+        lo, hi = max(0, -k), min(n, n - k - (1 if f > 0 else 0))
+        if hi > lo:
+            dst = res[_along(res, axis, lo, hi)]
+            np.multiply(out[_along(out, axis, lo + k, hi + k)], np.float32(1) - f, out=dst)
+            if f > 0:
+                dst += f * out[_along(out, axis, lo + k + 1, hi + k + 1)]
+        out = res
+    return out
+
+
+def shift_nearest(a: np.ndarray, shift: tuple[float, float], cval: object) -> np.ndarray:
+    """`ndimage.shift(a, shift, order=0, mode="constant", cval=cval)` of a 2-D array (any dtype):
+    a slice copy per axis; outside where the shifted coordinate leaves [0, n - 1]."""
+    out = np.asarray(a)
+    for axis, s in enumerate(shift):
+        n = out.shape[axis]
+        k = int(np.floor(-s + 0.5))
+        res = np.full(out.shape, cval, out.dtype)
+        lo, hi = max(0, int(np.ceil(s))), min(n, int(np.floor(n - 1 + s)) + 1)
+        if hi > lo:
+            res[_along(res, axis, lo, hi)] = out[_along(out, axis, lo + k, hi + k)]
+        out = res
+    return out
+
+
 def apply_shift(img: Prepared, shift: tuple[float, float]) -> Prepared:
     """Move an image by a sub-pixel shift; pixels shifted in from outside become unusable."""
     if shift == (0.0, 0.0):
         return img
+    clear = shift_linear(img.clear, shift, 0.0) > 0.999
+    snow = shift_nearest(img.snow, shift, False)
     bands = {}
     for k, v in img.bands.items():
-        filled = np.where(np.isfinite(v), v, 0.0)
-        bands[k] = ndimage.shift(filled, shift, order=1, mode="constant", cval=np.nan)
-    clear = ndimage.shift(img.clear.astype(np.float32), shift, order=1, mode="constant", cval=0)
-    clear = clear > 0.999
-    snow = ndimage.shift(img.snow.astype(np.float32), shift, order=0, mode="constant", cval=0) > 0.5
-    bands = {k: np.where(clear, v, np.nan).astype(np.float32) for k, v in bands.items()}
+        moved = shift_linear(np.where(np.isfinite(v), v, np.float32(0.0)), shift, np.nan)
+        np.copyto(moved, np.float32(np.nan), where=~clear)
+        bands[k] = moved
     note = f"shifted by ({shift[0]:+.2f}, {shift[1]:+.2f}) px to align with the reference"
     return Prepared(
         bands, clear, snow & clear, img.has_cloud_mask, (*img.notes, note), img.shift_px

@@ -17,20 +17,50 @@ from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
 
 if TYPE_CHECKING:
+    import PIL.Image
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-
-def _offscreen() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-
-
-# matplotlib loads when a picture is drawn, not when the CLI starts (about 0.5 s).
-plt = LazyModule("matplotlib.pyplot", before=_offscreen)
-patheffects = LazyModule("matplotlib.patheffects", before=_offscreen)
-mpatches = LazyModule("matplotlib.patches", before=_offscreen)
+# matplotlib loads when a picture is drawn, not when the CLI starts (about 0.5 s); figures are
+# drawn by its object-oriented API on an Agg canvas (no pyplot: no backend, no figure manager).
+mfigure = LazyModule("matplotlib.figure")
+backend_agg = LazyModule("matplotlib.backends.backend_agg")
+patheffects = LazyModule("matplotlib.patheffects")
+mpatches = LazyModule("matplotlib.patches")
+cv2 = LazyModule("cv2")  # PNG encoding of drawn figures
 pyproj = LazyModule("pyproj")  # geodesic scale bar: loads when a picture is drawn
+
+
+def _figure(width_in: float, height_in: float, dpi: float) -> Figure:
+    """An offscreen figure on its own Agg canvas."""
+    fig = mfigure.Figure(figsize=(width_in, height_in), dpi=dpi)
+    backend_agg.FigureCanvasAgg(fig)
+    return fig
+
+
+def _save_png(fig: Figure, path: Path, level: int) -> None:
+    """Draw `fig` and write it as an 8-bit RGB PNG (zlib `level`) by OpenCV's libpng: the figure
+    is opaque, so the alpha plane matplotlib's own writer keeps is dropped (about 13 % smaller),
+    and the encoding takes about 60 % of Pillow's time."""
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())  # type: ignore[attr-defined]
+    ok, png = cv2.imencode(
+        ".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR), [cv2.IMWRITE_PNG_COMPRESSION, level]
+    )
+    if not ok:
+        raise OSError(f"{path}: PNG encoding failed")
+    path.write_bytes(png.tobytes())
+
+
+def _rgba(img: np.ndarray) -> np.ndarray:
+    """An 8-bit RGB picture with an opaque alpha channel: matplotlib resamples 8-bit RGBA in
+    float32 as it is, where it would first stack RGB with a float64 alpha plane (the same
+    pixels on the page, in about half the time)."""
+    out = np.empty((*img.shape[:2], 4), np.uint8)
+    out[..., :3] = img
+    out[..., 3] = 255
+    return out
+
 
 COLOURS = {ARRIVAL: (1.0, 0.15, 0.1), DEPARTURE: (0.0, 0.85, 1.0), UNDETERMINED: (1.0, 0.85, 0.0)}
 
@@ -99,16 +129,21 @@ def rgb(
     keys = ("red", "green", "blue") if "blue" in img.bands else tuple(list(img.bands)[:3])
     if len(keys) < 3:  # radar VV, VH: shown as VV, VH, VV (a common false-colour choice)
         keys = (keys + keys + keys)[:3]
-    stack = np.dstack([img.bands[k] for k in keys]).astype(np.float32)
+    planes = [np.asarray(img.bands[k], np.float32) for k in keys]
+    ok = np.isfinite(planes[0]) & np.isfinite(planes[1]) & np.isfinite(planes[2])
     if lo_hi is None:
-        finite = stack[np.all(np.isfinite(stack), axis=2)]
-        if finite.size:
-            lo, hi = np.percentile(finite, 2, axis=0), np.percentile(finite, 98, axis=0)
+        if ok.any():
+            # Band by band on contiguous values, both cuts in one partition: the same numbers
+            # as np.percentile over the (pixels, 3) stack along axis 0, in a fraction of the time.
+            q = np.array([np.percentile(p[ok], [2, 98]) for p in planes], np.float32)
+            lo, hi = q[:, 0], q[:, 1]
         else:
             lo, hi = np.zeros(3, np.float32), np.ones(3, np.float32)
         lo_hi = (lo, np.maximum(hi, lo + 1e-3))
-    out = np.clip((stack - lo_hi[0]) / (lo_hi[1] - lo_hi[0]), 0, 1)
-    out[~np.all(np.isfinite(out), axis=2)] = 0.5
+    out = np.empty((*ok.shape, 3), np.float32)
+    for i, p in enumerate(planes):
+        np.clip((p - lo_hi[0][i]) / (lo_hi[1][i] - lo_hi[0][i]), 0, 1, out=out[..., i])
+    out[~ok] = 0.5
     return out, lo_hi
 
 
@@ -267,7 +302,7 @@ def panel(
     a, _ = rgb(after, stretch)
     c = overlay(a, change)
     # 8-bit pictures (what the PNG holds anyway): matplotlib draws them without renormalising.
-    b, a, c = (np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8) for x in (b, a, c))
+    b, a, c = (_rgba(np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)) for x in (b, a, c))
     h, w = b.shape[:2]
     aspect = text.pixel_aspect
     fig_w = 15.0
@@ -284,7 +319,7 @@ def panel(
     credit = textwrap.wrap(text.credit, 175)
     foot_h = 0.17 * (len(why) + len(flags) + len(credit)) + 0.2
     fig_h = head_h + pic_h + legend_h + inset_h + foot_h
-    fig = plt.figure(figsize=(fig_w, fig_h), dpi=110)
+    fig = _figure(fig_w, fig_h, 110)
     colour = VERDICT_COLOURS.get(text.verdict, (0.1, 0.1, 0.1))
     top = 1 - 0.12 / fig_h
     fig.text(margin / fig_w, top, word, fontsize=22, fontweight="bold", color=colour, va="top")
@@ -387,8 +422,21 @@ def panel(
     lines = why + flags + credit
     fig.text(margin / fig_w, 0.1 / fig_h, "\n".join(lines), fontsize=8.5, va="bottom")
     # zlib level 1: a third of level 6's time for an 8 % larger file.
-    fig.savefig(path, format="png", pil_kwargs={"compress_level": 1})
-    plt.close(fig)
+    _save_png(fig, path, 1)
+
+
+def _gif_palette(pictures: list[np.ndarray]) -> PIL.Image.Image:
+    """One 256-colour palette for every frame of the flicker, so unchanged ground keeps its
+    colour as the frames alternate: a median cut of both dates (every second pixel each way, a
+    tenth of the time of cutting each upscaled frame) plus pure black and white for the labels."""
+    from PIL import Image
+
+    sample = np.concatenate([p[::2, ::2] for p in pictures])
+    cut = Image.fromarray(sample).convert("P", palette=Image.Palette.ADAPTIVE, colors=254)
+    colours = (cut.getpalette() or [])[: 254 * 3]
+    colours += [0, 0, 0] * (254 - len(colours) // 3)
+    cut.putpalette([*colours, 0, 0, 0, 255, 255, 255])
+    return cut
 
 
 def flicker(
@@ -412,8 +460,10 @@ def flicker(
     W, H = w * scale, h * scale
     foot = 16 if credit else 0
     frames = []
-    for img, label in zip((b, a), labels, strict=True):
-        pic = Image.fromarray((img * 255).astype(np.uint8)).resize((W, H), Image.Resampling.NEAREST)
+    pics = [(img * 255).astype(np.uint8) for img in (b, a)]
+    palette = _gif_palette(pics)
+    for pic8, label in zip(pics, labels, strict=True):
+        pic = Image.fromarray(pic8).resize((W, H), Image.Resampling.NEAREST)
         canvas = Image.new("RGB", (W, H + foot), (0, 0, 0))
         canvas.paste(pic, (0, 0))
         draw = ImageDraw.Draw(canvas)
@@ -434,7 +484,7 @@ def flicker(
             draw.text((x0, y0 - 13), text, fill=(255, 255, 255))
         if credit:
             draw.text((4, H + 2), credit, fill=(255, 255, 255))
-        frames.append(canvas.convert("P", palette=Image.Palette.ADAPTIVE, colors=255))
+        frames.append(canvas.quantize(palette=palette, dither=Image.Dither.NONE))
     frames[0].save(
         path,
         format="GIF",
@@ -478,7 +528,7 @@ def overview(
     table_h = max(2.0, 0.32 * len(sites) + 1.4)
     fig_w = max(12.0, cols * (tile + 0.3) + 0.4)
     fig_h = 0.8 + rows * (tile + 0.55) + table_h + 0.4
-    fig = plt.figure(figsize=(fig_w, fig_h), dpi=100)
+    fig = _figure(fig_w, fig_h, 100)
     fig.text(0.01, 1 - 0.15 / fig_h, title, fontsize=14, fontweight="bold", va="top")
     fig.text(
         0.01,
@@ -557,8 +607,7 @@ def overview(
         table.scale(1, 1.9)
     ax_tab.set_title("verdict per site and claim", fontsize=10)
     fig.text(0.01, 0.08 / fig_h, credit, fontsize=8)
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    _save_png(fig, path, 6)
 
 
 VERDICT_WORDS = {

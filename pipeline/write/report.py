@@ -25,7 +25,8 @@ from pipeline.write.review import area, public
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Schemas built at first use: commands that write no report start without building them.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class WindowRecord(_Model):
