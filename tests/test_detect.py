@@ -72,6 +72,27 @@ def test_a_one_pixel_misregistration_is_corrected(
     assert aligned.pixels() / aligned.valid.sum() < 0.002
 
 
+TILE_B04 = (
+    SHARED / "crops/rio-tiler-pds/sentinel-cogs/sentinel-s2-l2a-cogs/29/R/KH/2020/2"
+    / "S2A_29RKH_20200219_0_L2A/B04.tif"
+)  # fmt: skip
+
+
+@pytest.mark.skipif(not TILE_B04.is_file(), reason=f"needs the real tile band {TILE_B04}")
+def test_a_smooth_image_is_not_shifted_against_itself() -> None:
+    """A smooth, low-texture float32 band (here the real 29RKH red band read 10x finer, as a
+    hazy or uniform scene looks) measured against itself: 0.2 px off before the measurement was
+    centred and made in float64, so a pixel-identical pair was shifted."""
+    from rasterio.enums import Resampling
+    from rasterio.windows import Window
+
+    with rasterio.open(TILE_B04) as src:
+        raw = src.read(1, window=Window(519, 519, 60, 60), out_shape=(600, 600),
+                       resampling=Resampling.bilinear)  # fmt: skip
+    a = raw.astype(np.float32) / np.float32(1e4)
+    assert align.estimate_shift(a, a) == (0.0, 0.0)
+
+
 @pytest.mark.parametrize("shift", [(0.37, -1.62), (-2.5, 1.0), (1.5, -0.5), (0.0, 2.81)])
 def test_apply_shift_moves_pixels_as_scipy_ndimage_shift_does(
     pair: tuple[Prepared, Prepared], shift: tuple[float, float]

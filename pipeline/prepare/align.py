@@ -49,8 +49,13 @@ def estimate_shift(ref: np.ndarray, mov: np.ndarray) -> tuple[float, float] | No
     both = np.isfinite(ref) & np.isfinite(mov)
     if both.mean() < 0.5 or min(ref.shape) < 32:
         return None
-    a = np.where(both, ref, np.nanmedian(ref[both]))
-    b = np.where(both, mov, np.nanmedian(mov[both]))
+    # Centred on the median and in float64: a smooth, low-texture float32 image (haze, water,
+    # desert, an upsampled band) otherwise loses the correlation peak to the mean's rounding and
+    # an image measured against itself came out 0.2 px off, so it was shifted.
+    a = np.where(both, ref, np.nanmedian(ref[both])).astype(np.float64)
+    b = np.where(both, mov, np.nanmedian(mov[both])).astype(np.float64)
+    a -= np.median(a)
+    b -= np.median(b)
     shift, _err, _ = registration.phase_cross_correlation(
         a, b, upsample_factor=10, normalization=None
     )
