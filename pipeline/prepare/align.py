@@ -13,7 +13,7 @@ import numpy as np
 from pipeline.lazy import LazyModule
 from pipeline.model.image import Prepared
 from pipeline.prepare.irmad import (
-    FIT_SAMPLE,
+    NORMALISE_SAMPLE,
     _subsample,
     irmad_fit,
     irmad_no_change_probability,
@@ -52,10 +52,8 @@ def estimate_shift(ref: np.ndarray, mov: np.ndarray) -> tuple[float, float] | No
     # Centred on the median and in float64: a smooth, low-texture float32 image (haze, water,
     # desert, an upsampled band) otherwise loses the correlation peak to the mean's rounding and
     # an image measured against itself came out 0.2 px off, so it was shifted.
-    a = np.where(both, ref, np.nanmedian(ref[both])).astype(np.float64)
-    b = np.where(both, mov, np.nanmedian(mov[both])).astype(np.float64)
-    a -= np.median(a)
-    b -= np.median(b)
+    a = np.where(both, ref.astype(np.float64) - float(np.median(ref[both])), 0.0)
+    b = np.where(both, mov.astype(np.float64) - float(np.median(mov[both])), 0.0)
     shift, _err, _ = registration.phase_cross_correlation(
         a, b, upsample_factor=10, normalization=None
     )
@@ -154,11 +152,11 @@ def irmad_normalise(ref: Prepared, mov: Prepared, min_pixels: int = 1000) -> Pre
     """Map each band of `mov` onto `ref` by orthogonal regression on the pixels IR-MAD finds
     unchanged (no-change probability above 0.95): atmosphere, season and sensor drift go; what
     changed in places stays. Falls back to `match_radiometry` when too few such pixels exist."""
-    # Fitted on a sample of FIT_SAMPLE pixels (blocks of whole rows, smoothed with their real
+    # Fitted on a sample of NORMALISE_SAMPLE pixels (blocks of whole rows, smoothed with their real
     # neighbours), applied to every pixel: the whole pair when it is no larger.
-    sref, smov, smoothed = sampled_pair(ref, mov)
+    sref, smov, smoothed = sampled_pair(ref, mov, NORMALISE_SAMPLE)
     try:
-        params = irmad_fit(sref, smov, smoothed)
+        params = irmad_fit(sref, smov, smoothed, NORMALISE_SAMPLE // 4)
     except ValueError:
         return match_radiometry(ref, mov)
     p = irmad_no_change_probability(sref, smov, params, smoothed)
@@ -167,7 +165,7 @@ def irmad_normalise(ref: Prepared, mov: Prepared, min_pixels: int = 1000) -> Pre
     n = int(anchor.sum())
     if n < min_pixels:
         return match_radiometry(ref, mov)
-    idx = _subsample(anchor, FIT_SAMPLE // 4)  # 1e5 anchors fix a line as well as all of them
+    idx = _subsample(anchor, NORMALISE_SAMPLE // 4)  # as well as all of them
     bands = {}
     for k, v in mov.bands.items():
         if k not in ref.bands:
