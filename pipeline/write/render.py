@@ -527,7 +527,9 @@ def overview(
     tile = 3.2
     table_h = max(2.0, 0.32 * len(sites) + 1.4)
     fig_w = max(12.0, cols * (tile + 0.3) + 0.4)
-    fig_h = 0.8 + rows * (tile + 0.55) + table_h + 0.4
+    # A few sites leave most of the width free: the table goes beside them, not below.
+    beside = cols <= 2 and table_h <= rows * (tile + 0.55)
+    fig_h = 0.8 + rows * (tile + 0.55) + (0.0 if beside else table_h) + 0.4
     fig = _figure(fig_w, fig_h, 100)
     fig.text(0.01, 1 - 0.15 / fig_h, title, fontsize=14, fontweight="bold", va="top")
     fig.text(
@@ -582,7 +584,14 @@ def overview(
             "\n".join(textwrap.wrap(s.name or s.id, 38)[:2]) + f"\n{lat:.3f}° N, {lon:.3f}° E",
             fontsize=8.5,
         )
-    ax_tab = fig.add_axes((0.02, 0.3 / fig_h, 0.96, (table_h - 0.2) / fig_h))
+    if beside:
+        left = 0.2 + cols * (tile + 0.3) + 0.4
+        top_h = rows * (tile + 0.55)
+        ax_tab = fig.add_axes(
+            (left / fig_w, 0.5 / fig_h, (fig_w - left - 0.2) / fig_w, (top_h - 0.9) / fig_h)
+        )
+    else:
+        ax_tab = fig.add_axes((0.02, 0.3 / fig_h, 0.96, (table_h - 0.2) / fig_h))
     ax_tab.axis("off")
     cells = [[VERDICT_WORDS.get(s.verdicts.get(c, ""), "") for c in claims] for s in sites]
     colours = [
