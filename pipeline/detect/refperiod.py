@@ -68,6 +68,7 @@ from pipeline.lazy import LazyModule
 from pipeline.model.change import ARRIVAL, DEPARTURE, NONE, UNDETERMINED, Change
 from pipeline.model.image import Prepared
 from pipeline.prepare.align import irmad_normalise
+from pipeline.prepare.irmad import gaussian_plane
 
 # scipy/skimage load at first use: commands that do not detect start without them
 ndimage = LazyModule("scipy.ndimage")
@@ -182,13 +183,17 @@ def _stack(
                 out[k] = np.empty((len(images), *shape), np.float32)
             np.copyto(out[k][i], v, casting="same_kind")
             np.copyto(out[k][i], np.float32(np.nan), where=bad)
-    if sigma > 0:
-        sig = (0.0, sigma, sigma)
-        w = ndimage.gaussian_filter(okst.astype(np.float32), sig, truncate=3.0)
-        inv = np.where(okst, np.float32(1.0) / np.maximum(w, np.float32(1e-6)), np.nan)
-        for k, st in out.items():
+    if sigma > 0:  # each date's plane smoothed over its usable pixels (normalised convolution)
+        w = okst.astype(np.float32)
+        for plane in w:
+            gaussian_plane(plane, sigma, out=plane, truncate=3.0)
+        inv = np.where(okst, np.float32(1.0) / np.maximum(w, np.float32(1e-6)), np.float32(np.nan))
+        del w
+        for st in out.values():
             st[~okst] = 0.0
-            out[k] = ndimage.gaussian_filter(st, sig, truncate=3.0) * inv
+            for plane in st:
+                gaussian_plane(plane, sigma, out=plane, truncate=3.0)
+            st *= inv
     return out, okst
 
 
@@ -213,8 +218,8 @@ def _sorted_quantiles(st: np.ndarray, n: np.ndarray, qs: Sequence[float]) -> lis
 def _smooth(arr: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
     if sigma <= 0:
         return arr
-    w = ndimage.gaussian_filter(valid.astype(np.float32), sigma)
-    d = ndimage.gaussian_filter(np.where(valid, arr, 0.0).astype(np.float32), sigma)
+    w = gaussian_plane(valid.astype(np.float32), sigma)
+    d = gaussian_plane(np.where(valid, arr, 0.0).astype(np.float32), sigma)
     return np.where(valid, d / np.maximum(w, 1e-6), np.nan).astype(np.float32)
 
 

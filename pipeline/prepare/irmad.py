@@ -36,16 +36,18 @@ computed once. Entries hold a copy of the mask, so a caller changing its array c
 _WEIGHTS_KEPT = 2
 
 
-def _radius(sigma: float) -> int:
-    """Kernel half-width: scipy.ndimage.gaussian_filter's default (truncate at 4 sigma)."""
-    return int(4.0 * sigma + 0.5)
+def _radius(sigma: float, truncate: float = 4.0) -> int:
+    """Kernel half-width: scipy.ndimage.gaussian_filter's (truncate at 4 sigma by default)."""
+    return int(truncate * sigma + 0.5)
 
 
-def _gaussian(plane: np.ndarray, sigma: float, out: np.ndarray | None = None) -> np.ndarray:
+def gaussian_plane(
+    plane: np.ndarray, sigma: float, out: np.ndarray | None = None, truncate: float = 4.0
+) -> np.ndarray:
     """Separable Gaussian of one float32 (H, W) plane, the kernel and the mirrored edges of
-    `scipy.ndimage.gaussian_filter(plane, sigma)` (mode "reflect"), by OpenCV: float32 SIMD
-    passes, about 6x faster than ndimage's float64 line buffers."""
-    k = 2 * _radius(sigma) + 1
+    `scipy.ndimage.gaussian_filter(plane, sigma, truncate=truncate)` (mode "reflect"), by
+    OpenCV: float32 SIMD passes, about 6x faster than ndimage's float64 line buffers."""
+    k = 2 * _radius(sigma, truncate) + 1
     return cv2.GaussianBlur(
         plane, (k, k), sigma, dst=out, sigmaY=sigma, borderType=cv2.BORDER_REFLECT
     )
@@ -57,7 +59,7 @@ def _weights(valid: np.ndarray, sigma: float, cache: bool = True) -> np.ndarray:
         for mask, s, inv in list(_WEIGHTS):
             if s == sigma and mask.shape == valid.shape and np.array_equal(mask, valid):
                 return inv
-    w = _gaussian(valid.astype(np.float32), sigma)
+    w = gaussian_plane(valid.astype(np.float32), sigma)
     inv = np.float32(1.0) / np.maximum(w, np.float32(1e-6))
     inv.flags.writeable = False
     if cache:
@@ -86,7 +88,7 @@ def smooth_valid(
         data = np.where(valid, arr, np.float32(0.0)).astype(np.float32, copy=False)
     planes = data.reshape(-1, *valid.shape)
     for plane in planes:  # in place: each output row depends on input rows of its own plane
-        _gaussian(plane, sigma, out=plane)
+        gaussian_plane(plane, sigma, out=plane)
     data *= _weights(valid, sigma, cache)
     return data
 
