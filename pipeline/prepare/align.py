@@ -49,11 +49,12 @@ def estimate_shift(ref: np.ndarray, mov: np.ndarray) -> tuple[float, float] | No
     both = np.isfinite(ref) & np.isfinite(mov)
     if both.mean() < 0.5 or min(ref.shape) < 32:
         return None
-    # Centred on the median and in float64: a smooth, low-texture float32 image (haze, water,
-    # desert, an upsampled band) otherwise loses the correlation peak to the mean's rounding and
-    # an image measured against itself came out 0.2 px off, so it was shifted.
-    a = np.where(both, ref.astype(np.float64) - float(np.median(ref[both])), 0.0)
-    b = np.where(both, mov.astype(np.float64) - float(np.median(mov[both])), 0.0)
+    # Centred on the median: a smooth, low-texture image with a large mean (haze, water, desert,
+    # an upsampled band) otherwise loses the correlation peak to float32 rounding, and an image
+    # measured against itself came out 0.2 px off, so it was shifted. Kept in float32 (half the
+    # FFT time of float64; the OSCD and park figures are the same either way).
+    a = np.where(both, ref - np.float32(np.median(ref[both])), np.float32(0.0))
+    b = np.where(both, mov - np.float32(np.median(mov[both])), np.float32(0.0))
     shift, _err, _ = registration.phase_cross_correlation(
         a, b, upsample_factor=10, normalization=None
     )
