@@ -82,3 +82,15 @@ def test_config_is_validated_before_the_network(tmp_path: Path) -> None:
     assert code == 2, out
     assert "bogus_field: unknown field" in out
     assert "cannot reach" not in out
+
+
+def test_a_test_cannot_reach_a_public_address() -> None:
+    """The suite's guard (tests/conftest.py): only 127.0.0.1 unless a test is marked live."""
+    import requests
+
+    with socket.socket() as s, pytest.raises(AssertionError, match="127.0.0.1 only"):
+        s.connect(("203.0.113.7", 443))  # TEST-NET-3: would hang or fail, never answer
+    with pytest.raises((AssertionError, requests.exceptions.ProxyError)):
+        requests.get("https://earth-search.aws.element84.com/v1", timeout=5)
+    with socket.socket() as s:  # loopback stays open (refused here: nothing listens)
+        assert s.connect_ex(("127.0.0.1", 9)) != 0
