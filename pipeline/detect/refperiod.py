@@ -59,8 +59,9 @@ import numpy as np
 from pipeline.detect.detectors import (
     MIN_AREA_M2,
     bare_index,
-    clean_mask,
+    clean_labels,
     detect,
+    min_region_pixels,
     ndvi,
     regions_of,
 )
@@ -70,8 +71,7 @@ from pipeline.model.image import Prepared
 from pipeline.prepare.align import irmad_normalise
 from pipeline.prepare.irmad import gaussian_plane
 
-# scipy/skimage load at first use: commands that do not detect start without them
-ndimage = LazyModule("scipy.ndimage")
+# scipy loads at first use: commands that do not detect start without it
 special = LazyModule("scipy.special")
 
 MIN_USABLE = 4
@@ -333,22 +333,14 @@ def _pwtt(
     score = np.max(np.abs(np.stack(list(zs.values()))), axis=0)
     score[~valid] = np.nan
     cut = cut_for(false_alarm, len(zs))
-    min_pixels = max(1, int(np.ceil(min_area_m2 / pixel_area_m2 - 1e-9)))
-    mask = clean_mask(valid & (np.nan_to_num(score) > cut), min_pixels)
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    labels = labels.astype(np.int32)
+    min_pixels = min_region_pixels(pixel_area_m2, min_area_m2)
+    mask, labels, _ = clean_labels(valid & (np.nan_to_num(score) > cut), min_pixels)
     direction = _direction(zs, mask, kind)
     regions = regions_of(labels, score, direction, pixel_area_m2)
-
-    med_ref = int(np.median(n_ref[valid])) if nv else 0
-    med_test = int(np.median(n_test[valid])) if nv else 0
-    notes: tuple[str, ...] = (
-        f"reference period: {len(reference)} acquisitions, {med_ref} usable per pixel (median); "
-        f"test period: {len(test)} acquisitions, {med_test} usable per pixel (median)",
+    notes = _notes(
+        len(reference), len(test), n_ref, n_test, valid,
         f"features: {', '.join(zs)}; cut z > {cut:.2f} (false alarm {false_alarm:g} per pixel)",
-    )
-    if nv == 0:
-        notes = (*notes, "no pixel has 2 usable reference dates and 1 usable test date")
+    )  # fmt: skip
     return Change(
         score.astype(np.float32),
         mask,
@@ -360,6 +352,29 @@ def _pwtt(
         DETECTOR_NAME,
         notes,
     )
+
+
+def _notes(
+    n_reference: int,
+    n_tested: int,
+    n_ref: np.ndarray,
+    n_test: np.ndarray,
+    valid: np.ndarray,
+    method: str,
+) -> tuple[str, ...]:
+    """What a report says of a reference-period comparison: dates per period, usable per pixel
+    (median over the valid pixels), the method line, and why nothing could be compared."""
+    nv = bool(valid.any())
+    med_ref = int(np.median(n_ref[valid])) if nv else 0
+    med_test = int(np.median(n_test[valid])) if nv else 0
+    notes: tuple[str, ...] = (
+        f"reference period: {n_reference} acquisitions, {med_ref} usable per pixel (median); "
+        f"test period: {n_tested} acquisitions, {med_test} usable per pixel (median)",
+        method,
+    )
+    if not nv:
+        notes = (*notes, "no pixel has 2 usable reference dates and 1 usable test date")
+    return notes
 
 
 def _direction(zs: dict[str, np.ndarray], mask: np.ndarray, kind: str) -> np.ndarray:
@@ -515,23 +530,17 @@ def _hybrid(
     stat = _region_quantile(novelty, cand.labels, n, NOVELTY_QUANTILE)
     keep = np.nan_to_num(stat, nan=-np.inf) > NOVELTY_CUT[kind]
     keep[0] = False
-    mask = keep[cand.labels] & valid
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    labels = labels.astype(np.int32)
+    # the kept candidates, numbered afresh (no opening, no size cut: they passed both)
+    mask, labels, _ = clean_labels(keep[cand.labels] & valid, 1, opening=False)
     direction = np.where(mask, cand.direction, NONE).astype(np.uint8)
     regions = regions_of(labels, novelty, direction, pixel_area_m2)
-    med_ref = int(np.median(n_ref[valid])) if nv else 0
-    med_test = int(np.median(n_test[valid])) if nv else 0
-    notes: tuple[str, ...] = (
-        f"reference period: {len(reference)} acquisitions, {med_ref} usable per pixel (median); "
-        f"test period: {len(test)} acquisitions, {med_test} usable per pixel (median)",
+    notes = _notes(
+        len(reference), len(test), n_ref, n_test, valid,
         f"candidates: {CANDIDATE[kind]} of the test against each pixel's last usable reference "
         f"date ({n} regions); kept where the test state is new to the pixel: "
         f"{NOVELTY_QUANTILE:g}-quantile over the region of the distance to its nearest reference "
         f"date > {NOVELTY_CUT[kind]:g} noise units ({len(regions)} kept)",
-    )
-    if nv == 0:
-        notes = (*notes, "no pixel has 2 usable reference dates and 1 usable test date")
+    )  # fmt: skip
     return Change(
         novelty, mask, valid, direction, labels, regions, NOVELTY_CUT[kind], DETECTOR_NAME, notes
     )

@@ -53,7 +53,7 @@ from pipeline.plan.tiles import Tile, plan_tiles
 from pipeline.search.factory import open_source
 from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack
 from pipeline.write import outdir
-from pipeline.write.export import NODATA, regions_geojson, sha256_file, write_json
+from pipeline.write.export import COG, NODATA, regions_geojson, sha256_file, write_json
 from pipeline.write.render import rgb
 from pipeline.write.scan_page import scan_page
 
@@ -694,15 +694,7 @@ def _mosaic(
                     dst.write(data, 1, window=RioWindow(i * n, j * n, n, n))
             dst.set_band_description(1, CLASS_DESCRIPTION)
             dst.update_tags(software=f"pipeline {__version__}")
-        rio_copy(
-            str(tmp),
-            str(path),
-            driver="COG",
-            COMPRESS="DEFLATE",
-            BLOCKSIZE=256,
-            OVERVIEW_RESAMPLING="NEAREST",
-            OVERVIEWS="AUTO",
-        )
+        rio_copy(str(tmp), str(path), **COG)
     finally:
         tmp.unlink(missing_ok=True)
 

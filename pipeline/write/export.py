@@ -19,6 +19,16 @@ from pipeline.model.change import Change
 from pipeline.model.grid import Grid
 from pipeline.write.outdir import atomic_dir
 
+COG = {
+    "driver": "COG",
+    "COMPRESS": "DEFLATE",
+    "BLOCKSIZE": 256,
+    "OVERVIEW_RESAMPLING": "NEAREST",
+    "OVERVIEWS": "AUTO",
+}
+"""How every change map is written: a deflate Cloud-Optimised GeoTIFF, 256 px blocks, class
+overviews by nearest neighbour (classes must not blend)."""
+
 __all__ = ["atomic_dir", "regions_geojson", "sha256_file", "write_change_tif", "write_json"]
 
 NODATA = 255
@@ -56,15 +66,7 @@ def write_change_tif(path: Path, change: Change, grid: Grid, tags: dict[str, str
             dst.offsets = (0.0, 0.0)
             dst.update_tags(**tags)
         with mem.open() as src:
-            rio_copy(
-                src,
-                str(path),
-                driver="COG",
-                COMPRESS="DEFLATE",
-                BLOCKSIZE=256,
-                OVERVIEW_RESAMPLING="NEAREST",
-                OVERVIEWS="AUTO",
-            )
+            rio_copy(src, str(path), **COG)
 
 
 def regions_geojson(change: Change, grid: Grid, pixel_area_m2: float) -> dict[str, Any]:
