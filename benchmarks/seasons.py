@@ -38,11 +38,11 @@ U(4, 8) dB per park, plus N(0, 1.5 dB) per pixel (vehicles in rows are a mixed t
 are not drawn on radar.
 
 Tuning: windows, false-alarm rate and the detector's constants were chosen on ONE series,
-Flanders 0000280849BAC91C (`--tune` prints the hybrid's grid of novelty cuts, `TUNE_NOVELTY`;
-`--set NAME=VALUE` overrides a `refperiod` constant for such experiments); every other series is
-reported as not seen. "steady" = recall for parks on ground whose reference NDVI never looked bare
-(10th percentile >= 0.4). The openEO-GFMap optical cube is not used: 2 of its 19 dates are half
-clear. Last line: one JSON object.
+Flanders 0000280849BAC91C (`--tune` prints the hybrid's grid of keep rules, `refperiod.KEEP_RULES`,
+by novelty cuts, `TUNE_NOVELTY`; `--set NAME=VALUE` overrides a `refperiod` constant for such
+experiments); every other series is reported as not seen. "steady" = recall for parks on ground
+whose reference NDVI never looked bare (10th percentile >= 0.4). The openEO-GFMap optical cube is
+not used: 2 of its 19 dates are half clear. Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -535,18 +535,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.tune:
         grid: dict[str, Any] = {}
         for s in [x for x in optical + radar if x.name in TUNE_SERIES]:
-            for cut in TUNE_NOVELTY[s.kind]:
-                saved = refperiod.NOVELTY_CUT[s.kind]
-                refperiod.NOVELTY_CUT[s.kind] = cut
+            for rule, cut in [(r, c) for r in refperiod.KEEP_RULES for c in TUNE_NOVELTY[s.kind]]:
+                saved = refperiod.NOVELTY_CUT[s.kind], refperiod.KEEP[s.kind]
+                refperiod.NOVELTY_CUT[s.kind], refperiod.KEEP[s.kind] = cut, rule
                 try:
                     t = run_series(s, WINDOW[s.kind], args.false_alarm, ("hybrid",))
                 finally:
-                    refperiod.NOVELTY_CUT[s.kind] = saved
+                    refperiod.NOVELTY_CUT[s.kind], refperiod.KEEP[s.kind] = saved
                 r = t["hybrid"].summary()
-                key = f"{s.name}/{s.kind} hybrid novelty cut={cut:g}"
+                key = f"{s.name}/{s.kind} hybrid keep {rule} novelty cut={cut:g}"
                 grid[key] = r
                 print(
-                    f"{key:<44} rec>=1ha {_fmt(r['recall_ge1ha'])} rec0.5 "
+                    f"{key:<52} rec>=1ha {_fmt(r['recall_ge1ha'])} rec0.5 "
                     f"{_fmt(r['recall']['0.5ha'])} flagged {_fmt(r['flagged_share'], True)} "
                     f"FR/km2 {_fmt(r['false_regions_per_km2'])} "
                     f"dir {_fmt(r['direction_right'])} dates {r['test_dates']}",
