@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +343,81 @@ def test_radar_watch_runs_the_radar_branch(shared_data: Path, tmp_path: Path) ->
     at = [f for f in features if shape(f["geometry"]).buffer(2e-3).contains(Point(*KERALA))]
     assert at and {f["properties"]["direction"] for f in at} == {"appeared"}
     assert report["numbers"]["appeared_m2"] >= 50_000
+
+
+ELSEWHERE = (KERALA[0] + 0.015, KERALA[1])
+"""1.6 km east of KERALA, inside the 6 km site: strong returns there on one date of the history."""
+
+
+def test_radar_watch_tests_each_new_image_against_the_sites_recent_history(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """Five earlier passes, then a new one with strong returns at two places: KERALA, never seen
+    there, and ELSEWHERE, where one pass of the history (not the previous one) had them too.
+    Since the previous pass both appeared; against the site's recent history (the reference-
+    period detector, the same one run and compare use) only KERALA is new, and the report says
+    how many acquisitions the history held."""
+    grd = shared_data / GRD
+    passes = [datetime(2018, 7, 10, 0, 40, tzinfo=UTC) + timedelta(days=12 * k) for k in range(5)]
+    history = []
+    for k, when in enumerate(passes):
+        bright = ELSEWHERE if k == 1 else None
+        folder = _grd_copy(grd, tmp_path / f"h{k}", bright, speckle=10 + k)
+        history.append(grd_item(folder, f"S1_20180716_RESPECKLED_{k}_AS_{when:%Y%m%d}", when))
+    both = _grd_copy(_grd_copy(grd, tmp_path / "n0", ELSEWHERE), tmp_path / "n1", KERALA, speckle=3)
+    newer = grd_item(
+        both,
+        "S1_20180716_STRONG_RETURNS_TWO_PLACES_AS_20180920",
+        datetime(2018, 9, 20, 0, 40, tzinfo=UTC),
+    )
+    radar = {"sensor": "sentinel-1-grd"}
+    cfg = {
+        "aoi": "radarhistory",
+        "title": "radar watch against history (test)",
+        "catalog": {"kind": "static", "url": str(tmp_path / "cat" / "catalog.json")},
+        "sites": [
+            {
+                "id": "kerala",
+                "name": "Kerala test site",
+                "point": {"lat": KERALA[1], "lon": KERALA[0]},
+                "box_km": 6,
+                "approximate": False,
+                "source": "the real GRD crop's footprint",
+            }
+        ],
+        "claims": [
+            {
+                "id": "left",
+                "date": "2018-09-01",
+                "statement": "(test) the vehicles have left",
+                "source": "made up for the test",
+                "windows": {
+                    "before": {"start": "2018-07-01", "end": "2018-08-31", **radar},
+                    "after": {"start": "2018-09-02", "end": "2018-09-30", **radar},
+                },
+            }
+        ],
+        "watch": {"since": "2018-07-01", "sensor": "sentinel-1-grd"},
+    }
+    config = tmp_path / "radarhistory.yaml"
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    out = tmp_path / "out"
+    args = ["watch", "--config", str(config), "--out", str(out)]
+    save_catalog(tmp_path / "cat", history, "watch: five passes")
+    assert main(args) == 0
+    save_catalog(tmp_path / "cat", [*history, newer], "watch: a newer pass arrived")
+    assert main(args) == 0
+    report = json.loads(
+        (out / "radarhistory" / "kerala" / "watch" / "2018-09-20" / "report.json").read_text()
+    )
+
+    assert report["previous"]["scene_id"] == history[-1].id
+    assert report["history"]["before"] == 5 and report["history"]["after"] == 1
+    assert any("reference period" in n for n in report["history"]["notes"])
+    since_prev, against = report["change"], report["against_history"]
+    block = 300_000  # each block of strong returns covers about 36 ha; half of one, at least
+    assert since_prev["appeared_m2"] >= 2 * block  # both places, since the previous pass
+    assert block <= against["appeared_m2"] <= 0.6 * since_prev["appeared_m2"]  # KERALA only
 
 
 # -- 3. run, watch and compare on the same pair give the same change map ------------------------
