@@ -279,6 +279,45 @@ def grd_item(folder: Path, item_id: str, when: datetime) -> pystac.Item:
     return item
 
 
+def radar_watch_config(
+    tmp_path: Path, aoi: str, claim: str, before: tuple[str, str], after: tuple[str, str]
+) -> Path:
+    """A config watching the 6 km Kerala site on Sentinel-1 GRD from the before window's start,
+    with one withdrawal claim (before / after windows on radar), its catalogue under tmp/cat."""
+    radar = {"sensor": "sentinel-1-grd"}
+    cfg = {
+        "aoi": aoi,
+        "title": f"{aoi} (test)",
+        "catalog": {"kind": "static", "url": str(tmp_path / "cat" / "catalog.json")},
+        "sites": [
+            {
+                "id": "kerala",
+                "name": "Kerala test site",
+                "point": {"lat": KERALA[1], "lon": KERALA[0]},
+                "box_km": 6,
+                "approximate": False,
+                "source": "the real GRD crop's footprint",
+            }
+        ],
+        "claims": [
+            {
+                "id": "left",
+                "date": claim,
+                "statement": "(test) the vehicles have left",
+                "source": "made up for the test",
+                "windows": {
+                    "before": {"start": before[0], "end": before[1], **radar},
+                    "after": {"start": after[0], "end": after[1], **radar},
+                },
+            }
+        ],
+        "watch": {"since": before[0], "sensor": "sentinel-1-grd"},
+    }
+    config = tmp_path / f"{aoi}.yaml"
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return config
+
+
 def test_radar_watch_runs_the_radar_branch(shared_data: Path, tmp_path: Path) -> None:
     """`watch.sensor: sentinel-1-grd` validated before the core but watch had no radar branch: dB
     backscatter went through the optical normaliser and detector. Now the newer pass's strong
@@ -294,37 +333,13 @@ def test_radar_watch_runs_the_radar_branch(shared_data: Path, tmp_path: Path) ->
         "S1_20180716_WITH_STRONG_RETURNS_RESPECKLED_RESERVED_AS_20180902",
         datetime(2018, 9, 2, 0, 40, tzinfo=UTC),
     )
-    radar = {"sensor": "sentinel-1-grd"}
-    cfg = {
-        "aoi": "radarwatch",
-        "title": "radar watch (test)",
-        "catalog": {"kind": "static", "url": str(tmp_path / "cat" / "catalog.json")},
-        "sites": [
-            {
-                "id": "kerala",
-                "name": "Kerala test site",
-                "point": {"lat": KERALA[1], "lon": KERALA[0]},
-                "box_km": 6,
-                "approximate": False,
-                "source": "the real GRD crop's footprint",
-            }
-        ],
-        "claims": [
-            {
-                "id": "left",
-                "date": "2018-08-20",
-                "statement": "(test) the vehicles have left",
-                "source": "made up for the test",
-                "windows": {
-                    "before": {"start": "2018-08-01", "end": "2018-08-15", **radar},
-                    "after": {"start": "2018-08-25", "end": "2018-09-10", **radar},
-                },
-            }
-        ],
-        "watch": {"since": "2018-08-01", "sensor": "sentinel-1-grd"},
-    }
-    config = tmp_path / "radarwatch.yaml"
-    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    config = radar_watch_config(
+        tmp_path,
+        "radarwatch",
+        "2018-08-20",
+        ("2018-08-01", "2018-08-15"),
+        ("2018-08-25", "2018-09-10"),
+    )
     folder = watch_twice(config, tmp_path / "out", tmp_path / "cat", older, newer)
 
     report = json.loads((folder / "report.json").read_text())
@@ -370,37 +385,13 @@ def test_radar_watch_tests_each_new_image_against_the_sites_recent_history(
         "S1_20180716_STRONG_RETURNS_TWO_PLACES_AS_20180920",
         datetime(2018, 9, 20, 0, 40, tzinfo=UTC),
     )
-    radar = {"sensor": "sentinel-1-grd"}
-    cfg = {
-        "aoi": "radarhistory",
-        "title": "radar watch against history (test)",
-        "catalog": {"kind": "static", "url": str(tmp_path / "cat" / "catalog.json")},
-        "sites": [
-            {
-                "id": "kerala",
-                "name": "Kerala test site",
-                "point": {"lat": KERALA[1], "lon": KERALA[0]},
-                "box_km": 6,
-                "approximate": False,
-                "source": "the real GRD crop's footprint",
-            }
-        ],
-        "claims": [
-            {
-                "id": "left",
-                "date": "2018-09-01",
-                "statement": "(test) the vehicles have left",
-                "source": "made up for the test",
-                "windows": {
-                    "before": {"start": "2018-07-01", "end": "2018-08-31", **radar},
-                    "after": {"start": "2018-09-02", "end": "2018-09-30", **radar},
-                },
-            }
-        ],
-        "watch": {"since": "2018-07-01", "sensor": "sentinel-1-grd"},
-    }
-    config = tmp_path / "radarhistory.yaml"
-    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    config = radar_watch_config(
+        tmp_path,
+        "radarhistory",
+        "2018-09-01",
+        ("2018-07-01", "2018-08-31"),
+        ("2018-09-02", "2018-09-30"),
+    )
     out = tmp_path / "out"
     args = ["watch", "--config", str(config), "--out", str(out)]
     save_catalog(tmp_path / "cat", history, "watch: five passes")

@@ -490,11 +490,13 @@ def _region_quantile(values: np.ndarray, labels: np.ndarray, n: int, q: float) -
     return out
 
 
+_REGION_RULE = (
+    "candidate regions whose {q:g}-quantile of the distance to the nearest reference date "
+    "exceeds {cut:g} noise units"
+)
 _KEPT = {
-    "region": "candidate regions whose {q:g}-quantile of the distance to the nearest reference "
-    "date exceeds {cut:g} noise units",
-    "trim": "candidate regions whose {q:g}-quantile of the distance to the nearest reference "
-    "date exceeds {cut:g} noise units, each cut down to its pixels above {cut:g}",
+    "region": _REGION_RULE,
+    "trim": _REGION_RULE + ", each cut down to its pixels above {cut:g}",
     "pixel": "candidate pixels whose distance to the nearest reference date exceeds {cut:g} "
     "noise units, opened and cut to the minimum unit again",
 }
@@ -564,7 +566,7 @@ def _hybrid(
         keep = np.nan_to_num(stat, nan=-np.inf) > cut
         keep[0] = False
         raw = keep[cand.labels] & (novel if rule == "trim" else valid)
-        # the kept candidates, numbered afresh (no opening, no size cut: they passed both)
+        # numbered afresh, no opening or size cut: each region passed both as a candidate
         mask, labels, _ = clean_labels(raw, 1, opening=False)
     direction = np.where(mask, cand.direction, NONE).astype(np.uint8)
     regions = regions_of(labels, novelty, direction, pixel_area_m2)
