@@ -137,6 +137,55 @@ def _radar_foot(shape=(16, 16)) -> np.ndarray:
     return foot
 
 
+def _radar_brighter(s1, i: int, gains: list[tuple[np.ndarray, float]], tiles: int = 2):
+    """Date i of the radar crop tiled `tiles` x `tiles` (real speckle, a site big enough for
+    site-wide noise units), brighter by `db` (VV; VH 5/6 of it) where each mask is set."""
+    b = {}
+    for k, scale in (("vv", 1.0), ("vh", 5 / 6)):
+        a = np.tile(s1[k][i], (tiles, tiles))
+        for m, db in gains:
+            a = np.where(m, a * np.float32(10 ** (db * scale / 20)), a)
+        b[k] = a.astype(np.float32)
+    return image.finish(b, None, None)
+
+
+def test_radar_park_merged_with_a_change_the_history_explains_is_kept(s1, monkeypatch):
+    """A 1 ha park beside a field that brightened to a state three reference passes already had:
+    the two-date candidate is one region of both, whose median novelty is the field's. "trim"
+    drops it whole; the default (`trim+split`) keeps the park's new pixels and leaves most of the
+    field, with the park's direction."""
+    i = 60
+    idx = _window(s1, i, 60)
+    _, foot = parks.insert_park(
+        {"red": np.zeros((32, 32), np.float32)}, (16, 18), 1e4, 20.0, np.random.default_rng(1)
+    )
+    rows, cols = np.flatnonzero(foot.any(1)), np.flatnonzero(foot.any(0))
+    field = np.zeros_like(foot)
+    field[rows.min() - 1 : rows.max() + 2, cols.min() - 7 : cols.min() + 1] = True
+    field &= ~foot
+    assert field.sum() > foot.sum()  # the field outweighs the park in the merged region
+    ref = [
+        _radar_brighter(s1, j, [(field, 6.0)] if n in (1, 2, 3) else []) for n, j in enumerate(idx)
+    ]
+    test = _radar_brighter(s1, i, [(field, 6.0), (foot, 8.4)])
+    cand = detect(ref[-1], test, detector="s1-logratio", pixel_area_m2=400.0)
+    assert _cover(cand, foot) > 0.9 and (cand.mask & field).sum() > 0.6 * field.sum()
+    assert len(np.unique(cand.labels[foot & cand.mask])) == 1  # one region holds the park...
+    assert (
+        cand.labels[foot & cand.mask][0] == cand.labels[field & cand.mask]
+    ).any()  # ...and field
+
+    assert refperiod.KEEP["radar"] == "trim+split"
+    ch = refperiod.reference_change(ref, [test], kind="radar", pixel_area_m2=400.0)
+    assert _cover(ch, foot) >= 2 / 3
+    assert _majority(ch, foot) == ARRIVAL
+    assert (ch.mask & field).sum() <= field.sum() / 3
+    assert any("connected groups" in n for n in ch.notes)
+    monkeypatch.setitem(refperiod.KEEP, "radar", "trim")
+    trimmed = refperiod.reference_change(ref, [test], kind="radar", pixel_area_m2=400.0)
+    assert _cover(trimmed, foot) == 0.0
+
+
 @pytest.mark.parametrize("variant", refperiod.VARIANTS)
 def test_radar_bright_park_is_found_and_removal_is_disappeared(s1, variant):
     i = 60
@@ -362,15 +411,17 @@ def test_radar_parks_against_the_reference_period_meet_the_false_alarm_bounds(
     unseen_series, monkeypatch: pytest.MonkeyPatch
 ):
     """Parks of 0.5-5 ha inserted into every other date of a real Sentinel-1 series of farmland
-    (benchmarks/seasons.py, not tuned on): against the 60-day reference period, parks of 1 ha
-    and more are found, at most 0.5 % of the farmland outside them is flagged and at most 0.2
-    false regions per km²; the two-date log-ratio flags over three times as much."""
+    (benchmarks/seasons.py, not tuned on): against the 60-day reference period, at least 95 %
+    of the parks of 1 ha and more are found (the issue's target; keeping only "trim" regions
+    finds 93 %: a park merged with an explained field change drops whole), at most 0.5 % of the
+    farmland outside them is flagged and at most 0.2 false regions per km²; the two-date
+    log-ratio flags over three times as much."""
     monkeypatch.setattr(refperiod, "FALSE_ALARM", refperiod.FALSE_ALARM)  # run_series sets it
     s = unseen_series[("radar", "flanders-A")]
     got = run_series(s, WINDOW["radar"], refperiod.FALSE_ALARM, ("hybrid", "s1-logratio"))
     ref, two = got["hybrid"].summary(), got["s1-logratio"].summary()
     assert sum(ref["parks"].values()) >= 60  # the test means something: many parks, many dates
-    assert ref["recall_ge1ha"] >= 0.9
+    assert ref["recall_ge1ha"] >= 0.95
     assert ref["flagged_share"] <= 0.005
     assert ref["false_regions_per_km2"] <= 0.2
     assert ref["direction_right"] >= 0.95
