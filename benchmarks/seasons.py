@@ -2,8 +2,9 @@
 
     .venv/bin/python -m benchmarks.seasons [--tune] [--window DAYS] [--false-alarm FA]
 
-Real Sentinel-2 L2A (with SCL) and Sentinel-1 series of farmland, meadows and cropland from
-`../shared/data/timeseries/` (see its README). For every date of a series that is at least half
+Real Sentinel-2 L2A (with SCL) and Sentinel-1 series of farmland, meadows and cropland, and a
+Landsat 5/7 series (Fmask; semi-arid Colorado, 2008-2013, 30 m) from `../shared/data/timeseries/`
+(see its README). For every date of a series that is at least half
 clear and has enough history:
 
 * reference = every acquisition of the previous `--window` days (optical default 365: as many
@@ -72,6 +73,8 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TS = DATA / "timeseries"
 SIZES_HA = (0.5, 1.0, 2.0, 5.0)
 TUNE_SERIES = ("flanders-B",)
+LANDSAT_SERIES = ("colorado-landsat",)
+"""Landsat series (the rest are Sentinel-2 or -1); benchmarks.seasons_scores leaves them out."""
 MIN_CLEAR = 0.5
 FOUND_COVER = 1 / 3
 BARE_NDVI = 0.4
@@ -191,6 +194,35 @@ def _cf(path: Path, name: str, keys: dict[str, str], scl: str, px: float) -> Ser
     return Series(name, "optical", days, bands, clear, px, f"{px:g} m {' '.join(keys.values())}")
 
 
+def _landsat(path: Path, name: str) -> Series:
+    """eo-box `lsts/`: one folder per Landsat 5/7 scene (id: sensor, path/row, year, day of
+    year), b3 b4 b5 surface reflectance x 1e4 (nodata -9999) and Fmask (0 = clear)."""
+    import rasterio  # the pipeline's own reader
+
+    scenes = sorted(
+        (datetime.strptime(d.name[9:16], "%Y%j"), d) for d in path.iterdir() if d.is_dir()
+    )
+    keys = {"red": "b3", "nir": "b4", "swir16": "b5"}
+    stacks: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    clear = []
+    for _, d in scenes:
+        ok = None
+        for k, b in keys.items():
+            with rasterio.open(d / f"{d.name}_{b}.tif") as src:
+                raw = src.read(1)
+            v = raw.astype(np.float32) * np.float32(1e-4)
+            v[raw == -9999] = np.nan
+            stacks[k].append(v)
+            ok = np.isfinite(v) if ok is None else ok & np.isfinite(v)
+        with rasterio.open(d / f"{d.name}_fmask.tif") as src:
+            clear.append((src.read(1) == 0) & ok)
+    epoch = datetime(1970, 1, 1)
+    days = np.array([(t - epoch).total_seconds() / 86400.0 for t, _ in scenes])
+    bands = {k: np.stack(v) for k, v in stacks.items()}
+    note = "30 m Landsat 5/7 b3 red, b4 nir, b5 swir16, Fmask; Landsat 7 SLC-off gaps"
+    return Series(name, "optical", days, bands, np.stack(clear), 30.0, note)
+
+
 def load_all() -> tuple[list[Series], list[Series]]:
     if not TS.is_dir():
         raise SystemExit(f"needs the real series in {TS} (../shared/data beside the project)")
@@ -208,6 +240,9 @@ def load_all() -> tuple[list[Series], list[Series]]:
     optical.append(
         _cf(fu / "raw_s2_ndvi_field_BIDS_demo.nc", "field", {"red": "B04", "nir": "B08"}, "SCL", 10)
     )
+    lsts = TS / "eo-box" / "lsts"
+    if lsts.is_dir():
+        optical.append(_landsat(lsts, LANDSAT_SERIES[0]))
     return optical, radar
 
 
