@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import rasterio
 
+from pipeline import allocator
 from pipeline.detect.core import detect_change
 from pipeline.detect.detectors import detect_strips
 from pipeline.model import image, radiometry
@@ -119,7 +120,9 @@ def warm_up(before: dict[str, np.ndarray], after: dict[str, np.ndarray], detecto
 
 
 def case(n: int, method: str, detector: str, workdir: Path) -> dict[str, Any]:
-    """Run in a child process: one size, one method. Returns seconds, Mpx/s and peak MB."""
+    """Run in a child process: one size, one method. Returns seconds, Mpx/s and peak MB.
+    The child sets the allocator as the CLI does (`pipeline.allocator`), the floor's too."""
+    allocator.keep_freed_arrays()
     before, after = real_pair()
     if method != "floor":
         warm_up(before, after, detector)

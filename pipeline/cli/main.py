@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-from pipeline import __version__
+from pipeline import __version__, allocator
 from pipeline.config.aoi import AOIConfig, Verdict, check_name, configs_dir, load_checked
 from pipeline.detect.core import uses_reference
 from pipeline.detect.refperiod import MIN_USABLE
@@ -827,6 +827,7 @@ def _console_logging(verbose: bool, quiet: bool) -> logging.Handler:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    allocator.keep_freed_arrays()  # one command per process: reuse the big arrays' memory
     console = _console_logging(args.verbose, args.quiet)
     try:
         with _sigterm_interrupts(), outdir.overwriting(getattr(args, "overwrite", False)):
