@@ -50,8 +50,8 @@ METHODS = {
     refperiod.DETECTOR_NAME: "two-date candidates against the last reference date, kept where "
     "the test is new to the place's own history (distance to the nearest reference date in "
     "site noise units): radar regions by their median, trimmed to their new pixels, and any "
-    "0.5 ha group of new candidate pixels; optical pixel by pixel; 3x3 opening; 0.5 ha minimum "
-    "unit",
+    "0.5 ha group of new candidate pixels before the opening; optical pixel by pixel, opened; "
+    "0.5 ha minimum unit",
 }
 """One line per detector for reports."""
 

@@ -13,14 +13,14 @@ date, each date's features smoothed (`NOVELTY_SMOOTH`), in units of the site-wid
 of the residual against that nearest date (`NOISE_FROM`; a site-wide noise level, not the
 pixel's own spread). What is kept (`KEEP` per sensor kind): on radar the candidate regions whose
 median novelty exceeds `NOVELTY_CUT`, each trimmed to its pixels above the cut, plus every
-connected group of candidate pixels above the cut that reaches the minimum unit (a park merged
-with a field change the history explains); on optical the candidate pixels above the cut,
-opened and cut to the minimum unit again. Kept pixels keep the candidate's direction (relative
-to the last reference state).
+connected group of candidate pixels (before the candidate's opening) above the cut that reaches
+the minimum unit (a park merged with a field change the history explains, or a thin one); on
+optical the candidate pixels above the cut, opened and cut to the minimum unit again. Kept
+pixels keep the candidate's direction (relative to the last reference state).
 The score of the returned `Change` is the novelty, its threshold `NOVELTY_CUT`. Measured on the
 real series (benchmarks/seasons.py, README "Detection quality"): on radar it keeps the
-log-ratio's recall within 2 points with a quarter of its flagged share and a sixth of its
-false regions; on optical farmland it only trims the two-date false alarms (a park drawn with
+log-ratio's recall with a third of its flagged share and a fifth of its false regions; on
+optical farmland it only trims the two-date false alarms (a park drawn with
 the scene's bare-soil spectrum is the field's own winter state, so it is not novel there).
 
 **pwtt** (the first version): a per-pixel robust t, described below.
@@ -124,17 +124,18 @@ KEEP = {"optical": "pixel", "radar": "trim+split"}
 quantile exceeds the cut; "trim": the same regions, only their pixels above the cut (the region
 passed the minimum unit as a candidate; its outline now follows what is new, not the two-date
 detector's smoothing); "pixel": every candidate pixel above the cut, then the opening and the
-minimum unit again; "split": the candidate pixels above the cut in connected groups of at least
-the minimum unit, no opening; "trim+split": the union of "trim" and "split".
-Optical, chosen on the tuning series (benchmarks/seasons.py): "pixel" has the recall of "region"
-for parks of 1 ha and more with the flagged share cut from 2.05 % to 1.33 % ("trim" leaves
-fragments that count as false regions). Radar: on the tuning series every rule has recall 0.90
-(>= 1 ha) and stays within the targets ("region" 0.46 % flagged, "trim" 0.26 %, "trim+split"
-0.32 %; "pixel" and "split" lose the 0.5 ha parks). "trim+split" is the default because of how
-"trim" missed parks elsewhere: a park merged into one candidate region with a field change the
-history explains drops whole when the region's median novelty falls below the cut, and the
-split part keeps its new pixels. That diagnosis was made on the series not tuned on (their
-misses were inspected), so for this one choice they are no longer blind: see README."""
+minimum unit again; "split": the candidate's pixels above its own cut, not opened, that are
+also above the novelty cut, in connected groups of at least the minimum unit; "trim+split": the
+union of "trim" and "split".
+Chosen on the tuning series (benchmarks/seasons.py, `--tune`) by the most recall for parks of
+1 ha and more, then of 0.5 ha, within the false-alarm targets (<= 0.5 % flagged, <= 0.2 false
+regions / km²). Optical: "pixel" has the recall of "region" with the flagged share cut from
+2.05 % to 1.33 % ("trim" leaves fragments that count as false regions). Radar: "trim+split"
+finds 0.93 of the >= 1 ha parks and 0.33 of the 0.5 ha ones at 0.38 % and 0.19 / km²
+("region" 0.90, 0.22, 0.46 %, 0.10; "trim" 0.90, 0.22, 0.26 %, 0.10; "split" 0.93, 0.11). The
+two failures it mends: a park merged into one candidate region with a field change the history
+explains drops whole when the region's median is the field's, and the candidate's 3 x 3
+opening erases a 1 ha park lying diagonally on 20 m pixels."""
 NOVELTY_SMOOTH = {"optical": 0.7, "radar": 1.0}
 NOISE_FROM = "nearest"
 """Noise units of the novelty: "last" (spread of test - last reference date) or "nearest"."""
@@ -509,9 +510,9 @@ _KEPT = {
     "pixel": "candidate pixels whose distance to the nearest reference date exceeds {cut:g} "
     "noise units, opened and cut to the minimum unit again",
     "trim+split": _REGION_RULE + ", each cut down to its pixels above {cut:g}, and candidate "
-    "pixels above {cut:g} in connected groups of at least the minimum unit",
-    "split": "candidate pixels whose distance to the nearest reference date exceeds {cut:g} "
-    "noise units, in connected groups of at least the minimum unit",
+    "pixels (not opened) above {cut:g} in connected groups of at least the minimum unit",
+    "split": "candidate pixels (not opened) whose distance to the nearest reference date "
+    "exceeds {cut:g} noise units, in connected groups of at least the minimum unit",
 }
 """The notes' account of each KEEP rule."""
 
@@ -531,6 +532,14 @@ def _hybrid(
     now = _median_image(test, keys, inside)
     if kind == "optical" and CANDIDATE_NORMALISE:
         now = irmad_normalise(last, now)  # as the core does for its two-date pair
+    rule = KEEP[kind]
+    if rule not in KEEP_RULES:
+        raise ValueError(f"KEEP[{kind!r}]={rule!r}: choose one of {', '.join(KEEP_RULES)}")
+    unit = min_region_pixels(pixel_area_m2, min_area_m2)
+    split = rule in ("split", "trim+split")
+    # Split rules take the candidate's pixels above its cut in groups of the unit, not opened
+    # (the opening erases a 1 ha park lying diagonally on 20 m pixels); the region rules use its
+    # regions as the two-date detector draws them, opened (the same components, see README).
     cand = detect(
         last,
         now,
@@ -538,7 +547,9 @@ def _hybrid(
         threshold=CANDIDATE_CUT[kind],
         pixel_area_m2=pixel_area_m2,
         min_area_m2=min_area_m2,
+        opening=not split,
     )
+    cand_labels = clean_labels(cand.mask, unit)[1] if split else cand.labels
     sigma = NOVELTY_SMOOTH[kind]
     ref, ref_ok = _stack(reference, keys, kind, inside, sigma)
     tst, tst_ok = _stack(test, keys, kind, inside, sigma)
@@ -564,28 +575,18 @@ def _hybrid(
     novelty = dist.min(0).astype(np.float32)
     novelty[~valid | ~np.isfinite(novelty)] = np.nan
 
-    n = int(cand.labels.max()) if cand.labels.size else 0
+    n = int(cand_labels.max()) if cand_labels.size else 0
     cut = NOVELTY_CUT[kind]
     novel = valid & (np.nan_to_num(novelty, nan=-np.inf) > cut)
-    rule = KEEP[kind]
-    if rule not in KEEP_RULES:
-        raise ValueError(f"KEEP[{kind!r}]={rule!r}: choose one of {', '.join(KEEP_RULES)}")
     if rule in ("pixel", "split"):
-        mask, labels, _ = clean_labels(
-            cand.mask & novel,
-            min_region_pixels(pixel_area_m2, min_area_m2),
-            opening=rule == "pixel",
-        )
+        mask, labels, _ = clean_labels(cand.mask & novel, unit, opening=rule == "pixel")
     else:
-        stat = _region_quantile(novelty, cand.labels, n, NOVELTY_QUANTILE)
+        stat = _region_quantile(novelty, cand_labels, n, NOVELTY_QUANTILE)
         keep = np.nan_to_num(stat, nan=-np.inf) > cut
         keep[0] = False
-        raw = keep[cand.labels] & (novel if rule != "region" else valid)
+        raw = keep[cand_labels] & (novel if rule != "region" else valid)
         if rule == "trim+split":
-            split, _, _ = clean_labels(
-                cand.mask & novel, min_region_pixels(pixel_area_m2, min_area_m2), opening=False
-            )
-            raw |= split
+            raw |= clean_labels(cand.mask & novel, unit, opening=False)[0]
         # numbered afresh, no opening or size cut: each region passed both as a candidate
         mask, labels, _ = clean_labels(raw, 1, opening=False)
     direction = np.where(mask, cand.direction, NONE).astype(np.uint8)
