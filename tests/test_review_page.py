@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.cli.main import main
 from pipeline.write.review import public
-from tests.support.browser import chromium
+from tests.support.browser import chromium, load
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,7 @@ def test_review_page_in_headless_chromium(page: Path, tmp_path: Path) -> None:
     from selenium.webdriver.common.keys import Keys
 
     with chromium() as d:
-        d.get(page.as_uri())
-        assert d.execute_script("return document.readyState") == "complete"
+        load(d, page.as_uri())
         fig = d.find_element(By.CSS_SELECTOR, "figure.swipe")
         after = fig.find_element(By.CSS_SELECTOR, ".after")
         slider = fig.find_element(By.CSS_SELECTOR, "input.swipe")

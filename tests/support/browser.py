@@ -36,6 +36,17 @@ def binaries() -> tuple[str, str] | None:
     return browser, DRIVER
 
 
+def load(driver: Any, url: str, timeout: float = 30.0) -> None:
+    """Open `url` and wait until the document has finished loading (a loaded machine can hand
+    back control while it still reads `loading`); fails after `timeout` seconds."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    WebDriverWait(driver, timeout).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
+
+
 @contextmanager
 def chromium() -> Iterator[Any]:
     """A Selenium WebDriver on headless Chromium with a fresh profile; skips the test when the
