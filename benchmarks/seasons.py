@@ -4,8 +4,7 @@
 
 Real Sentinel-2 L2A (with SCL) and Sentinel-1 series of farmland, meadows and cropland, and a
 Landsat 5/7 series (Fmask; semi-arid Colorado, 2008-2013, 30 m) from `../shared/data/timeseries/`
-(see its README). For every date of a series that is at least half
-clear and has enough history:
+(see its README). For every date of a series that is at least half clear and has enough history:
 
 * reference = every acquisition of the previous `--window` days (optical default 365: as many
   seasons as the series holds before the date, up to a year; radar `--radar-window` default 60),
@@ -60,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
@@ -198,8 +198,6 @@ def _cf(path: Path, name: str, keys: dict[str, str], scl: str, px: float) -> Ser
 def _landsat(path: Path, name: str) -> Series:
     """eo-box `lsts/`: one folder per Landsat 5/7 scene (id: sensor, path/row, year, day of
     year), b3 b4 b5 surface reflectance x 1e4 (nodata -9999) and Fmask (0 = clear)."""
-    import rasterio  # the pipeline's own reader
-
     scenes = sorted(
         (datetime.strptime(d.name[9:16], "%Y%j"), d) for d in path.iterdir() if d.is_dir()
     )

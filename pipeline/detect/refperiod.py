@@ -509,10 +509,10 @@ _KEPT = {
     "trim": _REGION_RULE + ", each cut down to its pixels above {cut:g}",
     "pixel": "candidate pixels whose distance to the nearest reference date exceeds {cut:g} "
     "noise units, opened and cut to the minimum unit again",
-    "trim+split": _REGION_RULE + ", each cut down to its pixels above {cut:g}, and candidate "
-    "pixels (not opened) above {cut:g} in connected groups of at least the minimum unit",
     "split": "candidate pixels (not opened) whose distance to the nearest reference date "
     "exceeds {cut:g} noise units, in connected groups of at least the minimum unit",
+    "trim+split": _REGION_RULE + ", each cut down to its pixels above {cut:g}, and candidate "
+    "pixels (not opened) above {cut:g} in connected groups of at least the minimum unit",
 }
 """The notes' account of each KEEP rule."""
 
@@ -538,8 +538,9 @@ def _hybrid(
     unit = min_region_pixels(pixel_area_m2, min_area_m2)
     split = rule in ("split", "trim+split")
     # Split rules take the candidate's pixels above its cut in groups of the unit, not opened
-    # (the opening erases a 1 ha park lying diagonally on 20 m pixels); the region rules use its
-    # regions as the two-date detector draws them, opened (the same components, see README).
+    # (the opening erases a 1 ha park lying diagonally on 20 m pixels). The region rules use the
+    # regions the two-date detector draws: opening those groups and cutting them to the unit
+    # again gives exactly its opened regions (a group smaller than the unit opens smaller still).
     cand = detect(
         last,
         now,
