@@ -34,10 +34,22 @@ READ_THREADS = 4
 
 @dataclass(frozen=True)
 class Acquisition:
-    """One acquisition of a window's stack, read onto the site grid."""
+    """One acquisition of a window's stack, read onto the site grid (`image`: None once the
+    detection has used its pixels and only the record is left, see `released`)."""
 
     scene: Scene
-    image: Prepared
+    image: Prepared | None
+    clear_fraction: float
+
+    @classmethod
+    def of(cls, scene: Scene, image: Prepared) -> Acquisition:
+        return cls(scene, image, image.clear_fraction)
+
+    def released(self) -> Acquisition:
+        """The same acquisition without its pixels: what the reports need of it. A check keeps
+        every acquisition's record while it writes (and a run keeps every check's), so holding
+        the pixels would keep each window's whole stack in memory to the end of the run."""
+        return Acquisition(self.scene, None, self.clear_fraction)
 
 
 @dataclass
@@ -93,7 +105,7 @@ class Pick:
                         {
                             "scene_id": a.scene.id,
                             "datetime": a.scene.datetime.isoformat(),
-                            "clear_fraction": round(a.image.clear_fraction, 4),
+                            "clear_fraction": round(a.clear_fraction, 4),
                         }
                         for a in self.stack
                     ]
@@ -240,4 +252,4 @@ def read_stack(
         usable.sort(key=lambda sm: -(float(sm[1][0].mean()) if sm[1] is not None else 1.0))
         chosen = sorted(usable[:limit], key=lambda sm: sm[0].datetime)
         images = list(pool.map(lambda sm: read_scene(sm[0], sensor, grid, sm[1]), chosen))
-    return [Acquisition(s, im) for (s, _), im in zip(chosen, images, strict=True)]
+    return [Acquisition.of(s, im) for (s, _), im in zip(chosen, images, strict=True)]

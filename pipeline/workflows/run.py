@@ -189,7 +189,11 @@ def check(
     detection = None
     # Pictures of different kinds are not differenced at all: the judge says why.
     if before is not None and after is not None and len(kinds) == 1:
-        stacks = {n: [a.image for a in p.stack] for n, p in picks.items() if p.stack}
+        stacks = {
+            n: [a.image for a in p.stack if a.image is not None]
+            for n, p in picks.items()
+            if p.stack
+        }
         detection = detect_change(
             before,
             after,
@@ -201,12 +205,14 @@ def check(
             stacks=stacks if len(stacks) == len(picks) else None,
             detection=mode,
         )
+        del stacks
         picks["before"].image, picks["after"].image = detection.before, detection.after
         if detection.baseline is not None:
             picks["baseline"].image = detection.baseline
     change = detection.change if detection else None
     buildup = detection.buildup if detection else None
     for p in picks.values():
+        p.stack = [a.released() for a in p.stack]  # the reports need the records, not pixels
         if p.image is not None:
             p.image = restrict(p.image, within)
     clear = {
