@@ -236,6 +236,14 @@ def pick(
     return result
 
 
+def stack_images(stack: list[Acquisition]) -> list[Prepared]:
+    """The pixels of a stack as `read_stack` returned it (before `Acquisition.released`)."""
+    images = [a.image for a in stack if a.image is not None]
+    if len(images) != len(stack):
+        raise ValueError("stack_images: the stack's pixels were released after its detection")
+    return images
+
+
 def read_stack(
     scenes: list[Scene], sensor: Sensor, grid: Grid, limit: int = MAX_STACK
 ) -> list[Acquisition]:

@@ -27,7 +27,7 @@ from pipeline.model.sensors import SENSORS
 from pipeline.plan.scenes import common_orbit, relative_orbit
 from pipeline.plan.sites import site_masks
 from pipeline.prepare.restrict import clear_share, restrict
-from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack
+from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack, stack_images
 from pipeline.workflows.state import exclusive
 from pipeline.write import report as rpt
 from pipeline.write.export import (
@@ -189,11 +189,7 @@ def check(
     detection = None
     # Pictures of different kinds are not differenced at all: the judge says why.
     if before is not None and after is not None and len(kinds) == 1:
-        stacks = {
-            n: [a.image for a in p.stack if a.image is not None]
-            for n, p in picks.items()
-            if p.stack
-        }
+        stacks = {n: stack_images(p.stack) for n, p in picks.items() if p.stack}
         detection = detect_change(
             before,
             after,

@@ -51,7 +51,7 @@ from pipeline.model.image import Prepared
 from pipeline.model.sensors import SENSORS
 from pipeline.plan.tiles import Tile, plan_tiles
 from pipeline.search.factory import open_source
-from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack
+from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack, stack_images
 from pipeline.write import outdir
 from pipeline.write.export import COG, NODATA, regions_geojson, sha256_file, write_json
 from pipeline.write.render import rgb
@@ -195,7 +195,7 @@ def _run_tile(spec: ScanSpec, tile: Tile, out: str) -> dict[str, Any]:
         scenes = find_scenes(source, sensor, w, site, cfg.max_cloud)
         picks[n] = pick(source, n, w, site, grid, cfg, claim.date, scenes)
         if stacked and picks[n].image is not None:
-            stacks[n] = [a.image for a in read_stack(scenes, sensor, grid)]
+            stacks[n] = stack_images(read_stack(scenes, sensor, grid))
     margin = int(round((tile.core[0] - tile.read[0]) / grid.resolution))
     core = tile.grid(grid.resolution, "core")
     summary: dict[str, Any] = {

@@ -41,7 +41,7 @@ from pipeline.model.sensors import SENSORS, Sensor
 from pipeline.plan.sites import site_masks
 from pipeline.read.scenes import read_mask, read_scene
 from pipeline.workflows.alerts import deliver
-from pipeline.workflows.fetch import find_scenes, pick, read_stack
+from pipeline.workflows.fetch import find_scenes, pick, read_stack, stack_images
 from pipeline.workflows.state import HISTORY_COLUMNS, State, exclusive
 from pipeline.write import outdir
 from pipeline.write.export import (
@@ -340,7 +340,7 @@ def _compare(
                     prev_img,
                     new,
                     **options,
-                    stacks={"before": [h.image for h in history], "after": [new]},
+                    stacks={"before": stack_images(history), "after": [new]},
                     detection=cfg.detection,
                 )
         before, after, change = since_prev.before, since_prev.after, since_prev.change
