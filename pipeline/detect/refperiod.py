@@ -194,28 +194,30 @@ def _stack(
     shape = images[0].clear.shape
     okst = np.empty((len(images), *shape), bool)
     out: dict[str, np.ndarray] = {}
-    for i, img in enumerate(images):
+    # Unusable pixels are NaN; when smoothing, 0 first (the normalised convolution's input),
+    # then NaN again by the weights' inverse.
+    fill = np.float32(0.0 if sigma > 0 else np.nan)
+    for i, img in enumerate(images):  # date by date: its planes stay in cache
         ok = okst[i]
         ok[...] = _usable(img, keys)
         if within is not None:
             ok &= within
         bad = ~ok
+        inv = None
+        if sigma > 0:  # each plane smoothed over the date's usable pixels
+            w = gaussian_plane(ok.astype(np.float32), sigma, truncate=3.0)
+            np.maximum(w, np.float32(1e-6), out=w)
+            inv = np.divide(np.float32(1.0), w, out=w)
+            np.copyto(inv, np.float32(np.nan), where=bad)
         for k, v in _features(img, keys, kind).items():
             if k not in out:
                 out[k] = np.empty((len(images), *shape), np.float32)
-            np.copyto(out[k][i], v, casting="same_kind")
-            np.copyto(out[k][i], np.float32(np.nan), where=bad)
-    if sigma > 0:  # each date's plane smoothed over its usable pixels (normalised convolution)
-        w = okst.astype(np.float32)
-        for plane in w:
-            gaussian_plane(plane, sigma, out=plane, truncate=3.0)
-        inv = np.where(okst, np.float32(1.0) / np.maximum(w, np.float32(1e-6)), np.float32(np.nan))
-        del w
-        for st in out.values():
-            st[~okst] = 0.0
-            for plane in st:
+            plane = out[k][i]
+            np.copyto(plane, v, casting="same_kind")
+            np.copyto(plane, fill, where=bad)
+            if inv is not None:
                 gaussian_plane(plane, sigma, out=plane, truncate=3.0)
-            st *= inv
+                plane *= inv
     return out, okst
 
 
