@@ -167,24 +167,53 @@ def _common_keys(images: Sequence[Prepared]) -> list[str]:
     return sorted(keys)
 
 
+def _feature(img: Prepared, keys: list[str], kind: str, name: str) -> np.ndarray | None:
+    """One feature image of one acquisition (NaN or any value where it is not usable): a band
+    (radar: its backscatter in dB), "ndvi" or "bare"; None when the bands do not give it."""
+    if kind == "radar":
+        a = img.bands[name]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.float32(20.0) * np.log10(np.where(a > 0, a, np.float32(np.nan)))
+    if name in keys:
+        return img.bands[name]
+    bands = {k: img.bands[k] for k in keys}
+    return ndvi(bands) if name == "ndvi" else bare_index(bands) if name == "bare" else None
+
+
 def _features(img: Prepared, keys: list[str], kind: str) -> dict[str, np.ndarray]:
     """Feature images of one acquisition (NaN or any value where it is not usable)."""
-    out: dict[str, np.ndarray] = {}
-    if kind == "radar":
-        for k in keys:
-            a = img.bands[k]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out[k] = np.float32(20.0) * np.log10(np.where(a > 0, a, np.float32(np.nan)))
-        return out
-    bands = {k: img.bands[k] for k in keys}
-    out.update(bands)
-    nd = ndvi(bands)
-    if nd is not None:
-        out["ndvi"] = nd
-    bi = bare_index(bands)
-    if bi is not None:
-        out["bare"] = bi
-    return out
+    names = keys if kind == "radar" else [*keys, "ndvi", "bare"]
+    out = {n: _feature(img, keys, kind, n) for n in names}
+    return {n: v for n, v in out.items() if v is not None}
+
+
+def _date_masks(
+    images: Sequence[Prepared], keys: list[str], within: np.ndarray | None, i: int, sigma: float
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(usable mask, inverse smoothing weight or None) of date i: the weight is 1 / the
+    Gaussian of the mask (the normalised convolution's), NaN where the date is not usable."""
+    ok = _usable(images[i], keys)
+    if within is not None:
+        ok &= within
+    if sigma <= 0:
+        return ok, None
+    w = gaussian_plane(ok.astype(np.float32), sigma, truncate=3.0)
+    np.maximum(w, np.float32(1e-6), out=w)
+    inv = np.divide(np.float32(1.0), w, out=w)
+    np.copyto(inv, np.float32(np.nan), where=~ok)
+    return ok, inv
+
+
+def _fill_plane(
+    plane: np.ndarray, v: np.ndarray, ok: np.ndarray, inv: np.ndarray | None, sigma: float
+) -> None:
+    """`plane` = feature `v` where `ok`, NaN elsewhere; smoothed over the usable pixels when
+    `inv` is given (0 outside them first, the normalised convolution's input, then NaN again)."""
+    np.copyto(plane, v, casting="same_kind")
+    np.copyto(plane, np.float32(0.0 if inv is not None else np.nan), where=~ok)
+    if inv is not None:
+        gaussian_plane(plane, sigma, out=plane, truncate=3.0)
+        plane *= inv
 
 
 def _stack(
@@ -194,31 +223,41 @@ def _stack(
     shape = images[0].clear.shape
     okst = np.empty((len(images), *shape), bool)
     out: dict[str, np.ndarray] = {}
-    # Unusable pixels are NaN; when smoothing, 0 first (the normalised convolution's input),
-    # then NaN again by the weights' inverse.
-    fill = np.float32(0.0 if sigma > 0 else np.nan)
     for i, img in enumerate(images):  # date by date: its planes stay in cache
-        ok = okst[i]
-        ok[...] = _usable(img, keys)
-        if within is not None:
-            ok &= within
-        bad = ~ok
-        inv = None
-        if sigma > 0:  # each plane smoothed over the date's usable pixels
-            w = gaussian_plane(ok.astype(np.float32), sigma, truncate=3.0)
-            np.maximum(w, np.float32(1e-6), out=w)
-            inv = np.divide(np.float32(1.0), w, out=w)
-            np.copyto(inv, np.float32(np.nan), where=bad)
+        okst[i], inv = _date_masks(images, keys, within, i, sigma)
         for k, v in _features(img, keys, kind).items():
             if k not in out:
                 out[k] = np.empty((len(images), *shape), np.float32)
-            plane = out[k][i]
-            np.copyto(plane, v, casting="same_kind")
-            np.copyto(plane, fill, where=bad)
-            if inv is not None:
-                gaussian_plane(plane, sigma, out=plane, truncate=3.0)
-                plane *= inv
+            _fill_plane(out[k][i], v, okst[i], inv, sigma)
     return out, okst
+
+
+def _stack_median(
+    images: Sequence[Prepared], keys: list[str], kind: str, within: np.ndarray | None, sigma: float
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """({feature: per-pixel median over the dates}, usable dates per pixel): the median of each
+    feature of `_stack`, the same values, holding one feature's stack at a time (a test period
+    of 20 dates of 8 features held whole takes 8 times the memory of one)."""
+    shape = images[0].clear.shape
+    okst = np.empty((len(images), *shape), bool)
+    invst = np.empty((len(images), *shape), np.float32) if sigma > 0 else None
+    for i in range(len(images)):
+        okst[i], inv = _date_masks(images, keys, within, i, sigma)
+        if invst is not None and inv is not None:
+            invst[i] = inv
+    n = okst.sum(0)
+    names = keys if kind == "radar" else [*keys, "ndvi", "bare"]
+    out: dict[str, np.ndarray] = {}
+    st = np.empty((len(images), *shape), np.float32)
+    for name in names:
+        for i, img in enumerate(images):
+            v = _feature(img, keys, kind, name)
+            if v is None:
+                break
+            _fill_plane(st[i], v, okst[i], None if invst is None else invst[i], sigma)
+        else:
+            out[name] = st[0].copy() if len(images) == 1 else _sorted_quantiles(st, n, (0.5,))[0]
+    return out, n
 
 
 def _sorted_quantiles(st: np.ndarray, n: np.ndarray, qs: Sequence[float]) -> list[np.ndarray]:
@@ -555,17 +594,13 @@ def _hybrid(
     cand_labels = clean_labels(cand.mask, unit)[1] if split else cand.labels
     sigma = NOVELTY_SMOOTH[kind]
     ref, ref_ok = _stack(reference, keys, kind, inside, sigma)
-    tst, tst_ok = _stack(test, keys, kind, inside, sigma)
+    locs, n_test = _stack_median(test, keys, kind, inside, sigma)
     n_ref = ref_ok.sum(0).astype(np.int16)
-    n_test = tst_ok.sum(0).astype(np.int16)
+    n_test = n_test.astype(np.int16)
     valid = (n_ref >= 2) & (n_test >= 1) & cand.valid
     if inside is not None:
         valid &= inside
     nv = int(valid.sum())
-    locs = {
-        k: tst[k][0] if len(test) == 1 else _sorted_quantiles(tst[k], n_test, (0.5,))[0]
-        for k in ref
-    }
     # First noise units: the site-wide spread of test - last usable reference date per feature.
     idx_last = np.where(ref_ok, np.arange(len(reference))[:, None, None], -1).max(0)
     pick = np.maximum(idx_last, 0)[None]
