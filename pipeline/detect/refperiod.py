@@ -497,6 +497,54 @@ def _median_image(
     return Prepared(bands, n > 0, np.zeros(shape, bool), True)
 
 
+def _spreads(
+    ref: dict[str, np.ndarray],
+    locs: dict[str, np.ndarray],
+    pick: np.ndarray,
+    idx: np.ndarray,
+    kind: str,
+) -> dict[str, float]:
+    """Per feature, the robust spread (1.4826 MAD, at least the feature's floor) of the test
+    location minus reference date `pick[i]` at flat pixel `idx[i]`: the site's noise units."""
+    out = {}
+    for k, st in ref.items():
+        d = locs[k].ravel()[idx] - st.reshape(len(st), -1)[pick, idx]
+        d = d[np.isfinite(d)]
+        spread = _floor(k, kind)
+        if d.size:
+            med = float(np.median(d))
+            spread = max(spread, 1.4826 * float(np.median(np.abs(d - med))))
+        out[k] = spread
+    return out
+
+
+def _distance(
+    ref: dict[str, np.ndarray],
+    ref_ok: np.ndarray,
+    locs: dict[str, np.ndarray],
+    spreads: dict[str, float],
+    idx: np.ndarray | None = None,
+) -> np.ndarray:
+    """(t, h, w) RMS distance over features of the test location to every reference date in
+    the `spreads`' units, inf where a date is unusable; (t, len(idx)) at flat pixels `idx`
+    only (the same values there)."""
+    if idx is not None:
+        ref = {k: st.reshape(len(st), -1)[:, idx] for k, st in ref.items()}
+        locs = {k: v.ravel()[idx] for k, v in locs.items()}
+        ref_ok = ref_ok.reshape(len(ref_ok), -1)[:, idx]
+    acc = np.zeros(ref_ok.shape, np.float32)
+    buf = np.empty(ref_ok.shape, np.float32)
+    for k, st in ref.items():
+        np.subtract(locs[k][None], st, out=buf)
+        np.divide(buf, np.float32(spreads[k]), out=buf)
+        np.square(buf, out=buf)
+        acc += buf
+    del buf
+    dist = np.sqrt(acc / max(len(ref), 1))
+    dist[~ref_ok | ~np.isfinite(dist)] = np.inf
+    return dist
+
+
 def _nearest_distance(
     ref: dict[str, np.ndarray],
     ref_ok: np.ndarray,
@@ -506,29 +554,12 @@ def _nearest_distance(
     kind: str,
 ) -> np.ndarray:
     """(t, h, w) RMS distance over features of the test location to every reference date, in
-    units of the site-wide robust spread of (test - the reference date `pick` per pixel); inf
-    where a date is unusable."""
-    acc = np.zeros(ref_ok.shape, np.float32)
-    buf = np.empty(ref_ok.shape, np.float32)
-    # The spread is taken on a lattice of up to SPREAD_SAMPLE valid pixels (all of them on a
-    # smaller site), as the two-date detectors take theirs: its standard error is then 0.4 %.
+    units of the site-wide robust spread of (test - the reference date `pick` per pixel, a
+    (1, h, w) index) on a lattice of up to SPREAD_SAMPLE valid pixels (all of them on a smaller
+    site, as the two-date detectors take theirs: its standard error is then 0.4 %); inf where
+    a date is unusable."""
     idx = _subsample(valid, SPREAD_SAMPLE)
-    at = pick.reshape(1, -1)[:, idx]
-    for k, st in ref.items():
-        d = locs[k].ravel()[idx] - np.take_along_axis(st.reshape(len(st), -1)[:, idx], at, 0)[0]
-        d = d[np.isfinite(d)]
-        spread = _floor(k, kind)
-        if d.size:
-            med = float(np.median(d))
-            spread = max(spread, 1.4826 * float(np.median(np.abs(d - med))))
-        np.subtract(locs[k][None], st, out=buf)
-        np.divide(buf, np.float32(spread), out=buf)
-        np.square(buf, out=buf)
-        acc += buf
-    del buf
-    dist = np.sqrt(acc / max(len(ref), 1))
-    dist[~ref_ok | ~np.isfinite(dist)] = np.inf
-    return dist
+    return _distance(ref, ref_ok, locs, _spreads(ref, locs, pick.reshape(-1)[idx], idx, kind))
 
 
 def _region_quantile(values: np.ndarray, labels: np.ndarray, n: int, q: float) -> np.ndarray:
@@ -611,14 +642,17 @@ def _hybrid(
         valid &= inside
     nv = int(valid.sum())
     # First noise units: the site-wide spread of test - last usable reference date per feature.
+    # Noise units from a lattice of up to SPREAD_SAMPLE valid pixels (see _nearest_distance).
+    idx = _subsample(valid, SPREAD_SAMPLE)
     idx_last = np.where(ref_ok, np.arange(len(reference))[:, None, None], -1).max(0)
-    pick = np.maximum(idx_last, 0)[None]
-    dist = _nearest_distance(ref, ref_ok, locs, pick, valid, kind)
+    spreads = _spreads(ref, locs, np.maximum(idx_last, 0).ravel()[idx], idx, kind)
     if NOISE_FROM == "nearest" and nv:
         # Then the residuals against each pixel's nearest reference date: what the history does
         # not explain across the site (far smaller than a pair's spread on farmland, where most
-        # of a site moves between two dates).
-        dist = _nearest_distance(ref, ref_ok, locs, np.argmin(dist, axis=0)[None], valid, kind)
+        # of a site moves between two dates). Only the lattice's nearest dates are needed.
+        near = np.argmin(_distance(ref, ref_ok, locs, spreads, idx), axis=0)
+        spreads = _spreads(ref, locs, near, idx, kind)
+    dist = _distance(ref, ref_ok, locs, spreads)
     novelty = dist.min(0).astype(np.float32)
     novelty[~valid | ~np.isfinite(novelty)] = np.nan
 
