@@ -132,6 +132,12 @@ def test_optical_stacks_use_the_reference_period_and_find_the_park(
         "TIFFTAG_DATETIME",
         "file name",
     }
+    # the picture shown (and compared two-date) is the clearest, of equally clear ones the
+    # latest before the change (here several dates are wholly clear)
+    clearest = max(w["clear_fraction"] for w in report["windows"]["before"])
+    tied = [w for w in report["windows"]["before"] if w["clear_fraction"] == clearest]
+    assert len(tied) > 1
+    assert report["shown"]["before"] == max(tied, key=lambda w: w["date"])["file"]
     with rasterio.open(out / "change.tif") as c:
         klass = c.read(1)
     found = klass[foot]

@@ -230,9 +230,11 @@ def compare(
 
     Each file is one acquisition. With several per window and `detection="auto"`, a window of at
     least 4 usable acquisitions is the reference period of the next (the core's stack branch);
-    the panel shows the clearest image of each window. No claim is judged: the report says what
-    changed. `site` (a GeoJSON polygon in lon/lat) restricts the analysis to the site as drawn,
-    as `run` does: pixels outside it are not counted. Returns the report."""
+    the panel shows the clearest image of each window (of equally clear ones, the one nearest
+    the next window: the latest before, the earliest after), and a two-date comparison uses it.
+    No claim is judged: the report says what changed. `site` (a GeoJSON polygon in lon/lat)
+    restricts the analysis to the site as drawn, as `run` does: pixels outside it are not
+    counted. Returns the report."""
     if detector not in OPTICAL_DETECTORS:
         raise InputError(
             Problem(
@@ -315,7 +317,7 @@ def compare(
         ]
         for w in users
     }
-    shown = {w: max(range(len(read[w])), key=lambda i: read[w][i][0].clear_fraction) for w in read}
+    shown = {w: _shown(read[w], order[w], latest=w != "after") for w in read}
     flags = _identical(records, read, order, shown)
     stacks = (
         {w: [read[w][i][0] for i in order[w]] for w in read}
@@ -437,6 +439,17 @@ def site_rings(path: Path) -> list[list[tuple[float, float]]]:
 
 def _ha(m2: float) -> str:
     return f"{m2 / 10_000:,.2f} ha"
+
+
+def _shown(images: list[tuple[Prepared, str | None]], order: list[int], latest: bool) -> int:
+    """The index of a window's image to show (and compare two-date): the clearest; of equally
+    clear ones the latest (`latest`: baseline and before, nearest the change) or the earliest
+    (after), as `run` takes the one nearest the claim date. `order`: the indices in time order."""
+    rank = {i: r for r, i in enumerate(order)}
+    return max(
+        range(len(images)),
+        key=lambda i: (images[i][0].clear_fraction, rank[i] if latest else -rank[i]),
+    )
 
 
 def _identical(
