@@ -20,12 +20,19 @@ import pytest
 import rasterio
 import yaml
 from pyproj import Transformer
-from rasterio.transform import from_origin
 
 from pipeline.config.aoi import load
 from pipeline.search.factory import open_source
 from pipeline.workflows.run import run_aoi
-from tests.test_compare_stacks import CROP, PARK_DATE, _day, before_indices, series, with_park
+from tests.test_compare_stacks import (
+    CROP,
+    PARK_DATE,
+    _day,
+    before_indices,
+    series,
+    with_park,
+    write,
+)
 
 __all__ = ["series"]  # the module fixture, shared
 
@@ -39,24 +46,6 @@ ASSETS = {  # asset key -> (series key, pixel m)
     "swir22": ("B12", 20.0),
     "scl": ("SCL", 10.0),
 }
-
-
-def _cog(path: Path, arr: np.ndarray, pixel: float) -> Path:
-    h, w = arr.shape
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=w,
-        height=h,
-        count=1,
-        dtype=arr.dtype,
-        crs="EPSG:32631",
-        transform=from_origin(LEFT, TOP, pixel, pixel),
-        nodata=0,
-    ) as dst:
-        dst.write(arr, 1)
-    return path
 
 
 def _catalogue(
@@ -81,10 +70,9 @@ def _catalogue(
         )
         for key, (band, pixel) in ASSETS.items():
             arr = park[band] if (i == PARK_DATE and band in park) else s[band][i]
-            dtype = np.uint8 if band == "SCL" else np.uint16
-            item.add_asset(
-                key, pystac.Asset(str(_cog(d / f"{band}.tif", arr.astype(dtype), pixel)))
-            )
+            dtype = "uint8" if band == "SCL" else "uint16"
+            tif = write(d / f"{band}.tif", {band: arr}, pixel=pixel, dtype=dtype)
+            item.add_asset(key, pystac.Asset(str(tif)))
         cat.add_item(item)
     cat.normalize_hrefs(str(folder / "catalog"))
     cat.save(catalog_type=pystac.CatalogType.ABSOLUTE_PUBLISHED)
