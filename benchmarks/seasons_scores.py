@@ -54,16 +54,7 @@ def _features(refs: list[Prepared], test: Prepared) -> tuple[dict, np.ndarray, d
 
 
 def nearest_score(ref: dict, ref_ok: np.ndarray, locs: dict, valid: np.ndarray) -> np.ndarray:
-    idx_last = np.where(ref_ok, np.arange(ref_ok.shape[0])[:, None, None], -1).max(0)
-    dist = refperiod._nearest_distance(
-        ref, ref_ok, locs, np.maximum(idx_last, 0)[None], valid, "optical"
-    )
-    dist = refperiod._nearest_distance(
-        ref, ref_ok, locs, np.argmin(dist, axis=0)[None], valid, "optical"
-    )
-    out = dist.min(0).astype(np.float32)
-    out[~valid | ~np.isfinite(out)] = np.nan
-    return out
+    return refperiod._novelty(ref, ref_ok, locs, valid, "optical")
 
 
 def analogue_score(

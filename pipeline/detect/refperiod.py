@@ -180,19 +180,23 @@ def _feature(img: Prepared, keys: list[str], kind: str, name: str) -> np.ndarray
     return ndvi(bands) if name == "ndvi" else bare_index(bands) if name == "bare" else None
 
 
+def _feature_names(keys: list[str], kind: str) -> list[str]:
+    """The features `_feature` may give for these bands (radar: the bands' dB)."""
+    return keys if kind == "radar" else [*keys, "ndvi", "bare"]
+
+
 def _features(img: Prepared, keys: list[str], kind: str) -> dict[str, np.ndarray]:
     """Feature images of one acquisition (NaN or any value where it is not usable)."""
-    names = keys if kind == "radar" else [*keys, "ndvi", "bare"]
-    out = {n: _feature(img, keys, kind, n) for n in names}
+    out = {n: _feature(img, keys, kind, n) for n in _feature_names(keys, kind)}
     return {n: v for n, v in out.items() if v is not None}
 
 
 def _date_masks(
-    images: Sequence[Prepared], keys: list[str], within: np.ndarray | None, i: int, sigma: float
+    img: Prepared, keys: list[str], within: np.ndarray | None, sigma: float
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(usable mask, inverse smoothing weight or None) of date i: the weight is 1 / the
+    """(usable mask, inverse smoothing weight or None) of one date: the weight is 1 / the
     Gaussian of the mask (the normalised convolution's), NaN where the date is not usable."""
-    ok = _usable(images[i], keys)
+    ok = _usable(img, keys)
     if within is not None:
         ok &= within
     if sigma <= 0:
@@ -224,7 +228,7 @@ def _stack(
     okst = np.empty((len(images), *shape), bool)
     out: dict[str, np.ndarray] = {}
     for i, img in enumerate(images):  # date by date: its planes stay in cache
-        okst[i], inv = _date_masks(images, keys, within, i, sigma)
+        okst[i], inv = _date_masks(img, keys, within, sigma)
         for k, v in _features(img, keys, kind).items():
             if k not in out:
                 out[k] = np.empty((len(images), *shape), np.float32)
@@ -240,21 +244,19 @@ def _stack_median(
     of 20 dates of 8 features held whole takes 8 times the memory of one)."""
     shape = images[0].clear.shape
     okst = np.empty((len(images), *shape), bool)
-    invst = np.empty((len(images), *shape), np.float32) if sigma > 0 else None
-    for i in range(len(images)):
-        okst[i], inv = _date_masks(images, keys, within, i, sigma)
-        if invst is not None and inv is not None:
-            invst[i] = inv
+    invs: list[np.ndarray | None] = []
+    for i, img in enumerate(images):
+        okst[i], inv = _date_masks(img, keys, within, sigma)
+        invs.append(inv)
     n = okst.sum(0)
-    names = keys if kind == "radar" else [*keys, "ndvi", "bare"]
     out: dict[str, np.ndarray] = {}
     st = np.empty((len(images), *shape), np.float32)
-    for name in names:
+    for name in _feature_names(keys, kind):
         for i, img in enumerate(images):
             v = _feature(img, keys, kind, name)
             if v is None:
                 break
-            _fill_plane(st[i], v, okst[i], None if invst is None else invst[i], sigma)
+            _fill_plane(st[i], v, okst[i], invs[i], sigma)
         else:
             out[name] = st[0].copy() if len(images) == 1 else _sorted_quantiles(st, n, (0.5,))[0]
     return out, n
@@ -545,21 +547,30 @@ def _distance(
     return dist
 
 
-def _nearest_distance(
+def _novelty(
     ref: dict[str, np.ndarray],
     ref_ok: np.ndarray,
     locs: dict[str, np.ndarray],
-    pick: np.ndarray,
     valid: np.ndarray,
     kind: str,
 ) -> np.ndarray:
-    """(t, h, w) RMS distance over features of the test location to every reference date, in
-    units of the site-wide robust spread of (test - the reference date `pick` per pixel, a
-    (1, h, w) index) on a lattice of up to SPREAD_SAMPLE valid pixels (all of them on a smaller
-    site, as the two-date detectors take theirs: its standard error is then 0.4 %); inf where
-    a date is unusable."""
+    """Per pixel, the distance of the test location to its NEAREST reference date (NaN where
+    not `valid`), in the site's noise units: the robust spread of test - each pixel's last
+    usable reference date, then (NOISE_FROM "nearest") of test - its nearest reference date,
+    what the history does not explain across the site (far smaller than a pair's spread on
+    farmland, where most of a site moves between two dates). The spreads are taken on a lattice
+    of up to SPREAD_SAMPLE valid pixels (all of them on a smaller site, as the two-date
+    detectors take theirs: its standard error is then 0.4 %), so the first pass runs there."""
     idx = _subsample(valid, SPREAD_SAMPLE)
-    return _distance(ref, ref_ok, locs, _spreads(ref, locs, pick.reshape(-1)[idx], idx, kind))
+    ok = ref_ok.reshape(len(ref_ok), -1)[:, idx]
+    last = np.where(ok.any(0), len(ok) - 1 - np.argmax(ok[::-1], axis=0), 0)
+    spreads = _spreads(ref, locs, last, idx, kind)
+    if NOISE_FROM == "nearest" and idx.size:
+        near = np.argmin(_distance(ref, ref_ok, locs, spreads, idx), axis=0)
+        spreads = _spreads(ref, locs, near, idx, kind)
+    novelty = _distance(ref, ref_ok, locs, spreads).min(0).astype(np.float32)
+    novelty[~valid | ~np.isfinite(novelty)] = np.nan
+    return novelty
 
 
 def _region_quantile(values: np.ndarray, labels: np.ndarray, n: int, q: float) -> np.ndarray:
@@ -640,21 +651,7 @@ def _hybrid(
     valid = (n_ref >= 2) & (n_test >= 1) & cand.valid
     if inside is not None:
         valid &= inside
-    nv = int(valid.sum())
-    # First noise units: the site-wide spread of test - last usable reference date per feature.
-    # Noise units from a lattice of up to SPREAD_SAMPLE valid pixels (see _nearest_distance).
-    idx = _subsample(valid, SPREAD_SAMPLE)
-    idx_last = np.where(ref_ok, np.arange(len(reference))[:, None, None], -1).max(0)
-    spreads = _spreads(ref, locs, np.maximum(idx_last, 0).ravel()[idx], idx, kind)
-    if NOISE_FROM == "nearest" and nv:
-        # Then the residuals against each pixel's nearest reference date: what the history does
-        # not explain across the site (far smaller than a pair's spread on farmland, where most
-        # of a site moves between two dates). Only the lattice's nearest dates are needed.
-        near = np.argmin(_distance(ref, ref_ok, locs, spreads, idx), axis=0)
-        spreads = _spreads(ref, locs, near, idx, kind)
-    dist = _distance(ref, ref_ok, locs, spreads)
-    novelty = dist.min(0).astype(np.float32)
-    novelty[~valid | ~np.isfinite(novelty)] = np.nan
+    novelty = _novelty(ref, ref_ok, locs, valid, kind)
 
     n = int(cand_labels.max()) if cand_labels.size else 0
     cut = NOVELTY_CUT[kind]
