@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from pipeline import __version__, allocator
+from pipeline.cli import timeline as timeline_cli
 from pipeline.config.aoi import AOIConfig, Verdict, check_name, configs_dir, load_checked
 from pipeline.detect.core import uses_reference
 from pipeline.detect.refperiod import MIN_USABLE
@@ -369,6 +370,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_timeline(args: argparse.Namespace) -> int:
+    if args.footprint:
+        return timeline_cli.run_files(args)
+    if len(args.items) > 1:
+        raise InputError(
+            Problem(
+                "pipeline timeline",
+                "AOI",
+                f"{len(args.items)} names given where one AOI is needed",
+                " ".join(args.items),
+                fix="one AOI (pipeline timeline rostov), or your files with --footprint F.geojson "
+                "--out DIR",
+            )
+        )
+    cfg, path = _resolve(args.items[0] if args.items else None, args.config)
+    _configure_cache(args)
+    return timeline_cli.run_aoi(args, cfg, path)
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     sites = None
     kind, url = "auto", ""
@@ -604,6 +624,9 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", help="a config file anywhere, instead of an AOI name")
         sp.add_argument("--claim", action="append", help="only this claim id (repeatable)")
         sp.add_argument("--site", action="append", help="only this site id (repeatable)")
+        cache_options(sp)
+
+    def cache_options(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--cache-dir",
             help="where downloaded image windows are kept (default: $WITHDRAWAL_CACHE_DIR, "
@@ -768,6 +791,7 @@ def parser() -> argparse.ArgumentParser:
     ss.add_argument("--aoi-name", required=True, metavar="NAME")
     ss.add_argument("--out", required=True, metavar="FILE", help="configs/NAME.yaml (new file)")
     ss.set_defaults(func=cmd_scan_sites)
+    timeline_cli.add_parser(sub, common, cache_options, overwrite).set_defaults(func=cmd_timeline)
     return p
 
 
