@@ -24,9 +24,11 @@ viewing geometry), on the used acquisitions y[0..n) in time order:
   `min_scale`;
 * a step at i: the `confirm` acquisitions y[i..i+confirm) all lie beyond the median of the
   current state's last `history` acquisitions (at least `min_history` of them, all after the
-  previous step) by at least max(z * s, min_step) - up is an arrival, down a departure. It is dated
-  at y[i], the first acquisition in the new state. A step the state cannot take (up while
-  occupied, down while empty) is not an event;
+  previous step) by at least d = max(z * s, min_step) - up is an arrival, down a departure. It is
+  dated at y[i], the first acquisition in the new state. A step the state cannot take (up while
+  occupied, down while empty) is not an event. While occupied, `confirm` acquisitions in a row
+  back within d / 2 of the level before the arrival are a departure too (a park's stay is
+  noisier than the empty ground: vehicles come and go);
 * the state before the first step is what the step left (a departure leaves `occupied` behind it,
   an arrival `empty`); a series with no step is `empty` when its median contrast is within
   `empty_band` of 0 (footprint and ring alike), otherwise `unknown` (different from its ring
@@ -252,6 +254,7 @@ def series_events(
     steps: list[tuple[int, int, float, float]] = []  # (position, +1/-1, score, step)
     start = 0
     state: State | None = None  # unknown until the first step says
+    empty_ref: np.ndarray | None = None  # the level before the last arrival
     for i in range(rule.min_history, n):
         hist = y[max(start, i - rule.history) : i]
         if hist.shape[0] < rule.min_history:
@@ -267,11 +270,15 @@ def series_events(
             continue  # the last acquisitions: a step there is not confirmed yet
         up, down = nxt.min(axis=0) - ref, ref - nxt.max(axis=0)
         sign = 1 if (up >= need).all() else (-1 if (down >= need).all() else 0)
+        if state == "occupied" and empty_ref is not None and not sign:
+            # back to the level the place had empty: a departure, however noisy the stay was
+            sign = -1 if (nxt.max(axis=0) <= empty_ref + need / 2).all() else 0
         if not sign or (sign > 0 and state == "occupied") or (sign < 0 and state == "empty"):
             continue
         step = np.median(nxt, axis=0) - ref
         steps.append((i, sign, float(np.min(np.abs(step) / s)) * sign, float(np.mean(step))))
         state = "occupied" if sign > 0 else "empty"
+        empty_ref = ref if sign > 0 else None
         start = i
     # states: before the first step what the step left behind; no step: by the median contrast
     if steps:

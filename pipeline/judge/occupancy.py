@@ -17,6 +17,7 @@ sensor and orbit), radar first (optical where radar has too few usable acquisiti
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from pipeline.config.aoi import Claim, Verdict
 from pipeline.detect.occupancy import RULES
@@ -31,8 +32,12 @@ def _end_of(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(23, 59, 59))
 
 
+TOO_FEW = "timeline: too few usable acquisitions of the footprint"
+
+
 def judge_timeline(tl: FootprintTimeline, claim: Claim) -> Judgement:
-    """The verdict the timeline gives for `claim`, with its reasons and numbers."""
+    """The verdict the timeline gives for `claim`, with its reasons and numbers; when it has too
+    few usable acquisitions its one reason starts with TOO_FEW (see `decided`)."""
     claim_t = _end_of(claim.date)
     end_t = _end_of(claim.windows.after.end)
     tried: list[str] = []
@@ -147,4 +152,40 @@ def _decide(
             f"state there is {state_end} ({n_text})",
         ),
         numbers,
+    )
+
+
+def decided(j: Judgement) -> bool:
+    """Whether a timeline judgement rests on enough usable acquisitions."""
+    return not (j.reasons and j.reasons[0].startswith(TOO_FEW))
+
+
+def combine(windows: Judgement, timeline: Judgement | None, why_none: str = "") -> Judgement:
+    """The check's verdict: the timeline's where it had enough usable acquisitions, the window
+    change maps' otherwise; the other one is kept as a second opinion, and where they disagree
+    the reasons say so (and a flag asks a reviewer to look)."""
+    if timeline is None or not decided(timeline):
+        told = timeline.reasons[0] if timeline is not None else why_none
+        if not told:
+            return windows
+        return replace(
+            windows,
+            reasons=(*windows.reasons, f"{told}: the verdict is the window change maps'"),
+        )
+    second = f"second opinion, the window change maps: {windows.verdict}" + (
+        f" ({windows.reasons[0]})" if windows.reasons else ""
+    )
+    flags = windows.flags
+    if windows.verdict != timeline.verdict:
+        second = "the window change maps disagree with the timeline: " + second.split(": ", 1)[1]
+        flags = (
+            *flags,
+            f"timeline says {timeline.verdict}, window change maps say {windows.verdict}: "
+            "look at the timeline chart and the panel",
+        )
+    return Judgement(
+        timeline.verdict,
+        (*timeline.reasons, second, *windows.reasons[1:]),
+        {**windows.numbers, **timeline.numbers},
+        flags,
     )

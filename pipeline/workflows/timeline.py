@@ -82,6 +82,11 @@ def _share(valid: np.ndarray, where: np.ndarray) -> float:
     return float((valid & where).sum()) / n if n else 0.0
 
 
+def naive_utc(t: dt.datetime) -> dt.datetime:
+    """A catalogue's time in UTC without its zone, as claim dates and files' tags are read."""
+    return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo is not None else t
+
+
 def read_rows(
     source: Source,
     fp: Footprint,
@@ -100,6 +105,10 @@ def read_rows(
     scenes = dedupe(scenes, fp.bounds)
 
     def one(scene: Scene) -> Row:
+        def row(m: Measure, note: str = "") -> Row:
+            when = naive_utc(scene.datetime)
+            return Row(when, True, sensor.name, sensor.kind, orbit, scene.id, m, note)
+
         orbit = ""
         if sensor.kind == "radar":
             o = relative_orbit(scene)
@@ -111,16 +120,26 @@ def read_rows(
                 u, ur = _share(clear, inside), _share(clear, ring)
                 if u < rule.min_usable or ur < rule.min_usable:
                     m = Measure(math.nan, {}, u, ur, False)
-                    return Row(scene.datetime, True, sensor.name, sensor.kind, orbit, scene.id, m)
+                    return Row(
+                        naive_utc(scene.datetime),
+                        True,
+                        sensor.name,
+                        sensor.kind,
+                        orbit,
+                        scene.id,
+                        m,
+                    )
             img = read_scene(scene, sensor, grid, masks)
         except CatalogUnreachable:
             raise
         except DataUnavailable as exc:
             m = Measure(math.nan, {}, 0.0, 0.0, False)
             note = f"not read: {str(exc).splitlines()[0]}"
-            return Row(scene.datetime, True, sensor.name, sensor.kind, orbit, scene.id, m, note)
+            return Row(
+                naive_utc(scene.datetime), True, sensor.name, sensor.kind, orbit, scene.id, m, note
+            )
         m = measure(img.bands, _usable(img), inside, ring, sensor.kind, rule.min_usable)
-        return Row(scene.datetime, True, sensor.name, sensor.kind, orbit, scene.id, m)
+        return row(m)
 
     with ThreadPoolExecutor(READ_THREADS) as pool:
         return list(pool.map(one, scenes))

@@ -47,8 +47,11 @@ CLAIM_FILES = (
     "change.tif",
     "regions.geojson",
     "report.json",
+    "timeline.csv",
+    "timeline.json",
+    "timeline.png",
 )
-"""What `run` writes in outputs/<aoi>/<site>/<claim>/."""
+"""What `run` writes in outputs/<aoi>/<site>/<claim>/ (the timeline with a site footprint)."""
 COMPARE_FILES = ("change.tif", "regions.geojson", "report.json", "panel.png")
 WATCH_DATE_FILES = (
     "change.tif",

@@ -150,6 +150,14 @@ def document(
     }
 
 
+def summary(tl: FootprintTimeline) -> dict[str, Any]:
+    """What report.json says of a timeline: timeline.json without its rows."""
+    doc = document(tl)
+    return {k: v for k, v in doc.items() if k not in ("rows", "software", "aoi", "site")} | {
+        "file": "timeline.json"
+    }
+
+
 def chart(
     path: Path,
     tl: FootprintTimeline,
@@ -172,6 +180,7 @@ def chart(
     )
     series = list(dict.fromkeys(r.series for r in tl.rows))
     colour = {s: SERIES_COLOURS[i % len(SERIES_COLOURS)] for i, s in enumerate(series)}
+    keys: dict[str, Any] = {}
     for ax, kind in zip(axes, kinds, strict=True):
         ax.tick_params(labelsize=10)
         unit = "contrast (dB)" if kind == "radar" else "spectral distance"
@@ -197,18 +206,29 @@ def chart(
         for c in tl.claims:
             ax.axvspan(c.windows.after.start, c.windows.after.end, color="#ffd54f", alpha=0.25)
             ax.axvline(c.date, color="#b8860b", lw=1.5, ls="--")
-        for e in tl.built.timeline.events:
+        for k, e in enumerate(tl.built.timeline.events):
             up = e.kind == "arrival"
-            ax.axvline(e.when, color="#d62728" if up else "#2ca02c", lw=1.0, alpha=0.7)
+            col = "#d62728" if up else "#2ca02c"
+            ax.axvline(e.when, color=col, lw=1.2, alpha=0.8)
+            ax.plot(
+                [e.when],
+                [1.0],
+                "^" if up else "v",
+                color=col,
+                ms=9,
+                clip_on=False,
+                transform=ax.get_xaxis_transform(),
+            )
             ax.annotate(
-                f"{'▲ arrival' if up else '▼ departure'} {e.date:%d %b %Y}",
+                f"{e.kind} {e.date:%d %b %Y}",
                 (e.when, 1.0),
                 xycoords=("data", "axes fraction"),
+                xytext=(4, -13 - 13 * (k % 2)),
+                textcoords="offset points",
                 fontsize=10,
-                ha="left",
-                va="top",
-                rotation=90,
-                color="#d62728" if up else "#2ca02c",
+                color=col,
+                fontweight="bold",
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
             )
         for name, mark in (marks or {}).items():
             ax.axvline(mark, color="black", lw=0.8, ls=":")
@@ -220,14 +240,22 @@ def chart(
                 ha="right",
                 rotation=90,
             )
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=9, loc="upper left", framealpha=0.8)
-    legend = "points: ● occupied (red) ● empty (green) ● unknown (grey)"
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi + 0.35 * (hi - lo))  # a band above the data for the event labels
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            keys.setdefault(lab, h)
+    legend = "points: red occupied, green empty, grey unknown"
     if tl.claims:
         legend += "; dashed: claim date; shaded: after window"
+    if marks:
+        legend += "; dotted: the pictures the panel shows"
     fig.text(0.01, 0.01, legend, fontsize=9, color="#444444")
+    if keys:
+        fig.legend(
+            list(keys.values()), list(keys), loc="lower right", fontsize=9, ncol=2, frameon=False
+        )
     fig.autofmt_xdate()
-    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(keys) // 2), 1, 0.95))
     _save_png(fig, path, 6)
 
 
