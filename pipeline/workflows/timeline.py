@@ -159,12 +159,17 @@ def default_period(claims: Sequence[Claim]) -> tuple[dt.date, dt.date] | None:
 
 
 def sensors_for(claims: Sequence[Claim], start: dt.date, end: dt.date) -> list[Sensor]:
-    """Sentinel-1 GRD and Sentinel-2 L2A, the claims' own sensors, and Landsat 8 where the
-    period begins before Sentinel-2; each only where it has data in the period."""
+    """Sentinel-1 GRD (RTC where the claims use it) and Sentinel-2 L2A, the claims' own sensors,
+    and Landsat 8 where the period begins before Sentinel-2; each only where it has data in the
+    period."""
     names = list(TIMELINE_SENSORS)
     for c in claims:
         for w in (c.windows.baseline, c.windows.before, c.windows.after):
-            if w is not None and w.sensor not in names and w.sensor != "sentinel-1-rtc":
+            if w is None or w.sensor in names:
+                continue
+            if w.sensor == "sentinel-1-rtc":  # the claims' radar product replaces GRD
+                names[names.index("sentinel-1-grd")] = w.sensor
+            elif not (w.sensor == "sentinel-1-grd" and "sentinel-1-rtc" in names):
                 names.append(w.sensor)
     if start < SENSORS["sentinel-2-l2a"].first:
         names.append(EARLY_SENSOR)

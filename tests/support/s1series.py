@@ -74,7 +74,10 @@ def worldcereal(shared: Path, chip: str) -> S1Series:
         db = raw.astype(np.float32) * np.float32(1e-4)
         db[raw == 0] = np.nan
         out[b] = db
-    w, s, e, n = (float(v) for v in np.asarray(ds.getncattr("bounds")).ravel()[:4])
+    bounds = ds.getncattr("bounds")  # "(w, s, e, n)" as text, or numbers
+    if isinstance(bounds, str):
+        bounds = bounds.strip("()[] ").split(",")
+    w, s, e, n = (float(v) for v in np.asarray(bounds).ravel()[:4])
     h = out["VV"].shape[1]
     px = (n - s) / h
     crs = f"EPSG:{int(ds.getncattr('epsg'))}"
@@ -104,8 +107,8 @@ def with_park(
     return replace(s, vv_db=vv.astype(np.float32), vh_db=vh.astype(np.float32))
 
 
-def footprint_geojson(path: Path, s: S1Series, mask: np.ndarray, name: str = "park") -> Path:
-    """The mask's bounding box as a lon/lat polygon feature (pixel edges)."""
+def lonlat_corners(s: S1Series, mask: np.ndarray) -> list[list[float]]:
+    """The mask's bounding box (pixel edges) as [lon, lat] corners."""
     rows, cols = np.nonzero(mask)
     to_ll = Transformer.from_crs(s.crs, "EPSG:4326", always_xy=True)
     corners = []
@@ -116,7 +119,13 @@ def footprint_geojson(path: Path, s: S1Series, mask: np.ndarray, name: str = "pa
         (rows.max() + 1, cols.min()),
     ):
         x, y = s.transform * (c, r)
-        corners.append(list(to_ll.transform(x, y)))
+        corners.append([float(v) for v in to_ll.transform(x, y)])
+    return corners
+
+
+def footprint_geojson(path: Path, s: S1Series, mask: np.ndarray, name: str = "park") -> Path:
+    """The mask's bounding box as a lon/lat polygon feature (pixel edges)."""
+    corners = lonlat_corners(s, mask)
     corners.append(corners[0])
     feature = {
         "type": "Feature",
