@@ -35,7 +35,7 @@ from pipeline.detect.occupancy import (
     orbit_groups,
     ring_mask,
 )
-from pipeline.detect.timeline import FootprintTimeline, Row, assemble
+from pipeline.detect.timeline import FootprintTimeline, Row, assemble, chip, chip_window
 from pipeline.errors import CatalogUnreachable, DataUnavailable, InputError, Problem
 from pipeline.model.grid import Grid, plan_grid, polygon_mask
 from pipeline.model.image import Prepared
@@ -73,6 +73,11 @@ def masks_on(fp: Footprint, grid: Grid, rule: Rule) -> tuple[np.ndarray, np.ndar
     return inside, ring_mask(inside, grid.resolution, rule.ring_inner_m, rule.ring_outer_m)
 
 
+def _pad(rule: Rule, resolution: float) -> int:
+    """Chips show the footprint and its ring."""
+    return int(math.ceil(rule.ring_outer_m / resolution))
+
+
 def _usable(img: Prepared) -> np.ndarray:
     return img.clear & ~img.snow
 
@@ -101,13 +106,14 @@ def read_rows(
     rule = rules[sensor.kind]
     grid = footprint_grid(fp, sensor.resolution_m, rule)
     inside, ring = masks_on(fp, grid, rule)
+    window = chip_window(inside, _pad(rule, grid.resolution))
     scenes = source.search(sensor.collection, fp.bounds, start, end, None, sensor.platforms)
     scenes = dedupe(scenes, fp.bounds)
 
     def one(scene: Scene) -> Row:
-        def row(m: Measure, note: str = "") -> Row:
+        def row(m: Measure, note: str = "", picture: np.ndarray | None = None) -> Row:
             when = naive_utc(scene.datetime)
-            return Row(when, True, sensor.name, sensor.kind, orbit, scene.id, m, note)
+            return Row(when, True, sensor.name, sensor.kind, orbit, scene.id, m, note, picture)
 
         orbit = ""
         if sensor.kind == "radar":
@@ -138,8 +144,9 @@ def read_rows(
             return Row(
                 naive_utc(scene.datetime), True, sensor.name, sensor.kind, orbit, scene.id, m, note
             )
-        m = measure(img.bands, _usable(img), inside, ring, sensor.kind, rule.min_usable)
-        return row(m)
+        valid = _usable(img)
+        m = measure(img.bands, valid, inside, ring, sensor.kind, rule.min_usable)
+        return row(m, picture=chip(img.bands, valid, sensor.kind, window))
 
     with ThreadPoolExecutor(READ_THREADS) as pool:
         return list(pool.map(one, scenes))
@@ -336,9 +343,13 @@ def timeline_files(
                 or rule.ring_outer_m != rule_any.ring_outer_m
             ):
                 inside, ring = masks_on(fp, grid, rule)
-            m = measure(im.bands, _usable(im), inside, ring, img.kind, rule.min_usable)
+            valid = _usable(im)
+            m = measure(im.bands, valid, inside, ring, img.kind, rule.min_usable)
             sensor = "radar" if img.kind == "radar" else "optical"
-            rows.append(Row(when, known, sensor, img.kind, orbit, img.path.name, m))
+            picture = chip(
+                im.bands, valid, img.kind, chip_window(inside, _pad(rule, grid.resolution))
+            )
+            rows.append(Row(when, known, sensor, img.kind, orbit, img.path.name, m, "", picture))
         notes = []
         if any(o == "unknown" for o in orbits):
             notes.append(
