@@ -347,3 +347,22 @@ def test_run_verdict_reads_the_timeline(
     assert report["timeline"]["state"] == ("empty" if leave == LEAVE else "occupied")
     for name in ("timeline.csv", "timeline.json", "timeline.png"):
         assert report["outputs"][name]
+
+
+def test_optical_and_radar_files_together_are_separate_series(
+    flanders: dict[str, Path], tmp_path: Path
+) -> None:
+    """Sentinel-2 and Sentinel-1 files of the same ground in one call: one series per kind (and
+    orbit), never one mixed curve; cloudy optical acquisitions listed, not used."""
+    optical = S.write_s2_files(tmp_path / "s2")
+    radar = sorted(flanders["empty"].glob("*.tif"))
+    args = [str(p) for p in [*optical, *radar]]
+    done = cli(*args, "--footprint", str(flanders["fp"]), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((tmp_path / "out" / "timeline.json").read_text())
+    assert sorted(x["series"] for x in doc["series"]) == ["optical", "radar orbit ~17:31 UTC"]
+    rows = doc["rows"]
+    assert len(rows) == len(optical) + len(radar) == 39 + 80
+    cloudy = [r for r in rows if r["sensor"] == "optical" and not r["used"]]
+    assert cloudy and all(r["state"] == "unknown" and r["contrast"] is None for r in cloudy)
+    assert set(doc["rule"]) == {"optical", "radar"}

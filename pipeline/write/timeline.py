@@ -206,7 +206,9 @@ def chart(
         for c in tl.claims:
             ax.axvspan(c.windows.after.start, c.windows.after.end, color="#ffd54f", alpha=0.25)
             ax.axvline(c.date, color="#b8860b", lw=1.5, ls="--")
-        for k, e in enumerate(tl.built.timeline.events):
+        mine = {r.series for r in tl.rows if r.kind == kind}
+        shown = [e for e in tl.built.timeline.events if set(e.series.split("+")) & mine]
+        for k, e in enumerate(shown):
             up = e.kind == "arrival"
             col = "#d62728" if up else "#2ca02c"
             ax.axvline(e.when, color=col, lw=1.2, alpha=0.8)

@@ -208,3 +208,34 @@ def rtc_catalogue(folder: Path, s: S1Series, orbit: int = 88) -> Path:
     cat.normalize_hrefs(str(folder / "catalog"))
     cat.save(catalog_type=pystac.CatalogType.ABSOLUTE_PUBLISHED)
     return folder / "catalog" / "catalog.json"
+
+
+def write_s2_files(folder: Path) -> list[Path]:
+    """The Flanders crop's 39 Sentinel-2 L2A acquisitions (the same ground as `flanders_b`), one
+    GeoTIFF each: B02 B03 B04 B08 at 10 m (uint16 reflectance x 1e4) and SCL (20 m, repeated
+    2 x 2), the acquisition time in TIFFTAG_DATETIME."""
+    z = np.load(NPZ)
+    folder.mkdir(parents=True, exist_ok=True)
+    left, top = 574680.0 + 32 * 10, 5622440.0 - 32 * 10
+    transform = Affine(10, 0, left, 0, -10, top)
+    paths = []
+    for i, t in enumerate(_times(z["s2_days"])):
+        scl = np.repeat(np.repeat(z["s2_scl"][i], 2, axis=0), 2, axis=1)
+        planes = [z[f"s2_{b}"][i] for b in ("B02", "B03", "B04", "B08")] + [scl.astype(np.uint16)]
+        p = folder / f"S2_{t:%Y%m%dT%H%M%S}.tif"
+        profile = {
+            "driver": "GTiff",
+            "width": 32,
+            "height": 32,
+            "count": 5,
+            "dtype": "uint16",
+            "crs": "EPSG:32631",
+            "transform": transform,
+            "nodata": 0,
+        }
+        with rasterio.open(p, "w", **profile) as dst:
+            dst.write(np.stack(planes))
+            dst.descriptions = ("B02", "B03", "B04", "B08", "SCL")
+            dst.update_tags(TIFFTAG_DATETIME=f"{t:%Y:%m:%d %H:%M:%S}")
+        paths.append(p)
+    return paths
