@@ -54,13 +54,15 @@ def add_parser(
         "--from",
         dest="start",
         metavar="YYYY-MM-DD",
-        help="first day (default: 180 days before the earliest claim window of the site)",
+        help="first day (default: around each claim of the site, from 180 days before its "
+        "earliest window to the end of its after window)",
     )
     t.add_argument(
         "--to",
         dest="end",
         metavar="YYYY-MM-DD",
-        help="last day (default: the end of the latest claim's after window, or today)",
+        help="last day (default: the end of each claim's after window; today without --from "
+        "and claims)",
     )
     t.add_argument(
         "--footprint",

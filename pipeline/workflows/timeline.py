@@ -156,13 +156,25 @@ def site_claims(cfg: AOIConfig, site: Site) -> list[Claim]:
     return [c for c in cfg.claims if site in cfg.sites_for(c)]
 
 
-def default_period(claims: Sequence[Claim]) -> tuple[dt.date, dt.date] | None:
-    """From PERIOD_BEFORE_DAYS before the earliest claim window to the end of the latest."""
-    if not claims:
-        return None
-    starts = [w.start for c in claims for w in (c.windows.baseline, c.windows.before) if w]
-    end = max(c.windows.after.end for c in claims)
-    return min(starts) - dt.timedelta(days=PERIOD_BEFORE_DAYS), min(end, dt.date.today())
+def claim_period(claim: Claim) -> tuple[dt.date, dt.date]:
+    """From PERIOD_BEFORE_DAYS before the claim's earliest window to the end of its after one."""
+    first = min(w.start for w in (claim.windows.baseline, claim.windows.before) if w)
+    end = min(claim.windows.after.end, dt.date.today())
+    return first - dt.timedelta(days=PERIOD_BEFORE_DAYS), end
+
+
+def default_periods(claims: Sequence[Claim]) -> list[tuple[dt.date, dt.date, list[Claim]]]:
+    """Each claim's period, those that overlap merged: a site whose claims lie years apart is
+    read around each of them, not for every acquisition of the years between."""
+    out: list[tuple[dt.date, dt.date, list[Claim]]] = []
+    for c in sorted(claims, key=lambda c: claim_period(c)[0]):
+        a, b = claim_period(c)
+        if out and a <= out[-1][1]:
+            pa, pb, members = out[-1]
+            out[-1] = (pa, max(pb, b), [*members, c])
+        else:
+            out.append((a, b, [c]))
+    return out
 
 
 def sensors_for(claims: Sequence[Claim], start: dt.date, end: dt.date) -> list[Sensor]:
@@ -209,27 +221,40 @@ def timeline_site(
     """The timeline of one site's footprint (the site must have one) from the config's
     catalogue; DataUnavailable when no sensor has a single acquisition there."""
     claims = list(claims) if claims is not None else site_claims(cfg, site)
-    default = default_period(claims)
-    a = start or (default[0] if default else dt.date.today() - dt.timedelta(days=365))
-    b = end or (default[1] if default else dt.date.today())
-    chosen = list(sensors) if sensors is not None else sensors_for(claims, a, b)
+    if start or end or not claims:
+        a = start or dt.date.today() - dt.timedelta(days=365)
+        b = end or dt.date.today()
+        spans = [(a, b, claims)]
+    else:
+        spans = default_periods(claims)
     fp = site_footprint(site)
     rows: list[Row] = []
     notes: list[str] = []
-    for sensor in chosen:
-        sa, sb = period_of(sensor, a, b)
-        if sb < sa:
-            continue
-        if progress:
-            progress(f"{cfg.aoi}/{site.id}: {sensor.name} {sa}..{sb}")
-        got = read_rows(source, fp, sensor, sa, sb)
-        if not got:
-            notes.append(f"no {sensor.name} acquisition over the footprint in {sa}..{sb}")
-        rows += got
+    read: list[str] = []
+    for a, b, near in spans:
+        chosen = list(sensors) if sensors is not None else sensors_for(near, a, b)
+        read += [x.name for x in chosen if x.name not in read]
+        for sensor in chosen:
+            sa, sb = period_of(sensor, a, b)
+            if sb < sa:
+                continue
+            if progress:
+                progress(f"{cfg.aoi}/{site.id}: {sensor.name} {sa}..{sb}")
+            got = read_rows(source, fp, sensor, sa, sb)
+            if not got:
+                notes.append(f"no {sensor.name} acquisition over the footprint in {sa}..{sb}")
+            rows += got
+    a, b = spans[0][0], spans[-1][1]
+    if len(spans) > 1:
+        notes.append(
+            "read around each claim: "
+            + ", ".join(f"{x}..{y}" for x, y, _ in spans)
+            + " (the years between are not read; give --from/--to for a continuous period)"
+        )
     if not rows:
         raise DataUnavailable(
-            f"{cfg.aoi}/{site.id}: no acquisition of {', '.join(s.name for s in chosen)} over "
-            f"the footprint in {a}..{b}"
+            f"{cfg.aoi}/{site.id}: no acquisition of {', '.join(read)} over the footprint in "
+            + ", ".join(f"{x}..{y}" for x, y, _ in spans)
         )
     return assemble(cfg.aoi, site.id, fp, rows, (a, b), notes, claims)
 
