@@ -15,7 +15,9 @@ import pytest
 import rasterio
 import yaml
 
+from pipeline.config.aoi import load
 from pipeline.detect import occupancy
+from pipeline.workflows.timeline import default_periods, sensors_for, site_claims
 from tests.support import s1series as S
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -366,3 +368,18 @@ def test_optical_and_radar_files_together_are_separate_series(
     cloudy = [r for r in rows if r["sensor"] == "optical" and not r["used"]]
     assert cloudy and all(r["state"] == "unknown" and r["contrast"] is None for r in cloudy)
     assert set(doc["rule"]) == {"optical", "radar"}
+
+
+def test_default_periods_around_each_claim_of_the_real_configs() -> None:
+    """Rostov's Novocherkassk site has claims of 2014 (Landsat windows) and of 2022: read around
+    each (Landsat 7/8 and Sentinel-1 around 2014, Sentinel-1 and -2 around 2022), never every
+    acquisition of the seven years between."""
+    cfg = load(ROOT / "configs" / "rostov.yaml")
+    site = next(s for s in cfg.sites if s.id == "novocherkassk-area")
+    spans = default_periods(site_claims(cfg, site))
+    assert len(spans) == 2
+    (a1, b1, c1), (a2, b2, c2) = spans
+    assert b1.year == 2014 and a2.year == 2021 and b2 == dt.date(2022, 2, 23)
+    assert {c.date.year for c in c1} == {2014} and {c.date.year for c in c2} == {2022}
+    assert "landsat-8" in [x.name for x in sensors_for(c1, a1, b1)]
+    assert [x.name for x in sensors_for(c2, a2, b2)] == ["sentinel-1-grd", "sentinel-2-l2a"]
