@@ -26,8 +26,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipeline import __version__
 from pipeline.config.aoi import Alert, AOIConfig, Site, Window
 from pipeline.detect.core import detect_change, uses_reference
@@ -193,11 +191,16 @@ def watch_site(
     log.info("%s: %d new acquisition(s): %s", tag, len(fresh), ", ".join(x.id for x in fresh))
     grid = plan_grid(site.bounds(), s.sensor.resolution_m)
 
+    # Newest first: the newest clear one is used. Older ones are superseded, except on a first
+    # run (nothing used yet), where the next clear one is the previous image it is compared
+    # with: a first run over several acquisitions shows the change between the last two.
+    first = state.last_used(cfg.aoi, site.id) is None
     chosen: Scene | None = None
+    previous: tuple[Scene, Any] | None = None
     masks = None
     seen: list[tuple[Scene, str, float | None]] = []
-    for x in fresh:  # newest first
-        if chosen is not None:
+    for x in fresh:
+        if chosen is not None and (previous is not None or not first):
             seen.append((x, "superseded", None))
             res.superseded.append(x.id)
             log.info("%s: %s %s superseded by a newer clear image", tag, x.date, x.id)
@@ -216,7 +219,11 @@ def watch_site(
                 100 * cfg.min_clear,
             )
             continue
-        chosen, masks = x, m
+        if chosen is None:
+            chosen, masks = x, m
+        else:
+            previous = (x, m)
+            log.info("%s: %s %s is the previous image (first run)", tag, x.date, x.id)
         seen.append((x, "used", clear))
 
     history: list[dict[str, Any]] = [
@@ -227,12 +234,17 @@ def watch_site(
             "valid_fraction": None if clear is None else round(clear, 4),
         }
         for x, outcome, clear in seen
-        if outcome == "cloudy"
+        if outcome == "cloudy" or (previous is not None and x is previous[0])
     ]
     outputs: list[tuple[str, Path, Path]] = []
     alert = None
     if chosen is not None:
-        row, out_dir, payload = _compare(cfg, site, source, state, s, grid, chosen, masks, aoi_dir)
+        row, out_dir, payload = _compare(
+            cfg, site, source, state, s, grid, (chosen, masks), previous, aoi_dir
+        )
+        for h in history:  # the previous image of a first run: its clear share as read
+            if previous is not None and h["scene_id"] == previous[0].id:
+                h["valid_fraction"] = row.pop("previous_valid_fraction", h["valid_fraction"])
         history.append(row)
         outputs = [
             (chosen.id, f, aoi_dir)
@@ -276,17 +288,22 @@ def _compare(
     state: State,
     s: SiteSettings,
     grid: Grid,
-    chosen: Scene,
-    masks: tuple[np.ndarray, np.ndarray] | None,
+    new_one: tuple[Scene, Any],
+    previous: tuple[Scene, Any] | None,
     aoi_dir: Path,
 ) -> tuple[dict[str, Any], Path, dict[str, Any] | None]:
-    """Read the new image, the previous usable one and the baseline; detect; write the dated
-    folder. Returns the history row, the folder and the alert payload (None: no alert)."""
+    """Read the new image, the previous usable one (`previous` on a first run, else the last
+    used one of the state) and the baseline; detect; write the dated folder. Returns the history
+    row, the folder and the alert payload (None: no alert)."""
     tag = f"{cfg.aoi}/{site.id}"
+    chosen, masks = new_one
     new = read_scene(chosen, s.sensor, grid, masks)
     prev_rec = state.last_used(cfg.aoi, site.id)
     prev_scene = prev_img = None
-    if prev_rec is not None:
+    if previous is not None:
+        prev_scene = previous[0]
+        prev_img = read_scene(prev_scene, s.sensor, grid, previous[1])
+    elif prev_rec is not None:
         prev_scene = _find(source, cfg, site, s.sensor, prev_rec.scene_id, prev_rec.acquired)
         if prev_scene is None:
             log.warning("%s: previous image %s no longer in the catalogue", tag, prev_rec.scene_id)
@@ -365,6 +382,8 @@ def _compare(
         "outputs": str(out_dir.relative_to(aoi_dir)),
         "valid_fraction": round(new.clear_fraction, 4),
     }
+    if previous is not None and prev_img is not None:  # its own history row (first run)
+        row["previous_valid_fraction"] = round(prev_img.clear_fraction, 4)
     a = s.alert
     fire = change is not None and (
         (a.appeared_m2 is not None and appeared is not None and appeared >= a.appeared_m2)
@@ -696,7 +715,12 @@ def dry_run(
                 lines.append(f"  {x.datetime:%Y-%m-%d %H:%M} {x.id}: would read")
                 lines += [f"    {h}" for h in hrefs]
             if fresh and len(fresh) > 1:
-                lines.append("  (bands of an older one are read only if the newer are cloudy)")
+                lines.append(
+                    "  (bands of an older one are read only if the newer are cloudy, or, on a "
+                    "first run, as the previous image)"
+                    if last is None
+                    else "  (bands of an older one are read only if the newer are cloudy)"
+                )
             if fresh and last is not None:
                 lines.append("  plus the previous usable image and the baseline")
     finally:
