@@ -9,19 +9,22 @@ catalogue in examples/demo-catalog), watched through configs/demo-watch.yaml.
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import re
 import shlex
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pipeline.cli.main import exit_code
+from pipeline.cli.main import EXIT_INTERRUPTED, exit_code
 from pipeline.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,3 +130,74 @@ def test_readme_watch_recipe_runs_offline_as_written(tmp_path: Path) -> None:
     assert "nothing new since 2017-06-21" in second.stderr
     assert len(alerts.read_text().splitlines()) == 1
     assert mtimes(tmp_path / "outputs" / "demo-watch") == before
+
+
+# -- issue 23, item 2: killed between the commit and the history files -------------------------
+
+
+def test_sigterm_after_the_commit_loses_no_history(tmp_path: Path) -> None:
+    """A real SIGTERM once the state is committed, before history.png/history.csv exist. The
+    run's first step after its commit is to record the history files in the folder's manifest,
+    under an flock of the folder; the test holds that flock, so the run stops exactly there
+    however fast it is. The next run, with nothing new, writes the history from the state, and
+    delivers the alert the killed run had not sent."""
+    alerts = tmp_path / "alerts.jsonl"
+    cfg = config(tmp_path, command=[sys.executable, "-c", APPEND, str(alerts)])
+    out = tmp_path / "out"
+    site_dir = out / "demo-watch" / SITE / "watch"
+    state = out / "demo-watch" / "watch.sqlite"
+    args = ["watch", "--config", str(cfg), "--out", str(out)]
+    site_dir.mkdir(parents=True)
+    held = os.open(site_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", *args],
+            cwd=ROOT,
+            env=env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while committed(state) < 2 and time.monotonic() < deadline:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.05)
+            assert committed(state) == 2, "the run never committed its state"
+            # Committed; it cannot get past the held lock to write the history files.
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == EXIT_INTERRUPTED
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stderr:
+                proc.stderr.close()
+    finally:
+        os.close(held)
+    # Killed exactly there: the state holds both acquisitions, the history files do not exist.
+    assert dict(state_rows(state, "SELECT scene_id, outcome FROM scenes")) == {
+        NEW: "used",
+        OLD: "used",
+    }
+    assert not (site_dir / "history.csv").exists() and not (site_dir / "history.png").exists()
+    assert not alerts.exists()
+
+    done = cli(*args, "-v")
+    assert done.returncode == 0, done.stderr
+    assert "nothing new" in done.stderr and "rewritten from the state" in done.stderr
+    assert [r["scene_id"] for r in history(site_dir)] == [OLD, NEW]
+    assert (site_dir / "history.png").read_bytes()[:4] == b"\x89PNG"
+    assert [json.loads(x)["scene_id"] for x in alerts.read_text().splitlines()] == [NEW]
+    assert not [p for p in site_dir.iterdir() if p.name.endswith(".tmp")]
+
+    # Lost again (deleted, or a row cut from the CSV): rewritten again, in full.
+    (site_dir / "history.png").unlink()
+    text = (site_dir / "history.csv").read_text()
+    (site_dir / "history.csv").write_text("\n".join(text.splitlines()[:2]) + "\n")
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert (site_dir / "history.csv").read_text() == text
+    assert (site_dir / "history.png").is_file()
+    assert len(alerts.read_text().splitlines()) == 1

@@ -806,6 +806,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
 """The one place an error becomes an exit code (0 ok; 1 a --fail-on verdict, or a bug; 69 an
 alert not delivered, retried next run)."""
 EXIT_ALERT_UNDELIVERED = 69  # EX_UNAVAILABLE
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, also for SIGTERM: the shell's code for an interrupt
 
 
 def exit_code(exc: BaseException) -> int:
@@ -840,7 +841,7 @@ def main(argv: list[str] | None = None) -> int:
             "interrupted; finished outputs are kept, the unfinished one was discarded",
             file=sys.stderr,
         )
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         logging.getLogger("pipeline").removeHandler(console)
 
