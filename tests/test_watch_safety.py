@@ -201,3 +201,38 @@ def test_sigterm_after_the_commit_loses_no_history(tmp_path: Path) -> None:
     assert (site_dir / "history.csv").read_text() == text
     assert (site_dir / "history.png").is_file()
     assert len(alerts.read_text().splitlines()) == 1
+
+
+# -- own cases ---------------------------------------------------------------------------------
+
+
+def test_two_different_aois_are_refused(tmp_path: Path) -> None:
+    """`watch demo --aoi rostov` ran rostov in silence (issue 23, item 9); and a name beside
+    a --config of another AOI ran the config's. Both: exit 2 naming both, nothing written."""
+    out = tmp_path / "out"
+    done = cli("watch", "demo", "--aoi", "rostov", "--out", str(out))
+    assert done.returncode == BAD_INPUT, done.stderr
+    assert "two different AOIs given: demo (positional) and --aoi rostov" in done.stderr
+    assert "fix: give one: `pipeline watch demo` or `pipeline watch rostov`" in done.stderr
+    cfg = config(tmp_path)
+    done = cli("watch", "rostov", "--config", str(cfg), "--out", str(out))
+    assert done.returncode == BAD_INPUT, done.stderr
+    assert "--config is AOI 'demo-watch', but AOI 'rostov' was given too" in done.stderr
+    assert not out.exists()
+
+
+def test_watch_since_in_the_future_is_refused(tmp_path: Path) -> None:
+    """`watch: since: 2099-01-01` validated (issue 23, item 10): refused as claim windows in the
+    future are, with the file and line, by `validate` and by `watch`; nothing written."""
+    cfg = config(tmp_path)
+    text = cfg.read_text()
+    assert "since: '2015-01-01'" in text or "since: 2015-01-01" in text
+    cfg.write_text(re.sub(r"since: '?2015-01-01'?", "since: 2099-01-01", text))
+    line = next(i for i, ln in enumerate(cfg.read_text().splitlines(), 1) if "2099" in ln)
+    out = tmp_path / "out"
+    for args in (["validate", str(cfg)], ["watch", "--config", str(cfg), "--out", str(out)]):
+        done = cli(*args)
+        assert done.returncode == BAD_INPUT, done.stderr
+        assert f"{cfg}:{line}: watch.since:" in done.stderr
+        assert "(2099-01-01) is in the future" in done.stderr and "use dates up to" in done.stderr
+    assert not out.exists()

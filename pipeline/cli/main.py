@@ -515,8 +515,34 @@ def _watch_logging(log_file: Path | None, verbose: bool, quiet: bool) -> list[lo
     return handlers
 
 
-def cmd_watch(args: argparse.Namespace) -> int:
+def _watch_aoi(args: argparse.Namespace) -> tuple[AOIConfig, Path]:
+    """The AOI of `watch`: by name (positional or --aoi) or --config; two that disagree are
+    refused (which one was meant cannot be guessed, and watching the wrong one sends alerts)."""
+    named = [(f, v) for f, v in (("AOI", args.aoi), ("--aoi", args.aoi_opt)) if v]
+    if len({v for _, v in named}) > 1:
+        raise ConfigError(
+            Problem(
+                "command line",
+                "--aoi",
+                f"two different AOIs given: {args.aoi} (positional) and --aoi {args.aoi_opt}",
+                fix=f"give one: `pipeline watch {args.aoi}` or `pipeline watch {args.aoi_opt}`",
+            )
+        )
     cfg, path = _resolve(args.aoi_opt or args.aoi, args.config)
+    if args.config and named and named[0][1] != cfg.aoi:
+        raise ConfigError(
+            Problem(
+                str(path),
+                "aoi",
+                f"--config is AOI {cfg.aoi!r}, but {named[0][0]} {named[0][1]!r} was given too",
+                fix=f"drop {named[0][0]}, or give the config of {named[0][1]!r}",
+            )
+        )
+    return cfg, path
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    cfg, path = _watch_aoi(args)
     unknown = [s for s in args.site or [] if s not in {x.id for x in cfg.sites}]
     if unknown:
         raise ConfigError(
