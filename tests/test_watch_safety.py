@@ -206,6 +206,26 @@ def test_sigterm_after_the_commit_loses_no_history(tmp_path: Path) -> None:
 # -- own cases ---------------------------------------------------------------------------------
 
 
+def test_unreadable_state_is_refused_and_kept(tmp_path: Path) -> None:
+    """A watch.sqlite cut short (a full disk, a bad copy) or overwritten: exit 2 naming the
+    file and the way out, before any work, the file left byte for byte (it may be all the
+    history there is); also for --dry-run. Before: a sqlite3 traceback and exit 1."""
+    cfg = config(tmp_path)
+    out = tmp_path / "out"
+    args = ["watch", "--config", str(cfg), "--out", str(out)]
+    assert cli(*args).returncode == 0
+    state = out / "demo-watch" / "watch.sqlite"
+    good = state.read_bytes()
+    for broken, extra in ((good[:3000], []), (b"not a database\n" * 100, ["--dry-run"])):
+        state.write_bytes(broken)
+        done = cli(*args, *extra)
+        assert done.returncode == BAD_INPUT, done.stderr
+        assert "Traceback" not in done.stderr
+        assert f"{state}: is not a usable watch state" in done.stderr
+        assert "fix: move it aside" in done.stderr
+        assert state.read_bytes() == broken
+
+
 def test_two_different_aois_are_refused(tmp_path: Path) -> None:
     """`watch demo --aoi rostov` ran rostov in silence (issue 23, item 9); and a name beside
     a --config of another AOI ran the config's. Both: exit 2 naming both, nothing written."""
