@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.cli.main import EXIT_INTERRUPTED, exit_code
+from pipeline.cli.main import EXIT_ALERT_UNDELIVERED, EXIT_INTERRUPTED, exit_code
 from pipeline.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,6 +224,25 @@ def test_unreadable_state_is_refused_and_kept(tmp_path: Path) -> None:
         assert f"{state}: is not a usable watch state" in done.stderr
         assert "fix: move it aside" in done.stderr
         assert state.read_bytes() == broken
+
+
+def test_hung_alert_command_is_ended_with_what_it_started(tmp_path: Path) -> None:
+    """An alert command that hangs (a script whose `sleep` never returns): after timeout_s the
+    run ends it AND what it started (before: only the script was killed; its children kept
+    running past the run), says so, exits 69 and keeps the alert for the next run."""
+    pid_file = tmp_path / "sleep.pid"
+    cfg = config(
+        tmp_path, command=["sh", "-c", f"sleep 60 & echo $! > {pid_file}; wait"], timeout_s=1
+    )
+    done = cli("watch", "--config", str(cfg), "--out", str(tmp_path / "out"))
+    assert done.returncode == EXIT_ALERT_UNDELIVERED, done.stderr
+    assert "alert command timed out after 1 s" in done.stderr
+    pid = int(pid_file.read_text())
+    stat = Path(f"/proc/{pid}/stat")
+    # Gone, or a zombie waiting for a reaper (a container's init may not reap): not running.
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    state = tmp_path / "out" / "demo-watch" / "watch.sqlite"
+    assert state_rows(state, "SELECT status FROM alerts") == [("failed",)]
 
 
 def test_two_different_aois_are_refused(tmp_path: Path) -> None:
