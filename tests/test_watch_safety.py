@@ -209,7 +209,8 @@ def test_sigterm_after_the_commit_loses_no_history(tmp_path: Path) -> None:
 def test_unreadable_state_is_refused_and_kept(tmp_path: Path) -> None:
     """A watch.sqlite cut short (a full disk, a bad copy) or overwritten: exit 2 naming the
     file and the way out, before any work, the file left byte for byte (it may be all the
-    history there is); also for --dry-run. Before: a sqlite3 traceback and exit 1."""
+    history there is); also for --dry-run. One held by another program is told apart (not to
+    be moved aside). Before: a sqlite3 traceback and exit 1."""
     cfg = config(tmp_path)
     out = tmp_path / "out"
     args = ["watch", "--config", str(cfg), "--out", str(out)]
@@ -224,6 +225,19 @@ def test_unreadable_state_is_refused_and_kept(tmp_path: Path) -> None:
         assert f"{state}: is not a usable watch state" in done.stderr
         assert "fix: move it aside" in done.stderr
         assert state.read_bytes() == broken
+    # Sound, but held by another program (an sqlite3 shell in a transaction): not "broken",
+    # and not to be moved aside; said after SQLite's wait (5 s for a read).
+    state.write_bytes(good)
+    holder = sqlite3.connect(state, isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        done = cli(*args, "--dry-run")
+    finally:
+        holder.close()
+    assert done.returncode == BAD_INPUT, done.stderr
+    assert f"{state}: is held by another program (database is locked)" in done.stderr
+    assert "move it aside" not in done.stderr and "Traceback" not in done.stderr
 
 
 def test_hung_alert_command_is_ended_with_what_it_started(tmp_path: Path) -> None:

@@ -200,6 +200,19 @@ class State:
         watch state, is refused (exit 2) and left as it is: it may be all the user has."""
         try:
             step()
+        except sqlite3.OperationalError as exc:
+            self.db.close()
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise unreadable(self.path, str(exc)) from None
+            raise InputError(  # in use, not broken: it must not be moved aside
+                Problem(
+                    str(self.path),
+                    "",
+                    f"is held by another program ({exc}); it is left as it is",
+                    fix="close the program that has it open (an sqlite3 shell, a backup or "
+                    "sync tool) and run again",
+                )
+            ) from None
         except sqlite3.DatabaseError as exc:
             self.db.close()
             raise unreadable(self.path, str(exc)) from None
