@@ -240,23 +240,61 @@ def test_unreadable_state_is_refused_and_kept(tmp_path: Path) -> None:
     assert "move it aside" not in done.stderr and "Traceback" not in done.stderr
 
 
+def running(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie waiting for a reaper does not: a container's init may
+    not reap)."""
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_hung_alert_command_is_ended_with_what_it_started(tmp_path: Path) -> None:
     """An alert command that hangs (a script whose `sleep` never returns): after timeout_s the
     run ends it AND what it started (before: only the script was killed; its children kept
-    running past the run), says so, exits 69 and keeps the alert for the next run."""
+    running past the run), says so, exits 69 and keeps the alert for the next run. A run
+    interrupted (SIGTERM) while the command hangs ends it the same way, and the alert is still
+    kept: the next run with a working command delivers it, once."""
     pid_file = tmp_path / "sleep.pid"
-    cfg = config(
-        tmp_path, command=["sh", "-c", f"sleep 60 & echo $! > {pid_file}; wait"], timeout_s=1
-    )
-    done = cli("watch", "--config", str(cfg), "--out", str(tmp_path / "out"))
+    hang = ["sh", "-c", f"sleep 60 & echo $! > {pid_file}; wait"]
+    cfg = config(tmp_path, command=hang, timeout_s=1)
+    args = ["watch", "--config", str(cfg), "--out", str(tmp_path / "out")]
+    done = cli(*args)
     assert done.returncode == EXIT_ALERT_UNDELIVERED, done.stderr
     assert "alert command timed out after 1 s" in done.stderr
-    pid = int(pid_file.read_text())
-    stat = Path(f"/proc/{pid}/stat")
-    # Gone, or a zombie waiting for a reaper (a container's init may not reap): not running.
-    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    assert not running(int(pid_file.read_text()))
     state = tmp_path / "out" / "demo-watch" / "watch.sqlite"
     assert state_rows(state, "SELECT status FROM alerts") == [("failed",)]
+
+    # Retried by the next run (nothing new), which is killed while the command hangs.
+    pid_file.unlink()
+    config(tmp_path, command=hang, timeout_s=60)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=ROOT,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.is_file() and pid_file.read_text().strip()):
+            assert proc.poll() is None and time.monotonic() < deadline, "no retry started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == EXIT_INTERRUPTED
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not running(int(pid_file.read_text()))
+    assert state_rows(state, "SELECT status, attempts FROM alerts") == [("failed", 1)]
+
+    alerts = tmp_path / "alerts.jsonl"
+    config(tmp_path, command=[sys.executable, "-c", APPEND, str(alerts)])
+    assert cli(*args).returncode == 0
+    assert [json.loads(x)["scene_id"] for x in alerts.read_text().splitlines()] == [NEW]
 
 
 def test_two_different_aois_are_refused(tmp_path: Path) -> None:
