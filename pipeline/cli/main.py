@@ -535,8 +535,34 @@ def _watch_logging(log_file: Path | None, verbose: bool, quiet: bool) -> list[lo
     return handlers
 
 
-def cmd_watch(args: argparse.Namespace) -> int:
+def _watch_aoi(args: argparse.Namespace) -> tuple[AOIConfig, Path]:
+    """The AOI of `watch`: by name (positional or --aoi) or --config; two that disagree are
+    refused (which one was meant cannot be guessed, and watching the wrong one sends alerts)."""
+    named = [(f, v) for f, v in (("AOI", args.aoi), ("--aoi", args.aoi_opt)) if v]
+    if len({v for _, v in named}) > 1:
+        raise ConfigError(
+            Problem(
+                "command line",
+                "--aoi",
+                f"two different AOIs given: {args.aoi} (positional) and --aoi {args.aoi_opt}",
+                fix=f"give one: `pipeline watch {args.aoi}` or `pipeline watch {args.aoi_opt}`",
+            )
+        )
     cfg, path = _resolve(args.aoi_opt or args.aoi, args.config)
+    if args.config and named and named[0][1] != cfg.aoi:
+        raise ConfigError(
+            Problem(
+                str(path),
+                "aoi",
+                f"--config is AOI {cfg.aoi!r}, but {named[0][0]} {named[0][1]!r} was given too",
+                fix=f"drop {named[0][0]}, or give the config of {named[0][1]!r}",
+            )
+        )
+    return cfg, path
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    cfg, path = _watch_aoi(args)
     unknown = [s for s in args.site or [] if s not in {x.id for x in cfg.sites}]
     if unknown:
         raise ConfigError(
@@ -830,6 +856,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
 """The one place an error becomes an exit code (0 ok; 1 a --fail-on verdict, or a bug; 69 an
 alert not delivered, retried next run)."""
 EXIT_ALERT_UNDELIVERED = 69  # EX_UNAVAILABLE
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, also for SIGTERM: the shell's code for an interrupt
 
 
 def exit_code(exc: BaseException) -> int:
@@ -864,7 +891,7 @@ def main(argv: list[str] | None = None) -> int:
             "interrupted; finished outputs are kept, the unfinished one was discarded",
             file=sys.stderr,
         )
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         logging.getLogger("pipeline").removeHandler(console)
 

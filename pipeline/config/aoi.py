@@ -562,6 +562,13 @@ class Watch(_Model):
     )
     alert: Alert = Field(default_factory=Alert)  # built at first use (defer_build)
 
+    @field_validator("since")
+    @classmethod
+    def _since(cls, v: date | None) -> date | None:
+        if v is not None:
+            _not_future(v, "the date to watch from")
+        return v
+
 
 class AOIConfig(_Model):
     aoi: Identifier
