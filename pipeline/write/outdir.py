@@ -33,23 +33,21 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
 from pipeline.errors import InputError, Problem
+from pipeline.write.staging import COMMIT, TOOL, WORK, is_temporary, mkdtemp
+from pipeline.write.staging import TEMP as _TEMP
+from pipeline.write.staging import alive as _alive
+from pipeline.write.staging import marked as _marked
+from pipeline.write.staging import remove_staging as _remove_staging
+from pipeline.write.staging import staged as _staged
+from pipeline.write.staging import temp_pid as _temp_pid
 
 MANIFEST = ".withdrawal-check.json"
-COMMIT = ".commit"
-STAGING = ".withdrawal-check-staging"
-"""Written first into every staging folder the tool makes (with its pid): the proof that a
-leftover `.NAME.tmp-PID-…` is the tool's, not a user's folder of a similar name."""
-WORK = "files"
-"""The sub-folder of an `atomic_dir` staging folder that becomes the output folder."""
-TOOL = "withdrawal-check"
-
 CLAIM_FILES = (
     "panel.png",
     "before.png",
@@ -96,13 +94,6 @@ _FILE_BASES = frozenset(
 )
 """Names whose `.NAME.PID.tmp` temporaries are the tool's."""
 
-_TEMP = re.compile(
-    r"^\.(?:(?P<a>.+)\.tmp-(?P<pa>\d+)-[^/]*"  # atomic_dir staging: .NAME.tmp-PID-xxxx
-    r"|(?P<b>.+)\.old-(?P<pb>\d+)"  # atomic_dir swap-out: .NAME.old-PID
-    r"|(?P<c>.+)\.(?P<pc>\d+)\.tmp"  # single files: .NAME.PID.tmp
-    r"|set\.tmp-(?P<pd>\d+)-[^/]*)$"  # replace_set staging: .set.tmp-PID-xxxx
-)
-
 _OVERWRITE: ContextVar[bool] = ContextVar("overwrite", default=False)
 
 
@@ -116,61 +107,7 @@ def overwriting(allowed: bool) -> Iterator[None]:
         _OVERWRITE.reset(token)
 
 
-def umask() -> int:
-    """The process umask (read by setting and restoring it)."""
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
-
-
-def _follow_umask(path: Path, mode: int = 0o777) -> None:
-    os.chmod(path, mode & ~umask())
-
-
-def mkdtemp(prefix: str, folder: Path) -> Path:
-    """A fresh staging folder in `folder`, marked as the tool's (`STAGING`, with this pid), with
-    the umask's mode (not mkdtemp's 0700), so what is renamed out of it is readable by whoever
-    the umask allows."""
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
-    _follow_umask(tmp)
-    mark = {"written_by": TOOL, "pid": os.getpid(), "about": "a staging folder of the tool"}
-    (tmp / STAGING).write_text(json.dumps(mark) + "\n", "utf-8")
-    return tmp
-
-
-def _staged(stage: Path) -> list[str]:
-    """The files written into a staging folder (not its marker or commit record)."""
-    return sorted(p.name for p in stage.iterdir() if p.name not in (STAGING, COMMIT))
-
-
-def _remove_staging(stage: Path) -> None:
-    """Delete a staging folder of the tool, its marker last: a process killed half-way leaves
-    it still marked, for the next sweep."""
-    with contextlib.suppress(OSError):
-        for child in stage.iterdir():
-            if child.name == STAGING:
-                continue
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child, ignore_errors=True)
-            else:
-                child.unlink(missing_ok=True)
-    (stage / STAGING).unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        stage.rmdir()
-
-
 # -- ownership ---------------------------------------------------------------------------------
-
-
-def is_temporary(name: str) -> bool:
-    return _TEMP.match(name) is not None
-
-
-def _temp_pid(name: str) -> int | None:
-    m = _TEMP.match(name)
-    if m is None:
-        return None
-    return int(next(v for k, v in m.groupdict().items() if k.startswith("p") and v))
 
 
 def _read_json(path: Path) -> object:
@@ -459,28 +396,11 @@ def _roll_forward(folder: Path, stage: Path) -> None:
     _remove_staging(stage)
 
 
-def _alive(pid: int) -> bool:
-    """Whether the process that left a temporary is still running (still writing)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
-
-
 def _tool_folder(folder: Path) -> bool:
     """Whether `folder` is one the tool writes in (its manifest, or an output of a version
     before manifests)."""
     data = _read_json(folder / MANIFEST)
     return (isinstance(data, dict) and data.get("written_by") == TOOL) or _legacy(folder)
-
-
-def _marked(p: Path, pid: int) -> bool:
-    """Whether the folder `p` carries the tool's staging marker, written by process `pid`."""
-    data = _read_json(p / STAGING)
-    return isinstance(data, dict) and data.get("written_by") == TOOL and data.get("pid") == pid
 
 
 def _only_tools(p: Path) -> list[str] | None:
