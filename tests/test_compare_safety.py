@@ -262,6 +262,17 @@ def test_a_site_off_the_images_or_with_lat_lon_swapped_is_refused(
         capsys,
     )
     assert "before.tif spans lon" in err
+    # On the images, but where the AFTER image has no data: nothing to compare there (exit 3).
+    east = ground(1)
+    east[:, :, :100] = 0
+    holed = geotiff(tmp_path / "holed.tif", east, date="2017-06-21")
+    refused(
+        [str(pair[0]), str(holed), "--site", str(on)],
+        EXIT[DataUnavailable],
+        "holed.tif: AFTER: no usable pixel inside the --site polygon",
+        tmp_path,
+        capsys,
+    )
     assert main(["compare", *args, str(on), "--out", str(tmp_path / "ok")]) == 0  # the control
 
 
