@@ -371,3 +371,19 @@ def test_an_image_without_georeference_is_one_error_without_rasterio_warnings(
     assert "bare.tif: AFTER: the raster has no CRS or geotransform" in done.stderr
     assert "Warning" not in done.stderr and ".py:" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_image_with_data_on_a_few_pixels_only_is_not_compared(
+    tmp_path: Path, pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    speck = np.zeros((4, 120, 120), "uint16")
+    speck[:, 50:53, 50:53] = ground(3, (3, 3))  # 9 pixels of data: 900 m², the rest no data
+    few = geotiff(tmp_path / "speck.tif", speck, date="2017-06-21")
+    err = refused(
+        [str(pair[0]), str(few)],
+        EXIT[DataUnavailable],
+        "speck.tif: AFTER: only 900 m² usable (the least area compared is 1 ha)",
+        tmp_path,
+        capsys,
+    )
+    assert "0.00 ha appeared" not in err

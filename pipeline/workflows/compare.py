@@ -38,11 +38,11 @@ from pipeline.model.image import Prepared
 from pipeline.model.sensors import SENSORS
 from pipeline.read.gdal import warp_band, warp_bands
 from pipeline.workflows.compare_inputs import (
+    check_compared,
     check_file,
     check_footprints,
     check_order,
     check_usable,
-    no_common_pixels,
     site_mask,
 )
 from pipeline.write.export import (
@@ -297,6 +297,7 @@ def compare(
     check_usable(
         {w: [(u.path, r[0]) for u, r in zip(users[w], read[w], strict=True)] for w in users},
         within,
+        area,
     )
     order = {
         w: sorted(range(len(users[w])), key=lambda i: users[w][i].date or dt.date.min)
@@ -338,8 +339,7 @@ def compare(
         within=within,
     )
     change = found.change
-    if not change.valid.any():
-        raise no_common_pixels(within is not None)
+    check_compared(change.valid, area, within is not None)
     shown_images = [found.before, found.after] + ([found.baseline] if found.baseline else [])
     notes = list(dict.fromkeys(n for img in shown_images for n in img.notes)) + list(found.notes)
     names = {w: users[w][shown[w]].path.name for w in users}

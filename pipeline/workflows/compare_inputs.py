@@ -3,8 +3,9 @@ windows are in time order, each image covers enough of the first BEFORE image an
 pixels that are not one constant value, and the `--site` polygon is a simple outline (the checks
 `run` applies to a config's sites) lying on the images.
 
-Bad input raises InputError (exit 2); an image with no usable pixel, or no pixel usable in both
-windows, raises DataUnavailable (exit 3, as a window without a usable image does for `run`).
+Bad input raises InputError (exit 2); a window with less than MIN_AREA_M2 usable (no data or
+clouds), or windows with less than that usable in common, raise DataUnavailable (exit 3, as a
+window without a usable image does for `run`).
 """
 
 from __future__ import annotations
@@ -114,14 +115,18 @@ def check_footprints(
 
 
 def check_usable(
-    windows: Mapping[str, Sequence[tuple[Path, Prepared]]], within: np.ndarray | None
+    windows: Mapping[str, Sequence[tuple[Path, Prepared]]],
+    within: np.ndarray | None,
+    pixel_area_m2: float,
 ) -> None:
     """Every file has pixels that are not all one value; every window has usable pixels (inside
-    the site when one is given). A window of one file names that file."""
+    the site when one is given) over MIN_AREA_M2 at least. A window of one file names that
+    file."""
     for w, images in windows.items():
         for path, img in images:
             values = {k: v[img.clear] for k, v in img.bands.items()}
-            if img.clear.any() and all(float(np.ptp(v)) == 0 for v in values.values()):
+            several = int(img.clear.sum()) > 1
+            if several and all(float(np.ptp(v)) == 0 for v in values.values()):
                 seen = ", ".join(f"{k} {v[0]:g}" for k, v in values.items())
                 raise InputError(
                     Problem(
@@ -133,24 +138,37 @@ def check_usable(
                     )
                 )
         where = " inside the --site polygon" if within is not None else ""
-        inside = [img.clear if within is None else img.clear & within for _, img in images]
-        if not any(m.any() for m in inside):
-            who = str(images[0][0]) if len(images) == 1 else f"{len(images)} files"
-            cloud = any(img.has_cloud_mask for _, img in images)
-            raise DataUnavailable(
-                f"{who}: {w.upper()}: no usable pixel{where}: "
-                "every pixel is no data (the nodata value, NaN, or 0 without one)"
-                + (" or cloud, shadow or snow by its SCL" if cloud else ""),
-                fix="give an acquisition with data over the place"
-                + (" (a clearer date)" if cloud else ""),
-            )
+        usable = np.zeros(images[0][1].clear.shape, bool)
+        for _, img in images:
+            usable |= img.clear if within is None else img.clear & within
+        m2 = float(usable.sum()) * pixel_area_m2
+        if m2 >= MIN_AREA_M2:
+            continue
+        who = str(images[0][0]) if len(images) == 1 else f"{len(images)} files"
+        cloud = any(img.has_cloud_mask for _, img in images)
+        what = f"no usable pixel{where}" if not m2 else f"only {m2:,.0f} m² usable{where}"
+        raise DataUnavailable(
+            f"{who}: {w.upper()}: {what} (the least area compared is {MIN_AREA_M2 / 1e4:g} ha): "
+            "the rest is no data (the nodata value, NaN, or 0 without one)"
+            + (" or cloud, shadow or snow by its SCL" if cloud else ""),
+            fix="give an acquisition with data over the place"
+            + (" (a clearer date)" if cloud else ""),
+        )
 
 
-def no_common_pixels(site: bool) -> DataUnavailable:
-    """Nothing compared: no pixel usable in both windows."""
-    return DataUnavailable(
-        "no pixel is usable in both the BEFORE and the AFTER images"
-        + (" inside the --site polygon" if site else "")
+def check_compared(valid: np.ndarray, pixel_area_m2: float, site: bool) -> None:
+    """DataUnavailable when BEFORE and AFTER have less than MIN_AREA_M2 usable in common."""
+    m2 = float(valid.sum()) * pixel_area_m2
+    if m2 >= MIN_AREA_M2:
+        return
+    where = " inside the --site polygon" if site else ""
+    raise DataUnavailable(
+        (
+            f"no pixel is usable in both the BEFORE and the AFTER images{where}"
+            if not m2
+            else f"only {m2:,.0f} m² is usable in both the BEFORE and the AFTER images{where}, "
+            f"less than the least area compared ({MIN_AREA_M2 / 1e4:g} ha)"
+        )
         + " (no data or clouds in one where the other has data): nothing was compared",
         fix="give images that overlap with data (clear) on the same ground",
     )
