@@ -228,6 +228,25 @@ def test_a_set_committed_by_a_killed_run_is_rolled_forward(tmp_path: Path) -> No
     assert tree(folder / "user") == mine, "a user's folder named like a temporary was touched"
 
 
+def test_an_old_swapped_out_folder_is_swept_only_when_it_holds_the_tools_files_alone(
+    tmp_path: Path,
+) -> None:
+    """`.NAME.old-PID` folders of versions before the staging marker: removed file by file when
+    they hold the tool's manifest and its files only; kept whole with anything else in them."""
+    pid = dead_pid()
+    site = tmp_path / "demo" / "rennes-sw"
+    ours, mixed = site / f".claim.old-{pid}", site / f".other.old-{pid}"
+    for folder in (ours, mixed):
+        folder.mkdir(parents=True)
+        (folder / "report.json").write_text("{}\n")
+        outdir.record(folder, "report.json")
+    (mixed / "notes.txt").write_text("mine\n")
+    kept = tree(mixed)
+    assert outdir.sweep_tree(tmp_path / "demo") == 1
+    assert not ours.exists()
+    assert tree(mixed) == kept
+
+
 def test_stale_temporaries_anywhere_under_the_aoi_are_swept_when_a_run_starts(
     tmp_path: Path,
 ) -> None:
