@@ -235,6 +235,16 @@ def _valid_polygon(
     return [(float(x), float(y)) for x, y in list(ccw.exterior.coords)[:-1]]
 
 
+def check_outline(corners: list[tuple[float, float]], what: str) -> list[tuple[float, float]]:
+    """The checks of a site's polygon, for an outline that is not in a config (`compare
+    --site`); ValueError(problem, fix) when one fails."""
+    try:
+        return _valid_polygon(corners, what)
+    except PydanticCustomError as exc:
+        ctx = exc.context or {}
+        raise ValueError(str(ctx.get("problem", exc)), str(ctx.get("fix", ""))) from None
+
+
 class Site(_Model):
     """A place to look at: a point with a square box around it, or a polygon of [lon, lat] pairs."""
 
