@@ -19,7 +19,14 @@ from pathlib import Path
 from types import FrameType
 
 from pipeline import __version__, allocator
-from pipeline.config.aoi import AOIConfig, Verdict, check_name, configs_dir, load_checked
+from pipeline.config.aoi import (
+    AOIConfig,
+    Verdict,
+    check_name,
+    config_dirs,
+    configs_dir,
+    load_checked,
+)
 from pipeline.detect.core import uses_reference
 from pipeline.detect.refperiod import MIN_USABLE
 from pipeline.errors import (
@@ -77,7 +84,7 @@ def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:
                 fix="pass an AOI name, e.g. `pipeline run demo`",
             )
         )
-    path = check_name(aoi, configs_dir())
+    path = check_name(aoi, config_dirs())
     return _load(path), path
 
 
@@ -143,8 +150,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             Problem(
                 str(configs_dir()),
                 "",
-                "no config files found",
-                fix="pass files: pipeline validate configs/*.yaml",
+                "no config files found (looked for *.yaml in "
+                + ", ".join(str(d) for d in config_dirs())
+                + ")",
+                fix="pass files: pipeline validate path/to/*.yaml",
             )
         )
     failed = 0

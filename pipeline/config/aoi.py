@@ -12,6 +12,7 @@ import difflib
 import errno
 import math
 import re
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -621,27 +622,44 @@ class AOIConfig(_Model):
 # Loading
 
 
-def _config_files(configs_dir: Path) -> list[str]:
-    """AOI names of the config files that exist (regular files, links to one included)."""
-    return sorted(p.stem for p in configs_dir.glob("*.yaml") if p.is_file())
+def _config_files(dirs: Sequence[Path]) -> list[str]:
+    """AOI names of the config files that exist in `dirs` (regular files, links to one
+    included)."""
+    return sorted({p.stem for d in dirs for p in d.glob("*.yaml") if p.is_file()})
 
 
-def check_name(name: str, configs_dir: Path) -> Path:
-    """Turn an AOI name into its config path, refusing paths and unknown names."""
-    available = _config_files(configs_dir)
+def _looked_in(dirs: Sequence[Path]) -> str:
+    """Where AOI names were looked for, each folder with what was wrong with it."""
+    return ", ".join(
+        f"{d}/"
+        + ("" if d.is_dir() else " (no such folder)" if not d.exists() else " (not a folder)")
+        for d in dirs
+    )
+
+
+def check_name(name: str, dirs: Path | Sequence[Path]) -> Path:
+    """Turn an AOI name into its config path: `<dir>/<name>.yaml` in the first of `dirs` that
+    has it; refuses paths and unknown names, saying where it looked."""
+    dirs = [dirs] if isinstance(dirs, Path) else list(dirs)
+    available = _config_files(dirs)
+    elsewhere = (
+        "for a config elsewhere give its path with --config path/to/file.yaml "
+        "(or as the AOI: pipeline run path/to/file.yaml)"
+    )
     if not NAME_RE.match(name):
         raise ConfigError(
             Problem(
-                file=str(configs_dir),
+                file=str(dirs[0]),
                 field="AOI",
                 problem="an AOI name is a plain name, not a path or file name",
                 value=name,
-                fix=f"use one of: {', '.join(available) or '(none yet)'}; "
-                "for a config elsewhere give its path with --config path/to/file.yaml",
+                fix=f"use one of: {', '.join(available) or '(none yet)'}; {elsewhere}",
             )
         )
-    path = configs_dir / f"{name}.yaml"
-    if not path.is_file():
+    for d in dirs:
+        path = d / f"{name}.yaml"
+        if path.is_file():
+            return path
         if path.exists() or path.is_symlink():
             raise ConfigError(
                 Problem(
@@ -653,19 +671,19 @@ def check_name(name: str, configs_dir: Path) -> Path:
                     f"configs that exist: {', '.join(available) or '(none)'}",
                 )
             )
-        close = difflib.get_close_matches(name, available, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(
-            Problem(
-                file=str(path),
-                field="AOI",
-                problem="no such AOI",
-                value=name,
-                fix=f"{hint}configs that exist: {', '.join(available) or '(none)'}; "
-                f"to add one, copy configs/demo.yaml to {path}",
-            )
+    close = difflib.get_close_matches(name, available, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    home = next((d for d in dirs if d.is_dir()), None)
+    add = f"; to add one, copy a config (e.g. demo.yaml) to {home / name}.yaml" if home else ""
+    raise ConfigError(
+        Problem(
+            file=f"{name}.yaml",
+            field="AOI",
+            problem=f"no such AOI: looked for {name}.yaml in {_looked_in(dirs)}",
+            value=name,
+            fix=f"{hint}configs that exist: {', '.join(available) or '(none)'}; {elsewhere}" + add,
         )
-    return path
+    )
 
 
 def _not_a_file(path: Path) -> str:
@@ -1122,9 +1140,15 @@ def _line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def configs_dir() -> Path:
-    """configs/ of the project (the current directory's, else the source tree's)."""
+def config_dirs() -> list[Path]:
+    """Where AOI names are looked up, in order: ./configs, then the configs/ beside the checkout
+    the package runs from (an editable install: `pipeline run demo` works from any folder)."""
     here = Path.cwd() / "configs"
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parent.parent / "configs"
+    checkout = Path(__file__).resolve().parents[2] / "configs"
+    return [here] if checkout == here.resolve() else [here, checkout]
+
+
+def configs_dir() -> Path:
+    """The first folder of `config_dirs()` that exists (./configs when none does)."""
+    dirs = config_dirs()
+    return next((d for d in dirs if d.is_dir()), dirs[0])

@@ -1,0 +1,88 @@
+"""The CLI as a user meets it (issue 23, run / validate / scenes / cache): the real program in a
+subprocess, from wherever the user stands, with real files, real signals and real full disks.
+Each case asserts the exit code (from the CLI's own EXIT_CODES), the message, and that nothing
+was written that was not there before.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from pipeline.cli.main import exit_code
+from pipeline.errors import InputError, Problem
+from tests.test_bad_input import DEMO_CATALOG, as_yaml, tree
+
+ROOT = Path(__file__).resolve().parent.parent
+BAD_INPUT = exit_code(InputError(Problem("", "", "")))
+
+
+def cli(*args: str, cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """`python -m pipeline ARGS` in `cwd`, the package of this checkout on the path."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **kwargs.pop("env", {})}  # type: ignore[dict-item]
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def refused(done: subprocess.CompletedProcess[str], *must: str) -> None:
+    """Exit 2 (bad input), every `must` in stderr, one error line with a fix, no traceback."""
+    assert done.returncode == BAD_INPUT, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: ") and "fix: " in done.stderr, done.stderr
+    for m in must:
+        assert m in done.stderr, (m, done.stderr)
+
+
+def demo_config(folder: Path, **edits: object) -> Path:
+    """configs/demo.yaml (on the offline demo catalogue) with `edits`, as demo.yaml in `folder`."""
+    demo = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
+    demo["catalog"]["url"] = str(DEMO_CATALOG)
+    demo.update(edits)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "demo.yaml"
+    path.write_text(as_yaml(demo))
+    return path
+
+
+# -- item 4: an AOI name from any folder ---------------------------------------------------------
+
+
+def test_aoi_name_is_found_beside_the_checkout_from_any_folder(tmp_path: Path) -> None:
+    done = cli("scenes", "demo", "--no-site-cloud", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "demo-sites-cleared @ rennes-sw" in done.stdout
+    assert tree(tmp_path) == {}, "scenes wrote files"
+
+
+def test_local_configs_come_first(tmp_path: Path) -> None:
+    mine = tmp_path / "configs" / "demo.yaml"
+    mine.parent.mkdir()
+    mine.write_text("")  # the user's own (empty) demo.yaml wins over the checkout's
+    before = tree(tmp_path)
+    refused(cli("run", "demo", cwd=tmp_path), f"{mine}: ", "empty file")
+    assert tree(tmp_path) == before
+
+
+def test_unknown_aoi_says_where_it_looked_and_how_to_point_at_a_config(tmp_path: Path) -> None:
+    done = cli("run", "nowhere", cwd=tmp_path)
+    refused(
+        done,
+        f"looked for nowhere.yaml in {tmp_path / 'configs'}/ (no such folder), "
+        f"{ROOT / 'configs'}/",
+        "configs that exist: ",
+        "demo",
+        "--config path/to/file.yaml",
+    )
+    assert "pipeline/configs" not in done.stderr  # the wrong fix of issue 23
+    assert tree(tmp_path) == {}
