@@ -78,11 +78,53 @@ def test_unknown_aoi_says_where_it_looked_and_how_to_point_at_a_config(tmp_path:
     done = cli("run", "nowhere", cwd=tmp_path)
     refused(
         done,
-        f"looked for nowhere.yaml in {tmp_path / 'configs'}/ (no such folder), "
-        f"{ROOT / 'configs'}/",
+        f"looked for nowhere.yaml in {tmp_path / 'configs'}/ (no such folder), {ROOT / 'configs'}/",
         "configs that exist: ",
         "demo",
         "--config path/to/file.yaml",
     )
     assert "pipeline/configs" not in done.stderr  # the wrong fix of issue 23
     assert tree(tmp_path) == {}
+
+
+# -- items 8 and 9: the cache options ------------------------------------------------------------
+
+
+def test_cache_limit_out_of_range_is_refused_with_the_range(tmp_path: Path) -> None:
+    cfg = demo_config(tmp_path / "cfg")
+    before = tree(tmp_path)
+    for argv in (
+        ["run", "--config", str(cfg), "--cache-max-gb", "1e300", "--out", str(tmp_path / "o")],
+        ["cache", "info", "--cache-max-gb", "1e300"],
+    ):
+        done = cli(*argv, cwd=tmp_path)
+        refused(done, "--cache-max-gb: ", "from 0 to 1,000,000", "(got 1e+300)")
+        assert "OverflowError" not in done.stderr
+    assert tree(tmp_path) == before
+
+
+def test_prune_blames_the_option_given(tmp_path: Path) -> None:
+    done = cli("cache", "prune", "--max-gb", "-1", "--cache-dir", str(tmp_path / "c"), cwd=tmp_path)
+    refused(done, "--max-gb: ", "(got -1.0)", "e.g. --max-gb 5")
+    assert "--cache-max-gb" not in done.stderr
+    assert tree(tmp_path) == {}
+
+
+def test_cache_dir_that_is_a_file_is_refused_up_front(tmp_path: Path) -> None:
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine\n")
+    cfg = demo_config(tmp_path / "cfg")
+    before = tree(tmp_path)
+    out = tmp_path / "o"
+    under = mine / "x"
+    for argv, given, problem in (
+        (["run", "--config", str(cfg), "--out", str(out)], mine, "is a file, not a folder"),
+        (["scenes", "--config", str(cfg)], under, f"is under {mine}, a file"),
+        (["cache", "info"], mine, "is a file, not a folder"),
+        (["cache", "prune"], under, f"is under {mine}, a file"),
+    ):
+        done = cli(*argv, "--cache-dir", str(given), cwd=tmp_path)
+        refused(done, f"error: {given}: --cache-dir: the cache location {problem}")
+        assert "cache: cannot" not in done.stderr
+        assert done.stdout == ""
+    assert tree(tmp_path) == before and not out.exists()

@@ -305,8 +305,15 @@ def _size(n: float) -> str:
 
 def cmd_cache(args: argparse.Namespace) -> int:
     root = cache.location(args.cache_dir)
+    # info only reads: a folder not there yet is fine; prune and verify remove entries
+    cache.check_location(
+        root, cache.setting(args.cache_dir), writable=args.action != "info", no_cache=False
+    )
     disk = cache.DiskCache(root)
-    limit = cache.max_bytes(args.max_gb if args.max_gb is not None else args.cache_max_gb)
+    if args.max_gb is not None:
+        limit = cache.max_bytes(args.max_gb, flag="--max-gb")
+    else:
+        limit = cache.max_bytes(args.cache_max_gb)
     if args.action == "info":
         entries = disk.stat()
         total = sum(e.size for e in entries)
