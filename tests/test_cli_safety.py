@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.cli.main import exit_code
+from pipeline.config.aoi import load
 from pipeline.errors import InputError, Problem
 from tests.test_bad_input import DEMO_CATALOG, as_yaml, tree
 
@@ -128,3 +129,35 @@ def test_cache_dir_that_is_a_file_is_refused_up_front(tmp_path: Path) -> None:
         assert "cache: cannot" not in done.stderr
         assert done.stdout == ""
     assert tree(tmp_path) == before and not out.exists()
+
+
+# -- item 10: numbers and places as people write them --------------------------------------------
+
+
+def test_scientific_notation_is_a_number_but_quoted_text_is_not(tmp_path: Path) -> None:
+    good = demo_config(tmp_path / "a")
+    good.write_text(
+        good.read_text()
+        .replace("max_cloud: 60\n", "max_cloud: 6e1\n")
+        .replace("min_clear: 0.6\n", "min_clear: 6E-1\n")
+    )
+    done = cli("validate", str(good), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"ok: {good}" in done.stdout
+    assert (load(good).max_cloud, load(good).min_clear) == (60, 0.6)
+    quoted = demo_config(tmp_path / "b")
+    quoted.write_text(quoted.read_text().replace("max_cloud: 60\n", 'max_cloud: "6e1"\n'))
+    refused(cli("validate", str(quoted), cwd=tmp_path), f"{quoted}:", "max_cloud", "(got '6e1')")
+
+
+def test_a_site_across_the_antimeridian_is_named_as_such(tmp_path: Path) -> None:
+    demo = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
+    site = {k: v for k, v in demo["sites"][0].items() if k not in ("polygon", "footprint")}
+    polygon = [[179.99, 65.0], [-179.99, 65.0], [-179.99, 65.02], [179.99, 65.02]]  # 2 km wide
+    box = {"point": {"lat": 65.0, "lon": 179.999}, "box_km": 2}
+    for i, shape in enumerate(({"polygon": polygon}, box)):
+        cfg = demo_config(tmp_path / str(i), sites=[{**site, **shape}])
+        done = cli("validate", str(cfg), cwd=tmp_path)
+        refused(done, f"{cfg}:", "sites[0]: the site's ", "crosses the antimeridian (±180°")
+        assert "km across" not in done.stderr
+        assert "one each side of 180°" in done.stderr

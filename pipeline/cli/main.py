@@ -19,14 +19,8 @@ from pathlib import Path
 from types import FrameType
 
 from pipeline import __version__, allocator
-from pipeline.config.aoi import (
-    AOIConfig,
-    Verdict,
-    check_name,
-    config_dirs,
-    configs_dir,
-    load_checked,
-)
+from pipeline.config.aoi import AOIConfig, Verdict, load_checked
+from pipeline.config.lookup import check_name, config_dirs, configs_dir
 from pipeline.detect.core import uses_reference
 from pipeline.detect.refperiod import MIN_USABLE
 from pipeline.errors import (

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import calendar
 import difflib
-import errno
 import math
 import re
-from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -34,6 +32,8 @@ from shapely import Polygon as ShapelyPolygon
 from shapely.geometry.polygon import orient
 from shapely.validation import explain_validity
 
+from pipeline.config.lookup import NAME_RE as NAME_RE  # scan names AOIs by it too
+from pipeline.config.lookup import not_a_file
 from pipeline.errors import ConfigError, Problem
 from pipeline.model.sensors import SENSORS, SensorName, choose_sensor, sensors_serving
 
@@ -61,7 +61,6 @@ MAX_YAML_VALUES = 200_000
 SWAP_WARN_KM = 1000.0
 """A site this far from every other site of its AOI, which would be near them with lat and lon
 swapped, gets a warning."""
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
@@ -295,6 +294,19 @@ class Site(_Model):
             raise _err("a site has either a point or a polygon, not both", "remove one of them")
         if self.point is not None and self.box_km is None:
             raise _err("a point site needs box_km, the width of its square", "add box_km: 10")
+        west, _, east, _ = self.bounds()
+        if west < -180 or east > 180 or (self.polygon is not None and east - west > 180):
+            # a polygon's corners then lie on both sides of ±180 (its bounds span the globe)
+            what = "box" if self.polygon is None else "polygon"
+            raise _err(
+                f"the site's {what} crosses the antimeridian (±180° longitude); a site must "
+                "lie on one side of it",
+                "split it into two sites, one each side of 180° (corners up to 180 on one, "
+                "from -180 on the other)"
+                if self.polygon is not None
+                else "move the point so its box stays within -180..180, or split the area into "
+                "two polygon sites, one each side of 180°",
+            )
         w, h = self.size_km()
         if max(w, h) > MAX_BOX_KM:
             raise _err(
@@ -622,85 +634,6 @@ class AOIConfig(_Model):
 # Loading
 
 
-def _config_files(dirs: Sequence[Path]) -> list[str]:
-    """AOI names of the config files that exist in `dirs` (regular files, links to one
-    included)."""
-    return sorted({p.stem for d in dirs for p in d.glob("*.yaml") if p.is_file()})
-
-
-def _looked_in(dirs: Sequence[Path]) -> str:
-    """Where AOI names were looked for, each folder with what was wrong with it."""
-    return ", ".join(
-        f"{d}/"
-        + ("" if d.is_dir() else " (no such folder)" if not d.exists() else " (not a folder)")
-        for d in dirs
-    )
-
-
-def check_name(name: str, dirs: Path | Sequence[Path]) -> Path:
-    """Turn an AOI name into its config path: `<dir>/<name>.yaml` in the first of `dirs` that
-    has it; refuses paths and unknown names, saying where it looked."""
-    dirs = [dirs] if isinstance(dirs, Path) else list(dirs)
-    available = _config_files(dirs)
-    elsewhere = (
-        "for a config elsewhere give its path with --config path/to/file.yaml "
-        "(or as the AOI: pipeline run path/to/file.yaml)"
-    )
-    if not NAME_RE.match(name):
-        raise ConfigError(
-            Problem(
-                file=str(dirs[0]),
-                field="AOI",
-                problem="an AOI name is a plain name, not a path or file name",
-                value=name,
-                fix=f"use one of: {', '.join(available) or '(none yet)'}; {elsewhere}",
-            )
-        )
-    for d in dirs:
-        path = d / f"{name}.yaml"
-        if path.is_file():
-            return path
-        if path.exists() or path.is_symlink():
-            raise ConfigError(
-                Problem(
-                    file=str(path),
-                    field="AOI",
-                    problem=f"{_not_a_file(path)}, not a config file",
-                    value=name,
-                    fix=f"replace {path} with the AOI's YAML file; "
-                    f"configs that exist: {', '.join(available) or '(none)'}",
-                )
-            )
-    close = difflib.get_close_matches(name, available, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    home = next((d for d in dirs if d.is_dir()), None)
-    add = f"; to add one, copy a config (e.g. demo.yaml) to {home / name}.yaml" if home else ""
-    raise ConfigError(
-        Problem(
-            file=f"{name}.yaml",
-            field="AOI",
-            problem=f"no such AOI: looked for {name}.yaml in {_looked_in(dirs)}",
-            value=name,
-            fix=f"{hint}configs that exist: {', '.join(available) or '(none)'}; {elsewhere}" + add,
-        )
-    )
-
-
-def _not_a_file(path: Path) -> str:
-    """What `path` is when it is not a readable regular file."""
-    try:
-        path.stat()
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "it is a symbolic link loop"
-        if path.is_symlink():
-            return f"it is a broken symbolic link (to {path.readlink()})"
-        return "it does not exist"
-    if path.is_dir():
-        return "it is a folder"
-    return "it is not a regular file"
-
-
 def load(path: str | Path) -> AOIConfig:
     """Read and validate one config file; raise ConfigError listing every problem found."""
     return load_checked(path)[0]
@@ -712,7 +645,7 @@ def load_checked(path: str | Path) -> tuple[AOIConfig, list[Problem]]:
     path = Path(path)
     shown = str(path)
     if not path.is_file():
-        what = _not_a_file(path)
+        what = not_a_file(path)
         if what == "it does not exist":
             raise ConfigError(
                 Problem(shown, "", "file not found", fix="check the path; configs live in configs/")
@@ -941,6 +874,13 @@ def _key_path(loader: yaml.SafeLoader, mapping: yaml.MappingNode, key: Any) -> s
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 _Loader.add_constructor("tag:yaml.org,2002:map", _mapping)
+# YAML 1.1 (PyYAML) reads 6e1 and 1.5e3 as text: a float needs a dot and a signed exponent.
+# Plain (unquoted) scientific notation is a number, as in YAML 1.2; quoted, it stays text.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def _count(node: yaml.Node) -> int:
@@ -1138,17 +1078,3 @@ def _line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
             break
         cur = nxt
     return line
-
-
-def config_dirs() -> list[Path]:
-    """Where AOI names are looked up, in order: ./configs, then the configs/ beside the checkout
-    the package runs from (an editable install: `pipeline run demo` works from any folder)."""
-    here = Path.cwd() / "configs"
-    checkout = Path(__file__).resolve().parents[2] / "configs"
-    return [here] if checkout == here.resolve() else [here, checkout]
-
-
-def configs_dir() -> Path:
-    """The first folder of `config_dirs()` that exists (./configs when none does)."""
-    dirs = config_dirs()
-    return next((d for d in dirs if d.is_dir()), dirs[0])
