@@ -6,16 +6,22 @@ was written that was not there before.
 
 from __future__ import annotations
 
+import argparse
 import os
+import signal
 import subprocess
 import sys
+import time
+import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
-from pipeline.cli.main import exit_code
+from pipeline.cli.main import exit_code, parser
+from pipeline.cli.signals import EXIT_INTERRUPTED
 from pipeline.config.aoi import load
-from pipeline.errors import InputError, Problem
+from pipeline.errors import DataUnavailable, InputError, LockHeld, Problem
 from tests.test_bad_input import DEMO_CATALOG, as_yaml, tree
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,3 +167,81 @@ def test_a_site_across_the_antimeridian_is_named_as_such(tmp_path: Path) -> None
         refused(done, f"{cfg}:", "sites[0]: the site's ", "crosses the antimeridian (±180°")
         assert "km across" not in done.stderr
         assert "one each side of 180°" in done.stderr
+
+
+# -- item 11: a signal while the program starts ------------------------------------------------
+
+
+def _caught(pid: int) -> int:
+    """The signals process `pid` has handlers for (a bit mask, bit n-1 for signal n)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(
+        next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16
+    )
+
+
+def _console_script() -> list[str]:
+    """What the installed `pipeline` script runs: pyproject's [project.scripts] entry."""
+    entry = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["pipeline"]
+    module, func = entry.split(":")
+    return [sys.executable, "-c", f"import sys; from {module} import {func}; sys.exit({func}())"]
+
+
+@pytest.mark.parametrize("launcher", ["python -m pipeline", "pipeline script"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_importing_exits_130(
+    tmp_path: Path, signum: signal.Signals, launcher: str
+) -> None:
+    """The signal is sent as soon as the program handles SIGTERM, which must be before numpy
+    (let alone rasterio, the CLI) is loaded: the documented 130, no traceback, nothing written."""
+    cfg = demo_config(tmp_path / "cfg")
+    before = tree(tmp_path)
+    program = [sys.executable, "-m", "pipeline"]
+    if launcher == "pipeline script":
+        program = _console_script()
+    proc = subprocess.Popen(
+        [*program, "run", "--config", str(cfg), "--out", str(tmp_path / "o")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while not _caught(proc.pid) & (1 << (signal.SIGTERM - 1)):
+            assert proc.poll() is None and time.monotonic() < deadline, "SIGTERM never handled"
+            time.sleep(0.001)
+        loaded = Path(f"/proc/{proc.pid}/maps").read_text()
+        proc.send_signal(signum)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "_multiarray_umath" not in loaded, "SIGTERM is handled only after the heavy imports"
+    assert proc.returncode == EXIT_INTERRUPTED, (proc.returncode, err)
+    assert "Traceback" not in err and "interrupted" in err, err
+    assert tree(tmp_path) == before
+
+
+def test_every_command_help_lists_its_exit_codes(tmp_path: Path) -> None:
+    bad = f"{BAD_INPUT} bad input"
+    for command in ("run", "compare"):  # as a user sees it
+        done = cli(command, "--help", cwd=tmp_path)
+        text = " ".join(done.stdout.split())
+        assert done.returncode == 0 and "Exit codes: 0 " in text, text
+        assert bad in text and f"{EXIT_INTERRUPTED} interrupted" in text
+    helps = {name: " ".join(sp.format_help().split()) for name, sp in _commands().items()}
+    assert len(helps) >= 8
+    for name, text in helps.items():
+        assert "Exit codes: 0 " in text and bad in text, (name, text)
+    run_help = helps["run"]
+    unavailable = exit_code(DataUnavailable())
+    assert f"{unavailable} data unavailable" in run_help and "no space left" in run_help
+    assert f"{exit_code(LockHeld())} another run" in run_help
+    assert "Exit codes" in parser().format_help()
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)

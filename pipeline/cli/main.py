@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from pipeline import __version__, allocator
+from pipeline.cli.signals import EXIT_INTERRUPTED
 from pipeline.config.aoi import AOIConfig, Verdict, load_checked
 from pipeline.config.lookup import check_name, config_dirs, configs_dir
 from pipeline.detect.core import uses_reference
@@ -778,6 +779,10 @@ def parser() -> argparse.ArgumentParser:
     ss.add_argument("--aoi-name", required=True, metavar="NAME")
     ss.add_argument("--out", required=True, metavar="FILE", help="configs/NAME.yaml (new file)")
     ss.set_defaults(func=cmd_scan_sites)
+    for name, sp in sub.choices.items():  # every command's --help lists its exit codes
+        if "Exit codes" not in (sp.description or ""):
+            sp.epilog = exit_help(name)
+    p.epilog = exit_help()
     return p
 
 
@@ -818,6 +823,30 @@ alert not delivered, retried next run)."""
 EXIT_ALERT_UNDELIVERED = 69  # EX_UNAVAILABLE
 
 
+def exit_help(command: str = "") -> str:
+    """The exit codes of `command` (of the program, without one), for --help."""
+    bad = exit_code(InputError([]))
+    unavailable = exit_code(DataUnavailable())
+    end = f", {EXIT_INTERRUPTED} interrupted (Ctrl-C or SIGTERM)."
+    done = {
+        "run": f"0 the checks ran, 1 a --fail-on verdict came out (or a bug), {bad} bad input "
+        f"(nothing was done), {unavailable} data unavailable (catalogue unreachable, a window "
+        f"without usable imagery, or no space left under --out), {exit_code(LockHeld())} "
+        "another run of the AOI is writing --out",
+        "validate": f"0 every file is valid, {bad} bad input: a file has problems (each listed)",
+        "scenes": f"0 listed, {bad} bad input, {unavailable} catalogue unreachable",
+        "compare": f"0 compared, {bad} bad input (nothing was written), {unavailable} data "
+        "unavailable",
+        "scan-sites": f"0 the config was written, {bad} bad input (nothing was written)",
+    }
+    if command in done:
+        return f"Exit codes: {done[command]}{end}"
+    return (
+        f"Exit codes: 0 done, 1 a --fail-on verdict (or a bug), {bad} bad input, {unavailable} "
+        f"data unavailable{end} `pipeline COMMAND --help` lists each command's."
+    )
+
+
 def exit_code(exc: BaseException) -> int:
     """The exit code of an error, by its kind (EXIT_CODES)."""
     return next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), 1)
@@ -850,7 +879,7 @@ def main(argv: list[str] | None = None) -> int:
             "interrupted; finished outputs are kept, the unfinished one was discarded",
             file=sys.stderr,
         )
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         logging.getLogger("pipeline").removeHandler(console)
 
