@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import signal
 import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from pipeline.cli.main import exit_code, parser
 from pipeline.cli.signals import EXIT_INTERRUPTED
 from pipeline.config.aoi import load
 from pipeline.errors import DataUnavailable, InputError, LockHeld, Problem
+from pipeline.write.outdir import CLAIM_FILES, MANIFEST
 from tests.test_bad_input import DEMO_CATALOG, as_yaml, tree
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,3 +248,76 @@ def test_every_command_help_lists_its_exit_codes(tmp_path: Path) -> None:
 def _commands() -> dict[str, argparse.ArgumentParser]:
     sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
     return dict(sub.choices)
+
+
+# -- items 8 and 11: a run that fails leaves nothing new -----------------------------------------
+
+UNAVAILABLE = exit_code(DataUnavailable())
+
+
+def test_a_run_whose_catalogue_is_down_leaves_nothing_new(tmp_path: Path) -> None:
+    cfg = demo_config(tmp_path / "cfg", catalog={"kind": "stac-api", "url": "http://127.0.0.1:9/"})
+    (tmp_path / "out").mkdir()  # an --out that exists stays, empty; the AOI folder goes again
+    before = tree(tmp_path)
+    done = cli("run", "--config", str(cfg), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == UNAVAILABLE, done.stderr
+    assert "cannot reach the catalogue" in done.stderr and "Traceback" not in done.stderr
+    assert tree(tmp_path) == before, "a failed run left run.lock, a manifest or folders behind"
+
+
+def _no_bigger_files_than(limit: int) -> None:
+    """In the child: writing past `limit` bytes fails with EFBIG (not a SIGXFSZ kill)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_run_whose_files_do_not_fit_says_so_and_leaves_nothing(tmp_path: Path) -> None:
+    cfg = demo_config(tmp_path / "cfg")
+    before = tree(tmp_path)
+    out = tmp_path / "o"
+    done = cli(
+        "run", "--config", str(cfg), "--out", str(out), cwd=tmp_path,
+        preexec_fn=lambda: _no_bigger_files_than(100_000),
+    )  # fmt: skip
+    assert done.returncode == UNAVAILABLE, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: cannot write the outputs under {out}: a file grew past the largest size "
+        "allowed (file system or `ulimit -f`); nothing was written"
+    ], done.stderr
+    assert "fix: raise the file size limit (ulimit -f)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert tree(tmp_path) == before
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs: the demo's check (2.7 MB) fits, its review page (2.6 MB more) does not."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()})")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_run_on_a_full_disk_keeps_only_whole_checks(tmp_path: Path, small_disk: Path) -> None:
+    cfg = demo_config(tmp_path / "cfg")
+    out = small_disk / "o"
+    done = cli("run", "--config", str(cfg), "--out", str(out), cwd=tmp_path)
+    assert done.returncode == UNAVAILABLE, done.stderr
+    assert done.stderr.count("error: ") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"under {out}: no space left on the device; the finished checks are kept" in done.stderr
+    assert "fix: free space on the disk that holds" in done.stderr
+    left = tree(small_disk)
+    check = "o/demo/rennes-sw/demo-sites-cleared"
+    assert {n for n in left if n.startswith(check + "/")} == {
+        f"{check}/{n}" for n in (*CLAIM_FILES, MANIFEST)
+    }, "the finished check is not whole"
+    assert not any(Path(n).name.startswith((".set.tmp", ".demo")) for n in left), left
+    assert not any(Path(n).name in ("summary.json", "report.html") for n in left), left

@@ -52,6 +52,7 @@ from pipeline.workflows.scan import (
 )
 from pipeline.workflows.watch import LOCK_FILE, LOG_FILE, dry_run, watch
 from pipeline.write import outdir
+from pipeline.write.undo import no_space
 
 
 def _warn(problems: list[Problem]) -> None:
@@ -189,6 +190,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{exc.message or 'unknown'}); nothing was done",
             fix=f"wait for it to finish, or give this run another --out than {out}",
         ) from None
+    except OSError as exc:  # the disk full: one line and exit 3, nothing left (run_aoi undid it)
+        full = no_space(exc, out, kept=out / cfg.aoi if (out / cfg.aoi).exists() else None)
+        if full is None:
+            raise
+        raise full from None
     print(f"\n{'site':28} {'claim':34} verdict")
     for o, _path in done:
         print(f"{o.site.id:28} {o.claim.id:34} {o.judgement.verdict}")
