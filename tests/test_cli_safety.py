@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from pipeline.cli.main import exit_code, parser
-from pipeline.cli.signals import EXIT_INTERRUPTED
+from pipeline.cli.signals import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
 from pipeline.config.aoi import load
 from pipeline.errors import DataUnavailable, InputError, LockHeld, Problem
 from pipeline.write.outdir import CLAIM_FILES, MANIFEST
@@ -321,3 +321,54 @@ def test_a_run_on_a_full_disk_keeps_only_whole_checks(tmp_path: Path, small_disk
     }, "the finished check is not whole"
     assert not any(Path(n).name.startswith((".set.tmp", ".demo")) for n in left), left
     assert not any(Path(n).name in ("summary.json", "report.html") for n in left), left
+
+
+# -- more of what a demanding user tries ---------------------------------------------------------
+
+
+def test_scenes_refuses_unknown_claims_and_sites(tmp_path: Path) -> None:
+    """`scenes demo --claim nope` listed nothing and exited 0."""
+    for flag, fix in (("--claim", "demo-sites-cleared"), ("--site", "rennes-sw")):
+        done = cli("scenes", "demo", flag, "nope", "--no-site-cloud", cwd=ROOT)
+        refused(done, f"{flag}: no such {flag[2:]} in demo (got 'nope')", f"use one of: {fix}")
+        assert done.stdout == ""
+
+
+def test_an_aoi_name_and_a_config_at_once_are_refused(tmp_path: Path) -> None:
+    """`run demo --config rostov.yaml` silently ran rostov."""
+    before = tree(tmp_path)
+    rostov = str(ROOT / "configs" / "rostov.yaml")
+    done = cli("run", "demo", "--config", rostov, "--out", str(tmp_path / "o"), cwd=ROOT)
+    refused(done, "AOI and --config: both given", f"--config {rostov}, not both")
+    assert tree(tmp_path) == before
+
+
+def test_a_binary_file_given_as_config_is_named_for_what_it_is(tmp_path: Path) -> None:
+    tif = next((DEMO_CATALOG.parent / "OSCD_rennes_20150821_L1C").glob("*.tif"))
+    config = tmp_path / "site.yaml"
+    config.write_bytes(tif.read_bytes()[:4096])  # a GeoTIFF saved under a .yaml name
+    before = tree(tmp_path)
+    refused(cli("validate", str(tif), str(config), cwd=tmp_path), "not a YAML text file but a TIFF")
+    refused(
+        cli("run", "--config", str(config), "--out", str(tmp_path / "o"), cwd=tmp_path),
+        f"{config}: this is not a YAML text file but a TIFF image",
+    )
+    assert tree(tmp_path) == before
+
+
+def test_output_cut_short_by_the_reader_is_no_traceback(tmp_path: Path) -> None:
+    """`pipeline scenes demo | head -1`: the reader goes away; no BrokenPipeError traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "scenes", "demo", "--no-site-cloud"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the first line is written
+    with proc.stderr:
+        err = proc.stderr.read()
+    assert proc.wait(timeout=60) == EXIT_BROKEN_PIPE, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import logging
 import logging.handlers
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from pipeline import __version__, allocator
-from pipeline.cli.signals import EXIT_INTERRUPTED
+from pipeline.cli.signals import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
 from pipeline.config.aoi import AOIConfig, Verdict, load_checked
 from pipeline.config.lookup import check_name, config_dirs, configs_dir
 from pipeline.detect.core import uses_reference
@@ -67,6 +68,16 @@ def _load(path: str | Path) -> AOIConfig:
 
 
 def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:
+    if aoi and config:  # which one was meant? (`run demo --config rostov.yaml` ran rostov)
+        raise InputError(
+            Problem(
+                "command line",
+                "AOI and --config",
+                "both given; a command checks one AOI",
+                value=f"{aoi} --config {config}",
+                fix=f"give the AOI name ({aoi}) or --config {config}, not both",
+            )
+        )
     if config:
         return _load(config), Path(config)
     if aoi and aoi.endswith((".yaml", ".yml")) and Path(aoi).is_file():
@@ -229,7 +240,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_scenes(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    cfg, _ = _resolve(args.aoi, args.config)
+    cfg, path = _resolve(args.aoi, args.config)
+    _selection(cfg, path, args.claim or [], args.site or [])  # unknown ids: exit 2, listed
     _configure_cache(args)
     source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
     todo = [
@@ -886,6 +898,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `pipeline scenes rostov | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return EXIT_BROKEN_PIPE
     finally:
         logging.getLogger("pipeline").removeHandler(console)
 

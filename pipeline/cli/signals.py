@@ -8,6 +8,9 @@ from types import FrameType
 
 EXIT_INTERRUPTED = 130
 """128 + SIGINT: the exit code of a command interrupted by Ctrl-C or SIGTERM."""
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE: the reader of the output went away (`pipeline scenes rostov | head`), as the
+shell reports a program that SIGPIPE ended."""
 
 
 def _interrupted_while_starting(signum: int, frame: FrameType | None) -> None:

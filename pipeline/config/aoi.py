@@ -634,6 +634,16 @@ class AOIConfig(_Model):
 # Loading
 
 
+_BINARY = (
+    (b"II*\0", "a TIFF image"),
+    (b"MM\0*", "a TIFF image"),
+    (b"\x89PNG", "a PNG image"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\x7fELF", "a program"),
+)
+"""What a binary file given as a config is, by its first bytes."""
+
+
 def load(path: str | Path) -> AOIConfig:
     """Read and validate one config file; raise ConfigError listing every problem found."""
     return load_checked(path)[0]
@@ -670,7 +680,18 @@ def load_checked(path: str | Path) -> tuple[AOIConfig, list[Problem]]:
                     fix="give the AOI's YAML config (start from configs/demo.yaml)",
                 )
             )
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        if b"\0" in raw[:8192]:  # a GeoTIFF, a PNG, a zip given where the YAML goes
+            kind = next((k for m, k in _BINARY if raw.startswith(m)), "binary data")
+            raise ConfigError(
+                Problem(
+                    shown,
+                    "",
+                    f"this is not a YAML text file but {kind}",
+                    fix="give the AOI's YAML config (start from configs/demo.yaml)",
+                )
+            )
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             Problem(shown, "", f"cannot read the file: {exc}", fix="save it as UTF-8 text")

@@ -79,7 +79,10 @@ def _undo(
         shutil.rmtree(folder / n)  # folders this run made that hold nothing (a site folder)
     for n in new_own:
         (folder / n).unlink(missing_ok=True)
-    outdir.record(folder, drop=new_own)
+    try:
+        outdir.record(folder, drop=new_own)
+    except OSError:  # the disk is full: the manifest cannot be rewritten, but it can go
+        _drop_own_temporaries(folder)
     if not had_manifest and not outdir.owned(folder) and not outdir.entries(folder):
         (folder / outdir.MANIFEST).unlink(missing_ok=True)
     _remove_empty(created)
