@@ -372,3 +372,9 @@ def test_output_cut_short_by_the_reader_is_no_traceback(tmp_path: Path) -> None:
         err = proc.stderr.read()
     assert proc.wait(timeout=60) == EXIT_BROKEN_PIPE, err
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_an_empty_out_is_refused(tmp_path: Path) -> None:
+    """`--out "$OUT"` with OUT unset wrote the AOI's folder into the current folder."""
+    refused(cli("run", "demo", "--out", "", cwd=tmp_path), "--out: is empty", "--out outputs")
+    assert tree(tmp_path) == {}

@@ -178,6 +178,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _configure_cache(args: argparse.Namespace) -> None:
+    cache.check_settings(args.cache_dir, enabled=not args.no_cache)
     cache.configure(
         args.cache_dir,
         refresh=args.refresh,
@@ -188,6 +189,10 @@ def _configure_cache(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg, path = _resolve(args.aoi, args.config)
+    if not args.out.strip():  # `--out "$OUT"` with OUT unset would write into the current folder
+        raise InputError(
+            Problem("command line", "--out", "is empty", "", "give a folder, e.g. --out outputs")
+        )
     out = Path(args.out)
     folders = _selection(cfg, path, args.claim or [], args.site or [])
     _check_run_outputs(out, cfg.aoi, folders)

@@ -484,13 +484,19 @@ def configure(
     if not enabled or (cache_dir is None and env is not None and env.strip().lower() in _OFF):
         _active = None
         return None
-    root = location(cache_dir)
-    # A file can never be the cache; an unwritable folder is refused when the user named it
-    # (the default location only costs the cache, with a warning per entry).
-    named = cache_dir is not None or bool(env and env.strip())
-    check_location(root, setting(cache_dir), writable=named)
-    _active = DiskCache(root, refresh=refresh, max_bytes=limit)
+    _active = DiskCache(location(cache_dir), refresh=refresh, max_bytes=limit)
     return _active
+
+
+def check_settings(cache_dir: Path | str | None = None, enabled: bool = True) -> None:
+    """Before a command's work (the CLI): refuse a cache location that can never hold the cache
+    (a file, a path under one) and, when the user named it (--cache-dir, $WITHDRAWAL_CACHE_DIR),
+    one that cannot be written; the default location only costs the cache when it fails."""
+    env = os.environ.get(ENV_VAR)
+    if not enabled or (cache_dir is None and env is not None and env.strip().lower() in _OFF):
+        return
+    named = cache_dir is not None or bool(env and env.strip())
+    check_location(location(cache_dir), setting(cache_dir), writable=named)
 
 
 def setting(cache_dir: Path | str | None = None) -> str:
