@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import logging
 import logging.handlers
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -20,7 +21,9 @@ from types import FrameType
 
 from pipeline import __version__, allocator
 from pipeline.cli import timeline as timeline_cli
-from pipeline.config.aoi import AOIConfig, Verdict, check_name, configs_dir, load_checked
+from pipeline.cli.signals import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
+from pipeline.config.aoi import AOIConfig, Verdict, load_checked
+from pipeline.config.lookup import check_name, config_dirs, configs_dir
 from pipeline.detect.core import uses_reference
 from pipeline.detect.refperiod import MIN_USABLE
 from pipeline.errors import (
@@ -51,6 +54,7 @@ from pipeline.workflows.scan import (
 )
 from pipeline.workflows.watch import LOCK_FILE, LOG_FILE, dry_run, watch
 from pipeline.write import outdir
+from pipeline.write.undo import no_space
 
 
 def _warn(problems: list[Problem]) -> None:
@@ -65,6 +69,16 @@ def _load(path: str | Path) -> AOIConfig:
 
 
 def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:
+    if aoi and config:  # which one was meant? (`run demo --config rostov.yaml` ran rostov)
+        raise InputError(
+            Problem(
+                "command line",
+                "AOI and --config",
+                "both given; a command checks one AOI",
+                value=f"{aoi} --config {config}",
+                fix=f"give the AOI name ({aoi}) or --config {config}, not both",
+            )
+        )
     if config:
         return _load(config), Path(config)
     if aoi and aoi.endswith((".yaml", ".yml")) and Path(aoi).is_file():
@@ -78,7 +92,7 @@ def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:
                 fix="pass an AOI name, e.g. `pipeline run demo`",
             )
         )
-    path = check_name(aoi, configs_dir())
+    path = check_name(aoi, config_dirs())
     return _load(path), path
 
 
@@ -144,8 +158,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             Problem(
                 str(configs_dir()),
                 "",
-                "no config files found",
-                fix="pass files: pipeline validate configs/*.yaml",
+                "no config files found (looked for *.yaml in "
+                + ", ".join(str(d) for d in config_dirs())
+                + ")",
+                fix="pass files: pipeline validate path/to/*.yaml",
             )
         )
     failed = 0
@@ -163,6 +179,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _configure_cache(args: argparse.Namespace) -> None:
+    cache.check_settings(args.cache_dir, enabled=not args.no_cache)
     cache.configure(
         args.cache_dir,
         refresh=args.refresh,
@@ -173,6 +190,10 @@ def _configure_cache(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg, path = _resolve(args.aoi, args.config)
+    if not args.out.strip():  # `--out "$OUT"` with OUT unset would write into the current folder
+        raise InputError(
+            Problem("command line", "--out", "is empty", "", "give a folder, e.g. --out outputs")
+        )
     out = Path(args.out)
     folders = _selection(cfg, path, args.claim or [], args.site or [])
     _check_run_outputs(out, cfg.aoi, folders)
@@ -186,6 +207,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{exc.message or 'unknown'}); nothing was done",
             fix=f"wait for it to finish, or give this run another --out than {out}",
         ) from None
+    except OSError as exc:  # the disk full: one line and exit 3, nothing left (run_aoi undid it)
+        full = no_space(exc, out, kept=out / cfg.aoi if (out / cfg.aoi).exists() else None)
+        if full is None:
+            raise
+        raise full from None
     print(f"\n{'site':28} {'claim':34} verdict")
     for o, _path in done:
         print(f"{o.site.id:28} {o.claim.id:34} {o.judgement.verdict}")
@@ -220,7 +246,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_scenes(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    cfg, _ = _resolve(args.aoi, args.config)
+    cfg, path = _resolve(args.aoi, args.config)
+    _selection(cfg, path, args.claim or [], args.site or [])  # unknown ids: exit 2, listed
     _configure_cache(args)
     source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
     todo = [
@@ -297,8 +324,15 @@ def _size(n: float) -> str:
 
 def cmd_cache(args: argparse.Namespace) -> int:
     root = cache.location(args.cache_dir)
+    # info only reads: a folder not there yet is fine; prune and verify remove entries
+    cache.check_location(
+        root, cache.setting(args.cache_dir), writable=args.action != "info", no_cache=False
+    )
     disk = cache.DiskCache(root)
-    limit = cache.max_bytes(args.max_gb if args.max_gb is not None else args.cache_max_gb)
+    if args.max_gb is not None:
+        limit = cache.max_bytes(args.max_gb, flag="--max-gb")
+    else:
+        limit = cache.max_bytes(args.cache_max_gb)
     if args.action == "info":
         entries = disk.stat()
         total = sum(e.size for e in entries)
@@ -818,6 +852,10 @@ def parser() -> argparse.ArgumentParser:
     ss.add_argument("--out", required=True, metavar="FILE", help="configs/NAME.yaml (new file)")
     ss.set_defaults(func=cmd_scan_sites)
     timeline_cli.add_parser(sub, common, cache_options, overwrite).set_defaults(func=cmd_timeline)
+    for name, sp in sub.choices.items():  # every command's --help lists its exit codes
+        if "exit codes" not in f"{sp.description} {sp.epilog}".lower():
+            sp.epilog = exit_help(name)
+    p.epilog = exit_help()
     return p
 
 
@@ -856,7 +894,30 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
 """The one place an error becomes an exit code (0 ok; 1 a --fail-on verdict, or a bug; 69 an
 alert not delivered, retried next run)."""
 EXIT_ALERT_UNDELIVERED = 69  # EX_UNAVAILABLE
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, also for SIGTERM: the shell's code for an interrupt
+
+
+def exit_help(command: str = "") -> str:
+    """The exit codes of `command` (of the program, without one), for --help."""
+    bad = exit_code(InputError([]))
+    unavailable = exit_code(DataUnavailable())
+    end = f", {EXIT_INTERRUPTED} interrupted (Ctrl-C or SIGTERM)."
+    done = {
+        "run": f"0 the checks ran, 1 a --fail-on verdict came out (or a bug), {bad} bad input "
+        f"(nothing was done), {unavailable} data unavailable (catalogue unreachable, a window "
+        f"without usable imagery, or no space left under --out), {exit_code(LockHeld())} "
+        "another run of the AOI is writing --out",
+        "validate": f"0 every file is valid, {bad} bad input: a file has problems (each listed)",
+        "scenes": f"0 listed, {bad} bad input, {unavailable} catalogue unreachable",
+        "compare": f"0 compared, {bad} bad input (nothing was written), {unavailable} data "
+        "unavailable",
+        "scan-sites": f"0 the config was written, {bad} bad input (nothing was written)",
+    }
+    if command in done:
+        return f"Exit codes: {done[command]}{end}"
+    return (
+        f"Exit codes: 0 done, 1 a --fail-on verdict (or a bug), {bad} bad input, {unavailable} "
+        f"data unavailable{end} `pipeline COMMAND --help` lists each command's."
+    )
 
 
 def exit_code(exc: BaseException) -> int:
@@ -892,6 +953,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `pipeline scenes rostov | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return EXIT_BROKEN_PIPE
     finally:
         logging.getLogger("pipeline").removeHandler(console)
 

@@ -43,6 +43,7 @@ from pipeline.write.export import (
 )
 from pipeline.write.outdir import AOI_FILES, RUN_LOCK, file_set, record, sweep_tree
 from pipeline.write.render import OverviewSite, PanelText, flicker, overview, panel, pictures
+from pipeline.write.undo import Undo
 
 log = logging.getLogger("pipeline.run")
 
@@ -361,11 +362,13 @@ def run_aoi(
     """Check every (claim, site) of the AOI and write each one's outputs, then the AOI's summary
     and report; returns what was done. Progress goes to the `pipeline.run` logger."""
     aoi_dir = out_root / cfg.aoi
-    aoi_dir.mkdir(parents=True, exist_ok=True)
-    record(
-        aoi_dir, RUN_LOCK, known=AOI_FILES
-    )  # before it exists: another run never sees it unowned
-    with exclusive(aoi_dir / RUN_LOCK):  # a second run of the AOI stops at once (LockHeld)
+    undo = Undo(aoi_dir, own=(RUN_LOCK,))  # a run that fails leaves nothing new behind
+    with undo.on_failure():
+        aoi_dir.mkdir(parents=True, exist_ok=True)
+        # recorded before it exists: another run never sees it unowned
+        record(aoi_dir, RUN_LOCK, known=AOI_FILES)
+    with exclusive(aoi_dir / RUN_LOCK), undo.on_failure():  # a second run stops at once
+        record(aoi_dir, RUN_LOCK, known=AOI_FILES)  # again: a failed run may have dropped it
         return _run_aoi(cfg, source, out_root, claims, sites, config_path)
 
 

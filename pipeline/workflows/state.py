@@ -103,13 +103,18 @@ def exclusive(lock_path: Path) -> Iterator[None]:
     """Hold an exclusive flock on `lock_path` or raise LockHeld at once. The kernel drops the
     lock when the holder exits, however it exits (even SIGKILL): no stale lock files."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            os.close(fd)
             raise LockHeld(holder) from None
+        if _same_file(fd, lock_path):
+            break
+        os.close(fd)  # the holder removed the file (a failed run leaves none): lock the new one
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {now()}\n".encode(), 0)
         yield
@@ -145,6 +150,16 @@ def unreadable(path: Path, why: str) -> InputError:
             "run starts afresh from watch.since; the dated folders already written are kept",
         )
     )
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether `path` still names the file open as `fd`."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 @dataclass(frozen=True)
