@@ -201,3 +201,29 @@ def test_timeline_in_headless_chromium(run: dict[str, Any], tmp_path: Path) -> N
     for name in ("desktop.png", "phone.png"):
         pixels = np.asarray(Image.open(tmp_path / name).convert("RGB"), np.float32)
         assert pixels.std() > 20, f"{name} is blank"
+
+
+def test_chips_of_both_kinds_go_through_the_sprite_unchanged(tmp_path: Path) -> None:
+    """Radar chips (grey) and optical ones (RGB, larger: 10 m pixels) in one sprite, with
+    acquisitions that have none (cloudy optical scenes are not read), come back as written."""
+    rng = np.random.default_rng(3)
+    given: list[np.ndarray | None] = [
+        rng.integers(0, 256, (42, 42), dtype=np.uint8) if k % 3 else None for k in range(60)
+    ]
+    given += [rng.integers(0, 256, (84, 80, 3), dtype=np.uint8) for _ in range(20)]
+    sprite, boxes = chips.pack(given)
+    assert sprite is not None and sprite.shape[1] <= chips.MAX_WIDTH
+    chips.save(tmp_path / chips.SPRITE, sprite)
+    back = chips.load(tmp_path / chips.SPRITE)
+    assert back is not None
+    for c, box in zip(given, boxes, strict=True):
+        if c is None:
+            assert box is None
+            continue
+        assert box is not None
+        got = chips.crop(back, box)
+        assert got is not None
+        want = np.repeat(c[..., None], 3, axis=2) if c.ndim == 2 else c
+        assert np.array_equal(got, want)
+    assert chips.pack([None, None]) == (None, [None, None])
+    assert chips.crop(back, (back.shape[1] - 2, 0, 10, 10)) is None  # outside the sprite
