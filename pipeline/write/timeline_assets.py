@@ -61,7 +61,10 @@ JS = r"""
 (function () {
   "use strict";
   document.querySelectorAll("section.tl").forEach(function (tl) {
-    var pts = Array.prototype.slice.call(tl.querySelectorAll("circle.pt"));
+    // time order (the chart draws one panel per kind of sensor)
+    var pts = Array.prototype.slice.call(tl.querySelectorAll("circle.pt")).sort(function (a, b) {
+      return Number(a.getAttribute("data-i")) - Number(b.getAttribute("data-i"));
+    });
     var film = tl.querySelector(".film");
     var detail = tl.querySelector(".tl-detail");
     var selected = null;
@@ -84,7 +87,8 @@ JS = r"""
       if (f) {
         pic.appendChild(f.querySelector(".chipbox").cloneNode(true));
       } else {
-        pic.textContent = "(no picture: not usable)";
+        pic.textContent = d.used === "1" ? "(no picture of this acquisition)"
+          : "(no picture: not usable)";
       }
       detail.setAttribute("data-i", d.i);
     }

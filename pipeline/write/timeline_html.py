@@ -30,7 +30,7 @@ from pipeline.write.timeline import SERIES_COLOURS, STATE_COLOURS
 X0, X1 = 0.0, 100.0
 """The plot's left and right edges, in % of the SVG's width (the value labels lie to its left,
 in the padding of its box, so the margin is the same on every screen)."""
-TITLE_H, EVENT_H, PLOT_H, STRIP_H, AXIS_H = 18, 30, 150, 18, 20
+TITLE_H, EVENT_H, PLOT_H, STRIP_H, AXIS_H = 24, 30, 150, 18, 20
 UNUSABLE = "#9e9e9e"
 EVENT_COLOURS = {"arrival": STATE_COLOURS["occupied"], "departure": STATE_COLOURS["empty"]}
 UNITS = {"radar": "dB", "optical": ""}
@@ -191,7 +191,8 @@ class _Chart:
 
         unit = UNITS.get(kind, "")
         parts = [
-            f'<text class="ptitle" x="{X0}%" y="{top + 13}">{e(TITLES.get(kind, kind))}</text>',
+            f'<text class="ptitle" x="{X0}%" dx="-3em" y="{top + 18}">'
+            f"{e(TITLES.get(kind, kind))}</text>",
             f'<rect class="plot" x="{X0}%" y="{ptop}" width="{X1 - X0}%" '
             f'height="{PLOT_H + STRIP_H}"/>',
         ]
