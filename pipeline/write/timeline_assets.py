@@ -37,7 +37,7 @@ grid-template-areas:"chart" "detail" "legend" "film"}}
 .tl-detail{background:#f6f6f6;border:1px solid #ddd;border-radius:.4em;padding:.6em;
 display:flex;flex-wrap:wrap;gap:.3em .8em;align-items:flex-start}
 .tl-detail p{margin:.2em 0}
-.tl-pic{flex:0 0 10em;max-width:100%}.tl-text{flex:1 1 11em;min-width:0}
+.tl-pic{flex:1 0 10em;max-width:16em}.tl-text{flex:1 1 11em;min-width:0}
 .tl-pic .chipbox{width:100%;height:auto}
 .chipbox{position:relative;display:block;height:64px;background:#000}
 .chipbox img,.chipbox svg{position:absolute;inset:0;width:100%;height:100%;max-width:none;
