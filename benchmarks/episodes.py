@@ -50,7 +50,7 @@ WINDOW_DAYS = 60.0
 SEED = 27
 EPOCH = datetime(1970, 1, 1)
 COLUMNS = (
-    "contrast",
+    "contrast",  # the pipeline's measure (radar: the bright share, VV)
     "vv",
     "vh",
     "bright_vv",
@@ -59,6 +59,7 @@ COLUMNS = (
     "near_vh",
     "near_bright_vv",
     "near_bright_vh",
+    "mean_db",  # the mean of the VV and VH ratios of means (dB), the measure before the bright one
 )
 NEAR_RING_M = (20.0, 100.0)
 """The near ring of the variants: the land right beside the footprint, often the same field."""
@@ -193,6 +194,7 @@ def stats(
                 out[base + c] = float(np.mean(b[fp] > cut)) - (1.0 - BRIGHT_Q / 100.0)
         near = measure(bands, valid, foot, rings[1], kind, RADAR.min_usable)
         out[5], out[6] = near.parts.get("vv", np.nan), near.parts.get("vh", np.nan)
+        out[9] = float(np.nanmean([out[1], out[2]]))
     return out, True
 
 

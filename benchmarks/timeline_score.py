@@ -48,21 +48,29 @@ def fast_events(
     need = [max(rule.z * s, rule.min_step) for s in scale]
     steps: list[tuple[int, int]] = []
     start, state = 0, None
+    empty_ref: list[float] | None = None  # each column's level before the last arrival
     for i in range(rule.min_history, n - rule.confirm + 1):
         lo = max(start, i - rule.history)
         if i - lo < rule.min_history:
             continue
-        up = down = True
-        for c, nd in zip(cols, need, strict=True):
+        up = down = back = True
+        refs = []
+        for j, (c, nd) in enumerate(zip(cols, need, strict=True)):
             ref = _median(c[lo:i])
+            refs.append(ref)
             nxt = c[i : i + rule.confirm]
             up &= min(nxt) - ref >= nd
             down &= ref - max(nxt) >= nd
+            if empty_ref is not None:
+                back &= max(nxt) <= empty_ref[j] + nd / 2
         sign = 1 if up else (-1 if down else 0)
+        if state == "occupied" and empty_ref is not None and not sign and back:
+            sign = -1
         if not sign or (sign > 0 and state == "occupied") or (sign < 0 and state == "empty"):
             continue
         steps.append((i, sign))
         state, start = ("occupied" if sign > 0 else "empty"), i
+        empty_ref = refs if sign > 0 else None
     if steps:
         first: State = "empty" if steps[0][1] > 0 else "occupied"
     else:

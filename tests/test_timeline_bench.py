@@ -42,14 +42,15 @@ def test_episodes_are_well_formed(
         # the park raises the footprint on the dates it stays, and only there
         occ = p.occupied & p.used
         assert np.array_equal(e.stats[~p.occupied], p.empty[~p.occupied], equal_nan=True)
-        assert np.median(e.stats[occ, 0] - p.empty[occ, 0]) > 1.0
+        assert np.median(e.stats[occ, 9] - p.empty[occ, 9]) > 1.0  # the ratio of means, dB
+        assert np.median(e.stats[occ, 0] - p.empty[occ, 0]) > 0.2  # the bright share
 
 
 def test_dense_parks_found_and_few_false_events(
     simulated: tuple[list[episodes.Placement], list[episodes.Episode]],
 ) -> None:
     places, eps = simulated
-    cols, rule = timeline.VARIANTS["mean"]  # the pipeline's measure and rule
+    cols, rule = timeline.VARIANTS["pipeline"]  # the pipeline's measure and rule
     rows = [timeline_score.judge_episode(e, cols, rule) for e in eps]
     assert np.mean([r["dep"] for r in rows]) >= 0.6
     assert np.mean([r["arr"] for r in rows]) >= 0.6
