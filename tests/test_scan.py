@@ -509,17 +509,30 @@ def test_the_readme_recipe_scan_scan_sites_run_then_scan_again(
     assert res.returncode == BAD_INPUT and "did not write (c0001)" in res.stderr, res.stderr
 
 
-@pytest.mark.parametrize("top", ["0", "-3"])
-def test_scan_sites_refuses_a_top_below_one(one_worker: Path, tmp_path: Path, top: str) -> None:
-    """--top 0 / --top -3 wrote 10 / 28 sites."""
-    cfg = tmp_path / "found.yaml"
+@pytest.mark.parametrize(
+    ("choice", "file", "needle"),
+    [
+        (["--top", "0"], "found.yaml", "--top: must be at least 1"),  # wrote 10 sites
+        (["--top", "-3"], "found.yaml", "--top: must be at least 1"),  # wrote 28 sites
+        # named a temporary file (configs/.found.yaml.tmp-PID-xxxx/found.yaml:2: site ids repeat)
+        (["--ids", "c0002", "c0002"], "found.yaml", "--ids: names a candidate more than once"),
+        # "aoi: ... must match the file name ... rename the file", of a temporary file too
+        (["--top", "2"], "other.yaml", "is not named after the AOI (found.yaml)"),
+    ],
+    ids=["top-0", "top-negative", "ids-repeated", "file-not-named-after-the-aoi"],
+)
+def test_scan_sites_refuses_bad_choices_writing_nothing(
+    one_worker: Path, tmp_path: Path, choice: list[str], file: str, needle: str
+) -> None:
+    cfg = tmp_path / "configs" / file
     res = subprocess.run(
-        [PIPELINE, "scan-sites", str(one_worker), "--top", top, "--aoi-name", "found"]
+        [PIPELINE, "scan-sites", str(one_worker), *choice, "--aoi-name", "found"]
         + ["--out", str(cfg)],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert res.returncode == BAD_INPUT, res.stderr
-    assert "--top: must be at least 1" in res.stderr and "fix:" in res.stderr
-    assert not cfg.exists() and list(tmp_path.iterdir()) == []
+    assert needle in res.stderr and "fix:" in res.stderr, res.stderr
+    assert ".tmp-" not in res.stderr
+    assert list(tmp_path.iterdir()) == []  # not even configs/

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pipeline.config.aoi import NAME_RE, load_checked
-from pipeline.errors import InputError, Problem
+from pipeline.errors import ConfigError, InputError, Problem
 from pipeline.workflows.scan import ScanSpec
 from pipeline.write import outdir
 
@@ -43,6 +45,29 @@ def write_sites(
                 "is not a plain name",
                 aoi_name,
                 "use lower-case letters, digits, - and _",
+            )
+        )
+    if out.suffix not in (".yaml", ".yml") or out.stem != aoi_name:
+        raise InputError(
+            Problem(
+                str(out),
+                "--out",
+                f"is not named after the AOI ({aoi_name}.yaml): `pipeline run {aoi_name}` finds "
+                "an AOI by its file name",
+                None,
+                f"give --out {out.with_name(aoi_name + '.yaml')}"
+                + (f", or --aoi-name {out.stem}" if NAME_RE.match(out.stem) else ""),
+            )
+        )
+    twice = sorted({i for i in ids or [] if (ids or []).count(i) > 1})
+    if twice:
+        raise InputError(
+            Problem(
+                "pipeline scan-sites",
+                "--ids",
+                "names a candidate more than once",
+                " ".join(twice),
+                "give each id once",
             )
         )
     if out.exists() or out.is_symlink():
@@ -145,13 +170,20 @@ def write_sites(
     text = "# Written by `pipeline scan-sites`; edit freely.\n" + yaml.safe_dump(
         cfg, sort_keys=False, allow_unicode=True
     )
+    made = [d for d in (out.parent, *out.parent.parents) if not d.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = outdir.mkdtemp(f".{out.name}.tmp-{os.getpid()}-", out.parent)
     tmp = stage / out.name
-    tmp.write_text(text, "utf-8")
+    written = False
     try:
+        tmp.write_text(text, "utf-8")
         load_checked(tmp)  # as `pipeline validate` will: refuse to write what it would refuse
         os.link(tmp, out)  # fails if `out` appeared meanwhile: never overwrites
+        written = True
+    except ConfigError as exc:  # named as the file it would have been, not the staged copy
+        raise ConfigError(
+            [replace(p, file=p.file.replace(str(tmp), str(out))) for p in exc.problems]
+        ) from None
     except FileExistsError:
         raise InputError(
             Problem(
@@ -160,4 +192,8 @@ def write_sites(
         ) from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        if not written:
+            for d in made:  # the folders made for it, innermost first
+                with contextlib.suppress(OSError):
+                    d.rmdir()
     return len(sites)
