@@ -110,6 +110,13 @@ def _bowtie(tmp: Path) -> str:
         ({"--max-cloud": "nan"}, BAD_INPUT, ["--max-cloud", "0 to 100"], "ValidationError"),
         # tried to start 100,000 local processes today
         ({"--workers": "100000"}, BAD_INPUT, ["--workers", "per core", "--scheduler"], ""),
+        # "is not a lon/lat box ... west < east": say it crosses the antimeridian, and the fix
+        (
+            {"--bbox": ["179.5", "50", "-179.5", "51"]},
+            BAD_INPUT,
+            ["--bbox", "antimeridian", "--bbox 179.5 50 180 51 and --bbox -180 50 -179.5 51"],
+            "",
+        ),
         # a self-crossing polygon was taken for "no polygon" today
         ({"--geojson": "BOWTIE"}, BAD_INPUT, ["is not a valid polygon", "Self-intersection"], ""),
     ],
@@ -124,6 +131,7 @@ def _bowtie(tmp: Path) -> str:
         "max-cloud-negative",
         "max-cloud-nan",
         "workers-100000",
+        "bbox-across-the-antimeridian",
         "geojson-bowtie",
     ],
 )
@@ -173,6 +181,21 @@ def test_every_scan_validate_and_scan_sites_argument_has_help() -> None:
     assert missing == []
     text = cli("scan", "--help").stdout
     assert "75 another scan" in text and "--tile-km KM" in text
+
+
+def test_a_scan_where_no_tile_has_imagery_exits_3_saying_why(tmp_path: Path) -> None:
+    """A region the catalogue does not cover: every tile written as no-imagery, nothing
+    compared, and the scan exited 0."""
+    out = tmp_path / "o"
+    res = cli(*scan_args(out, ["-1.455", "48.105", "-1.452", "48.108"]))  # east of the demo
+    assert res.returncode == UNAVAILABLE, res.stderr
+    assert "no tile had usable imagery in both windows (before: no sentinel-2-l1c scene" in (
+        res.stderr
+    )
+    assert "check that --catalog covers the region" in res.stderr
+    prov = json.loads((out / "scan.json").read_text())  # the outputs say so too
+    assert prov["tiles"]["written"] == prov["tiles"]["planned"] >= 1
+    assert {t["status"] for t in prov["per_tile"].values()} == {"no-imagery"}
 
 
 # -- a full disk --------------------------------------------------------------------------------

@@ -460,6 +460,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if r.failed:
         print("run the same command again to retry the failed tiles", file=sys.stderr)
         return 3
+    if r.imagery == 0:
+        print(
+            f"no tile had usable imagery in both windows ({r.why_not or 'no scene found'}): "
+            "nothing was compared; widen the windows, raise --max-cloud, or check that "
+            "--catalog covers the region",
+            file=sys.stderr,
+        )
+        return exit_code(DataUnavailable())
     return 0
 
 

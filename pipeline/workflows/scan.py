@@ -354,6 +354,10 @@ class ScanResult:
     km2: float = 0.0
     seconds: float = 0.0
     outputs: dict[str, str] = field(default_factory=dict)
+    imagery: int = 0
+    """Tiles written with imagery in both windows (the others: no-imagery)."""
+    why_not: str = ""
+    """Why a tile had no imagery (its first problem), when one had none."""
 
 
 def written(out: Path, tile: Tile, fingerprint: str) -> dict[str, Any] | None:
@@ -519,6 +523,15 @@ def _scan(
             _close(client, futures)
     result = ScanResult(len(tiles), len(summaries) - skipped, skipped, failed)
     result.km2 = done_km2
+    result.imagery = sum(1 for x in summaries.values() if x.get("status") == "done")
+    result.why_not = next(
+        (
+            x["problems"][0]
+            for x in summaries.values()
+            if x.get("status") != "done" and x.get("problems")
+        ),
+        "",
+    )
     if limit is not None and finished < len(todo):
         result.seconds = time.perf_counter() - t0
         return result  # interrupted on purpose: the tiles written stay for the resume

@@ -75,8 +75,17 @@ def region_from(
     if bbox is not None:
         w, s, e, n = bbox
         fix = "give --bbox W S E N in decimal degrees, west < east and south < north"
+        given = " ".join(f"{v:g}" for v in bbox)
+        if -180 <= e < w <= 180 and -90 <= s < n <= 90:
+            raise _bad(
+                "--bbox",
+                given,
+                f"has west ({w:g}) east of east ({e:g}): a box across the antimeridian (±180°) "
+                "is not scanned in one piece",
+                f"scan it in two: --bbox {w:g} {s:g} 180 {n:g} and --bbox -180 {s:g} {e:g} {n:g}",
+            )
         if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
-            raise _bad("--bbox", " ".join(f"{v:g}" for v in bbox), "is not a lon/lat box", fix)
+            raise _bad("--bbox", given, "is not a lon/lat box", fix)
         geom = box(w, s, e, n)
         name = f"bbox {w:g} {s:g} {e:g} {n:g}"
     elif geojson is not None:
