@@ -431,7 +431,8 @@ def _client(scheduler: str | None, workers: int, todo: int, say: Callable[[str],
 
     if scheduler:
         try:
-            return Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+            # It accepted a connection (scan_args.check_scheduler): give its handshake time.
+            return Client(scheduler, timeout=3 * SCHEDULER_TIMEOUT_S)
         except (OSError, TimeoutError) as exc:
             raise DataUnavailable(
                 f"cannot reach the Dask scheduler {scheduler}: {exc}; no tile was started",
@@ -454,7 +455,8 @@ def _client(scheduler: str | None, workers: int, todo: int, say: Callable[[str],
 
 def _close(client: Any, futures: list[Any]) -> None:
     """Cancel what is left, then close the client and its local cluster (if it made one), in
-    that order, so that no worker is cut off mid-message (no CommClosedError at the end)."""
+    that order: the scheduler forgets the tasks before its workers are told to stop, rather
+    than workers being cut off mid-message (which logs CommClosedError tracebacks)."""
     if futures:
         client.cancel([f for f in futures if not f.done()])
     cluster = client.cluster
