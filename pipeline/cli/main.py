@@ -738,9 +738,10 @@ def parser() -> argparse.ArgumentParser:
         "scan",
         parents=[common],
         help="sweep a whole region for change, tile by tile on a Dask cluster",
-        description="Exit codes: 0 done, 2 bad input (nothing written), 3 some tiles failed "
-        "(run again to retry them) or the --scheduler does not answer, 75 another scan is "
-        "writing the same --out, 130 interrupted (run again to resume).",
+        description="Exit codes: 0 done, 2 bad input (nothing written) or a full disk, 3 some "
+        "tiles failed (run again to retry them), no tile had imagery, or the --scheduler does "
+        "not answer, 75 another scan is writing the same --out, 130 interrupted (run again to "
+        "resume).",
     )
     where = sc.add_mutually_exclusive_group(required=True)
     where.add_argument(
