@@ -79,6 +79,27 @@ def _bowtie(tmp: Path) -> str:
     return str(path)
 
 
+def _far(tmp: Path) -> str:
+    path = tmp / "far.geojson"
+    squares = [
+        [[x, y], [x + 0.02, y], [x + 0.02, y + 0.02], [x, y + 0.02], [x, y]]
+        for x, y in ((-1.66, 48.10), (36.0, 50.0))  # Rennes, Kharkiv
+    ]
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {"type": "Polygon", "coordinates": [r]},
+            }
+            for r in squares
+        ],
+    }
+    path.write_text(json.dumps(fc))
+    return str(path)
+
+
 @pytest.mark.parametrize(
     ("change", "code", "needles", "not_said"),
     [
@@ -117,6 +138,8 @@ def _bowtie(tmp: Path) -> str:
             ["--bbox", "antimeridian", "--bbox 179.5 50 180 51 and --bbox -180 50 -179.5 51"],
             "",
         ),
+        # two small squares 2,700 km apart: a mosaic of the span between them (it hung)
+        ({"--geojson": "FAR"}, BAD_INPUT, ["region", "far apart", "one by one"], ""),
         # a self-crossing polygon was taken for "no polygon" today
         ({"--geojson": "BOWTIE"}, BAD_INPUT, ["is not a valid polygon", "Self-intersection"], ""),
     ],
@@ -132,6 +155,7 @@ def _bowtie(tmp: Path) -> str:
         "max-cloud-nan",
         "workers-100000",
         "bbox-across-the-antimeridian",
+        "geojson-far-apart",
         "geojson-bowtie",
     ],
 )
@@ -148,7 +172,7 @@ def test_bad_scan_input_is_refused_before_anything_is_written(
         values = value if isinstance(value, list) else [value]
         if flag == "--geojson":
             i = argv.index("--bbox")
-            argv[i : i + 5] = ["--geojson", _bowtie(tmp_path)]
+            argv[i : i + 5] = ["--geojson", (_bowtie if value == "BOWTIE" else _far)(tmp_path)]
             continue
         if flag == "--scheduler":
             i = argv.index("--workers")

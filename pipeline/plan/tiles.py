@@ -97,12 +97,13 @@ def main_crs(region_lonlat: BaseGeometry) -> CRS:
     return utm_crs(c.x, c.y)
 
 
-def region_km2(region_lonlat: BaseGeometry) -> float:
-    """The region's area in km², on its main UTM zone."""
+def region_size(region_lonlat: BaseGeometry) -> tuple[float, float, float]:
+    """The region's area in km², and the width and height in km of its bounding box, on its
+    main UTM zone (the box is what the tiles' mosaic covers)."""
     crs = main_crs(region_lonlat)
-    return (
-        float(shape(transform_geom("EPSG:4326", crs, region_lonlat.__geo_interface__)).area) / 1e6
-    )
+    geom = shape(transform_geom("EPSG:4326", crs, region_lonlat.__geo_interface__))
+    left, bottom, right, top = geom.bounds
+    return float(geom.area) / 1e6, (right - left) / 1e3, (top - bottom) / 1e3
 
 
 def plan_tiles(

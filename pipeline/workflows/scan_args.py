@@ -20,7 +20,7 @@ from shapely.validation import explain_validity
 
 from pipeline.config.aoi import Site, Window
 from pipeline.errors import DataUnavailable, InputError, Problem
-from pipeline.plan.tiles import MIN_OVERLAP_M, Tile, region_km2
+from pipeline.plan.tiles import MIN_OVERLAP_M, Tile, region_size
 from pipeline.workflows.scan import SCAN_FILES, SCAN_LOCK, SCHEDULER_TIMEOUT_S, TILES, ScanSpec
 from pipeline.write import outdir
 
@@ -191,9 +191,18 @@ def check_settings(tile_km: float, max_cloud: float, workers: int | None) -> Non
 
 
 def check_tiles(spec: ScanSpec) -> list[Tile]:
-    """The scan's tiles, refusing a region no tile covers and more than MAX_TILES (an estimate
-    from the region's area refuses a huge count before the tiles are planned)."""
-    km2 = region_km2(shape(spec.region))
+    """The scan's tiles, refusing a region no tile covers, more than MAX_TILES (an estimate
+    from the region's area refuses a huge count before the tiles are planned), and parts so far
+    apart that the mosaic of their span would exceed MAX_REGION_KM2."""
+    km2, width, height = region_size(shape(spec.region))
+    if width * height > MAX_REGION_KM2:
+        raise _bad(
+            "region",
+            f"{width:,.0f} x {height:,.0f} km",
+            f"spans more than {MAX_REGION_KM2:,.0f} km² from end to end (its parts are far "
+            "apart): the mosaic covers the whole span",
+            "scan the parts one by one (a --geojson or --bbox each)",
+        )
     need = max(MIN_TILE_KM, math.ceil(math.sqrt(km2 / (0.8 * MAX_TILES)) * 10) / 10)
 
     def too_many(n: int, about: str) -> InputError:
