@@ -7,10 +7,12 @@ and writes the tile's results atomically under DIR/tiles/<id>/ (class.tif on the
 regions.geojson of the regions whose centroid lies in the core, tile.json, thumbnails of its
 strongest candidates). A task holds one tile's stack in memory, never the region's.
 
-The driver submits the tiles not yet written (a killed scan resumes: written tiles are skipped),
-retries a failed task (`retries=`), records a tile that still fails with its reason and goes on,
-then mosaics the tiles' class rasters into DIR/change.tif (a COG on the main UTM zone), ranks the
-regions into DIR/candidates.geojson and writes DIR/index.html and DIR/scan.json as one set.
+The driver holds an flock on DIR/scan.lock (a second scan of DIR stops at once, LockHeld) and
+submits the tiles not yet written (a killed scan resumes: written tiles are skipped), retries a
+failed task (`retries=`), records a tile that still fails with its reason and goes on (a full
+disk stops the scan: InputError naming --out), then mosaics the tiles' class rasters into
+DIR/change.tif (a COG on the main UTM zone), ranks the regions into DIR/candidates.geojson and
+writes DIR/index.html and DIR/scan.json as one set.
 """
 
 from __future__ import annotations
