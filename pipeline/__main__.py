@@ -1,3 +1,3 @@
-from pipeline.cli.main import main
+from pipeline.cli.entry import run
 
-raise SystemExit(main())
+raise SystemExit(run())

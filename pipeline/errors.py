@@ -68,3 +68,8 @@ class CatalogUnreachable(DataUnavailable):
 
 class LockHeld(PipelineError):
     """Another run holds the lock (a scheduled run overlapping the previous one)."""
+
+
+class NoSpace(DataUnavailable):
+    """The output could not be written: no space left on its device, a quota, or a file size
+    limit. Nothing the command wrote is left behind."""

@@ -221,22 +221,13 @@ def test_scenes_lists_the_acquisitions(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_leftovers_of_dead_runs_are_swept_but_not_those_of_live_runs(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
+    from tests.support.killed import killed, live_staging
 
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
     claim_dir = tmp_path.joinpath(*OUT_PARTS)
     claim_dir.parent.mkdir(parents=True)
-    dead_tmp = claim_dir.parent / f".{claim_dir.name}.tmp-{dead.stdout.strip()}-abc123"
-    live_tmp = claim_dir.parent / f".{claim_dir.name}.tmp-{os.getppid()}-def456"
-    dead_tmp.mkdir()
-    live_tmp.mkdir()
-    assert main(["run", "demo", "--out", str(tmp_path)]) == 0
-    assert not dead_tmp.exists()
-    assert live_tmp.exists(), "a concurrent run's work in progress was deleted"
+    killed("folder", claim_dir)  # a run killed while writing the claim's folder
+    (dead_tmp,) = claim_dir.parent.iterdir()
+    with live_staging(claim_dir.parent) as live_tmp:
+        assert main(["run", "demo", "--out", str(tmp_path)]) == 0
+        assert not dead_tmp.exists()
+        assert live_tmp.exists(), "a concurrent run's work in progress was deleted"

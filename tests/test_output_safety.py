@@ -19,6 +19,7 @@ import pipeline.workflows.run as run_mod
 from pipeline.cli.main import main
 from pipeline.workflows.state import exclusive
 from pipeline.write import outdir
+from tests.support.killed import killed, live_staging
 from tests.test_bad_input import DEMO_CATALOG, as_yaml, tree
 from tests.test_compare import AFTER_DIR, BEFORE_DIR, stack
 
@@ -185,6 +186,18 @@ def test_a_run_killed_at_the_end_leaves_the_previous_aoi_files_as_one_set(
         assert digest(aoi / n) == d, f"{n} is not from the same run as report.json"
 
 
+def user_lookalikes(folder: Path, pid: int) -> dict[str, str]:
+    """The user's own folders whose names look like the tool's temporaries of a dead process."""
+    made = {}
+    for name in (f".photos.old-{pid}", f".thesis.tmp-{pid}-final", f".x.tmp-{pid}-y"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "mine.txt").write_text(f"{name}: mine\n")
+    (folder / f".set.tmp-{pid}-z").mkdir()
+    (folder / f".set.tmp-{pid}-z" / ".commit").write_text('{"files": ["mine.txt"]}')
+    made.update(tree(folder))
+    return made
+
+
 def test_a_set_committed_by_a_killed_run_is_rolled_forward(tmp_path: Path) -> None:
     folder = tmp_path / "aoi"
     folder.mkdir()
@@ -192,39 +205,60 @@ def test_a_set_committed_by_a_killed_run_is_rolled_forward(tmp_path: Path) -> No
         (folder / n).write_text(f"old {n}\n")
     outdir.record(folder, "summary.json", "report.md")
     pid = dead_pid()
-    stage = folder / f".set.tmp-{pid}-x1"
-    stage.mkdir()
-    (stage / "report.md").write_text("new report.md\n")  # summary.json already moved in:
-    (folder / "summary.json").write_text("new summary.json\n")
-    (stage / ".commit").write_text(json.dumps({"files": ["summary.json", "report.md"]}))
-    uncommitted = folder / f".set.tmp-{pid}-x2"
-    uncommitted.mkdir()
-    (uncommitted / "report.md").write_text("never committed\n")
-    leftovers = [folder / f".report.md.{pid}.tmp", folder / f".x.tmp-{pid}-y"]
-    leftovers[0].write_text("half")
-    leftovers[1].mkdir()
-    live = folder / f".x.tmp-{os.getppid()}-z"  # a live process's work in progress
-    live.mkdir()
+    mine = user_lookalikes(folder / "user", pid)
+    # Killed after committing the set, with report.md moved in and summary.json not yet:
+    killed(
+        "committed", folder, "report.md", "new report.md\n", "summary.json", "new summary.json\n"
+    )
+    assert (folder / "summary.json").read_text() == "old summary.json\n"
+    killed("set", folder, "report.md", "never committed\n")  # killed before the commit
+    killed("folder", folder / "x")  # killed while writing an output folder
+    leftover = folder / f".report.md.{pid}.tmp"
+    leftover.write_text("half")
     other = folder / f".notes.txt.{pid}.tmp"  # another program's temporary file: not ours
     other.write_text("someone else's")
-    assert outdir.sweep_tree(tmp_path) == 4
+    with live_staging(folder) as live:  # a live process's work in progress
+        assert outdir.sweep_tree(tmp_path) == 4
+        assert live.is_dir()
     assert (folder / "report.md").read_text() == "new report.md\n"
     assert (folder / "summary.json").read_text() == "new summary.json\n"
     assert sorted(os.listdir(folder)) == sorted(
-        [outdir.MANIFEST, "report.md", "summary.json", live.name, other.name]
+        [outdir.MANIFEST, "report.md", "summary.json", "user", live.name, other.name]
     )
+    assert tree(folder / "user") == mine, "a user's folder named like a temporary was touched"
+
+
+def test_an_old_swapped_out_folder_is_swept_only_when_it_holds_the_tools_files_alone(
+    tmp_path: Path,
+) -> None:
+    """`.NAME.old-PID` folders of versions before the staging marker: removed file by file when
+    they hold the tool's manifest and its files only; kept whole with anything else in them."""
+    pid = dead_pid()
+    site = tmp_path / "demo" / "rennes-sw"
+    ours, mixed = site / f".claim.old-{pid}", site / f".other.old-{pid}"
+    for folder in (ours, mixed):
+        folder.mkdir(parents=True)
+        (folder / "report.json").write_text("{}\n")
+        outdir.record(folder, "report.json")
+    (mixed / "notes.txt").write_text("mine\n")
+    kept = tree(mixed)
+    assert outdir.sweep_tree(tmp_path / "demo") == 1
+    assert not ours.exists()
+    assert tree(mixed) == kept
 
 
 def test_stale_temporaries_anywhere_under_the_aoi_are_swept_when_a_run_starts(
     tmp_path: Path,
 ) -> None:
     pid = dead_pid()
-    other = tmp_path / "demo" / "other-site" / f".some-claim.tmp-{pid}-abc"
-    other.mkdir(parents=True)
+    killed("folder", tmp_path / "demo" / "other-site" / "some-claim")
     top = tmp_path / "demo" / f".summary.json.{pid}.tmp"
     top.write_text("half")
+    mine = user_lookalikes(tmp_path / "demo" / "rennes-sw", pid)
     assert main(["run", "demo", "--out", str(tmp_path)]) == 0
-    assert not other.exists() and not top.exists()
+    assert os.listdir(tmp_path / "demo" / "other-site") == []
+    assert not top.exists()
+    assert {k: v for k, v in tree(tmp_path / "demo" / "rennes-sw").items() if k in mine} == mine
 
 
 def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
@@ -239,8 +273,9 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 130, done.stderr
     assert "interrupted" in done.stderr and "Traceback" not in done.stderr
-    site = tmp_path / "demo" / "rennes-sw"
-    assert not [p for p in site.iterdir() if outdir.is_temporary(p.name)]
+    # killed before its one check was finished: no temporaries, and nothing else new either
+    # (its folders, lock and manifest are taken back as for any run that fails)
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- case 3: swapped lat/lon -------------------------------------------------------------------

@@ -435,25 +435,32 @@ def test_undelivered_alert_is_retried_next_run(tmp_path: Path, http_server: HTTP
     run (nothing new) delivers it once."""
     cat = tmp_path / "catalog"
     add_item(cat, "rennes_20150821_TEST_L2A", "2015-08-21T11:00:00Z", A)
+    add_item(cat, "rennes_20170621_TEST_L2A", "2017-06-21T11:00:00Z", B)
     add_item(cat, "rennes_20170711_TEST_L2A", "2017-07-11T11:00:00Z", B)
     add_item(cat, "rennes_20170726_RESERVED_PARK_L2A", "2017-07-26T11:00:00Z", B, park=True)
     hook, posted = receiver(http_server)
     config = write_config(tmp_path, str(cat / "catalog.json"), {"url": hook})
     out = tmp_path / "out"
     args = ["watch", "--config", str(config), "--out", str(out)]
-    # Run 1 uses only the newest clear image (the park), so there is nothing to alert against.
-    assert main(args) == 0
+    # Run 1, a first run: the newest clear image (the park) is compared with the one before it
+    # (07-11, which enters the history); the oldest is superseded. The park alerts, but the
+    # receiver is down for the first attempt and both retries.
+    http_server.fail("/hook", 503, times=3)
+    assert main(args) == 69
     assert db_rows(out, "SELECT scene_id, outcome FROM scenes ORDER BY scene_id") == [
-        ("rennes_20170711_TEST_L2A", "superseded"),
+        ("rennes_20170621_TEST_L2A", "superseded"),
+        ("rennes_20170711_TEST_L2A", "used"),
         ("rennes_20170726_RESERVED_PARK_L2A", "used"),
     ]
-    add_item(cat, "rennes_20170805_RESERVED_L2A", "2017-08-05T11:00:00Z", B)
-    http_server.fail("/hook", 503, times=3)  # the first attempt and both retries
-    assert main(args) == 69
+    assert db_rows(out, "SELECT scene_id, previous_scene_id FROM history ORDER BY acquired") == [
+        ("rennes_20170711_TEST_L2A", None),
+        ("rennes_20170726_RESERVED_PARK_L2A", "rennes_20170711_TEST_L2A"),
+    ]
     assert posted == []
     assert db_rows(out, "SELECT status, attempts FROM alerts") == [("failed", 1)]
-    assert main(args) == 0
-    assert len(posted) == 1 and posted[0]["scene_id"] == "rennes_20170805_RESERVED_L2A"
+    assert main(args) == 0  # nothing new: the pending alert is delivered, once
+    assert len(posted) == 1 and posted[0]["scene_id"] == "rennes_20170726_RESERVED_PARK_L2A"
+    assert 50_000 < posted[0]["appeared_m2"] < 110_000  # the park is ~7.7 ha
     assert db_rows(out, "SELECT status, attempts FROM alerts") == [("sent", 2)]
 
 

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import logging
 import logging.handlers
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,10 @@ from pathlib import Path
 from types import FrameType
 
 from pipeline import __version__, allocator
-from pipeline.config.aoi import AOIConfig, Verdict, check_name, configs_dir, load_checked
+from pipeline.cli import timeline as timeline_cli
+from pipeline.cli.signals import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
+from pipeline.config.aoi import AOIConfig, Verdict, load_checked
+from pipeline.config.lookup import check_name, config_dirs, configs_dir
 from pipeline.detect.core import uses_reference
 from pipeline.detect.refperiod import MIN_USABLE
 from pipeline.errors import (
@@ -54,6 +58,7 @@ from pipeline.workflows.scan_args import (
 from pipeline.workflows.scan_sites import DEFAULT_TOP, write_sites
 from pipeline.workflows.watch import LOCK_FILE, LOG_FILE, dry_run, watch
 from pipeline.write import outdir
+from pipeline.write.undo import no_space
 
 
 def _warn(problems: list[Problem]) -> None:
@@ -68,6 +73,16 @@ def _load(path: str | Path) -> AOIConfig:
 
 
 def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:
+    if aoi and config:  # which one was meant? (`run demo --config rostov.yaml` ran rostov)
+        raise InputError(
+            Problem(
+                "command line",
+                "AOI and --config",
+                "both given; a command checks one AOI",
+                value=f"{aoi} --config {config}",
+                fix=f"give the AOI name ({aoi}) or --config {config}, not both",
+            )
+        )
     if config:
         return _load(config), Path(config)
     if aoi and aoi.endswith((".yaml", ".yml")) and Path(aoi).is_file():
@@ -81,7 +96,7 @@ def _resolve(aoi: str | None, config: str | None) -> tuple[AOIConfig, Path]:
                 fix="pass an AOI name, e.g. `pipeline run demo`",
             )
         )
-    path = check_name(aoi, configs_dir())
+    path = check_name(aoi, config_dirs())
     return _load(path), path
 
 
@@ -147,8 +162,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             Problem(
                 str(configs_dir()),
                 "",
-                "no config files found",
-                fix="pass files: pipeline validate configs/*.yaml",
+                "no config files found (looked for *.yaml in "
+                + ", ".join(str(d) for d in config_dirs())
+                + ")",
+                fix="pass files: pipeline validate path/to/*.yaml",
             )
         )
     failed = 0
@@ -166,6 +183,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _configure_cache(args: argparse.Namespace) -> None:
+    cache.check_settings(args.cache_dir, enabled=not args.no_cache)
     cache.configure(
         args.cache_dir,
         refresh=args.refresh,
@@ -176,6 +194,10 @@ def _configure_cache(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg, path = _resolve(args.aoi, args.config)
+    if not args.out.strip():  # `--out "$OUT"` with OUT unset would write into the current folder
+        raise InputError(
+            Problem("command line", "--out", "is empty", "", "give a folder, e.g. --out outputs")
+        )
     out = Path(args.out)
     folders = _selection(cfg, path, args.claim or [], args.site or [])
     _check_run_outputs(out, cfg.aoi, folders)
@@ -189,6 +211,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{exc.message or 'unknown'}); nothing was done",
             fix=f"wait for it to finish, or give this run another --out than {out}",
         ) from None
+    except OSError as exc:  # the disk full: one line and exit 3, nothing left (run_aoi undid it)
+        full = no_space(exc, out, kept=out / cfg.aoi if (out / cfg.aoi).exists() else None)
+        if full is None:
+            raise
+        raise full from None
     print(f"\n{'site':28} {'claim':34} verdict")
     for o, _path in done:
         print(f"{o.site.id:28} {o.claim.id:34} {o.judgement.verdict}")
@@ -223,7 +250,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_scenes(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    cfg, _ = _resolve(args.aoi, args.config)
+    cfg, path = _resolve(args.aoi, args.config)
+    _selection(cfg, path, args.claim or [], args.site or [])  # unknown ids: exit 2, listed
     _configure_cache(args)
     source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
     todo = [
@@ -300,8 +328,15 @@ def _size(n: float) -> str:
 
 def cmd_cache(args: argparse.Namespace) -> int:
     root = cache.location(args.cache_dir)
+    # info only reads: a folder not there yet is fine; prune and verify remove entries
+    cache.check_location(
+        root, cache.setting(args.cache_dir), writable=args.action != "info", no_cache=False
+    )
     disk = cache.DiskCache(root)
-    limit = cache.max_bytes(args.max_gb if args.max_gb is not None else args.cache_max_gb)
+    if args.max_gb is not None:
+        limit = cache.max_bytes(args.max_gb, flag="--max-gb")
+    else:
+        limit = cache.max_bytes(args.cache_max_gb)
     if args.action == "info":
         entries = disk.stat()
         total = sum(e.size for e in entries)
@@ -371,6 +406,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"look: {flag}")
     print(f"outputs: {args.out}/ (change.tif, regions.geojson, report.json, panel.png)")
     return 0
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    if args.footprint:
+        return timeline_cli.run_files(args)
+    if len(args.items) > 1:
+        raise InputError(
+            Problem(
+                "pipeline timeline",
+                "AOI",
+                f"{len(args.items)} names given where one AOI is needed",
+                " ".join(args.items),
+                fix="one AOI (pipeline timeline rostov), or your files with --footprint F.geojson "
+                "--out DIR",
+            )
+        )
+    cfg, path = _resolve(args.items[0] if args.items else None, args.config)
+    _configure_cache(args)
+    return timeline_cli.run_aoi(args, cfg, path)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -519,8 +573,34 @@ def _watch_logging(log_file: Path | None, verbose: bool, quiet: bool) -> list[lo
     return handlers
 
 
-def cmd_watch(args: argparse.Namespace) -> int:
+def _watch_aoi(args: argparse.Namespace) -> tuple[AOIConfig, Path]:
+    """The AOI of `watch`: by name (positional or --aoi) or --config; two that disagree are
+    refused (which one was meant cannot be guessed, and watching the wrong one sends alerts)."""
+    named = [(f, v) for f, v in (("AOI", args.aoi), ("--aoi", args.aoi_opt)) if v]
+    if len({v for _, v in named}) > 1:
+        raise ConfigError(
+            Problem(
+                "command line",
+                "--aoi",
+                f"two different AOIs given: {args.aoi} (positional) and --aoi {args.aoi_opt}",
+                fix=f"give one: `pipeline watch {args.aoi}` or `pipeline watch {args.aoi_opt}`",
+            )
+        )
     cfg, path = _resolve(args.aoi_opt or args.aoi, args.config)
+    if args.config and named and named[0][1] != cfg.aoi:
+        raise ConfigError(
+            Problem(
+                str(path),
+                "aoi",
+                f"--config is AOI {cfg.aoi!r}, but {named[0][0]} {named[0][1]!r} was given too",
+                fix=f"drop {named[0][0]}, or give the config of {named[0][1]!r}",
+            )
+        )
+    return cfg, path
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    cfg, path = _watch_aoi(args)
     unknown = [s for s in args.site or [] if s not in {x.id for x in cfg.sites}]
     if unknown:
         raise ConfigError(
@@ -608,6 +688,9 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", help="a config file anywhere, instead of an AOI name")
         sp.add_argument("--claim", action="append", help="only this claim id (repeatable)")
         sp.add_argument("--site", action="append", help="only this site id (repeatable)")
+        cache_options(sp)
+
+    def cache_options(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--cache-dir",
             help="where downloaded image windows are kept (default: $WITHDRAWAL_CACHE_DIR, "
@@ -840,6 +923,11 @@ def parser() -> argparse.ArgumentParser:
     )
     ss.add_argument("--out", required=True, metavar="FILE", help="configs/NAME.yaml (new file)")
     ss.set_defaults(func=cmd_scan_sites)
+    timeline_cli.add_parser(sub, common, cache_options, overwrite).set_defaults(func=cmd_timeline)
+    for name, sp in sub.choices.items():  # every command's --help lists its exit codes
+        if "exit codes" not in f"{sp.description} {sp.epilog}".lower():
+            sp.epilog = exit_help(name)
+    p.epilog = exit_help()
     return p
 
 
@@ -880,6 +968,30 @@ alert not delivered, retried next run)."""
 EXIT_ALERT_UNDELIVERED = 69  # EX_UNAVAILABLE
 
 
+def exit_help(command: str = "") -> str:
+    """The exit codes of `command` (of the program, without one), for --help."""
+    bad = exit_code(InputError([]))
+    unavailable = exit_code(DataUnavailable())
+    end = f", {EXIT_INTERRUPTED} interrupted (Ctrl-C or SIGTERM)."
+    done = {
+        "run": f"0 the checks ran, 1 a --fail-on verdict came out (or a bug), {bad} bad input "
+        f"(nothing was done), {unavailable} data unavailable (catalogue unreachable, a window "
+        f"without usable imagery, or no space left under --out), {exit_code(LockHeld())} "
+        "another run of the AOI is writing --out",
+        "validate": f"0 every file is valid, {bad} bad input: a file has problems (each listed)",
+        "scenes": f"0 listed, {bad} bad input, {unavailable} catalogue unreachable",
+        "compare": f"0 compared, {bad} bad input (nothing was written), {unavailable} data "
+        "unavailable",
+        "scan-sites": f"0 the config was written, {bad} bad input (nothing was written)",
+    }
+    if command in done:
+        return f"Exit codes: {done[command]}{end}"
+    return (
+        f"Exit codes: 0 done, 1 a --fail-on verdict (or a bug), {bad} bad input, {unavailable} "
+        f"data unavailable{end} `pipeline COMMAND --help` lists each command's."
+    )
+
+
 def exit_code(exc: BaseException) -> int:
     """The exit code of an error, by its kind (EXIT_CODES)."""
     return next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), 1)
@@ -912,7 +1024,10 @@ def main(argv: list[str] | None = None) -> int:
             "interrupted; finished outputs are kept, the unfinished one was discarded",
             file=sys.stderr,
         )
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `pipeline scenes rostov | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return EXIT_BROKEN_PIPE
     finally:
         logging.getLogger("pipeline").removeHandler(console)
 

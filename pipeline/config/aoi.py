@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import calendar
 import difflib
-import errno
 import math
 import re
 from datetime import date
@@ -33,6 +32,8 @@ from shapely import Polygon as ShapelyPolygon
 from shapely.geometry.polygon import orient
 from shapely.validation import explain_validity
 
+from pipeline.config.lookup import NAME_RE as NAME_RE  # scan names AOIs by it too
+from pipeline.config.lookup import not_a_file
 from pipeline.errors import ConfigError, Problem
 from pipeline.model.sensors import SENSORS, SensorName, choose_sensor, sensors_serving
 
@@ -60,7 +61,6 @@ MAX_YAML_VALUES = 200_000
 SWAP_WARN_KM = 1000.0
 """A site this far from every other site of its AOI, which would be near them with lat and lon
 swapped, gets a warning."""
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
@@ -235,6 +235,16 @@ def _valid_polygon(
     return [(float(x), float(y)) for x, y in list(ccw.exterior.coords)[:-1]]
 
 
+def check_outline(corners: list[tuple[float, float]], what: str) -> list[tuple[float, float]]:
+    """The checks of a site's polygon, for an outline that is not in a config (`compare
+    --site`); ValueError(problem, fix) when one fails."""
+    try:
+        return _valid_polygon(corners, what)
+    except PydanticCustomError as exc:
+        ctx = exc.context or {}
+        raise ValueError(str(ctx.get("problem", exc)), str(ctx.get("fix", ""))) from None
+
+
 class Site(_Model):
     """A place to look at: a point with a square box around it, or a polygon of [lon, lat] pairs."""
 
@@ -294,6 +304,19 @@ class Site(_Model):
             raise _err("a site has either a point or a polygon, not both", "remove one of them")
         if self.point is not None and self.box_km is None:
             raise _err("a point site needs box_km, the width of its square", "add box_km: 10")
+        west, _, east, _ = self.bounds()
+        if west < -180 or east > 180 or (self.polygon is not None and east - west > 180):
+            # a polygon's corners then lie on both sides of ±180 (its bounds span the globe)
+            what = "box" if self.polygon is None else "polygon"
+            raise _err(
+                f"the site's {what} crosses the antimeridian (±180° longitude); a site must "
+                "lie on one side of it",
+                "split it into two sites, one each side of 180° (corners up to 180 on one, "
+                "from -180 on the other)"
+                if self.polygon is not None
+                else "move the point so its box stays within -180..180, or split the area into "
+                "two polygon sites, one each side of 180°",
+            )
         w, h = self.size_km()
         if max(w, h) > MAX_BOX_KM:
             raise _err(
@@ -562,6 +585,13 @@ class Watch(_Model):
     )
     alert: Alert = Field(default_factory=Alert)  # built at first use (defer_build)
 
+    @field_validator("since")
+    @classmethod
+    def _since(cls, v: date | None) -> date | None:
+        if v is not None:
+            _not_future(v, "the date to watch from")
+        return v
+
 
 class AOIConfig(_Model):
     aoi: Identifier
@@ -621,66 +651,14 @@ class AOIConfig(_Model):
 # Loading
 
 
-def _config_files(configs_dir: Path) -> list[str]:
-    """AOI names of the config files that exist (regular files, links to one included)."""
-    return sorted(p.stem for p in configs_dir.glob("*.yaml") if p.is_file())
-
-
-def check_name(name: str, configs_dir: Path) -> Path:
-    """Turn an AOI name into its config path, refusing paths and unknown names."""
-    available = _config_files(configs_dir)
-    if not NAME_RE.match(name):
-        raise ConfigError(
-            Problem(
-                file=str(configs_dir),
-                field="AOI",
-                problem="an AOI name is a plain name, not a path or file name",
-                value=name,
-                fix=f"use one of: {', '.join(available) or '(none yet)'}; "
-                "for a config elsewhere give its path with --config path/to/file.yaml",
-            )
-        )
-    path = configs_dir / f"{name}.yaml"
-    if not path.is_file():
-        if path.exists() or path.is_symlink():
-            raise ConfigError(
-                Problem(
-                    file=str(path),
-                    field="AOI",
-                    problem=f"{_not_a_file(path)}, not a config file",
-                    value=name,
-                    fix=f"replace {path} with the AOI's YAML file; "
-                    f"configs that exist: {', '.join(available) or '(none)'}",
-                )
-            )
-        close = difflib.get_close_matches(name, available, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(
-            Problem(
-                file=str(path),
-                field="AOI",
-                problem="no such AOI",
-                value=name,
-                fix=f"{hint}configs that exist: {', '.join(available) or '(none)'}; "
-                f"to add one, copy configs/demo.yaml to {path}",
-            )
-        )
-    return path
-
-
-def _not_a_file(path: Path) -> str:
-    """What `path` is when it is not a readable regular file."""
-    try:
-        path.stat()
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "it is a symbolic link loop"
-        if path.is_symlink():
-            return f"it is a broken symbolic link (to {path.readlink()})"
-        return "it does not exist"
-    if path.is_dir():
-        return "it is a folder"
-    return "it is not a regular file"
+_BINARY = (
+    (b"II*\0", "a TIFF image"),
+    (b"MM\0*", "a TIFF image"),
+    (b"\x89PNG", "a PNG image"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\x7fELF", "a program"),
+)
+"""What a binary file given as a config is, by its first bytes."""
 
 
 def load(path: str | Path) -> AOIConfig:
@@ -694,7 +672,7 @@ def load_checked(path: str | Path) -> tuple[AOIConfig, list[Problem]]:
     path = Path(path)
     shown = str(path)
     if not path.is_file():
-        what = _not_a_file(path)
+        what = not_a_file(path)
         if what == "it does not exist":
             raise ConfigError(
                 Problem(shown, "", "file not found", fix="check the path; configs live in configs/")
@@ -719,7 +697,18 @@ def load_checked(path: str | Path) -> tuple[AOIConfig, list[Problem]]:
                     fix="give the AOI's YAML config (start from configs/demo.yaml)",
                 )
             )
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        if b"\0" in raw[:8192]:  # a GeoTIFF, a PNG, a zip given where the YAML goes
+            kind = next((k for m, k in _BINARY if raw.startswith(m)), "binary data")
+            raise ConfigError(
+                Problem(
+                    shown,
+                    "",
+                    f"this is not a YAML text file but {kind}",
+                    fix="give the AOI's YAML config (start from configs/demo.yaml)",
+                )
+            )
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             Problem(shown, "", f"cannot read the file: {exc}", fix="save it as UTF-8 text")
@@ -923,6 +912,13 @@ def _key_path(loader: yaml.SafeLoader, mapping: yaml.MappingNode, key: Any) -> s
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 _Loader.add_constructor("tag:yaml.org,2002:map", _mapping)
+# YAML 1.1 (PyYAML) reads 6e1 and 1.5e3 as text: a float needs a dot and a signed exponent.
+# Plain (unquoted) scientific notation is a number, as in YAML 1.2; quoted, it stays text.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def _count(node: yaml.Node) -> int:
@@ -1120,11 +1116,3 @@ def _line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
             break
         cur = nxt
     return line
-
-
-def configs_dir() -> Path:
-    """configs/ of the project (the current directory's, else the source tree's)."""
-    here = Path.cwd() / "configs"
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parent.parent / "configs"

@@ -35,6 +35,7 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -382,9 +383,14 @@ _active: DiskCache | None = None
 _configured = False
 
 
-def max_bytes(max_gb: float | None = None) -> int:
-    """The size limit: `max_gb`, else $WITHDRAWAL_CACHE_MAX_GB, else DEFAULT_MAX_GB (in bytes)."""
-    where, value = "--cache-max-gb", max_gb
+MAX_LIMIT_GB = 1e6
+"""Largest size limit accepted (a petabyte): beyond it a number is a typo, not a disk."""
+
+
+def max_bytes(max_gb: float | None = None, flag: str = "--cache-max-gb") -> int:
+    """The size limit: `max_gb` (given as option `flag`), else $WITHDRAWAL_CACHE_MAX_GB, else
+    DEFAULT_MAX_GB (in bytes)."""
+    where, value = flag, max_gb
     if value is None:
         env = os.environ.get(MAX_GB_VAR)
         if env is None or not env.strip():
@@ -396,7 +402,7 @@ def max_bytes(max_gb: float | None = None) -> int:
             value = None
         if value is None:
             raise _bad_limit(where, env)
-    if not value >= 0 or value == float("inf"):  # also NaN
+    if not 0 <= value <= MAX_LIMIT_GB:  # also NaN and infinity
         raise _bad_limit(where, value)
     return int(value * GB)
 
@@ -406,12 +412,60 @@ def _bad_limit(where: str, value: object) -> Exception:
         Problem(
             "command line" if where.startswith("--") else "environment",
             where,
-            "the cache size limit must be a number of gigabytes, 0 or more",
+            f"the cache size limit must be a number of gigabytes from 0 to {MAX_LIMIT_GB:,.0f}",
             value=value,
-            fix=f"e.g. {where}{' ' if where.startswith('--') else '='}20 (the default is "
+            fix="e.g. --max-gb 5 to prune down to 5 GB (0 empties the cache)"
+            if where == "--max-gb"
+            else f"e.g. {where}{' ' if where.startswith('--') else '='}20 (the default is "
             f"{DEFAULT_MAX_GB:g}); use --no-cache to keep nothing",
         )
     )
+
+
+def check_location(root: Path, where: str, writable: bool = True, no_cache: bool = True) -> None:
+    """Refuse (InputError, exit 2), before any work, a cache location that can never hold the
+    cache: a file, or a path under a file; with `writable`, also a folder (or the nearest
+    existing parent of a missing one) this process cannot write in. `where` names the setting
+    (--cache-dir, $WITHDRAWAL_CACHE_DIR); `no_cache`: the command has --no-cache. Nothing is
+    created."""
+    if where.startswith("--"):
+        fix = f"give {where} a folder you can write to (it is created when missing)" + (
+            ", or add --no-cache to neither read nor write the cache" if no_cache else ""
+        )
+    elif where.startswith("$"):
+        fix = f"set {where} to a folder you can write to (or to off), or pass --cache-dir DIR"
+    else:
+        fix = "pass --cache-dir DIR (a folder you can write to)" + (
+            ", or --no-cache" if no_cache else ""
+        )
+    probe, missing = root, None
+    while not probe.exists() and probe != probe.parent:
+        if probe.is_symlink():
+            raise InputError(
+                Problem(str(root), where, f"{probe} is a broken symbolic link", None, fix)
+            )
+        missing, probe = probe, probe.parent
+    if not probe.is_dir():
+        what = "is a file, not a folder" if probe == root else f"is under {probe}, a file"
+        raise InputError(Problem(str(root), where, f"the cache location {what}", None, fix))
+    if not writable:
+        return
+    try:  # the one sure test: make a folder there (and remove it at once)
+        if missing is None:
+            os.rmdir(tempfile.mkdtemp(prefix=".withdrawal-check-probe-", dir=root))
+        else:
+            os.mkdir(missing)
+            os.rmdir(missing)
+    except OSError as exc:
+        raise InputError(
+            Problem(
+                str(root),
+                where,
+                f"cannot write in the cache location: {exc.strerror or exc} ({missing or root})",
+                None,
+                fix,
+            )
+        ) from None
 
 
 def configure(
@@ -432,6 +486,25 @@ def configure(
         return None
     _active = DiskCache(location(cache_dir), refresh=refresh, max_bytes=limit)
     return _active
+
+
+def check_settings(cache_dir: Path | str | None = None, enabled: bool = True) -> None:
+    """Before a command's work (the CLI): refuse a cache location that can never hold the cache
+    (a file, a path under one) and, when the user named it (--cache-dir, $WITHDRAWAL_CACHE_DIR),
+    one that cannot be written; the default location only costs the cache when it fails."""
+    env = os.environ.get(ENV_VAR)
+    if not enabled or (cache_dir is None and env is not None and env.strip().lower() in _OFF):
+        return
+    named = cache_dir is not None or bool(env and env.strip())
+    check_location(location(cache_dir), setting(cache_dir), writable=named)
+
+
+def setting(cache_dir: Path | str | None = None) -> str:
+    """What says where the cache is: --cache-dir, $WITHDRAWAL_CACHE_DIR, or the default."""
+    if cache_dir is not None:
+        return "--cache-dir"
+    env = os.environ.get(ENV_VAR)
+    return f"${ENV_VAR}" if env and env.strip() else "the default cache location"
 
 
 def location(cache_dir: Path | str | None = None) -> Path:

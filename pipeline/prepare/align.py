@@ -55,6 +55,8 @@ def estimate_shift(ref: np.ndarray, mov: np.ndarray) -> tuple[float, float] | No
     # FFT time of float64; the OSCD and park figures are the same either way).
     a = np.where(both, ref - np.float32(np.median(ref[both])), np.float32(0.0))
     b = np.where(both, mov - np.float32(np.median(mov[both])), np.float32(0.0))
+    if not a.any() or not b.any():
+        return None  # a constant image has no texture to correlate: no shift can be measured
     shift, _err, _ = registration.phase_cross_correlation(
         a, b, upsample_factor=10, normalization=None
     )

@@ -7,8 +7,10 @@ next time, so the payload carries an `id` (aoi/site/scene) that a receiver can d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 from typing import TYPE_CHECKING
 
@@ -36,25 +38,41 @@ def run_command(argv: list[str], payload: str, timeout_s: float) -> str | None:
         WATCH_DISAPPEARED_M2=str(data.get("disappeared_m2", "")),
     )
     try:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             argv,
-            input=payload,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            capture_output=True,
-            timeout=timeout_s,
             env=env,
-            check=False,
+            start_new_session=True,  # its own process group: a timeout ends all it started
         )
     except FileNotFoundError:
         return f"alert command not found: {argv[0]}"
     except PermissionError:
         return f"alert command not executable: {argv[0]}"
+    try:
+        _out, err = proc.communicate(payload, timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        _kill_group(proc)
         return f"alert command timed out after {timeout_s:g} s: {argv[0]}"
+    except BaseException:  # interrupted (SIGTERM, Ctrl-C): leave nothing of it running
+        _kill_group(proc)
+        raise
+    done = subprocess.CompletedProcess(argv, proc.returncode, None, err)
     if done.returncode != 0:
         tail = (done.stderr or "").strip().splitlines()[-1:] or [""]
         return f"alert command exited {done.returncode}: {argv[0]} {tail[0][:200]}".rstrip()
     return None
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the command and whatever it started (a script's `sleep`, a hung `curl`), so that
+    no pipe stays open and nothing outlives the run; then reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.kill()
+    proc.communicate()
 
 
 def post(url: str, payload: str, timeout_s: float, retries: int) -> str | None:

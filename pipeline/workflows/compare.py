@@ -8,13 +8,16 @@ B11, B12, SCL, or blue, green, red, nir, swir16, swir22; radar: VV and VH as sig
 dB — the UNITS tag or the values say which). SCL, when present, masks clouds pixel by pixel. A
 file's date comes from its TIFFTAG_DATETIME tag, else a YYYY-MM-DD or YYYYMMDD in its name.
 Every file is warped onto the first BEFORE file's grid whatever its CRS or pixel size.
+What cannot be compared (files in reverse time order, empty, constant or tiny images, a --site
+off the images or not a simple outline) is refused before anything is written
+(`pipeline.workflows.compare_inputs`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,22 +25,26 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-import shapely
-import shapely.errors
-import shapely.geometry
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioIOError
-from rasterio.warp import transform_bounds
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from pipeline import __version__
 from pipeline.detect.core import OPTICAL_DETECTORS, Kind, detect_change
 from pipeline.errors import InputError, Problem
 from pipeline.judge.verdict import Image, identical
 from pipeline.model import image, radiometry
-from pipeline.model.grid import Grid, polygon_mask
+from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
 from pipeline.model.sensors import SENSORS
 from pipeline.read.gdal import warp_band, warp_bands
+from pipeline.workflows.compare_inputs import (
+    check_compared,
+    check_file,
+    check_footprints,
+    check_order,
+    check_usable,
+    site_mask,
+)
 from pipeline.write.export import (
     atomic_dir,
     regions_geojson,
@@ -105,15 +112,17 @@ def acquisition_date(path: Path, tags: dict[str, str]) -> tuple[dt.date | None, 
 
 def inspect(path: Path, role: str) -> UserImage:
     """Open a user GeoTIFF and map its bands; raise InputError saying what is wrong and the fix."""
-    if not path.is_file():
-        raise InputError(Problem(str(path), role, "file not found", fix="check the path"))
+    check_file(path, role)
     try:
-        with rasterio.open(path) as src:
-            descs = list(src.descriptions)
-            georef = src.crs is not None and not src.transform.is_identity
-            tags = src.tags()
-            band_tags = [src.tags(i) for i in range(1, src.count + 1)]
-            units = [u or "" for u in src.units]
+        with warnings.catch_warnings():
+            # a missing georeference is said below, as one error, not as rasterio's warning too
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                descs = list(src.descriptions)
+                georef = src.crs is not None and not src.transform.is_identity
+                tags = src.tags()
+                band_tags = [src.tags(i) for i in range(1, src.count + 1)]
+                units = [u or "" for u in src.units]
     except RasterioIOError as exc:
         raise InputError(
             Problem(
@@ -272,29 +281,23 @@ def compare(
             )
         )
     kind: Kind = "radar" if kinds == {"radar"} else "optical"
-    grid = _grid_of(users["before"][0].path)
-    for w, us in users.items():
-        for u in us:
-            with rasterio.open(u.path) as src:
-                b = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
-            gb = grid.bounds
-            if b[0] >= gb[2] or b[2] <= gb[0] or b[1] >= gb[3] or b[3] <= gb[1]:
-                raise InputError(
-                    Problem(
-                        str(u.path),
-                        w.upper(),
-                        f"does not overlap {users['before'][0].path}",
-                        fix="give images of the same place",
-                    )
-                )
-    within = polygon_mask(grid, site_rings(site)) if site is not None else None
-    with ThreadPoolExecutor(max_workers=2) as pool:  # GDAL reads and warps outside the GIL
-        futures = {w: [pool.submit(_read, u, grid) for u in us] for w, us in users.items()}
-        read = {w: [f.result() for f in fs] for w, fs in futures.items()}
+    check_order({w: [(u.path, u.date, u.date_from) for u in us] for w, us in users.items()})
+    first = users["before"][0].path
+    grid = _grid_of(first)
     area = (
         _geographic_pixel_area(grid)
         if grid.crs.is_geographic
         else abs(grid.transform.a * grid.transform.e)
+    )
+    check_footprints({w: [u.path for u in us] for w, us in users.items()}, grid, area, first)
+    within = site_mask(site, grid, first) if site is not None else None
+    with ThreadPoolExecutor(max_workers=2) as pool:  # GDAL reads and warps outside the GIL
+        futures = {w: [pool.submit(_read, u, grid) for u in us] for w, us in users.items()}
+        read = {w: [f.result() for f in fs] for w, fs in futures.items()}
+    check_usable(
+        {w: [(u.path, r[0]) for u, r in zip(users[w], read[w], strict=True)] for w in users},
+        within,
+        area,
     )
     order = {
         w: sorted(range(len(users[w])), key=lambda i: users[w][i].date or dt.date.min)
@@ -336,6 +339,7 @@ def compare(
         within=within,
     )
     change = found.change
+    check_compared(change.valid, area, within is not None)
     shown_images = [found.before, found.after] + ([found.baseline] if found.baseline else [])
     notes = list(dict.fromkeys(n for img in shown_images for n in img.notes)) + list(found.notes)
     names = {w: users[w][shown[w]].path.name for w in users}
@@ -392,49 +396,6 @@ def compare(
         report = report.model_copy(update={"outputs": outputs})
         write_json(tmp / "report.json", report.model_dump(mode="json"))
     return report
-
-
-def site_rings(path: Path) -> list[list[tuple[float, float]]]:
-    """The outer rings of the polygons in a GeoJSON file (Polygon, MultiPolygon, Feature or
-    FeatureCollection of them), in lon/lat; InputError naming what is wrong otherwise."""
-
-    def bad(problem: str, value: object = None) -> InputError:
-        return InputError(
-            Problem(
-                str(path),
-                "--site",
-                problem,
-                value,
-                fix="give a GeoJSON file whose features are polygons in lon/lat (EPSG:4326)",
-            )
-        )
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise bad("file not found") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise bad(f"not a readable GeoJSON file ({str(exc).splitlines()[0]})") from None
-    features = data.get("features") if isinstance(data, dict) else None
-    geoms = [f.get("geometry") for f in features] if isinstance(features, list) else [data]
-    if isinstance(data, dict) and data.get("type") == "Feature":
-        geoms = [data.get("geometry")]
-    rings: list[list[tuple[float, float]]] = []
-    for g in geoms:
-        try:
-            geom = shapely.geometry.shape(g)
-        except (AttributeError, TypeError, ValueError, KeyError, shapely.errors.GEOSException):
-            raise bad("holds a geometry shapely cannot read", g) from None
-        if not isinstance(geom, shapely.Polygon | shapely.MultiPolygon) or geom.is_empty:
-            raise bad("holds a geometry that is not a polygon", geom.geom_type)
-        for poly in getattr(geom, "geoms", [geom]):
-            w, s_, e_, n = poly.bounds
-            if not (-180 <= w <= e_ <= 180 and -90 <= s_ <= n <= 90):
-                raise bad("a polygon's corners are not [lon, lat] in range", poly.bounds)
-            rings.append([(float(x), float(y)) for x, y, *_ in poly.exterior.coords])
-    if not rings:
-        raise bad("holds no polygon")
-    return rings
 
 
 def _ha(m2: float) -> str:

@@ -15,10 +15,12 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from pipeline import __version__
-from pipeline.config.aoi import AOIConfig, Claim, Site
+from pipeline.config.aoi import AOIConfig, Claim, Site, Window
 from pipeline.detect.core import METHODS, Detection, Kind, detect_change, uses_reference
 from pipeline.detect.detectors import min_region_pixels
+from pipeline.detect.timeline import FootprintTimeline
 from pipeline.errors import CatalogUnreachable, DataUnavailable
+from pipeline.judge.occupancy import combine, judge_timeline
 from pipeline.judge.verdict import Judgement, Thresholds, Verdict, footprint, judge
 from pipeline.model.change import Change
 from pipeline.model.grid import Grid, plan_grid
@@ -29,7 +31,9 @@ from pipeline.plan.sites import site_masks
 from pipeline.prepare.restrict import clear_share, restrict
 from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack, stack_images
 from pipeline.workflows.state import exclusive
+from pipeline.workflows.timeline import timeline_site
 from pipeline.write import report as rpt
+from pipeline.write import timeline as tw
 from pipeline.write.export import (
     atomic_dir,
     regions_geojson,
@@ -39,6 +43,7 @@ from pipeline.write.export import (
 )
 from pipeline.write.outdir import AOI_FILES, RUN_LOCK, file_set, record, sweep_tree
 from pipeline.write.render import OverviewSite, PanelText, flicker, overview, panel, pictures
+from pipeline.write.undo import Undo
 
 log = logging.getLogger("pipeline.run")
 
@@ -62,6 +67,8 @@ class Outcome:
     """The site as drawn on the grid (True inside); None: the whole grid."""
     footprint: np.ndarray | None = None
     """The site's located footprint on the grid, when it has one."""
+    timeline: FootprintTimeline | None = None
+    """The footprint's occupancy on every acquisition of the claim's period (with a footprint)."""
 
     @property
     def pixel_area_m2(self) -> float:
@@ -131,6 +138,7 @@ class Outcome:
             config_sha256=self.config_sha256,
             credit=self.credit(),
             outputs=outputs or {},
+            timeline=tw.summary(self.timeline) if self.timeline is not None else None,
         )
 
 
@@ -225,6 +233,7 @@ def check(
         images=judged,
         footprint_mask=foot,
     )
+    timeline, judgement = _timeline(cfg, claim, site, source, windows, judgement)
     problems = tuple(f"{p.name}: {p.problem}" for p in picks.values() if p.problem)
     unmasked = [n for n, p in picks.items() if p.image is not None and not p.image.has_cloud_mask]
     caveat = (f"no cloud mask ({', '.join(unmasked)}): clouds count as change",) if unmasked else ()
@@ -245,7 +254,30 @@ def check(
         detection,
         within,
         foot,
+        timeline,
     )
+
+
+def _timeline(
+    cfg: AOIConfig,
+    claim: Claim,
+    site: Site,
+    source: Source,
+    windows: dict[str, Window],
+    judgement: Judgement,
+) -> tuple[FootprintTimeline | None, Judgement]:
+    """A site with a footprint: its occupancy on every acquisition of the claim's sensors over
+    the claim's period, and the verdict it gives (the window change maps' stays beside it)."""
+    if not site.footprint:
+        return None, judgement
+    sensors = list(dict.fromkeys(w.sensor for w in windows.values()))
+    try:
+        tl = timeline_site(cfg, site, source, sensors=[SENSORS[n] for n in sensors], claims=[claim])
+    except CatalogUnreachable:
+        raise
+    except DataUnavailable as exc:
+        return None, combine(judgement, None, f"timeline: {exc.message}")
+    return tl, combine(judgement, judge_timeline(tl, claim))
 
 
 def write(outcome: Outcome, out_dir: Path) -> Path:
@@ -303,6 +335,13 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                 scale_m=outcome.grid.resolution,
             )
             pictures(tmp / "before.png", tmp / "after.png", b.image, a.image)
+        if outcome.timeline is not None:
+            shown = {
+                n: p.scene.datetime.replace(tzinfo=None)
+                for n, p in outcome.picks.items()
+                if p.scene
+            }
+            tw.write(tmp, outcome.timeline, shown)
         outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
         write_json(tmp / "report.json", outcome.report(outputs).model_dump(mode="json"))
     return out_dir
@@ -323,11 +362,13 @@ def run_aoi(
     """Check every (claim, site) of the AOI and write each one's outputs, then the AOI's summary
     and report; returns what was done. Progress goes to the `pipeline.run` logger."""
     aoi_dir = out_root / cfg.aoi
-    aoi_dir.mkdir(parents=True, exist_ok=True)
-    record(
-        aoi_dir, RUN_LOCK, known=AOI_FILES
-    )  # before it exists: another run never sees it unowned
-    with exclusive(aoi_dir / RUN_LOCK):  # a second run of the AOI stops at once (LockHeld)
+    undo = Undo(aoi_dir, own=(RUN_LOCK,))  # a run that fails leaves nothing new behind
+    with undo.on_failure():
+        aoi_dir.mkdir(parents=True, exist_ok=True)
+        # recorded before it exists: another run never sees it unowned
+        record(aoi_dir, RUN_LOCK, known=AOI_FILES)
+    with exclusive(aoi_dir / RUN_LOCK), undo.on_failure():  # a second run stops at once
+        record(aoi_dir, RUN_LOCK, known=AOI_FILES)  # again: a failed run may have dropped it
         return _run_aoi(cfg, source, out_root, claims, sites, config_path)
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import LockHeld
+from pipeline.errors import InputError, LockHeld, Problem
 from pipeline.write.export import sha256_file
 
 SCHEMA = """
@@ -103,18 +103,63 @@ def exclusive(lock_path: Path) -> Iterator[None]:
     """Hold an exclusive flock on `lock_path` or raise LockHeld at once. The kernel drops the
     lock when the holder exits, however it exits (even SIGKILL): no stale lock files."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            os.close(fd)
             raise LockHeld(holder) from None
+        if _same_file(fd, lock_path):
+            break
+        os.close(fd)  # the holder removed the file (a failed run leaves none): lock the new one
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {now()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _schema_columns() -> dict[str, set[str]]:
+    db = sqlite3.connect(":memory:")
+    try:
+        for stmt in SCHEMA.split(";"):
+            if stmt.strip():
+                db.execute(stmt)
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {
+            t: {r[1] for r in db.execute(f"PRAGMA table_info({t})")}
+            for t in tables
+            if not t.startswith("sqlite_")
+        }
+    finally:
+        db.close()
+
+
+def unreadable(path: Path, why: str) -> InputError:
+    """The error for a state file that cannot be used, with the way out."""
+    aside = path.with_name(path.name + ".broken")
+    return InputError(
+        Problem(
+            str(path),
+            "",
+            f"is not a usable watch state ({why}); it is left as it is",
+            fix=f"move it aside (`mv {path} {aside}`, with its -wal/-shm files if any): the next "
+            "run starts afresh from watch.since; the dated folders already written are kept",
+        )
+    )
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether `path` still names the file open as `fd`."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 @dataclass(frozen=True)
@@ -146,6 +191,7 @@ class State:
             self._create()
         elif readonly:
             self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            self._checked(self._verify)
         else:
             self._open()
         self.db.row_factory = sqlite3.Row
@@ -153,11 +199,50 @@ class State:
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        with self.transaction():
-            self._create()
+
+        def setup() -> None:
+            self._verify()  # before anything is written to it
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            with self.transaction():
+                self._create()
+
+        self._checked(setup)
+
+    def _checked(self, step: Callable[[], None]) -> None:
+        """Run `step` on the file; a file SQLite cannot read, or a database that is not a
+        watch state, is refused (exit 2) and left as it is: it may be all the user has."""
+        try:
+            step()
+        except sqlite3.OperationalError as exc:
+            self.db.close()
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise unreadable(self.path, str(exc)) from None
+            raise InputError(  # in use, not broken: it must not be moved aside
+                Problem(
+                    str(self.path),
+                    "",
+                    f"is held by another program ({exc}); it is left as it is",
+                    fix="close the program that has it open (an sqlite3 shell, a backup or "
+                    "sync tool) and run again",
+                )
+            ) from None
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise unreadable(self.path, str(exc)) from None
+
+    def _verify(self) -> None:
+        """SQLite's quick check, and the tables of SCHEMA that the file has with their columns
+        (a missing table is created by _create: an empty file is a new state)."""
+        ok = str(self.db.execute("PRAGMA quick_check").fetchone()[0])
+        if ok != "ok":
+            raise sqlite3.DatabaseError(ok.splitlines()[0])
+        for table, cols in _schema_columns().items():
+            have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            if have and not cols <= have:
+                missing = ", ".join(sorted(cols - have))
+                raise sqlite3.DatabaseError(f"table {table!r} lacks column(s) {missing}")
 
     def _writable(self) -> None:
         """Before a write: a lazy state not on disk yet is created there (it has only been read,

@@ -16,17 +16,12 @@ The state (outputs/<aoi>/watch.sqlite) and the lock (watch.lock beside it) are i
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from pipeline import __version__
 from pipeline.config.aoi import Alert, AOIConfig, Site, Window
@@ -42,7 +37,8 @@ from pipeline.plan.sites import site_masks
 from pipeline.read.scenes import read_mask, read_scene
 from pipeline.workflows.alerts import deliver
 from pipeline.workflows.fetch import find_scenes, pick, read_stack, stack_images
-from pipeline.workflows.state import HISTORY_COLUMNS, State, exclusive
+from pipeline.workflows.state import State, exclusive
+from pipeline.workflows.watch_history import export_history
 from pipeline.write import outdir
 from pipeline.write.export import (
     atomic_dir,
@@ -193,11 +189,16 @@ def watch_site(
     log.info("%s: %d new acquisition(s): %s", tag, len(fresh), ", ".join(x.id for x in fresh))
     grid = plan_grid(site.bounds(), s.sensor.resolution_m)
 
+    # Newest first: the newest clear one is used. Older ones are superseded, except on a first
+    # run (nothing used yet), where the next clear one is the previous image it is compared
+    # with: a first run over several acquisitions shows the change between the last two.
+    first = state.last_used(cfg.aoi, site.id) is None
     chosen: Scene | None = None
+    previous: tuple[Scene, Any] | None = None
     masks = None
     seen: list[tuple[Scene, str, float | None]] = []
-    for x in fresh:  # newest first
-        if chosen is not None:
+    for x in fresh:
+        if chosen is not None and (previous is not None or not first):
             seen.append((x, "superseded", None))
             res.superseded.append(x.id)
             log.info("%s: %s %s superseded by a newer clear image", tag, x.date, x.id)
@@ -216,7 +217,11 @@ def watch_site(
                 100 * cfg.min_clear,
             )
             continue
-        chosen, masks = x, m
+        if chosen is None:
+            chosen, masks = x, m
+        else:
+            previous = (x, m)
+            log.info("%s: %s %s is the previous image (first run)", tag, x.date, x.id)
         seen.append((x, "used", clear))
 
     history: list[dict[str, Any]] = [
@@ -227,12 +232,17 @@ def watch_site(
             "valid_fraction": None if clear is None else round(clear, 4),
         }
         for x, outcome, clear in seen
-        if outcome == "cloudy"
+        if outcome == "cloudy" or (previous is not None and x is previous[0])
     ]
     outputs: list[tuple[str, Path, Path]] = []
     alert = None
     if chosen is not None:
-        row, out_dir, payload = _compare(cfg, site, source, state, s, grid, chosen, masks, aoi_dir)
+        row, out_dir, payload = _compare(
+            cfg, site, source, state, s, grid, (chosen, masks), previous, aoi_dir
+        )
+        for h in history:  # the previous image of a first run: its clear share as read
+            if previous is not None and h["scene_id"] == previous[0].id:
+                h["valid_fraction"] = row.pop("previous_valid_fraction", h["valid_fraction"])
         history.append(row)
         outputs = [
             (chosen.id, f, aoi_dir)
@@ -265,7 +275,7 @@ def watch_site(
         outputs,
         alert,
     )
-    export_history(state, cfg.aoi, site, aoi_dir / site.id / "watch")
+    export_history(state, cfg.aoi, site.id, site.name, aoi_dir / site.id / "watch")
     return res
 
 
@@ -276,17 +286,22 @@ def _compare(
     state: State,
     s: SiteSettings,
     grid: Grid,
-    chosen: Scene,
-    masks: tuple[np.ndarray, np.ndarray] | None,
+    new_one: tuple[Scene, Any],
+    previous: tuple[Scene, Any] | None,
     aoi_dir: Path,
 ) -> tuple[dict[str, Any], Path, dict[str, Any] | None]:
-    """Read the new image, the previous usable one and the baseline; detect; write the dated
-    folder. Returns the history row, the folder and the alert payload (None: no alert)."""
+    """Read the new image, the previous usable one (`previous` on a first run, else the last
+    used one of the state) and the baseline; detect; write the dated folder. Returns the history
+    row, the folder and the alert payload (None: no alert)."""
     tag = f"{cfg.aoi}/{site.id}"
+    chosen, masks = new_one
     new = read_scene(chosen, s.sensor, grid, masks)
     prev_rec = state.last_used(cfg.aoi, site.id)
     prev_scene = prev_img = None
-    if prev_rec is not None:
+    if previous is not None:
+        prev_scene = previous[0]
+        prev_img = read_scene(prev_scene, s.sensor, grid, previous[1])
+    elif prev_rec is not None:
         prev_scene = _find(source, cfg, site, s.sensor, prev_rec.scene_id, prev_rec.acquired)
         if prev_scene is None:
             log.warning("%s: previous image %s no longer in the catalogue", tag, prev_rec.scene_id)
@@ -365,6 +380,8 @@ def _compare(
         "outputs": str(out_dir.relative_to(aoi_dir)),
         "valid_fraction": round(new.clear_fraction, 4),
     }
+    if previous is not None and prev_img is not None:  # its own history row (first run)
+        row["previous_valid_fraction"] = round(prev_img.clear_fraction, 4)
     a = s.alert
     fire = change is not None and (
         (a.appeared_m2 is not None and appeared is not None and appeared >= a.appeared_m2)
@@ -474,99 +491,6 @@ def _describe(scene: Scene | None, img: Prepared | None) -> dict[str, Any]:
     return d
 
 
-# -- history -----------------------------------------------------------------------------------
-
-
-def history_csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(HISTORY_COLUMNS), lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r[k] is None else r[k]) for k in HISTORY_COLUMNS})
-    return buf.getvalue()
-
-
-def export_history(state: State, aoi: str, site: Site, folder: Path) -> bool:
-    """history.png then history.csv from the state, each by temp file + rename; nothing is
-    written when history.csv already says the same (so a run with nothing new writes nothing).
-    Returns whether anything was written."""
-    rows = state.history(aoi, site.id)
-    text = history_csv(rows)
-    csv_path, png_path = folder / "history.csv", folder / "history.png"
-    if csv_path.is_file() and png_path.is_file() and csv_path.read_text("utf-8") == text:
-        return False
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp_png = folder / f".history.png.{os.getpid()}.tmp"
-    plot_history(rows, site.name, tmp_png)
-    tmp_png.replace(png_path)
-    tmp_csv = folder / f".history.csv.{os.getpid()}.tmp"
-    tmp_csv.write_text(text, "utf-8")
-    tmp_csv.replace(csv_path)
-    outdir.record(folder, png_path.name, csv_path.name)
-    return True
-
-
-def plot_history(rows: list[dict[str, Any]], title: str, path: Path) -> None:
-    """Top: share of the site clear per acquisition (cloudy ones marked). Bottom: area that
-    appeared (up) and disappeared (down) since the previous image, and the area that differs
-    from the baseline (line): build-up rises, withdrawal falls."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
-
-    def d(r: dict[str, Any]) -> datetime:
-        return datetime.fromisoformat(r["acquired"])
-
-    fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(11, 6), dpi=100, sharex=True, gridspec_kw={"height_ratios": [1, 2]}
-    )
-    for outcome, colour, label in (("used", "tab:green", "used"), ("cloudy", "0.6", "cloudy")):
-        pts = [r for r in rows if r["outcome"] == outcome and r["valid_fraction"] is not None]
-        if pts:
-            top.bar(
-                [d(r) for r in pts],
-                [100 * r["valid_fraction"] for r in pts],
-                width=2.0,
-                color=colour,
-                label=label,
-            )
-    top.set_ylim(0, 100)
-    top.set_ylabel("site clear (%)")
-    if top.get_legend_handles_labels()[0]:
-        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    used = [r for r in rows if r["outcome"] == "used"]
-    ha = 1 / 10000
-    app = [(d(r), r["appeared_m2"] * ha) for r in used if r["appeared_m2"] is not None]
-    dis = [(d(r), -r["disappeared_m2"] * ha) for r in used if r["disappeared_m2"] is not None]
-    base = [
-        (d(r), r["differs_from_baseline_m2"] * ha)
-        for r in used
-        if r["differs_from_baseline_m2"] is not None
-    ]
-    if app:
-        bottom.bar(
-            *zip(*app, strict=True), width=2.0, color="tab:red", label="appeared since previous"
-        )
-    if dis:
-        bottom.bar(
-            *zip(*dis, strict=True), width=2.0, color="tab:cyan", label="disappeared since previous"
-        )
-    if base:
-        bottom.plot(*zip(*base, strict=True), "k.-", label="differs from baseline")
-    bottom.axhline(0, color="0.3", lw=0.8)
-    bottom.set_ylabel("area (ha)")
-    if app or dis or base:
-        bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-    fig.autofmt_xdate()
-    fig.suptitle(f"{title}: watch history ({len(rows)} acquisitions)")
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
-
-
 # -- alerts ------------------------------------------------------------------------------------
 
 
@@ -610,6 +534,23 @@ def verify_outputs(state: State, aoi: str, site: Site, aoi_dir: Path) -> int:
     return bad
 
 
+def restore_history(state: State, aoi: str, site: Site, aoi_dir: Path) -> bool:
+    """Rewrite the site's history files from the state when they are missing or stale (lost to
+    a run killed after its commit, or deleted): the state is the record, the files its view."""
+    folder = aoi_dir / site.id / "watch"
+    if not export_history(state, aoi, site.id, site.name, folder):
+        return False
+    n = len(state.history(aoi, site.id))
+    log.warning(
+        "%s/%s: history.csv and history.png were missing or stale; rewritten from "
+        "the state (%d acquisitions)",
+        aoi,
+        site.id,
+        n,
+    )
+    return True
+
+
 def watch(
     cfg: AOIConfig,
     source: Source,
@@ -641,6 +582,7 @@ def watch(
                 result.alerts_failed = deliver_pending(cfg, state)  # left by earlier runs
                 for site in chosen:
                     verify_outputs(state, cfg.aoi, site, aoi_dir)
+                    restore_history(state, cfg.aoi, site, aoi_dir)
                     try:
                         result.sites.append(
                             watch_site(cfg, site, source, state, run, aoi_dir, today)
@@ -696,7 +638,12 @@ def dry_run(
                 lines.append(f"  {x.datetime:%Y-%m-%d %H:%M} {x.id}: would read")
                 lines += [f"    {h}" for h in hrefs]
             if fresh and len(fresh) > 1:
-                lines.append("  (bands of an older one are read only if the newer are cloudy)")
+                lines.append(
+                    "  (bands of an older one are read only if the newer are cloudy, or, on a "
+                    "first run, as the previous image)"
+                    if last is None
+                    else "  (bands of an older one are read only if the newer are cloudy)"
+                )
             if fresh and last is not None:
                 lines.append("  plus the previous usable image and the baseline")
     finally:

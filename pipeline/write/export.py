@@ -65,8 +65,11 @@ def write_change_tif(path: Path, change: Change, grid: Grid, tags: dict[str, str
             dst.scales = (1.0, SCORE_SCALE)
             dst.offsets = (0.0, 0.0)
             dst.update_tags(**tags)
-        with mem.open() as src:
-            rio_copy(src, str(path), **COG)
+        with mem.open() as src, MemoryFile() as cog:
+            rio_copy(src, cog.name, **COG)
+            # written by Python, so that a full disk is an OSError (ENOSPC) rather than a GDAL
+            # error ("TIFFAppendToStrip: Seek error")
+            path.write_bytes(cog.read())
 
 
 def regions_geojson(change: Change, grid: Grid, pixel_area_m2: float) -> dict[str, Any]:

@@ -12,8 +12,14 @@
   into a staging folder, a commit marker written, then renamed in. A run killed before the marker
   leaves the previous set; one killed after it is rolled forward by the next run's sweep.
 - Folders and files follow the umask (the staging folders `tempfile.mkdtemp` makes are 0700).
-- Temporaries of dead processes (`.NAME.tmp-PID-…`, `.NAME.old-PID`, `.NAME.PID.tmp`,
-  `.set.tmp-PID-…`) are swept when a run starts; those of live processes are left alone.
+- Temporaries of dead processes are swept when a run starts (those of live processes are left
+  alone), but only what provably is the tool's, never by the look of a name alone: a staging
+  folder (`.NAME.tmp-PID-…`, `.set.tmp-PID-…`) carries a marker, `.withdrawal-check-staging`,
+  written first into it, with the same PID; the folder a replaced output is moved out to lives
+  inside that staging folder; a `.NAME.old-PID` of an earlier version is removed only when it
+  holds the tool's manifest and nothing else, file by file; a `.NAME.PID.tmp` only for a NAME the
+  tool writes, in a folder that is the tool's. In a folder the tool does not own (the parent of
+  `--out`), only the temporaries of the one output it writes there are looked at.
 
 Folders written by versions before the manifest are recognised by their report/summary JSON
 (`"software": "pipeline …"`) or watch state, and their known output names adopted.
@@ -27,18 +33,21 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
 from pipeline.errors import InputError, Problem
+from pipeline.write.staging import COMMIT, TOOL, WORK, is_temporary, mkdtemp
+from pipeline.write.staging import TEMP as _TEMP
+from pipeline.write.staging import alive as _alive
+from pipeline.write.staging import marked as _marked
+from pipeline.write.staging import remove_staging as _remove_staging
+from pipeline.write.staging import staged as _staged
+from pipeline.write.staging import temp_pid as _temp_pid
 
 MANIFEST = ".withdrawal-check.json"
-COMMIT = ".commit"
-TOOL = "withdrawal-check"
-
 CLAIM_FILES = (
     "panel.png",
     "before.png",
@@ -47,8 +56,11 @@ CLAIM_FILES = (
     "change.tif",
     "regions.geojson",
     "report.json",
+    "timeline.csv",
+    "timeline.json",
+    "timeline.png",
 )
-"""What `run` writes in outputs/<aoi>/<site>/<claim>/."""
+"""What `run` writes in outputs/<aoi>/<site>/<claim>/ (the timeline with a site footprint)."""
 COMPARE_FILES = ("change.tif", "regions.geojson", "report.json", "panel.png")
 WATCH_DATE_FILES = (
     "change.tif",
@@ -85,13 +97,6 @@ _FILE_BASES = frozenset(
 )
 """Names whose `.NAME.PID.tmp` temporaries are the tool's."""
 
-_TEMP = re.compile(
-    r"^\.(?:(?P<a>.+)\.tmp-(?P<pa>\d+)-[^/]*"  # atomic_dir staging: .NAME.tmp-PID-xxxx
-    r"|(?P<b>.+)\.old-(?P<pb>\d+)"  # atomic_dir swap-out: .NAME.old-PID
-    r"|(?P<c>.+)\.(?P<pc>\d+)\.tmp"  # single files: .NAME.PID.tmp
-    r"|set\.tmp-(?P<pd>\d+)-[^/]*)$"  # replace_set staging: .set.tmp-PID-xxxx
-)
-
 _OVERWRITE: ContextVar[bool] = ContextVar("overwrite", default=False)
 
 
@@ -105,37 +110,7 @@ def overwriting(allowed: bool) -> Iterator[None]:
         _OVERWRITE.reset(token)
 
 
-def umask() -> int:
-    """The process umask (read by setting and restoring it)."""
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
-
-
-def _follow_umask(path: Path, mode: int = 0o777) -> None:
-    os.chmod(path, mode & ~umask())
-
-
-def mkdtemp(prefix: str, folder: Path) -> Path:
-    """A fresh staging folder in `folder`, with the umask's mode (not mkdtemp's 0700), so what is
-    renamed out of it is readable by whoever the umask allows."""
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
-    _follow_umask(tmp)
-    return tmp
-
-
 # -- ownership ---------------------------------------------------------------------------------
-
-
-def is_temporary(name: str) -> bool:
-    return _TEMP.match(name) is not None
-
-
-def _temp_pid(name: str) -> int | None:
-    m = _TEMP.match(name)
-    if m is None:
-        return None
-    return int(next(v for k, v in m.groupdict().items() if k.startswith("p") and v))
 
 
 def _read_json(path: Path) -> object:
@@ -182,8 +157,13 @@ def owned(folder: Path, known: Iterable[str] = ()) -> set[str]:
 
 
 def entries(folder: Path) -> list[str]:
-    """What is in `folder`, less the manifest and the tool's temporaries."""
-    return sorted(n for n in os.listdir(folder) if n != MANIFEST and not is_temporary(n))
+    """What is in `folder`, less the manifest and the temporaries that provably are the tool's
+    (a user's `.photos.old-123` is an entry like any other)."""
+    names = os.listdir(folder)
+    mine = _tool_folder(folder) if any(map(is_temporary, names)) else False
+    return sorted(
+        n for n in names if n != MANIFEST and not _tools_temporary(folder, n, owned_folder=mine)
+    )
 
 
 def foreign(folder: Path, known: Iterable[str] = ()) -> list[str]:
@@ -337,19 +317,21 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     entries (allowed by --overwrite) only the tool's files are replaced, as one journaled set.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    sweep(final.parent)
-    tmp = mkdtemp(f".{final.name}.tmp-{os.getpid()}-", final.parent)
+    sweep(final.parent, only=final.name)  # the parent is not the tool's: only this output's
+    stage = mkdtemp(f".{final.name}.tmp-{os.getpid()}-", final.parent)
     try:
+        tmp = stage / WORK
+        tmp.mkdir()
         yield tmp
         new = sorted(p.name for p in tmp.iterdir())
         _write_manifest(tmp, new)
-        _put_in_place(tmp, final, new)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        _put_in_place(stage, final, new)
+    finally:
+        _remove_staging(stage)  # with the replaced folder, moved into it
 
 
-def _put_in_place(tmp: Path, final: Path, new: list[str]) -> None:
+def _put_in_place(stage: Path, final: Path, new: list[str]) -> None:
+    tmp = stage / WORK
     if not final.exists() and not final.is_symlink():
         tmp.rename(final)
         return
@@ -357,18 +339,15 @@ def _put_in_place(tmp: Path, final: Path, new: list[str]) -> None:
     check_folder(final, known, whole=True)  # the folder may have changed since the first check
     others = foreign(final, known)
     if not others:
-        old = final.parent / f".{final.name}.old-{os.getpid()}"
-        final.rename(old)
+        final.rename(stage / "replaced")  # inside the marked staging folder until it is deleted
         tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
         return
     (tmp / MANIFEST).unlink()
-    stage = mkdtemp(f".set.tmp-{os.getpid()}-", final)
+    inner = mkdtemp(f".set.tmp-{os.getpid()}-", final)
     for n in new:
-        (tmp / n).rename(stage / n)
+        (tmp / n).rename(inner / n)
     gone = owned(final, known) - set(new)
-    replace_set(final, stage, remove=gone)
-    shutil.rmtree(tmp, ignore_errors=True)
+    replace_set(final, inner, remove=gone)
 
 
 @contextlib.contextmanager
@@ -381,10 +360,10 @@ def file_set(folder: Path) -> Iterator[Path]:
     stage = mkdtemp(f".set.tmp-{os.getpid()}-", folder)
     try:
         yield stage
-        check_folder(folder, [p.name for p in stage.iterdir()], whole=False)
+        check_folder(folder, _staged(stage), whole=False)
         replace_set(folder, stage)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        _remove_staging(stage)
         raise
 
 
@@ -392,7 +371,7 @@ def replace_set(folder: Path, stage: Path, remove: Iterable[str] = ()) -> None:
     """Move every file of `stage` (a folder inside `folder`) into `folder`, and delete the tool's
     `remove` files there, as one set: a commit marker is written first, so a process killed
     half-way is finished by the next `sweep` (roll forward) rather than leaving a mix."""
-    names = sorted(p.name for p in stage.iterdir() if p.name != COMMIT)
+    names = _staged(stage)
     marker = stage / f"{COMMIT}.tmp"
     marker.write_text(json.dumps({"files": names, "remove": sorted(set(remove))}), "utf-8")
     for n in names:
@@ -405,7 +384,7 @@ def replace_set(folder: Path, stage: Path, remove: Iterable[str] = ()) -> None:
 def _roll_forward(folder: Path, stage: Path) -> None:
     plan = _read_json(stage / COMMIT)
     if not isinstance(plan, dict):
-        shutil.rmtree(stage, ignore_errors=True)
+        _remove_staging(stage)
         return
     files = [str(n) for n in plan.get("files", [])]
     remove = [str(n) for n in plan.get("remove", [])]
@@ -417,54 +396,82 @@ def _roll_forward(folder: Path, stage: Path) -> None:
         if n in mine and _plain_file(folder / n):
             (folder / n).unlink()
     record(folder, *files, drop=remove)
-    shutil.rmtree(stage, ignore_errors=True)
+    _remove_staging(stage)
 
 
-def _alive(pid: int) -> bool:
-    """Whether the process that left a temporary is still running (still writing)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
+def _tool_folder(folder: Path) -> bool:
+    """Whether `folder` is one the tool writes in (its manifest, or an output of a version
+    before manifests)."""
+    data = _read_json(folder / MANIFEST)
+    return (isinstance(data, dict) and data.get("written_by") == TOOL) or _legacy(folder)
 
 
-def _sweepable(p: Path, name: str) -> bool:
-    """Staging folders (`.NAME.tmp-PID-…`, `.NAME.old-PID`, `.set.tmp-PID-…`) are folders; a
-    temporary file (`.NAME.PID.tmp`) counts only for a NAME the tool writes, so that another
-    program's `.x.123.tmp` in a folder shared with it is never taken for the tool's."""
+def _only_tools(p: Path) -> list[str] | None:
+    """A `.NAME.old-PID` folder (made by versions before the staging marker): the tool's files
+    in it when it holds its manifest (or is a pre-manifest output) and nothing else; else None."""
+    mine = owned(p, FOLDER_FILES)
+    rest = [n for n in os.listdir(p) if n != MANIFEST]
+    if not mine or any(n not in mine or not _plain_file(p / n) for n in rest):
+        return None
+    return rest
+
+
+def _tools_temporary(folder: Path, name: str, owned_folder: bool | None = None) -> bool:
+    """Whether `folder/name` is a temporary the tool provably made (see the module docstring);
+    its name alone never is enough. `owned_folder`: `_tool_folder(folder)`, when known."""
     m = _TEMP.match(name)
     if m is None:
         return False
+    p = folder / name
+    if p.is_symlink():
+        return False
     if m.group("c") is not None:
-        return (p.is_file() or p.is_symlink()) and m.group("c") in _FILE_BASES
-    return p.is_dir() and not p.is_symlink()
+        if owned_folder is None:
+            owned_folder = _tool_folder(folder)
+        return p.is_file() and m.group("c") in _FILE_BASES and owned_folder
+    if not p.is_dir():
+        return False
+    if _marked(p, _temp_pid(name) or -1):
+        return True
+    return m.group("b") is not None and _only_tools(p) is not None
 
 
-def sweep(folder: Path) -> int:
-    """Remove the temporaries dead processes left in `folder` (finishing a committed set);
-    those of live processes are left alone. Returns how many were handled."""
+def sweep(folder: Path, only: str | None = None) -> int:
+    """Remove the temporaries dead processes of the tool left in `folder` (finishing a committed
+    set); those of live processes, and anything not provably the tool's, are left alone. `only`:
+    look at the temporaries of that one output name alone (for a folder the tool does not own,
+    such as the parent of `--out`). Returns how many were handled."""
     done = 0
     try:
         names = os.listdir(folder)
     except OSError:
         return 0
+    mine: bool | None = None
     for name in names:
+        m = _TEMP.match(name)
         pid = _temp_pid(name)
-        if pid is None or pid == os.getpid() or _alive(pid):
+        if m is None or pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        if only is not None and (m.group("a") or m.group("b") or m.group("c")) != only:
+            continue
+        if m.group("c") is not None and mine is None:
+            mine = _tool_folder(folder)
+        if not _tools_temporary(folder, name, owned_folder=mine):
             continue
         p = folder / name
-        if not _sweepable(p, name):
-            continue
-        if p.is_dir():
+        if not p.is_dir():
+            p.unlink(missing_ok=True)
+        elif _marked(p, pid):
             if name.startswith(".set.tmp-") and (p / COMMIT).is_file():
                 _roll_forward(folder, p)
             else:
-                shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
+                _remove_staging(p)
+        else:  # an earlier version's `.NAME.old-PID`: its files, its manifest, then the folder
+            for n in _only_tools(p) or []:
+                (p / n).unlink(missing_ok=True)
+            (p / MANIFEST).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                p.rmdir()
         done += 1
     return done
 

@@ -230,6 +230,9 @@ class CheckReport(_Model):
     credit: str
     outputs: dict[str, str]
     """File name → sha256 of every other file in the check's folder."""
+    timeline: dict[str, Any] | None = None
+    """The footprint's occupancy timeline in brief (state, events, series; rows in
+    timeline.json), when the site has a footprint."""
 
 
 class CheckEntry(_Model):

@@ -1,0 +1,230 @@
+"""`pipeline timeline`: its arguments, and its two ways in (a config's footprints, your files)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.config.aoi import AOIConfig
+from pipeline.detect.timeline import FootprintTimeline
+from pipeline.errors import DataUnavailable, InputError, Problem
+from pipeline.search.factory import open_source
+from pipeline.workflows.timeline import timeline_files, timeline_site
+from pipeline.write import outdir
+from pipeline.write import timeline as tw
+
+HELP = "occupancy of each known park (footprint) on every acquisition; arrivals and departures"
+EPILOG = """\
+examples:
+  pipeline timeline rostov                                   every site with a footprint
+  pipeline timeline rostov --site novocherkassk-area --from 2021-03-01 --to 2022-06-30
+  pipeline timeline S1_*.tif --footprint park.geojson --out DIR   your own files
+
+exit codes: 0 done; 2 bad input (nothing written); 3 no imagery to be had; 130 interrupted
+"""
+
+
+def add_parser(
+    sub: argparse._SubParsersAction,
+    common: argparse.ArgumentParser,
+    cache_options: Callable[[argparse.ArgumentParser], None],
+    overwrite: Callable[[argparse.ArgumentParser], None],
+) -> argparse.ArgumentParser:
+    t = sub.add_parser(
+        "timeline",
+        parents=[common],
+        help=HELP,
+        description=HELP,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument(
+        "items",
+        nargs="*",
+        metavar="AOI | FILE",
+        help="an AOI name (configs/<name>.yaml), or with --footprint your GeoTIFFs, one per "
+        "acquisition",
+    )
+    t.add_argument("--config", help="a config file anywhere, instead of an AOI name")
+    t.add_argument("--site", action="append", help="only this site id (repeatable)")
+    t.add_argument(
+        "--from",
+        dest="start",
+        metavar="YYYY-MM-DD",
+        help="first day (default: around each claim of the site, from 180 days before its "
+        "earliest window to the end of its after window)",
+    )
+    t.add_argument(
+        "--to",
+        dest="end",
+        metavar="YYYY-MM-DD",
+        help="last day (default: the end of each claim's after window; today without --from "
+        "and claims)",
+    )
+    t.add_argument(
+        "--footprint",
+        metavar="GEOJSON",
+        help="with FILEs: the park outlines (RFC 7946 GeoJSON, lon/lat; each feature named by "
+        "its `name` or `id` property)",
+    )
+    t.add_argument(
+        "--out",
+        help="output folder (default: outputs; a config's timelines go to "
+        "OUT/<aoi>/<site>/timeline/; with FILEs required)",
+    )
+    cache_options(t)
+    overwrite(t)
+    return t
+
+
+def _day(value: str | None, flag: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            Problem("command line", flag, "not a date", value, fix="write it as YYYY-MM-DD")
+        ) from None
+    if day > dt.date.today():
+        raise InputError(
+            Problem(
+                "command line",
+                flag,
+                f"is in the future (today is {dt.date.today()})",
+                value,
+                fix="use a date up to today",
+            )
+        )
+    return day
+
+
+def _report(folder: Path, tl: FootprintTimeline) -> None:
+    state, when = tw.latest_state(tl)
+    used = tw.used_count(tl)
+    events = ", ".join(f"{e.kind} {e.date}" for e in tl.built.timeline.events) or "no event"
+    print(
+        f"{tl.site}: {len(tl.rows)} acquisitions ({used} usable), {events}; "
+        f"{state}" + (f" on {when}" if when else "")
+    )
+    for s in tl.built.timeline.series:
+        if s.problem:
+            print(f"  {s.key}: {s.problem}")
+    print(f"  -> {folder}/ ({', '.join(tw.FILES)})")
+
+
+def run_files(args: argparse.Namespace) -> int:
+    """`pipeline timeline FILE... --footprint F --out DIR`."""
+    if not args.out:
+        raise InputError(
+            Problem(
+                "command line",
+                "--out",
+                "is required with FILEs",
+                fix="pipeline timeline FILE... --footprint park.geojson --out DIR",
+            )
+        )
+    if args.config or args.site or args.start or args.end:
+        raise InputError(
+            Problem(
+                "command line",
+                "--config/--site/--from/--to",
+                "apply to a config's timelines, not to your files",
+                fix="give FILEs with --footprint and --out only",
+            )
+        )
+    if not args.items:
+        raise InputError(
+            Problem("command line", "FILE", "no file given", fix="list one GeoTIFF per acquisition")
+        )
+    out = Path(args.out)
+    outdir.check_root(out)
+    timelines = timeline_files([Path(f) for f in args.items], Path(args.footprint))
+    folders = [out] if len(timelines) == 1 else [out / t.site for t in timelines]
+    for f in folders:
+        outdir.check_folder(f, tw.FILES, whole=True)
+    for folder, tl in zip(folders, timelines, strict=True):
+        with outdir.atomic_dir(folder) as tmp:
+            tw.write(tmp, tl)
+        _report(folder, tl)
+    return 0
+
+
+def run_aoi(args: argparse.Namespace, cfg: AOIConfig, path: Path) -> int:
+    """`pipeline timeline AOI`: every site with a footprint (or those named by --site)."""
+    start, end = _day(args.start, "--from"), _day(args.end, "--to")
+    if start and end and end < start:
+        raise InputError(
+            Problem(
+                "command line",
+                "--from/--to",
+                f"--to {end} is before --from {start}",
+                fix="swap them",
+            )
+        )
+    valid = [s.id for s in cfg.sites]
+    unknown = [s for s in args.site or [] if s not in valid]
+    if unknown:
+        raise InputError(
+            Problem(
+                str(path),
+                "--site",
+                f"no such site in {cfg.aoi}",
+                " ".join(unknown),
+                fix=f"use one of: {', '.join(valid)}",
+            )
+        )
+    sites = [s for s in cfg.sites if not args.site or s.id in args.site]
+    with_fp = [s for s in sites if s.footprint]
+    if not with_fp:
+        named = ", ".join(s.id for s in sites)
+        raise InputError(
+            Problem(
+                str(path),
+                "footprint",
+                f"no site of {cfg.aoi} has a footprint ({named})",
+                fix="give a site `footprint:` (the park's outline, [[lon, lat], ...]), or use "
+                "your own files with --footprint",
+            )
+        )
+    for s in sites:
+        if args.site and not s.footprint:
+            raise InputError(
+                Problem(
+                    str(path),
+                    f"sites.{s.id}.footprint",
+                    "the site has no footprint: a timeline is measured on a located park",
+                    fix="add `footprint: [[lon, lat], ...]` to the site",
+                )
+            )
+    out = Path(args.out or "outputs")
+    outdir.check_root(out)
+    folders = {s.id: out / cfg.aoi / s.id / "timeline" for s in with_fp}
+    outdir.check_folder(out / cfg.aoi, (), whole=False)
+    for s in with_fp:
+        outdir.check_folder(out / cfg.aoi / s.id, (), whole=False)
+        outdir.check_folder(folders[s.id], tw.FILES, whole=True)
+    source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
+    failed = []
+    for s in with_fp:
+        try:
+            tl = timeline_site(
+                cfg, s, source, start, end, progress=lambda m: print(m, file=sys.stderr)
+            )
+        except DataUnavailable as exc:
+            failed.append(s.id)
+            print(f"{s.id}: {exc.message}", file=sys.stderr)
+            continue
+        with outdir.atomic_dir(folders[s.id]) as tmp:
+            tw.write(tmp, tl)
+        _report(folders[s.id], tl)
+    if failed:
+        raise DataUnavailable(
+            f"no imagery over the footprint of {', '.join(failed)} (the other timelines were "
+            "written)",
+            fix="check the catalogue and the period (--from/--to)",
+        )
+    return 0
