@@ -1,8 +1,9 @@
 """`pipeline scan` as a demanding user tries it (issue 23): bad arguments refused up front (exit 2,
 nothing written), a scheduler that does not answer (exit 3 within seconds), a full disk (one
-line, nothing corrupt, the resume completes), two scans of one folder (the second exits 75 at
-once), progress on a terminal and off it, and a help text for every argument. All through the
-real CLI in subprocesses, on the demo's static catalogue of real Sentinel-2 COGs, offline."""
+line, exit 3 as for run, nothing corrupt, the resume completes), two scans of one folder (the
+second exits 75 at once), progress on a terminal and off it, and a help text for every
+argument. All through the real CLI in subprocesses, on the demo's static catalogue of real
+Sentinel-2 COGs, offline."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import pytest
 import rasterio
 
 from pipeline.cli.main import EXIT_CODES, parser
-from pipeline.errors import DataUnavailable, InputError, LockHeld
+from pipeline.errors import DataUnavailable, InputError, LockHeld, NoSpace
 from pipeline.workflows.scan import SCAN_FILES
 from pipeline.write.outdir import MANIFEST
 
@@ -36,6 +37,7 @@ BBOX = ["-1.6835", "48.0950", "-1.6225", "48.1312"]  # the demo footprint: 28 ti
 SMALL = ["-1.6600", "48.1000", "-1.6460", "48.1140"]  # 4 tiles of 1 km
 CODE = dict(EXIT_CODES)
 BAD_INPUT, UNAVAILABLE, LOCKED = CODE[InputError], CODE[DataUnavailable], CODE[LockHeld]
+NO_SPACE = next(code for kind, code in EXIT_CODES if issubclass(NoSpace, kind))  # 3, as run
 
 
 def scan_args(out: Path, bbox: list[str] = SMALL, *extra: str) -> list[str]:
@@ -253,13 +255,13 @@ def tiny_disk(tmp_path: Path) -> object:
     ["40k", "150k"],
     ids=["full-while-writing-tiles", "full-while-writing-the-mosaic"],
 )
-def test_a_full_disk_is_one_line_exit_2_nothing_corrupt_and_the_resume_completes(
+def test_a_full_disk_is_one_line_exit_3_nothing_corrupt_and_the_resume_completes(
     tiny_disk: object, size: str
 ) -> None:
     disk = tiny_disk(size)  # type: ignore[operator]
     out = disk / "scan"
     res = cli(*scan_args(out))
-    assert res.returncode == BAD_INPUT, res.stderr
+    assert res.returncode == NO_SPACE, res.stderr
     assert "Traceback" not in res.stderr and "_tiff" not in res.stderr, res.stderr
     assert "distributed.worker" not in res.stderr, res.stderr
     (line,) = error_lines(res.stderr)

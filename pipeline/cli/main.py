@@ -821,10 +821,10 @@ def parser() -> argparse.ArgumentParser:
         "scan",
         parents=[common],
         help="sweep a whole region for change, tile by tile on a Dask cluster",
-        description="Exit codes: 0 done, 2 bad input (nothing written) or a full disk, 3 some "
-        "tiles failed (run again to retry them), no tile had imagery, or the --scheduler does "
-        "not answer, 75 another scan is writing the same --out, 130 interrupted (run again to "
-        "resume).",
+        description="Exit codes: 0 done, 2 bad input (nothing written), 3 some tiles failed "
+        "(run again to retry them), no tile had imagery, the --scheduler does not answer, or "
+        "no space left under --out (the tiles written are kept), 75 another scan is writing "
+        "the same --out, 130 interrupted (run again to resume).",
     )
     where = sc.add_mutually_exclusive_group(required=True)
     where.add_argument(
@@ -903,7 +903,6 @@ def parser() -> argparse.ArgumentParser:
         "scan-sites",
         parents=[common],
         help="turn scan candidates into an AOI config",
-        description="Exit codes: 0 written, 2 bad input (nothing written).",
     )
     ss.add_argument("dir", metavar="DIR", help="the --out folder of a finished scan")
     pick = ss.add_mutually_exclusive_group()

@@ -10,7 +10,7 @@ strongest candidates). A task holds one tile's stack in memory, never the region
 The driver holds an flock on DIR/scan.lock (a second scan of DIR stops at once, LockHeld) and
 submits the tiles not yet written (a killed scan resumes: written tiles are skipped), retries a
 failed task (`retries=`), records a tile that still fails with its reason and goes on (a full
-disk stops the scan: InputError naming --out), then mosaics the tiles' class rasters into
+disk stops the scan: NoSpace naming --out), then mosaics the tiles' class rasters into
 DIR/change.tif (a COG on the main UTM zone), ranks the regions into DIR/candidates.geojson and
 writes DIR/index.html and DIR/scan.json as one set.
 """
@@ -46,7 +46,7 @@ from pipeline import __version__
 from pipeline.config.aoi import AOIConfig, Claim, Site, Window, Windows
 from pipeline.detect.core import METHODS, detect_change, uses_reference
 from pipeline.detect.detectors import min_region_pixels
-from pipeline.errors import DataUnavailable, InputError, PipelineError, Problem
+from pipeline.errors import DataUnavailable, InputError, NoSpace, PipelineError, Problem
 from pipeline.model.grid import polygon_mask
 from pipeline.model.image import Prepared
 from pipeline.model.sensors import SENSORS
@@ -376,16 +376,13 @@ def disk_full(text: str) -> bool:
     return any(s in text for s in DISK_FULL)
 
 
-def _full(out: Path, reason: str) -> InputError:
-    return InputError(
-        Problem(
-            str(out),
-            "--out",
-            f"cannot be written, the disk is full ({reason.strip().splitlines()[0]})",
-            None,
-            "free some space there or choose another --out, then run the same command again "
-            "(the tiles already written are kept and skipped)",
-        )
+def _full(out: Path, reason: str) -> NoSpace:
+    """The error of a scan whose --out does not fit (exit 3, as `run`'s NoSpace)."""
+    return NoSpace(
+        f"{out}: --out: cannot be written, the disk is full "
+        f"({reason.strip().splitlines()[0]}); the tiles written are kept whole",
+        fix="free some space there or choose another --out, then run the same command again "
+        "(the tiles already written are skipped)",
     )
 
 
@@ -413,7 +410,7 @@ def scan(
 ) -> ScanResult:
     """Run the scan (see the module docstring), holding DIR/scan.lock (a second scan of DIR
     raises LockHeld at once). `limit`: stop after this many tiles finished (to interrupt a scan
-    on purpose, as a kill would). A full disk raises InputError naming --out; what was written
+    on purpose, as a kill would). A full disk raises NoSpace naming --out; what was written
     before stays whole (tiles and outputs are each written atomically)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
