@@ -323,6 +323,7 @@ def test_aoi_timeline_through_the_catalogue(tmp_path: Path) -> None:
         "timeline.csv",
         "timeline.json",
         "timeline.png",
+        "timeline_chips.png",
     ]
 
 
@@ -347,7 +348,7 @@ def test_run_verdict_reads_the_timeline(
     assert words in report["reasons"][0]
     assert any("window change maps" in r for r in report["reasons"])
     assert report["timeline"]["state"] == ("empty" if leave == LEAVE else "occupied")
-    for name in ("timeline.csv", "timeline.json", "timeline.png"):
+    for name in ("timeline.csv", "timeline.json", "timeline.png", "timeline_chips.png"):
         assert report["outputs"][name]
 
 

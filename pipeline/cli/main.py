@@ -924,8 +924,8 @@ def parser() -> argparse.ArgumentParser:
     ss.set_defaults(func=cmd_scan_sites)
     timeline_cli.add_parser(sub, common, cache_options, overwrite).set_defaults(func=cmd_timeline)
     for name, sp in sub.choices.items():  # every command's --help lists its exit codes
-        if "exit codes" not in f"{sp.description} {sp.epilog}".lower():
-            sp.epilog = exit_help(name)
+        if "Exit codes" not in (sp.description or ""):
+            sp.epilog = f"{sp.epilog}\n{exit_help(name)}" if sp.epilog else exit_help(name)
     p.epilog = exit_help()
     return p
 
@@ -982,6 +982,8 @@ def exit_help(command: str = "") -> str:
         "compare": f"0 compared, {bad} bad input (nothing was written), {unavailable} data "
         "unavailable",
         "scan-sites": f"0 the config was written, {bad} bad input (nothing was written)",
+        "timeline": f"0 the timelines were written, {bad} bad input (nothing was written), "
+        f"{unavailable} no imagery over a footprint (the others' timelines were written)",
     }
     if command in done:
         return f"Exit codes: {done[command]}{end}"

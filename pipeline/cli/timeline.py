@@ -22,8 +22,6 @@ examples:
   pipeline timeline rostov                                   every site with a footprint
   pipeline timeline rostov --site novocherkassk-area --from 2021-03-01 --to 2022-06-30
   pipeline timeline S1_*.tif --footprint park.geojson --out DIR   your own files
-
-exit codes: 0 done; 2 bad input (nothing written); 3 no imagery to be had; 130 interrupted
 """
 
 

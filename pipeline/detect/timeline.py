@@ -36,6 +36,9 @@ class Row:
     chip: np.ndarray | None = field(default=None, compare=False, repr=False)
     """The footprint's window on this acquisition as an 8-bit picture (`chip`), for the review
     page's filmstrip; None where nothing was read."""
+    chip_outline: tuple[tuple[tuple[float, float], ...], ...] = field(default=(), compare=False)
+    """The footprint's polygon(s) on `chip` as (col, row) pixel coordinates (pixel corners at
+    integers), to outline it on the picture."""
 
     @property
     def series(self) -> str:

@@ -78,6 +78,17 @@ def _pad(rule: Rule, resolution: float) -> int:
     return int(math.ceil(rule.ring_outer_m / resolution))
 
 
+def chip_outline(
+    fp: Footprint, grid: Grid, window: tuple[slice, slice]
+) -> tuple[tuple[tuple[float, float], ...], ...]:
+    """The footprint's polygon(s) in the pixel coordinates of its chip (`window` of `grid`)."""
+    r0, c0 = window[0].start, window[1].start
+    return tuple(
+        tuple((round(c - c0, 3), round(r - r0, 3)) for c, r in grid.to_pixels(list(part)))
+        for part in fp.parts
+    )
+
+
 def _usable(img: Prepared) -> np.ndarray:
     return img.clear & ~img.snow
 
@@ -107,13 +118,16 @@ def read_rows(
     grid = footprint_grid(fp, sensor.resolution_m, rule)
     inside, ring = masks_on(fp, grid, rule)
     window = chip_window(inside, _pad(rule, grid.resolution))
+    outline = chip_outline(fp, grid, window)
     scenes = source.search(sensor.collection, fp.bounds, start, end, None, sensor.platforms)
     scenes = dedupe(scenes, fp.bounds)
 
     def one(scene: Scene) -> Row:
         def row(m: Measure, note: str = "", picture: np.ndarray | None = None) -> Row:
             when = naive_utc(scene.datetime)
-            return Row(when, True, sensor.name, sensor.kind, orbit, scene.id, m, note, picture)
+            return Row(
+                when, True, sensor.name, sensor.kind, orbit, scene.id, m, note, picture, outline
+            )
 
         orbit = ""
         if sensor.kind == "radar":
@@ -371,10 +385,22 @@ def timeline_files(
             valid = _usable(im)
             m = measure(im.bands, valid, inside, ring, img.kind, rule.min_usable)
             sensor = "radar" if img.kind == "radar" else "optical"
-            picture = chip(
-                im.bands, valid, img.kind, chip_window(inside, _pad(rule, grid.resolution))
+            window = chip_window(inside, _pad(rule, grid.resolution))
+            picture = chip(im.bands, valid, img.kind, window)
+            rows.append(
+                Row(
+                    when,
+                    known,
+                    sensor,
+                    img.kind,
+                    orbit,
+                    img.path.name,
+                    m,
+                    "",
+                    picture,
+                    chip_outline(fp, grid, window),
+                )
             )
-            rows.append(Row(when, known, sensor, img.kind, orbit, img.path.name, m, "", picture))
         notes = []
         if any(o == "unknown" for o in orbits):
             notes.append(

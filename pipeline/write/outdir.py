@@ -59,6 +59,7 @@ CLAIM_FILES = (
     "timeline.csv",
     "timeline.json",
     "timeline.png",
+    "timeline_chips.png",
 )
 """What `run` writes in outputs/<aoi>/<site>/<claim>/ (the timeline with a site footprint)."""
 COMPARE_FILES = ("change.tif", "regions.geojson", "report.json", "panel.png")

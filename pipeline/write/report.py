@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from pipeline.detect.core import Detection
 from pipeline.judge.verdict import Verdict
 from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
-from pipeline.write import review
+from pipeline.write import review, timeline_assets, timeline_html
 from pipeline.write.review import area, public
 
 
@@ -611,8 +611,9 @@ def _check_section(c: CheckEntry, aoi_dir: Path, uid: str) -> str:
             else ""
         )
         + (_swipe(pics, r, uid) if pics is not None else "<p>No pictures: an image is missing.</p>")
-        + "<table><tr><th>window</th><th>dates, sensor</th><th>acquired</th><th>scene id</th>"
-        f"<th>clear view</th></tr>{_images_rows(r)}</table>"
+        + (timeline_html.section(folder, uid) if r.timeline is not None else "")
+        + "<table class=wide><tr><th>window</th><th>dates, sensor</th><th>acquired</th>"
+        f"<th>scene id</th><th>clear view</th></tr>{_images_rows(r)}</table>"
         f"<details><summary>numbers</summary><table>{_numbers_rows(r)}</table>"
         f"<p class=small>Rules: {e(rules_text(r.rules))}. Detector {e(r.detection.detector)} "
         f"({e(r.detection.method)}), threshold {r.detection.threshold}, regions of at least "
@@ -650,7 +651,7 @@ def run_html(run: RunReport, aoi_dir: Path, overview_png: Path | None = None) ->
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
-        f"<title>{e(run.title)}</title><style>{review.CSS}</style></head><body>"
+        f"<title>{e(run.title)}</title><style>{review.CSS}{timeline_assets.CSS}</style></head><body>"
         f"<h1>{e(run.title)}</h1>"
         f"<p class=small>Generated {run.generated:%Y-%m-%d %H:%M UTC} by {e(run.software)} "
         f"from <span class=mono>{e(Path(run.config_path).name or run.aoi)}</span> (sha256 "
@@ -659,7 +660,8 @@ def run_html(run: RunReport, aoi_dir: Path, overview_png: Path | None = None) ->
         "<p>For each check: drag across the picture (or use the slider, or the arrow keys on it) "
         "to compare before and after; turn the change overlay off to see the ground; click a "
         "region to zoom to it.</p>"
-        "<table><tr><th>site</th><th>claim</th><th>verdict</th><th>why (first reason)</th></tr>"
+        "<table class=wide><tr><th>site</th><th>claim</th><th>verdict</th>"
+        "<th>why (first reason)</th></tr>"
         f"{rows}</table>"
         + _file_img(overview_png or aoi_dir / "overview.png", "overview map of sites and verdicts")
         + "<h2>Checks</h2>"
@@ -668,5 +670,5 @@ def run_html(run: RunReport, aoi_dir: Path, overview_png: Path | None = None) ->
         "acquisition time, threshold and the config's sha256 are in report.json; the same config "
         "and catalogue give the same verdicts.</p>"
         f"<p class=small>{e(credits)}</p>"
-        f"<script>{review.JS}</script></body></html>\n"
+        f"<script>{review.JS}{timeline_assets.JS}</script></body></html>\n"
     )

@@ -217,6 +217,10 @@ cursor:pointer}button:hover,button:focus-visible{background:#e3eefc;outline:2px 
 .regions td{padding:.15em .4em}.regions button{width:100%;text-align:left;white-space:nowrap}
 .sw{display:inline-block;width:.9em;height:.9em;border:1px solid #333;vertical-align:-.1em}
 details{margin:.4em 0}summary{cursor:pointer;color:#2a4d8f}
+@media (max-width:600px){body{padding:0 .5em}.check{padding:.8em .6em}td{overflow-wrap:anywhere}
+.wide,.wide tbody,.wide tr,.wide td{display:block}.wide tr:has(th){display:none}
+.wide tr{border:1px solid #ccc;margin-bottom:.5em}.wide td{border:0;border-top:1px dotted #ddd}
+.wide td:first-child{border-top:0}}
 """
 
 JS = r"""

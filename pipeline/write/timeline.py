@@ -8,7 +8,7 @@ import csv
 import datetime as dt
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,12 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline.detect.occupancy import RULES
-from pipeline.detect.timeline import FootprintTimeline
+from pipeline.detect.timeline import OPTICAL_MAX, RADAR_DB, FootprintTimeline
+from pipeline.write import chips
 from pipeline.write.export import write_json
 from pipeline.write.render import _figure, _save_png
 
-FILES = ("timeline.csv", "timeline.json", "timeline.png")
+FILES = ("timeline.csv", "timeline.json", "timeline.png", chips.SPRITE)
 COLUMNS = (
     "date",
     "time_utc",
@@ -88,12 +89,46 @@ def latest_state(tl: FootprintTimeline) -> tuple[str, str | None]:
     return "unknown", None
 
 
+def _chip_records(
+    tl: FootprintTimeline, boxes: Sequence[chips.Box | None] | None
+) -> tuple[dict[str, Any], list[dict[str, Any] | None]]:
+    """timeline.json's `chips` (the sprite's name, the stretch, the footprint's outlines) and
+    each row's chip: its box in the sprite and which outline goes on it."""
+    outlines: list[Any] = []
+    per_row: list[dict[str, Any] | None] = []
+    for r, box in zip(tl.rows, boxes or [None] * len(tl.rows), strict=True):
+        if box is None:
+            per_row.append(None)
+            continue
+        shape = [[list(p) for p in part] for part in r.chip_outline]
+        if shape not in outlines:
+            outlines.append(shape)
+        per_row.append({"box": list(box), "outline": outlines.index(shape)})
+    head = {
+        "file": chips.SPRITE,
+        "stretch": {
+            "radar": f"VV {RADAR_DB[0]:g} to {RADAR_DB[1]:g} dB, black to white",
+            "optical": f"true colour, reflectance 0 to {OPTICAL_MAX:g} (gamma 1.6)",
+        },
+        "outlines": outlines,
+    }
+    return head, per_row
+
+
 def document(
-    tl: FootprintTimeline, marks: Mapping[str, dt.datetime] | None = None
+    tl: FootprintTimeline,
+    marks: Mapping[str, dt.datetime] | None = None,
+    boxes: Sequence[chips.Box | None] | None = None,
 ) -> dict[str, Any]:
-    """timeline.json: the rows, the events, each series, the rule and its false-alarm rate."""
+    """timeline.json: the rows, the events, each series, the rule and its false-alarm rate; with
+    `boxes`, where each acquisition's chip is in timeline_chips.png."""
     state, when = latest_state(tl)
     kinds = tl.kinds
+    head, per_row = _chip_records(tl, boxes)
+    records = [
+        rec | {"kind": r.kind, "chip": c}
+        for rec, r, c in zip(rows(tl), tl.rows, per_row, strict=True)
+    ]
     return {
         "aoi": tl.aoi,
         "site": tl.site,
@@ -145,7 +180,8 @@ def document(
         ],
         "shown": {k: v.isoformat() for k, v in (marks or {}).items()},
         "notes": tl.notes,
-        "rows": rows(tl),
+        "chips": head if boxes is not None and any(per_row) else None,
+        "rows": records,
         "software": f"pipeline {__version__}",
     }
 
@@ -153,9 +189,8 @@ def document(
 def summary(tl: FootprintTimeline) -> dict[str, Any]:
     """What report.json says of a timeline: timeline.json without its rows."""
     doc = document(tl)
-    return {k: v for k, v in doc.items() if k not in ("rows", "software", "aoi", "site")} | {
-        "file": "timeline.json"
-    }
+    skip = ("rows", "software", "aoi", "site", "chips")
+    return {k: v for k, v in doc.items() if k not in skip} | {"file": "timeline.json"}
 
 
 def chart(
@@ -264,9 +299,13 @@ def chart(
 def write(
     folder: Path, tl: FootprintTimeline, marks: Mapping[str, dt.datetime] | None = None
 ) -> None:
-    """The three files into `folder` (a staging folder: the caller puts it in place)."""
+    """The files into `folder` (a staging folder: the caller puts it in place): the CSV, the
+    JSON, the chart and the chips of the footprint (timeline_chips.png, where any was read)."""
     (folder / "timeline.csv").write_text(csv_text(tl), encoding="utf-8")
-    write_json(folder / "timeline.json", document(tl, marks))
+    sprite, boxes = chips.pack([r.chip for r in tl.rows])
+    if sprite is not None:
+        chips.save(folder / chips.SPRITE, sprite)
+    write_json(folder / "timeline.json", document(tl, marks, boxes if sprite is not None else None))
     chart(folder / "timeline.png", tl, marks)
 
 
