@@ -19,7 +19,8 @@ import pytest
 import rasterio
 from pyproj import Transformer
 
-from pipeline.cli.main import main
+from pipeline.cli.main import EXIT_CODES, main
+from pipeline.errors import InputError
 from pipeline.write.export import sha256_file
 from tests.support.httpserver import HTTPTestServer
 
@@ -29,6 +30,7 @@ PIPELINE = str(Path(sys.executable).with_name("pipeline"))
 DASK = str(Path(sys.executable).with_name("dask"))
 BBOX = ["-1.6835", "48.0950", "-1.6225", "48.1312"]  # the demo footprint, shrunk ~150 m
 SMALL = ["-1.6600", "48.1000", "-1.6460", "48.1140"]  # a few tiles of it
+BAD_INPUT = dict(EXIT_CODES)[InputError]
 WINDOWS = ["--before", "2015-08-01/2015-08-31", "--after", "2017-06-01/2017-06-30"]
 
 
@@ -56,9 +58,26 @@ def classes(path: Path) -> tuple[np.ndarray, str, tuple[float, ...]]:
 
 @pytest.fixture(scope="module")
 def one_worker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The scan of the demo footprint on one worker, by the CLI in a process of its own, its
+    stderr (not a terminal) kept beside the folder in stderr.txt."""
     out = tmp_path_factory.mktemp("scan") / "w1"
-    assert main([*args(out), "--workers", "1"]) == 0
+    res = subprocess.run(
+        [PIPELINE, *args(out), "--workers", "1"], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stderr
+    (out.parent / "stderr.txt").write_text(res.stderr)
     return out
+
+
+def test_progress_off_a_terminal_is_a_few_lines(one_worker: Path) -> None:
+    """28 tiles printed 28 progress lines (1,914 for a fine grid): now one per tenth of them."""
+    lines = (one_worker.parent / "stderr.txt").read_text().splitlines()
+    progress = [line for line in lines if line.startswith("tiles ")]
+    assert progress[-1].startswith("tiles 28/28 done (0 failed, 0 skipped)")
+    assert len(progress) <= 10 and len(lines) <= 12, lines
+    # Nor a worker's traceback as the local cluster shuts down (CommClosedError in a heartbeat,
+    # seen at the end of a 511-tile scan: the workers' logs are silenced below CRITICAL).
+    assert not any("Traceback" in line or "distributed." in line for line in lines), lines
 
 
 def test_scan_writes_every_output(one_worker: Path) -> None:
@@ -440,3 +459,83 @@ def test_a_scan_with_other_settings_is_not_mixed_into_a_scan_folder(
     assert main(other) == 2
     assert "holds tiles of a scan with other settings" in capsys.readouterr().err
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+def test_the_readme_recipe_scan_scan_sites_run_then_scan_again(
+    one_worker: Path, tmp_path: Path
+) -> None:
+    """README "Scanning a region": scan --out outputs/scan-demo, scan-sites --aoi-name scan-demo,
+    run scan-demo (which writes its site folders into the scan's folder), then the same scan
+    again. The second scan refused the folder ("holds files withdrawal-check did not write
+    (c0001, ...)"): it recognises the run's folders as the tool's and leaves them as they are."""
+    scan_dir = tmp_path / "outputs" / "scan-demo"
+    shutil.copytree(one_worker, scan_dir)  # the recipe's scan (--workers 2 gives the same bits)
+    (tmp_path / "configs").mkdir()
+    recipe = [a if a != str(one_worker) else "outputs/scan-demo" for a in args(one_worker)]
+    step = [
+        ["scan-sites", "outputs/scan-demo", "--top", "5", "--aoi-name", "scan-demo"]
+        + ["--out", "configs/scan-demo.yaml"],
+        ["run", "scan-demo"],
+    ]
+    for argv in step:
+        res = subprocess.run(
+            [PIPELINE, *argv], capture_output=True, text=True, timeout=300, cwd=tmp_path
+        )
+        assert res.returncode == 0, (argv, res.stderr)
+    assert (scan_dir / "c0001" / "scan-change" / "report.json").is_file()
+    assert (scan_dir / "report.html").is_file()
+    run_files = {
+        p: p.read_bytes()
+        for p in scan_dir.rglob("*")
+        if p.is_file()
+        and "tiles" not in p.parts
+        and p.name not in ("scan.json", "scan.lock")
+        and p.name
+        not in ("change.tif", "candidates.geojson", "index.html", ".withdrawal-check.json")
+    }
+    again = subprocess.run(
+        [PIPELINE, *recipe, "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "0 done now, 28 already written (skipped)" in again.stdout
+    for p, data in run_files.items():
+        assert p.read_bytes() == data, p  # the run's outputs are untouched
+    # A folder of someone else's in the scan's folder is still refused.
+    (scan_dir / "c0001" / "notes.txt").write_text("mine")
+    res = subprocess.run(
+        [PIPELINE, *recipe], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert res.returncode == BAD_INPUT and "did not write (c0001)" in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize(
+    ("choice", "file", "needle"),
+    [
+        (["--top", "0"], "found.yaml", "--top: must be at least 1"),  # wrote 10 sites
+        (["--top", "-3"], "found.yaml", "--top: must be at least 1"),  # wrote 28 sites
+        # named a temporary file (configs/.found.yaml.tmp-PID-xxxx/found.yaml:2: site ids repeat)
+        (["--ids", "c0002", "c0002"], "found.yaml", "--ids: names a candidate more than once"),
+        # "aoi: ... must match the file name ... rename the file", of a temporary file too
+        (["--top", "2"], "other.yaml", "is not named after the AOI (found.yaml)"),
+    ],
+    ids=["top-0", "top-negative", "ids-repeated", "file-not-named-after-the-aoi"],
+)
+def test_scan_sites_refuses_bad_choices_writing_nothing(
+    one_worker: Path, tmp_path: Path, choice: list[str], file: str, needle: str
+) -> None:
+    cfg = tmp_path / "configs" / file
+    res = subprocess.run(
+        [PIPELINE, "scan-sites", str(one_worker), *choice, "--aoi-name", "found"]
+        + ["--out", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == BAD_INPUT, res.stderr
+    assert needle in res.stderr and "fix:" in res.stderr, res.stderr
+    assert ".tmp-" not in res.stderr
+    assert list(tmp_path.iterdir()) == []  # not even configs/

@@ -44,14 +44,18 @@ from pipeline.search.routed import served_by
 from pipeline.workflows.compare import compare
 from pipeline.workflows.fetch import MAX_STACK, MIN_STACK_CLEAR, find_scenes, survey
 from pipeline.workflows.run import any_incomplete, run_aoi
-from pipeline.workflows.scan import (
-    ScanSpec,
+from pipeline.workflows.scan import ScanSpec, scan
+from pipeline.workflows.scan_args import (
+    MAX_TILES,
+    MIN_TILE_KM,
     check_out,
+    check_scheduler,
+    check_settings,
+    check_tiles,
     parse_window,
     region_from,
-    scan,
-    write_sites,
 )
+from pipeline.workflows.scan_sites import DEFAULT_TOP, write_sites
 from pipeline.workflows.watch import LOCK_FILE, LOG_FILE, dry_run, watch
 from pipeline.write import outdir
 from pipeline.write.undo import no_space
@@ -472,26 +476,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 "the baseline window must end before the before window starts",
             )
         )
-    if not args.tile_km > 0 or args.tile_km > 100:
-        raise InputError(
-            Problem(
-                "pipeline scan",
-                "--tile-km",
-                "must be > 0 and <= 100",
-                str(args.tile_km),
-                "e.g. --tile-km 10",
-            )
-        )
-    if args.workers is not None and args.workers < 1:
-        raise InputError(
-            Problem(
-                "pipeline scan",
-                "--workers",
-                "must be at least 1",
-                str(args.workers),
-                "e.g. --workers 4",
-            )
-        )
+    check_settings(args.tile_km, args.max_cloud, args.workers)
     spec = ScanSpec(
         region=region,
         name=args.aoi or name,
@@ -504,9 +489,20 @@ def cmd_scan(args: argparse.Namespace) -> int:
         detection=args.detection,
         max_cloud=args.max_cloud,
     )
+    check_tiles(spec)
     out = Path(args.out)
     check_out(out, spec, args.overwrite)
-    r = scan(spec, out, workers=args.workers, scheduler=args.scheduler)
+    if args.scheduler:
+        check_scheduler(args.scheduler)
+    try:
+        r = scan(spec, out, workers=args.workers, scheduler=args.scheduler)
+    except LockHeld as exc:
+        raise LockHeld(
+            f"another scan is writing {out} (pid, start: {exc.message or 'unknown'}); "
+            "nothing was done",
+            fix="wait for it to finish (run the same command then: it resumes), or give this "
+            f"scan another --out than {out}",
+        ) from None
     print(
         f"{r.tiles} tiles: {r.done} done now, {r.skipped} already written (skipped), "
         f"{len(r.failed)} failed; {r.candidates} candidates; {r.km2:,.1f} km² in "
@@ -518,6 +514,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if r.failed:
         print("run the same command again to retry the failed tiles", file=sys.stderr)
         return 3
+    if r.imagery == 0:
+        print(
+            f"no tile had usable imagery in both windows ({r.why_not or 'no scene found'}): "
+            "nothing was compared; widen the windows, raise --max-cloud, or check that "
+            "--catalog covers the region",
+            file=sys.stderr,
+        )
+        return exit_code(DataUnavailable())
     return 0
 
 
@@ -721,7 +725,12 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser(
         "validate", parents=[common], help="validate config files (default: configs/*.yaml)"
     )
-    v.add_argument("files", nargs="*")
+    v.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="config files to check (default: every configs/*.yaml)",
+    )
     v.set_defaults(func=cmd_validate)
 
     s = sub.add_parser(
@@ -812,27 +821,75 @@ def parser() -> argparse.ArgumentParser:
         "scan",
         parents=[common],
         help="sweep a whole region for change, tile by tile on a Dask cluster",
-        description="Exit codes: 0 done, 2 bad input, 3 some tiles failed (run again to retry "
-        "them), 130 interrupted (run again to resume).",
+        description="Exit codes: 0 done, 2 bad input (nothing written), 3 some tiles failed "
+        "(run again to retry them), no tile had imagery, the --scheduler does not answer, or "
+        "no space left under --out (the tiles written are kept), 75 another scan is writing "
+        "the same --out, 130 interrupted (run again to resume).",
     )
     where = sc.add_mutually_exclusive_group(required=True)
-    where.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"))
+    where.add_argument(
+        "--bbox",
+        nargs=4,
+        type=float,
+        metavar=("W", "S", "E", "N"),
+        help="the region as a lon/lat box in decimal degrees (west < east, south < north)",
+    )
     where.add_argument("--geojson", metavar="FILE", help="region polygon(s), lon/lat")
     where.add_argument("--aoi", metavar="NAME", help="the sites of configs/NAME.yaml")
-    sc.add_argument("--before", required=True, metavar="START/END")
-    sc.add_argument("--after", required=True, metavar="START/END")
+    sc.add_argument(
+        "--before",
+        required=True,
+        metavar="START/END",
+        help="the window before the change, ISO dates, e.g. 2021-10-01/2021-11-15",
+    )
+    sc.add_argument(
+        "--after",
+        required=True,
+        metavar="START/END",
+        help="the window after the change (starts after --before ends)",
+    )
     sc.add_argument("--baseline", metavar="START/END", help="the region before the build-up")
-    sc.add_argument("--sensor", default="sentinel-2-l2a", help="default: sentinel-2-l2a")
+    sc.add_argument(
+        "--sensor",
+        default="sentinel-2-l2a",
+        choices=list(SENSORS),
+        metavar="SENSOR",
+        help=f"the imagery (default: sentinel-2-l2a); one of: {', '.join(SENSORS)}",
+    )
     sc.add_argument(
         "--catalog",
         metavar="URL|PATH",
         help="a static catalog.json (path or URL) or a STAC API URL (default: the keyless "
         "public services; with --aoi, the AOI's catalogue)",
     )
-    sc.add_argument("--tile-km", type=float, default=10.0, help="tile side (default 10 km)")
-    sc.add_argument("--detector", default="cva", choices=["cva", "index", "irmad"])
-    sc.add_argument("--detection", default="auto", choices=["auto", "reference", "two-date"])
-    sc.add_argument("--max-cloud", type=float, default=60.0, help="tile cloud %% (default 60)")
+    sc.add_argument(
+        "--tile-km",
+        type=float,
+        default=10.0,
+        metavar="KM",
+        help=f"tile side, {MIN_TILE_KM:g} to 100 km (default 10); at most {MAX_TILES:,} tiles "
+        "per scan",
+    )
+    sc.add_argument(
+        "--detector",
+        default="cva",
+        choices=["cva", "index", "irmad"],
+        help="optical change detector (default: cva, change-vector magnitude in noise units)",
+    )
+    sc.add_argument(
+        "--detection",
+        default="auto",
+        choices=["auto", "reference", "two-date"],
+        help="reference: a window's stack of acquisitions is the reference period of the next; "
+        "auto (default): so for radar, two-date for optical",
+    )
+    sc.add_argument(
+        "--max-cloud",
+        type=float,
+        default=60.0,
+        metavar="PERCENT",
+        help="skip scenes whose whole-tile cloud cover is above this, 0 to 100 (default 60)",
+    )
     who = sc.add_mutually_exclusive_group()
     who.add_argument(
         "--workers", type=int, help="local worker processes (default: the machine's cores)"
@@ -843,12 +900,26 @@ def parser() -> argparse.ArgumentParser:
     sc.set_defaults(func=cmd_scan)
 
     ss = sub.add_parser(
-        "scan-sites", parents=[common], help="turn scan candidates into an AOI config"
+        "scan-sites",
+        parents=[common],
+        help="turn scan candidates into an AOI config",
     )
     ss.add_argument("dir", metavar="DIR", help="the --out folder of a finished scan")
-    ss.add_argument("--top", type=int, help="the N best-ranked candidates (default 10)")
-    ss.add_argument("--ids", nargs="+", metavar="ID", help="these candidates (e.g. c0001 c0004)")
-    ss.add_argument("--aoi-name", required=True, metavar="NAME")
+    pick = ss.add_mutually_exclusive_group()
+    pick.add_argument(
+        "--top",
+        type=int,
+        metavar="N",
+        help=f"the N best-ranked candidates, N >= 1 (default {DEFAULT_TOP})",
+    )
+    pick.add_argument("--ids", nargs="+", metavar="ID", help="these candidates (e.g. c0001 c0004)")
+    ss.add_argument(
+        "--aoi-name",
+        required=True,
+        metavar="NAME",
+        help="the new AOI's name (lower-case letters, digits, - and _); `pipeline run NAME` "
+        "then writes its outputs to outputs/NAME/",
+    )
     ss.add_argument("--out", required=True, metavar="FILE", help="configs/NAME.yaml (new file)")
     ss.set_defaults(func=cmd_scan_sites)
     timeline_cli.add_parser(sub, common, cache_options, overwrite).set_defaults(func=cmd_timeline)

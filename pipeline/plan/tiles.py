@@ -23,6 +23,7 @@ from rasterio.crs import CRS
 from rasterio.warp import transform_bounds, transform_geom
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
+from shapely.prepared import prep
 
 from pipeline.model.grid import Grid, utm_crs
 
@@ -96,6 +97,15 @@ def main_crs(region_lonlat: BaseGeometry) -> CRS:
     return utm_crs(c.x, c.y)
 
 
+def region_size(region_lonlat: BaseGeometry) -> tuple[float, float, float]:
+    """The region's area in km², and the width and height in km of its bounding box, on its
+    main UTM zone (the box is what the tiles' mosaic covers)."""
+    crs = main_crs(region_lonlat)
+    geom = shape(transform_geom("EPSG:4326", crs, region_lonlat.__geo_interface__))
+    left, bottom, right, top = geom.bounds
+    return float(geom.area) / 1e6, (right - left) / 1e3, (top - bottom) / 1e3
+
+
 def plan_tiles(
     region_lonlat: BaseGeometry,
     tile_km: float = DEFAULT_TILE_KM,
@@ -104,10 +114,12 @@ def plan_tiles(
 ) -> list[Tile]:
     """The tiles whose core intersects the region (lon/lat), row by row from the north-west.
     Tile sides and margins are whole multiples of `resolution`."""
-    if not tile_km > 0:
-        raise ValueError(f"tile size must be positive, got {tile_km} km")
     crs = main_crs(region_lonlat)
     side = round(tile_km * 1000 / resolution) * resolution
+    if not side > 0:
+        raise ValueError(
+            f"tile size must be at least one pixel ({resolution:g} m), got {tile_km} km"
+        )
     if overlap_m is None:
         overlap_m = max(MIN_OVERLAP_M, OVERLAP_SHARE * side)
     margin = math.ceil(overlap_m / resolution) * resolution
@@ -115,13 +127,14 @@ def plan_tiles(
     left, bottom, right, top = geom.bounds
     c0, c1 = math.floor(left / side), math.ceil(right / side)
     r0, r1 = math.floor(bottom / side), math.ceil(top / side)
+    inside = prep(geom)  # many cells are tested against one region
     tiles = []
     epsg = crs.to_epsg()
     name = f"EPSG:{epsg}" if epsg else crs.to_wkt()
     for j in range(r1 - 1, r0 - 1, -1):  # north first
         for i in range(c0, c1):
             core = (i * side, j * side, (i + 1) * side, (j + 1) * side)
-            if not geom.intersects(box(*core)) or geom.touches(box(*core)):
+            if not inside.intersects(box(*core)) or inside.touches(box(*core)):
                 continue
             read = (core[0] - margin, core[1] - margin, core[2] + margin, core[3] + margin)
             tiles.append(Tile(f"{epsg}_{j:04d}_{i:04d}", j, i, name, core, read))

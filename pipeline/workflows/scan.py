@@ -7,27 +7,29 @@ and writes the tile's results atomically under DIR/tiles/<id>/ (class.tif on the
 regions.geojson of the regions whose centroid lies in the core, tile.json, thumbnails of its
 strongest candidates). A task holds one tile's stack in memory, never the region's.
 
-The driver submits the tiles not yet written (a killed scan resumes: written tiles are skipped),
-retries a failed task (`retries=`), records a tile that still fails with its reason and goes on,
-then mosaics the tiles' class rasters into DIR/change.tif (a COG on the main UTM zone), ranks the
-regions into DIR/candidates.geojson and writes DIR/index.html and DIR/scan.json as one set.
+The driver holds an flock on DIR/scan.lock (a second scan of DIR stops at once, LockHeld) and
+submits the tiles not yet written (a killed scan resumes: written tiles are skipped), retries a
+failed task (`retries=`), records a tile that still fails with its reason and goes on (a full
+disk stops the scan: NoSpace naming --out), then mosaics the tiles' class rasters into
+DIR/change.tif (a COG on the main UTM zone), ranks the regions into DIR/candidates.geojson and
+writes DIR/index.html and DIR/scan.json as one set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
-import math
+import logging
 import os
 import platform
 import re
 import resource
-import shutil
 import sys
 import time
 from base64 import b64encode
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -35,23 +37,24 @@ from typing import Any
 
 import numpy as np
 import rasterio
-import yaml
 from rasterio.shutil import copy as rio_copy
 from rasterio.warp import transform as warp_transform
 from rasterio.windows import Window as RioWindow
 from shapely.geometry import shape
 
 from pipeline import __version__
-from pipeline.config.aoi import NAME_RE, AOIConfig, Claim, Site, Window, Windows, load_checked
+from pipeline.config.aoi import AOIConfig, Claim, Site, Window, Windows
 from pipeline.detect.core import METHODS, detect_change, uses_reference
 from pipeline.detect.detectors import min_region_pixels
-from pipeline.errors import InputError, Problem
+from pipeline.errors import DataUnavailable, InputError, NoSpace, PipelineError, Problem
 from pipeline.model.grid import polygon_mask
 from pipeline.model.image import Prepared
 from pipeline.model.sensors import SENSORS
 from pipeline.plan.tiles import Tile, plan_tiles
 from pipeline.search.factory import open_source
 from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack, stack_images
+from pipeline.workflows.scan_progress import Progress
+from pipeline.workflows.state import exclusive
 from pipeline.write import outdir
 from pipeline.write.export import COG, NODATA, regions_geojson, sha256_file, write_json
 from pipeline.write.render import rgb
@@ -66,6 +69,19 @@ CHIPS_PER_TILE = 5
 """Before/after thumbnails written per tile (its strongest candidates)."""
 CHIP_PX = 96
 RETRIES = 2
+SCAN_LOCK = "scan.lock"
+"""The flock a scan holds on its --out folder, so that two scans of it never both do the work."""
+SCHEDULER_TIMEOUT_S = 5.0
+"""How long to wait for a --scheduler to answer before giving up (exit 3)."""
+DISK_FULL = (
+    "No space left on device",
+    "Disk quota exceeded",
+    "File too large",
+    "disk space",
+    "IO error writing",
+    "Write error",
+)
+"""What a full disk's errors say (OSError's strerror; GDAL's and libtiff's messages)."""
 CLASS_DESCRIPTION = "class: 0 none, 1 appeared, 2 disappeared, 3 changed, 255 unusable"
 
 
@@ -171,7 +187,8 @@ def run_tile(spec: ScanSpec, tile: Tile, out: str) -> dict[str, Any]:
     """Search, pick, read, detect and write one tile; return its summary (what tile.json holds).
     Raises TileFailed on any failure (the scheduler retries, then the driver records it)."""
     try:
-        return _run_tile(spec, tile, out)
+        with quiet_gdal():
+            return _run_tile(spec, tile, out)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
         raise TileFailed(f"{type(exc).__name__}: {first}") from None
@@ -339,6 +356,10 @@ class ScanResult:
     km2: float = 0.0
     seconds: float = 0.0
     outputs: dict[str, str] = field(default_factory=dict)
+    imagery: int = 0
+    """Tiles written with imagery in both windows (the others: no-imagery)."""
+    why_not: str = ""
+    """Why a tile had no imagery (its first problem), when one had none."""
 
 
 def written(out: Path, tile: Tile, fingerprint: str) -> dict[str, Any] | None:
@@ -350,49 +371,31 @@ def written(out: Path, tile: Tile, fingerprint: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("fingerprint") == fingerprint else None
 
 
-def check_out(out: Path, spec: ScanSpec, overwrite: bool) -> None:
-    """Before any work: DIR can be written; it holds nothing the tool did not write (unless
-    --overwrite; a foreign file named like an output is refused always); tiles written there
-    by a scan with other settings are not mixed with this one's."""
-    outdir.check_root(out)
-    outdir.check_folder(out, SCAN_FILES, whole=False)
-    if not out.is_dir():
-        return
-    mine = outdir.owned(out, SCAN_FILES)
-    others = [
-        n for n in outdir.entries(out) if n not in mine and not (n == TILES and (out / n).is_dir())
-    ]
-    if others and not overwrite:
-        raise InputError(
-            Problem(
-                str(out),
-                "--out",
-                f"the folder holds files withdrawal-check did not write ({', '.join(others[:5])})",
-                None,
-                "choose an empty or new folder, or add --overwrite to write beside them",
-            )
-        )
-    tiles = out / TILES
-    if tiles.is_dir():
-        fp = spec.fingerprint()
-        for d in sorted(tiles.iterdir()):
-            if outdir.is_temporary(d.name):
-                continue
-            try:
-                old = json.loads((d / "tile.json").read_text("utf-8")).get("fingerprint")
-            except (OSError, ValueError, AttributeError):
-                continue
-            if old != fp:
-                raise InputError(
-                    Problem(
-                        str(tiles),
-                        "--out",
-                        f"holds tiles of a scan with other settings (tile {d.name})",
-                        None,
-                        "resume with the same region, windows, sensor, catalogue and tile size, "
-                        "or choose another --out",
-                    )
-                )
+def disk_full(text: str) -> bool:
+    """Whether an error (its text: a worker's reason, GDAL's message) says the disk is full."""
+    return any(s in text for s in DISK_FULL)
+
+
+def _full(out: Path, reason: str) -> NoSpace:
+    """The error of a scan whose --out does not fit (exit 3, as `run`'s NoSpace)."""
+    return NoSpace(
+        f"{out}: --out: cannot be written, the disk is full "
+        f"({reason.strip().splitlines()[0]}); the tiles written are kept whole",
+        fix="free some space there or choose another --out, then run the same command again "
+        "(the tiles already written are skipped)",
+    )
+
+
+@contextlib.contextmanager
+def quiet_gdal() -> Iterator[None]:
+    """Within: GDAL's and libtiff's own error lines (e.g. "_tiffSeekProc: No space left on
+    device") are not printed; the exception they end in is reported once, with its fix."""
+    log, handler = logging.getLogger("rasterio"), logging.NullHandler()
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
 
 
 def scan(
@@ -405,14 +408,76 @@ def scan(
     progress: Callable[[str], None] | None = None,
     limit: int | None = None,
 ) -> ScanResult:
-    """Run the scan (see the module docstring). `limit`: stop after this many tiles finished
-    (to interrupt a scan on purpose, as a kill would)."""
-    from dask.distributed import Client, LocalCluster, as_completed
+    """Run the scan (see the module docstring), holding DIR/scan.lock (a second scan of DIR
+    raises LockHeld at once). `limit`: stop after this many tiles finished (to interrupt a scan
+    on purpose, as a kill would). A full disk raises NoSpace naming --out; what was written
+    before stays whole (tiles and outputs are each written atomically)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        outdir.record(out, SCAN_LOCK)  # before it exists: another scan never sees it unowned
+        with exclusive(out / SCAN_LOCK), quiet_gdal():
+            return _scan(spec, out, workers, scheduler, retries, progress, limit)
+    except Exception as exc:  # OSError, or GDAL's errors as rasterio raises them
+        if isinstance(exc, PipelineError) or not disk_full(str(exc)):
+            raise
+        raise _full(out, str(exc)) from None
+
+
+def _client(scheduler: str | None, workers: int, todo: int, say: Callable[[str], None]) -> Any:
+    """A client of the --scheduler (DataUnavailable naming it when it does not answer), or of
+    a local cluster of `workers` processes (no more than the tiles to do)."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            # It accepted a connection (scan_args.check_scheduler): give its handshake time.
+            return Client(scheduler, timeout=3 * SCHEDULER_TIMEOUT_S)
+        except (OSError, TimeoutError) as exc:
+            raise DataUnavailable(
+                f"cannot reach the Dask scheduler {scheduler}: {exc}; no tile was started",
+                fix="start it (`dask scheduler`) or correct the address, or leave --scheduler "
+                "out to scan on local worker processes (--workers N)",
+            ) from None
+    n = min(workers, todo)
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        silence_logs=logging.CRITICAL,  # a failed tile is reported once, by the driver
+    )
+    client = Client(cluster)
+    say(f"local cluster: {n} worker process(es); dashboard {client.dashboard_link}")
+    return client
+
+
+def _close(client: Any, futures: list[Any]) -> None:
+    """Cancel what is left, then close the client and its local cluster (if it made one), in
+    that order: the scheduler forgets the tasks before its workers are told to stop, rather
+    than workers being cut off mid-message (which logs CommClosedError tracebacks)."""
+    if futures:
+        client.cancel([f for f in futures if not f.done()])
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _scan(
+    spec: ScanSpec,
+    out: Path,
+    workers: int | None,
+    scheduler: str | None,
+    retries: int,
+    progress: Callable[[str], None] | None,
+    limit: int | None,
+) -> ScanResult:
+    from dask.distributed import as_completed
 
     t0 = time.perf_counter()
     tiles = spec.tiles()
     fp = spec.fingerprint()
-    out.mkdir(parents=True, exist_ok=True)
     (out / TILES).mkdir(exist_ok=True)
     outdir.record(out, *(n for n in SCAN_FILES if (out / n).is_file()))
     summaries: dict[str, dict[str, Any]] = {}
@@ -429,23 +494,12 @@ def scan(
     todo = [t for t in tiles if t.id not in summaries]
     failed: dict[str, str] = {}
     by_key = {f"tile-{t.id}-{fp}": t for t in todo}
-    cluster = None
     done_km2 = 0.0
     finished = 0
     if todo:
-        if scheduler:
-            client = Client(scheduler, timeout=30)
-        else:
-            n = workers or os.cpu_count() or 1
-            cluster = LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-            )
-            client = Client(cluster)
-            say(f"local cluster: {n} worker process(es); dashboard {client.dashboard_link}")
+        client = _client(scheduler, workers or os.cpu_count() or 1, len(todo), say)
+        futures: list[Any] = []
+        bar = Progress(len(todo), skipped, say, None if progress is None else False)
         try:
             futures = [
                 client.submit(run_tile, spec, t, str(out), key=k, retries=retries, pure=False)
@@ -455,27 +509,30 @@ def scan(
             for fut in as_completed(futures):
                 t = by_key[fut.key]
                 if fut.status == "error":
-                    exc = fut.exception()
-                    failed[t.id] = failure_reason(exc)
+                    failed[t.id] = failure_reason(fut.exception())
+                    if disk_full(failed[t.id]):
+                        raise _full(out, failed[t.id])
                 else:
                     summaries[t.id] = fut.result()
                     done_km2 += t.km2
                 finished += 1
-                rate = done_km2 / max(time.perf_counter() - t1, 1e-9)
-                say(
-                    f"tiles {finished}/{len(todo)} done ({len(failed)} failed, {skipped} skipped), "
-                    f"{rate:,.2f} km²/s"
-                )
+                bar.tile(len(failed), done_km2 / max(time.perf_counter() - t1, 1e-9))
                 if limit is not None and finished >= limit:
-                    for f in futures:
-                        f.cancel()
                     break
         finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            bar.close()
+            _close(client, futures)
     result = ScanResult(len(tiles), len(summaries) - skipped, skipped, failed)
     result.km2 = done_km2
+    result.imagery = sum(1 for x in summaries.values() if x.get("status") == "done")
+    result.why_not = next(
+        (
+            x["problems"][0]
+            for x in summaries.values()
+            if x.get("status") != "done" and x.get("problems")
+        ),
+        "",
+    )
     if limit is not None and finished < len(todo):
         result.seconds = time.perf_counter() - t0
         return result  # interrupted on purpose: the tiles written stay for the resume
@@ -702,242 +759,3 @@ def _mosaic(
 def lonlat_of(crs: str, x: float, y: float) -> tuple[float, float]:
     (lon,), (lat,) = warp_transform(crs, "EPSG:4326", [x], [y])
     return float(lon), float(lat)
-
-
-# -- from the command line ---------------------------------------------------------------------
-
-MAX_REGION_KM2 = 250_000.0
-
-
-def _bad(field_: str, value: Any, problem: str, fix: str) -> InputError:
-    return InputError(Problem("pipeline scan", field_, problem, str(value), fix))
-
-
-def parse_window(flag: str, text: str, sensor: str) -> tuple[str, str]:
-    """START/END (ISO dates) as checked by the config's window rules."""
-    parts = text.split("/")
-    fix = f"give {flag} START/END with ISO dates, e.g. {flag} 2021-10-01/2021-11-15"
-    if len(parts) != 2:
-        raise _bad(flag, text, "is not START/END", fix)
-    try:
-        start, end = date.fromisoformat(parts[0]), date.fromisoformat(parts[1])
-    except ValueError as exc:
-        raise _bad(flag, text, f"is not a date range: {exc}", fix) from None
-    try:
-        Window(start=start, end=end, sensor=sensor)  # type: ignore[arg-type]
-    except ValueError as exc:
-        errors = getattr(exc, "errors", None)
-        msg = errors()[0]["msg"] if callable(errors) else str(exc)
-        raise _bad(flag, text, msg.removeprefix("Value error, "), fix) from None
-    return start.isoformat(), end.isoformat()
-
-
-def region_from(
-    bbox: list[float] | None, geojson: str | None, aoi_sites: list[Site] | None
-) -> tuple[dict[str, Any], str]:
-    """The region (GeoJSON geometry, lon/lat) and a name for it."""
-    from shapely.geometry import box, mapping
-    from shapely.ops import unary_union
-
-    if sum(x is not None for x in (bbox, geojson, aoi_sites)) != 1:
-        raise _bad(
-            "region",
-            "",
-            "give exactly one of --bbox, --geojson, --aoi",
-            "e.g. --bbox 36.0 50.0 36.5 50.3 (W S E N, degrees)",
-        )
-    if bbox is not None:
-        w, s, e, n = bbox
-        fix = "give --bbox W S E N in decimal degrees, west < east and south < north"
-        if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
-            raise _bad("--bbox", " ".join(f"{v:g}" for v in bbox), "is not a lon/lat box", fix)
-        geom = box(w, s, e, n)
-        name = f"bbox {w:g} {s:g} {e:g} {n:g}"
-    elif geojson is not None:
-        path = Path(geojson)
-        fix = "give a GeoJSON file (lon/lat) with a Polygon or MultiPolygon, or features of them"
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(
-                Problem(str(path), "--geojson", f"cannot read it: {exc}", None, fix)
-            ) from None
-        feats = data.get("features") if isinstance(data, dict) else None
-        geoms = (
-            [f.get("geometry") for f in feats]
-            if isinstance(feats, list)
-            else [data.get("geometry", data)]
-            if isinstance(data, dict)
-            else []
-        )
-        try:
-            parts = [shape(g) for g in geoms if g]
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            raise InputError(
-                Problem(str(path), "geometry", f"is not GeoJSON: {exc}", None, fix)
-            ) from None
-        parts = [p for p in parts if p.geom_type in ("Polygon", "MultiPolygon") and p.area > 0]
-        if not parts:
-            raise InputError(Problem(str(path), "geometry", "holds no polygon", None, fix))
-        geom = unary_union(parts)
-        w, s, e, n = geom.bounds
-        if not (w >= -180 and e <= 180 and s >= -90 and n <= 90):
-            raise InputError(
-                Problem(
-                    str(path),
-                    "coordinates",
-                    "are not lon/lat degrees",
-                    f"{geom.bounds}",
-                    fix + " in EPSG:4326 (RFC 7946)",
-                )
-            )
-        name = path.stem
-    else:
-        assert aoi_sites is not None
-        from shapely.geometry import Polygon
-
-        geom = unary_union([Polygon(s.outline()) for s in aoi_sites])
-        name = "sites"
-    km2 = geom.area * 111.0 * 111.0 * math.cos(math.radians(geom.centroid.y))
-    if km2 > MAX_REGION_KM2:
-        raise _bad(
-            "region",
-            f"{km2:,.0f} km²",
-            f"is larger than {MAX_REGION_KM2:,.0f} km²",
-            "split the region into several scans",
-        )
-    return mapping(geom), name
-
-
-def write_sites(
-    scan_dir: Path, out: Path, aoi_name: str, top: int | None, ids: list[str] | None
-) -> int:
-    """Turn chosen candidates of a scan into an AOI config (one site per candidate: its box
-    plus 100 m, and one claim with the scan's windows). Validated before it is written; an
-    existing file is never overwritten. Returns the number of sites."""
-    if not NAME_RE.match(aoi_name):
-        raise InputError(
-            Problem(
-                "pipeline scan-sites",
-                "--aoi-name",
-                "is not a plain name",
-                aoi_name,
-                "use lower-case letters, digits, - and _",
-            )
-        )
-    if out.exists() or out.is_symlink():
-        raise InputError(
-            Problem(
-                str(out),
-                "--out",
-                "exists; it is never overwritten",
-                None,
-                "choose a new file name, or move the old file away",
-            )
-        )
-    try:
-        cands = json.loads((scan_dir / "candidates.geojson").read_text("utf-8"))["features"]
-        prov = json.loads((scan_dir / "scan.json").read_text("utf-8"))["scan"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(
-            Problem(
-                str(scan_dir),
-                "DIR",
-                f"is not a finished scan folder ({exc})",
-                None,
-                "give the --out folder of a finished `pipeline scan`",
-            )
-        ) from None
-    by_id = {f["properties"]["id"]: f for f in cands}
-    if ids:
-        unknown = [i for i in ids if i not in by_id]
-        if unknown:
-            raise InputError(
-                Problem(
-                    str(scan_dir / "candidates.geojson"),
-                    "--ids",
-                    "no such candidate",
-                    ", ".join(unknown),
-                    f"use ids from the file, e.g. {', '.join(list(by_id)[:3])}",
-                )
-            )
-        chosen = [by_id[i] for i in ids]
-    else:
-        chosen = cands[: top or 10]
-    if not chosen:
-        raise InputError(
-            Problem(
-                str(scan_dir / "candidates.geojson"),
-                "features",
-                "holds no candidate",
-                None,
-                "scan a larger area or period",
-            )
-        )
-    spec = ScanSpec(**{k: v for k, v in prov.items() if k in ScanSpec.__dataclass_fields__})
-    sites = []
-    for f in chosen:
-        p = f["properties"]
-        w, s, e, n = p["bbox_lonlat"]
-        dlat = 100 / 111_000
-        dlon = dlat / math.cos(math.radians((s + n) / 2))
-        w, s, e, n = w - dlon, s - dlat, e + dlon, n + dlat
-        sites.append(
-            {
-                "id": p["id"],
-                "name": f"scan candidate {p['id']} ({p['direction']}, {p['area_m2'] / 1e4:.2f} ha)",
-                "polygon": [
-                    [round(w, 6), round(s, 6)],
-                    [round(e, 6), round(s, 6)],
-                    [round(e, 6), round(n, 6)],
-                    [round(w, 6), round(n, 6)],
-                ],
-                "approximate": False,
-                "source": f"pipeline scan {scan_dir} candidate {p['id']} (rank {p['rank']}, "
-                f"evidence {p['evidence']}, tile {p['tile']})",
-            }
-        )
-    windows = {
-        n: {"start": a, "end": b, "sensor": spec.sensor} for n, (a, b) in spec.windows.items()
-    }
-    cfg: dict[str, Any] = {
-        "aoi": aoi_name,
-        "title": f"Candidates of the scan {spec.name}",
-        "description": f"Sites from `pipeline scan` ({scan_dir}), to check one by one.",
-    }
-    if spec.catalog_kind != "auto":
-        cfg["catalog"] = {"kind": spec.catalog_kind, "url": spec.catalog_url}
-    cfg.update(
-        max_cloud=spec.max_cloud,
-        detector=spec.detector,
-        detection=spec.detection,
-        sites=sites,
-        claims=[
-            {
-                "id": "scan-change",
-                "date": spec.claim_date().isoformat(),
-                "statement": "(scan) the change the scan found between the windows",
-                "source": f"pipeline scan {scan_dir}",
-                "windows": {n: windows[n] for n in ("baseline", "before", "after") if n in windows},
-            }
-        ],
-    )
-    text = "# Written by `pipeline scan-sites`; edit freely.\n" + yaml.safe_dump(
-        cfg, sort_keys=False, allow_unicode=True
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = outdir.mkdtemp(f".{out.name}.tmp-{os.getpid()}-", out.parent)
-    tmp = stage / out.name
-    tmp.write_text(text, "utf-8")
-    try:
-        load_checked(tmp)  # as `pipeline validate` will: refuse to write what it would refuse
-        os.link(tmp, out)  # fails if `out` appeared meanwhile: never overwrites
-    except FileExistsError:
-        raise InputError(
-            Problem(
-                str(out), "--out", "exists; it is never overwritten", None, "choose a new file name"
-            )
-        ) from None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    return len(sites)
