@@ -308,7 +308,8 @@ def test_two_different_aois_are_refused(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     done = cli("watch", "rostov", "--config", str(cfg), "--out", str(out))
     assert done.returncode == BAD_INPUT, done.stderr
-    assert "--config is AOI 'demo-watch', but AOI 'rostov' was given too" in done.stderr
+    assert "AOI and --config: both given; a command checks one AOI" in done.stderr
+    assert "rostov" in done.stderr and "demo-watch.yaml" in done.stderr
     assert not out.exists()
 
 
