@@ -218,7 +218,7 @@ def chart(
     keys: dict[str, Any] = {}
     for ax, kind in zip(axes, kinds, strict=True):
         ax.tick_params(labelsize=10)
-        unit = "contrast (dB)" if kind == "radar" else "spectral distance"
+        unit = "bright share" if kind == "radar" else "spectral distance"
         ax.set_ylabel(f"{kind}\n{unit}", fontsize=11)
         ax.grid(alpha=0.3)
         for s in series:

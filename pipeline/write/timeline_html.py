@@ -33,9 +33,9 @@ in the padding of its box, so the margin is the same on every screen)."""
 TITLE_H, EVENT_H, PLOT_H, STRIP_H, AXIS_H = 24, 30, 150, 18, 20
 UNUSABLE = "#9e9e9e"
 EVENT_COLOURS = {"arrival": STATE_COLOURS["occupied"], "departure": STATE_COLOURS["empty"]}
-UNITS = {"radar": "dB", "optical": ""}
+UNITS = {"radar": "", "optical": ""}
 TITLES = {
-    "radar": "radar: footprint minus ring around it (dB)",
+    "radar": "radar: share of the footprint brighter than its ring (VV)",
     "optical": "optical: footprint vs ring (spectral distance)",
 }
 
@@ -70,10 +70,12 @@ class Point:
         if not self.used or self.value is None:
             share = "" if self.usable is None else f" (footprint usable {self.usable:.0%})"
             return f"not usable{share}: not measured"
-        unit = UNITS.get(self.kind, "")
-        text = f"contrast {self.value:+.2f}{' ' + unit if unit else ''}"
+        if self.kind == "radar":
+            text = f"bright share {self.value:+.2f}"
+        else:
+            text = f"spectral distance {self.value:.3f}"
         if self.vv is not None and self.vh is not None:
-            text += f" (VV {self.vv:+.1f}, VH {self.vh:+.1f})"
+            text += f" (mean VV {self.vv:+.1f} dB, VH {self.vh:+.1f} dB against the ring)"
         if self.score is not None:
             text += f", score {self.score:+.1f} noise units"
         return text
