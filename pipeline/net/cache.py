@@ -4,9 +4,12 @@ Entries are content-addressed by what was read: the asset (collection, item id, 
 without credentials), the target grid (CRS, transform, shape), the resampling, the nodata value
 and the entry format version. Each entry is one file: a header line of JSON (dtype, shape, sha256
 of the payload, what was read) and the raw array bytes. It is written to a temporary file in the
-same folder, flushed to disk (fsync) and renamed into place, so a reader sees either nothing or a
-whole entry; on read the length and checksum are verified, and an entry that fails (truncated,
-corrupted, written by another format) is deleted and reported as a miss, so it is fetched again.
+same folder and renamed into place, so a reader sees either nothing or a whole entry; on read the
+length and checksum are verified, and an entry that fails (truncated, corrupted, written by
+another format) is deleted and reported as a miss, so it is fetched again. Entries are not
+fsynced: a kill leaves the kernel's copy whole, and a power cut that loses a renamed entry's
+bytes leaves one that fails its checksum, i.e. a miss (fsync per entry was 4.4 s of a 16 s cold
+timeline of 730 reads, `benchmarks/timeline_speed.py`).
 
 Location: `--cache-dir`, else $WITHDRAWAL_CACHE_DIR, else $XDG_CACHE_HOME/withdrawal-check
 (~/.cache/withdrawal-check). `--refresh` reads from the network and rewrites the entries;
@@ -22,7 +25,8 @@ Eviction does not list and stat the whole folder on every write (0.5 s at 20,000
 process lists it once, then keeps an index of the entries (recency, size) that its own writes and
 hits update, and evicts from the index's least recent end (one stat per evicted entry, to skip an
 entry another process used meanwhile). The folder is listed again after RESCAN_WRITES writes, or
-once the time since the last listing exceeds RESCAN_COST times what that listing took, so other
+once the time since the last listing exceeds RESCAN_COST times what that listing took (and
+RESCAN_MIN_S), so other
 processes' writes are counted within a bounded delay (full scans take at most ~1/RESCAN_COST of
 the time). `prune()` (and `pipeline cache prune`) always lists the folder.
 """
@@ -55,6 +59,9 @@ MAGIC = b"withdrawal-check-cache"
 RESCAN_WRITES = 1000
 """Writes after which the cache folder is listed again (other processes' entries are counted)."""
 RESCAN_COST = 10.0
+RESCAN_MIN_S = 5.0
+"""Time-triggered listings are at least this far apart (a small folder lists in milliseconds:
+without a floor a busy reader listed it every few dozen milliseconds)."""
 """The folder is listed again once the time since the last listing is this many times what that
 listing took: cheap listings (small caches) are repeated often, costly ones seldom."""
 STALE_TEMP_S = 3600.0
@@ -169,13 +176,10 @@ class DiskCache:
             try:
                 with open(tmp, "wb") as f:
                     f.write(blob)
-                    f.flush()
-                    os.fsync(f.fileno())
                 os.replace(tmp, path)
             finally:
                 if tmp.exists():
                     tmp.unlink()
-            _fsync_dir(path.parent)
             self.counters.writes += 1
             self._in_use.add(path)
         except OSError as exc:
@@ -191,7 +195,7 @@ class DiskCache:
         stale = (
             self._index is None
             or self._writes_since_listing >= RESCAN_WRITES
-            or time.monotonic() - self._listed_at > RESCAN_COST * self._listing_s
+            or time.monotonic() - self._listed_at > max(RESCAN_COST * self._listing_s, RESCAN_MIN_S)
         )
         if stale:
             self.prune(self.max_bytes)
@@ -351,19 +355,6 @@ def _decode(data: bytes, key: str) -> np.ndarray | None:
     except (ValueError, KeyError, TypeError):
         return None
     return arr.copy()
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _alive(pid: int) -> bool:
