@@ -179,6 +179,20 @@ def check_outputs(out: Path) -> dict[str, Any]:
     return got
 
 
+def print_phases(prof: cProfile.Profile, phases: dict[str, tuple[str, str]]) -> dict[str, float]:
+    """Each phase's cumulative time under `prof` (label -> (file, function)), printed largest
+    first and returned."""
+    cum: dict[str, float] = {}
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    for (file, _, func), (_, _, _, ct, _) in stats.items():
+        for name, (f, fn) in phases.items():
+            if file.endswith(f) and func == fn:
+                cum[name] = cum.get(name, 0.0) + ct
+    for name, secs in sorted(cum.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:44s} {secs:7.2f} s")
+    return cum
+
+
 PHASES = {  # label -> (file, function) whose cumulative time is the phase's
     "search": ("pipeline/workflows/fetch.py", "find_scenes"),
     "survey + pick (masks, chosen bands)": ("pipeline/workflows/fetch.py", "pick"),
@@ -206,15 +220,8 @@ def profile(cfg_path: Path, tmp: Path, top: int = 20) -> dict[str, dict[str, flo
         run_aoi(cfg, source, tmp / f"out-profile-{label}", config_path=cfg_path)
         prof.disable()
         wall = time.perf_counter() - t0
-        stats = pstats.Stats(prof)
-        cum: dict[str, float] = {}
-        for (file, _, func), (_, _, _, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
-            for name, (f, fn) in PHASES.items():
-                if file.endswith(f) and func == fn:
-                    cum[name] = cum.get(name, 0.0) + ct
         print(f"\nprofile, {label} run in process ({wall:.1f} s wall under cProfile):")
-        for name, secs in sorted(cum.items(), key=lambda kv: -kv[1]):
-            print(f"  {name:44s} {secs:7.2f} s")
+        cum = print_phases(prof, PHASES)
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
         print("\n".join(buf.getvalue().splitlines()[6:]))

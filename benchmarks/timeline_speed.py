@@ -56,6 +56,7 @@ from typing import Any
 
 from benchmarks.compare_e2e import PIPELINE, timed
 from benchmarks.fetch import TILE
+from benchmarks.stack_e2e import print_phases
 from benchmarks.timeline_assets import S1_FILES, S1_SHAPE
 from benchmarks.timeline_stac import (
     AOI,
@@ -216,15 +217,8 @@ def profile(cfg_path: Path, tmp: Path, top: int = 22) -> dict[str, float]:
     finally:
         tlw.ThreadPoolExecutor = pool  # type: ignore[misc]
     wall = time.perf_counter() - t0
-    stats = pstats.Stats(prof)
-    cum: dict[str, float] = {}
-    for (file, _, func), (_, _, _, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
-        for name, (f, fn) in PHASES.items():
-            if file.endswith(f) and func == fn:
-                cum[name] = cum.get(name, 0.0) + ct
     print(f"\nprofile: a cold timeline in process, one reader thread, {wall:.1f} s under cProfile:")
-    for name, secs in sorted(cum.items(), key=lambda kv: -kv[1]):
-        print(f"  {name:44s} {secs:7.2f} s")
+    cum = print_phases(prof, PHASES)
     for order in ("tottime", "cumulative"):
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats(order).print_stats(top)
