@@ -126,18 +126,21 @@ def groups(fps: Sequence[Footprint], within_m: float = GROUP_M) -> list[list[Foo
 # -- one group (runs on a worker) -------------------------------------------------------------
 
 
-def run_group(spec: ManySpec, names: list[str], out: str) -> dict[str, dict[str, Any]]:
-    """Read, judge and write the timelines of one group; their summary records by name. Raises
+def run_group(spec: ManySpec, group: str, names: list[str], out: str) -> dict[str, dict[str, Any]]:
+    """Read, judge and write the timelines of footprints `names` of one window (the group named
+    by its first footprint); their summary records by name. Raises
     TileFailed on any failure (the scheduler retries, then the driver records it)."""
     try:
         with quiet_gdal():
-            return _run_group(spec, names, Path(out))
+            return _run_group(spec, group, names, Path(out))
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
         raise TileFailed(f"{type(exc).__name__}: {first}") from None
 
 
-def _run_group(spec: ManySpec, names: list[str], out: Path) -> dict[str, dict[str, Any]]:
+def _run_group(
+    spec: ManySpec, group: str, names: list[str], out: Path
+) -> dict[str, dict[str, Any]]:
     fps = [fp for fp in spec.footprints if fp.name in names]
     source = open_source(spec.catalog_kind, spec.catalog_url)
     chosen = (
@@ -159,7 +162,6 @@ def _run_group(spec: ManySpec, names: list[str], out: Path) -> dict[str, dict[st
                 )
             rows[fp.name] += got[fp.name]
     records = {}
-    group = fps[0].name
     for fp in fps:
         folder = out / fp.name
         marker = {"fingerprint": spec.fingerprint(fp), "group": group}
@@ -271,18 +273,29 @@ def _many(
     )
     failed: dict[str, str] = {}
     finished = 0
-    by_key = {f"timeline-{g[0].name}-{spec.fingerprint(g[0])}": [fp.name for fp in g] for g in todo}
+    # a group cut short by a kill: only its footprints not yet written (each one's rows are the
+    # same read alone or with its neighbours)
+    by_key = {
+        f"timeline-{g[0].name}-{spec.fingerprint(g[0])}": (
+            g[0].name,
+            [fp.name for fp in g if fp.name not in records],
+        )
+        for g in todo
+    }
+    group_of = {fp.name: g[0].name for g in grouped for fp in g}
     if todo:
         client = _client(scheduler, workers or os.cpu_count() or 1, len(todo), say)
         futures: list[Any] = []
         bar = Progress(len(todo), skipped, say, None if progress is None else False, unit="window")
         try:
             futures = [
-                client.submit(run_group, spec, names, str(out), key=k, retries=retries, pure=False)
-                for k, names in by_key.items()
+                client.submit(
+                    run_group, spec, group, names, str(out), key=k, retries=retries, pure=False
+                )
+                for k, (group, names) in by_key.items()
             ]
             for fut in as_completed(futures):
-                names = by_key[fut.key]
+                names = by_key[fut.key][1]
                 if fut.status == "error":
                     reason = failure_reason(fut.exception())
                     for n in names:
@@ -305,7 +318,8 @@ def _many(
         if fp.name in records:
             ordered.append(records[fp.name])
         else:
-            ordered.append(record_of(None, fp, "", "failed", failed.get(fp.name, "not done")))
+            reason = failed.get(fp.name, "not done")
+            ordered.append(record_of(None, fp, group_of[fp.name], "failed", reason))
     result.records = ordered
     write_summary(out, spec.footprints, ordered, spec.source_file, (spec.start, spec.end))
     result.seconds = time.perf_counter() - t0
