@@ -22,9 +22,11 @@ import numpy as np
 import pystac
 import pytest
 import rasterio
+import yaml
 from affine import Affine
 from pyproj import Transformer
 
+from pipeline.config.aoi import load
 from pipeline.config.footprints import load_footprints
 from pipeline.model.sensors import SENSORS
 from pipeline.search.factory import open_source
@@ -398,3 +400,104 @@ def test_a_group_read_gives_each_footprint_its_own_read(world: dict) -> None:
     )
     assert [r.chip_outline for r in alone] == [r.chip_outline for r in together["park"]]
     assert len(together["near"]) == len(alone)
+
+
+# -- a config names a footprints file ---------------------------------------------------------
+
+
+def _config(root: Path, world: dict, parks: dict) -> Path:
+    s = world["series"]
+    (root / "parks.geojson").write_text(json.dumps(parks))
+    t = [x.date() for x in s.times]
+    cfg = {
+        "aoi": "tlfile",
+        "title": "timeline test (real Sentinel-1, Flanders farmland)",
+        "catalog": {"kind": "static", "url": str(world["catalog"])},
+        "footprints": "parks.geojson",
+        "sites": [
+            {
+                "id": "flanders",
+                "name": "Flanders farmland crop",
+                "polygon": S.lonlat_corners(s, S.square(s.shape, 0, 0, s.shape[0])),
+                "approximate": False,
+                "source": "tests/data/timeseries/flanders_B.npz",
+            }
+        ],
+        "claims": [
+            {
+                "id": "left",
+                "date": str(t[20]),
+                "statement": "(test) the vehicles have left",
+                "source": "made up for the test",
+                "windows": {
+                    "before": {"start": str(t[14]), "end": str(t[19]), "sensor": "sentinel-1-rtc"},
+                    "after": {"start": str(t[21]), "end": str(t[32]), "sensor": "sentinel-1-rtc"},
+                },
+            }
+        ],
+    }
+    path = root / "tlfile.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def test_a_config_takes_its_footprints_from_a_file(world: dict, tmp_path: Path) -> None:
+    """Two zones of the park in the file, both naming the site: one footprint of two parts,
+    checked by `validate` and read by `pipeline timeline AOI`."""
+    s = world["series"]
+    zones = _fc(
+        {
+            **feature("zone 1", S.lonlat_corners(s, S.square(s.shape, 5, 5, 3))),
+            "properties": {"site": "flanders", "zone": 1},
+        },
+        {
+            **feature("zone 2", S.lonlat_corners(s, S.square(s.shape, 8, 8, 2))),
+            "properties": {"site": "flanders", "zone": 2},
+        },
+    )
+    config = _config(tmp_path, world, zones)
+    ok = run("validate", str(config))
+    assert ok.returncode == 0 and ok.stdout.startswith(f"ok: {config}"), ok.stderr
+    cfg = load(config)
+    assert len(cfg.sites[0].footprint_parts()) == 2 and cfg.footprints == "parks.geojson"
+    done = run(
+        "timeline",
+        "--config",
+        str(config),
+        "--from",
+        str(s.times[0].date()),
+        "--to",
+        str(s.times[-1].date()),
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(
+        (tmp_path / "out" / "tlfile" / "flanders" / "timeline" / "timeline.json").read_text()
+    )
+    assert len(doc["footprint"]["lonlat"]) == 2 and len(doc["rows"]) == 40
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        ([feature("a", SQUARE), feature("a", SQUARE)], "its name 'a' is also feature 1's"),
+        (
+            [{**feature("x", SQUARE), "properties": {"site": "kursk"}}],
+            "names no site of tlfile.yaml (site 'kursk')",
+        ),
+        (
+            [feature("utm", [[575000, 5622000], [575100, 5622000], [575100, 5622100]])],
+            "not lon/lat",
+        ),
+    ],
+    ids=["duplicate-names", "unknown-site", "projected"],
+)
+def test_validate_refuses_a_bad_footprints_file(
+    world: dict, tmp_path: Path, features: list, message: str
+) -> None:
+    config = _config(tmp_path, world, _fc(*features))
+    done = run("validate", str(config))
+    assert done.returncode == 2, done.stdout
+    assert f"{tmp_path / 'parks.geojson'}: footprints" in done.stderr and message in done.stderr
+    assert "fix:" in done.stderr and "Traceback" not in done.stderr
