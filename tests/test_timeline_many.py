@@ -22,6 +22,8 @@ import numpy as np
 import pystac
 import pytest
 import rasterio
+import shapely
+import shapely.geometry
 import yaml
 from affine import Affine
 from pyproj import Transformer
@@ -34,6 +36,7 @@ from pipeline.workflows.state import exclusive
 from pipeline.workflows.timeline import read_group_rows, read_rows
 from pipeline.write import outdir
 from tests.support import s1series as S
+from tests.support.httpserver import HTTPTestServer, Request, Response
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = str(Path(sys.executable).with_name("pipeline"))
@@ -242,13 +245,9 @@ def test_the_summary_says_each_footprints_state_last_event_and_acquisitions(
     assert page.count('<section class="tl"') == 4
 
 
-def test_two_workers_and_a_separate_scheduler_give_the_same_timelines(
+def test_a_separate_scheduler_and_worker_give_the_same_timelines(
     world: dict, one_worker: Path, tmp_path: Path
 ) -> None:
-    w2 = tmp_path / "w2"
-    done = run(*many_args(world, w2), "--workers", "2")
-    assert done.returncode == 0, done.stderr
-    assert outputs(w2) == outputs(one_worker)
     sched_file = tmp_path / "scheduler.json"
     procs: list[subprocess.Popen] = []
     try:
@@ -501,3 +500,84 @@ def test_validate_refuses_a_bad_footprints_file(
     assert done.returncode == 2, done.stdout
     assert f"{tmp_path / 'parks.geojson'}: footprints" in done.stderr and message in done.stderr
     assert "fix:" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- a window whose catalogue search fails: retried, recorded, the rest written ----------------
+
+
+def serve_api(srv: HTTPTestServer, world: dict, refuse: shapely.Geometry, state: dict) -> str:
+    """A STAC API (landing page + POST /search, one page) over the catalogue's items on
+    127.0.0.1; while state["broken"], a search over `refuse` is answered 400."""
+    cat = pystac.Catalog.from_file(str(world["catalog"]))
+    items = [i.to_dict() for i in cat.get_items(recursive=True)]
+    root = "/api"
+    landing = {
+        "type": "Catalog",
+        "stac_version": "1.0.0",
+        "id": "s1-places-api",
+        "description": "test API",
+        "conformsTo": [
+            "https://api.stacspec.org/v1.0.0/core",
+            "https://api.stacspec.org/v1.0.0/item-search",
+            "https://api.stacspec.org/v1.0.0/item-search#query",
+        ],
+        "links": [
+            {"rel": "self", "href": srv.url(root), "type": "application/json"},
+            {"rel": "root", "href": srv.url(root), "type": "application/json"},
+            {"rel": "search", "href": srv.url(f"{root}/search"), "method": "POST"},
+        ],
+    }
+
+    def search(req: Request) -> Response:
+        body = req.json()
+        where = shapely.box(*body["bbox"])
+        if state["broken"] and where.intersects(refuse):
+            state["refused"] += 1
+            return Response.json({"code": "BadRequest", "description": "refused"}, status=400)
+        a, _, b = body["datetime"].partition("/")
+        hits = [
+            i
+            for i in items
+            if i["collection"] in body.get("collections", [i["collection"]])
+            and shapely.geometry.shape(i["geometry"]).intersects(where)
+            and a <= i["properties"]["datetime"].replace("+00:00", "Z") <= b
+        ]
+        return Response.json({"type": "FeatureCollection", "features": hits, "links": []})
+
+    srv.route("GET", root, lambda r: Response.json(landing))
+    srv.route("POST", f"{root}/search", search)
+    return srv.url(root)
+
+
+def test_a_failing_window_is_retried_recorded_and_the_rest_written(
+    world: dict, one_worker: Path, tmp_path: Path, http_server: HTTPTestServer
+) -> None:
+    fps = load_footprints(world["footprints"])
+    far = shapely.box(*fps[3].bounds)
+    state = {"broken": True, "refused": 0}
+    url = serve_api(http_server, world, far, state)
+    args = many_args(world, tmp_path / "out")
+    args[args.index("--catalog") + 1] = url
+    done = run(*args, "--workers", "2")
+    assert done.returncode == 3, done.stderr
+    assert state["refused"] == 3  # the task and its two retries
+    assert "3 done now, 0 already done (skipped), 1 failed" in done.stdout
+    assert "failed: footprint far-east: DataUnavailable: the catalogue at" in done.stderr
+    with (tmp_path / "out" / "summary.csv").open() as f:
+        rows = {r["name"]: r for r in csv.DictReader(f)}
+    assert rows["far-east"]["status"] == "failed" and rows["far-east"]["state"] == "failed"
+    assert "refused the search" in rows["far-east"]["reason"]
+    assert not (tmp_path / "out" / "far-east").exists()
+    # the others are those of the static catalogue's run
+    for name in ("park", "near", "east"):
+        a = (tmp_path / "out" / name / "timeline.csv").read_bytes()
+        assert a == (one_worker / name / "timeline.csv").read_bytes()
+    # the service comes back: the same command reads only the failed window, and two workers
+    # (over the API) wrote what one wrote (over the static catalogue)
+    state["broken"] = False
+    again = run(*args, "--workers", "2")
+    assert again.returncode == 0, again.stderr
+    assert "1 done now, 3 already done (skipped), 0 failed" in again.stdout
+    same = {k: v for k, v in outputs(one_worker).items() if not k.endswith("footprint.json")}
+    got = outputs(tmp_path / "out")
+    assert {k: got[k] for k in same} == same
