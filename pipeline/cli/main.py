@@ -973,7 +973,9 @@ def exit_help(command: str = "") -> str:
         "unavailable",
         "scan-sites": f"0 the config was written, {bad} bad input (nothing was written)",
         "timeline": f"0 the timelines were written, {bad} bad input (nothing was written), "
-        f"{unavailable} no imagery over a footprint (the others' timelines were written)",
+        f"{unavailable} no imagery over a footprint (the others' timelines were written; with "
+        "--footprints: a window failed, run again to retry it), "
+        f"{exit_code(LockHeld())} another --footprints run is writing --out",
     }
     if command in done:
         return f"Exit codes: {done[command]}{end}"

@@ -16,7 +16,7 @@ from pipeline.model.sensors import SENSORS
 from pipeline.search.factory import open_source
 from pipeline.workflows.scan_args import catalog_from, check_scheduler, check_workers
 from pipeline.workflows.timeline import timeline_files, timeline_site
-from pipeline.workflows.timeline_many import ManySpec, check_out, timeline_many
+from pipeline.workflows.timeline_many import CacheSettings, ManySpec, check_out, timeline_many
 from pipeline.write import outdir
 from pipeline.write import timeline as tw
 
@@ -317,7 +317,15 @@ def run_many(args: argparse.Namespace) -> int:
     if args.scheduler:
         check_scheduler(args.scheduler)
     try:
-        r = timeline_many(spec, out, workers=args.workers, scheduler=args.scheduler)
+        r = timeline_many(
+            spec,
+            out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            cache_settings=CacheSettings(
+                args.cache_dir, args.refresh, not args.no_cache, args.cache_max_gb
+            ),
+        )
     except LockHeld as exc:
         raise LockHeld(
             f"another timeline run is writing {out} (pid, start: {exc.message or 'unknown'}); "

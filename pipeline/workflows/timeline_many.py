@@ -36,6 +36,7 @@ from pipeline.detect.occupancy import RULES
 from pipeline.detect.timeline import Row, assemble
 from pipeline.errors import InputError, Problem
 from pipeline.model.sensors import SENSORS
+from pipeline.net import cache
 from pipeline.search.factory import open_source
 from pipeline.workflows.scan import (
     RETRIES,
@@ -126,11 +127,31 @@ def groups(fps: Sequence[Footprint], within_m: float = GROUP_M) -> list[list[Foo
 # -- one group (runs on a worker) -------------------------------------------------------------
 
 
-def run_group(spec: ManySpec, group: str, names: list[str], out: str) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class CacheSettings:
+    """The command's cache options, applied in every worker process (they decide where image
+    windows are kept, never what a timeline says)."""
+
+    cache_dir: str | None = None
+    refresh: bool = False
+    enabled: bool = True
+    max_gb: float | None = None
+
+
+def run_group(
+    spec: ManySpec,
+    group: str,
+    names: list[str],
+    out: str,
+    cache_settings: CacheSettings | None = None,
+) -> dict[str, dict[str, Any]]:
     """Read, judge and write the timelines of footprints `names` of one window (the group named
     by its first footprint); their summary records by name. Raises
     TileFailed on any failure (the scheduler retries, then the driver records it)."""
     try:
+        if cache_settings is not None:
+            c = cache_settings
+            cache.configure(c.cache_dir, c.refresh, c.enabled, c.max_gb)
         with quiet_gdal():
             return _run_group(spec, group, names, Path(out))
     except Exception as exc:
@@ -237,6 +258,7 @@ def timeline_many(
     retries: int = RETRIES,
     progress: Callable[[str], None] | None = None,
     limit: int | None = None,
+    cache_settings: CacheSettings | None = None,
 ) -> ManyResult:
     """Run every group (see the module docstring), holding DIR/timeline.lock (a second run of
     DIR raises LockHeld at once). `limit`: stop after this many groups finished (to interrupt
@@ -244,7 +266,7 @@ def timeline_many(
     out.mkdir(parents=True, exist_ok=True)
     outdir.record(out, LOCK)  # before it exists: another run never sees it unowned
     with exclusive(out / LOCK), quiet_gdal():
-        return _many(spec, out, workers, scheduler, retries, progress, limit)
+        return _many(spec, out, workers, scheduler, retries, progress, limit, cache_settings)
 
 
 def _many(
@@ -255,6 +277,7 @@ def _many(
     retries: int,
     progress: Callable[[str], None] | None,
     limit: int | None,
+    cache_settings: CacheSettings | None,
 ) -> ManyResult:
     from dask.distributed import as_completed
 
@@ -290,7 +313,15 @@ def _many(
         try:
             futures = [
                 client.submit(
-                    run_group, spec, group, names, str(out), key=k, retries=retries, pure=False
+                    run_group,
+                    spec,
+                    group,
+                    names,
+                    str(out),
+                    cache_settings,
+                    key=k,
+                    retries=retries,
+                    pure=False,
                 )
                 for k, (group, names) in by_key.items()
             ]
