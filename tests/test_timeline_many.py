@@ -30,11 +30,12 @@ from pyproj import Transformer
 
 from pipeline.cli.main import main
 from pipeline.config.aoi import load
-from pipeline.config.footprints import load_footprints
+from pipeline.config.footprints import Footprint, load_footprints
 from pipeline.model.sensors import SENSORS
 from pipeline.search.factory import open_source
 from pipeline.workflows.state import exclusive
 from pipeline.workflows.timeline import read_group_rows, read_rows
+from pipeline.workflows.timeline_many import GROUP_M, groups
 from pipeline.write import outdir
 from tests.support import s1series as S
 from tests.support.httpserver import HTTPTestServer, Request, Response
@@ -580,3 +581,20 @@ def test_a_failing_window_is_retried_recorded_and_the_rest_written(
     same = {k: v for k, v in outputs(one_worker).items() if not k.endswith("footprint.json")}
     got = outputs(tmp_path / "out")
     assert {k: got[k] for k in same} == same
+
+
+def test_footprints_closer_than_the_ring_width_share_a_window() -> None:
+    """Squares of 50 m at 51° N: 150 m apart one window (their rings of 160 m overlap), 170 m
+    apart two; chains are one window; the file's order is kept."""
+    k = 111_320.0 * np.cos(np.radians(51.0))
+
+    def sq(name: str, east_m: float) -> Footprint:
+        x0 = 3.7 + east_m / k
+        side = 50 / k
+        corners = ((x0, 51.0), (x0 + side, 51.0), (x0 + side, 51.00045), (x0, 51.00045))
+        return Footprint(name, (corners,))
+
+    a, b, c, d = sq("a", 0), sq("b", 200), sq("c", 400), sq("d", 620)  # gaps 150, 150, 170 m
+    assert [[f.name for f in g] for g in groups([a, b, c, d])] == [["a", "b", "c"], ["d"]]
+    assert [[f.name for f in g] for g in groups([d, a, c])] == [["d"], ["a"], ["c"]]
+    assert GROUP_M == 160.0
