@@ -130,6 +130,7 @@ table.sum{border-collapse:collapse;width:100%;margin:.6em 0}
 .sum th{cursor:pointer;background:#f0f0f0;user-select:none}.sum th[aria-sort]::after{content:" ↕"}
 .sw{display:inline-block;width:.9em;height:.9em;border:1px solid #333;vertical-align:-.1em}
 .fp{border-top:2px solid #888;margin-top:1.5em}
+.tl-detail{overflow-wrap:anywhere;min-width:0}
 """
 SORT_JS = r"""
 (function () {
@@ -157,15 +158,19 @@ SORT_JS = r"""
 
 
 def _map(fps: Sequence[Footprint], records: dict[str, dict[str, Any]]) -> str:
-    """The footprints, coloured by state, in metres of a local frame (north up, to scale)."""
+    """The footprints, coloured by state, in metres of a local frame (north up, to scale), each
+    with a dot at its centre that stays visible when the parks are far apart."""
     e = html.escape
     lats = [y for fp in fps for part in fp.parts for _, y in part]
     lons = [x for fp in fps for part in fp.parts for x, _ in part]
     lat0 = (min(lats) + max(lats)) / 2
     kx, ky = 111_320.0 * math.cos(math.radians(lat0)), 111_320.0
     x0, y1 = min(lons) * kx, max(lats) * ky
-    span = max((max(lons) - min(lons)) * kx, (max(lats) - min(lats)) * ky, 1.0)
-    scale = min((MAP_W - 2 * MAP_PAD), (MAP_H - 2 * MAP_PAD)) / span
+    wide = max((max(lons) - min(lons)) * kx, 1.0)
+    high = max((max(lats) - min(lats)) * ky, 1.0)
+    span = max(wide, high)
+    scale = min((MAP_W - 2 * MAP_PAD) / wide, (MAP_H - 2 * MAP_PAD) / high)
+    height = max(160.0, high * scale + 2 * MAP_PAD + 12)
 
     def px(x: float, y: float) -> tuple[float, float]:
         return MAP_PAD + (x * kx - x0) * scale, MAP_PAD + (y1 - y * ky) * scale
@@ -179,6 +184,7 @@ def _map(fps: Sequence[Footprint], records: dict[str, dict[str, Any]]) -> str:
             for part in fp.parts
         )
         cx, cy = px((fp.bounds[0] + fp.bounds[2]) / 2, fp.bounds[3])
+        mx, my = px((fp.bounds[0] + fp.bounds[2]) / 2, (fp.bounds[1] + fp.bounds[3]) / 2)
         title = f"{fp.name}: {r['state']}" + (
             f", last event {r['last_event']} {r['last_event_date']}" if r["last_event"] else ""
         )
@@ -186,18 +192,22 @@ def _map(fps: Sequence[Footprint], records: dict[str, dict[str, Any]]) -> str:
             f'<a href="#fp-{e(fp.name)}"><path d="{d}" fill="{colour}" '
             f'data-state="{e(r["state"])}">'
             f"<title>{e(title)}</title></path>"
+            f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="4" fill="{colour}" stroke="#333">'
+            f"<title>{e(title)}</title></circle>"
             f'<text x="{cx:.1f}" y="{cy - 3:.1f}" text-anchor="middle">{e(fp.name)}</text></a>'
         )
-    bar_m = 10 ** math.floor(math.log10(max(span / 4, 1.0)))
+    unit = 10 ** math.floor(math.log10(max(span / 4, 1.0)))
+    bar_m = max(k * unit for k in (1, 2, 5) if k * unit <= max(span / 4, 1.0))
+    base = height - 8
     bar_px = bar_m * scale
     label = f"{bar_m / 1000:g} km" if bar_m >= 1000 else f"{bar_m:g} m"
     scalebar = (
-        f'<line x1="{MAP_PAD}" y1="{MAP_H - 8}" x2="{MAP_PAD + bar_px:.1f}" y2="{MAP_H - 8}" '
+        f'<line x1="{MAP_PAD}" y1="{base:.1f}" x2="{MAP_PAD + bar_px:.1f}" y2="{base:.1f}" '
         f'stroke="#000" stroke-width="2"/><text x="{MAP_PAD + bar_px + 4:.1f}" '
-        f'y="{MAP_H - 4}">{label}</text>'
+        f'y="{base + 4:.1f}">{label}</text>'
     )
     return (
-        f'<svg class="map" viewBox="0 0 {MAP_W:g} {MAP_H:g}" role="img" '
+        f'<svg class="map" viewBox="0 0 {MAP_W:g} {height:.0f}" role="img" '
         f'aria-label="map of the footprints coloured by state">{"".join(shapes)}{scalebar}</svg>'
     )
 
