@@ -598,3 +598,41 @@ def test_footprints_closer_than_the_ring_width_share_a_window() -> None:
     assert [[f.name for f in g] for g in groups([a, b, c, d])] == [["a", "b", "c"], ["d"]]
     assert [[f.name for f in g] for g in groups([d, a, c])] == [["d"], ["a"], ["c"]]
     assert GROUP_M == 160.0
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "words"),
+    [
+        ({"--from": None}, 2, "--from: is required with --footprints"),
+        ({"--to": "2018-01-01"}, 2, "is before --from"),
+        ({"--workers": "0"}, 2, "pipeline timeline: --workers: must be at least 1"),
+        ({"--catalog": "nowhere/catalog.json"}, 2, "--catalog: is not a file"),
+        ({"--scheduler": "tcp://127.0.0.1:9"}, 3, "cannot reach the Dask scheduler"),
+        ({"AOI": "demo"}, 2, "no AOI, FILE, --config, --site or --footprint with it"),
+    ],
+    ids=["no-from", "to-before-from", "workers-0", "no-catalog", "scheduler-down", "with-aoi"],
+)
+def test_bad_arguments_are_refused_before_anything_is_written(
+    world: dict,
+    tmp_path: Path,
+    change: dict,
+    code: int,
+    words: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = many_args(world, tmp_path / "out")
+    for flag, value in change.items():
+        if flag == "AOI":
+            args.insert(1, value)
+        elif flag in args:
+            i = args.index(flag)
+            if value is None:
+                del args[i : i + 2]
+            else:
+                args[i + 1] = value
+        else:
+            args += [flag, value]
+    assert main(args) == code
+    err = capsys.readouterr().err
+    assert words in err and "fix:" in err
+    assert not (tmp_path / "out").exists()
