@@ -244,7 +244,8 @@ def check_out(out: Path, spec: ManySpec) -> None:
                     f"holds footprint {fp.name}'s timeline from a run with other settings "
                     "(footprint outline, --from/--to, --sensor or --catalog)",
                     None,
-                    "resume with the same footprints file and options, or choose another --out",
+                    "resume with the same footprints file and options (--to defaults to today: "
+                    "give it to resume on another day), or choose another --out",
                 )
             )
 
