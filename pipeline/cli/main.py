@@ -48,6 +48,7 @@ from pipeline.workflows.scan import ScanSpec, scan
 from pipeline.workflows.scan_args import (
     MAX_TILES,
     MIN_TILE_KM,
+    catalog_from,
     check_out,
     check_scheduler,
     check_settings,
@@ -409,6 +410,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
+    if args.footprints:
+        _configure_cache(args)
+        return timeline_cli.run_many(args)
     if args.footprint:
         return timeline_cli.run_files(args)
     if len(args.items) > 1:
@@ -435,21 +439,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         sites = cfg.sites
         kind, url = cfg.catalog.kind, cfg.catalog.url
     if args.catalog:
-        local = Path(args.catalog)
-        if local.exists() or not args.catalog.startswith(("http://", "https://")):
-            if not local.is_file():
-                raise InputError(
-                    Problem(
-                        args.catalog,
-                        "--catalog",
-                        "is not a file",
-                        None,
-                        "give a static catalog.json path, or a STAC API / catalog.json URL",
-                    )
-                )
-            kind, url = "static", str(local.resolve())
-        else:
-            kind, url = ("static" if args.catalog.endswith(".json") else "stac-api"), args.catalog
+        kind, url = catalog_from(args.catalog)
     region, name = region_from(args.bbox, args.geojson, sites)
     windows = {}
     for w in ("baseline", "before", "after"):
@@ -983,7 +973,9 @@ def exit_help(command: str = "") -> str:
         "unavailable",
         "scan-sites": f"0 the config was written, {bad} bad input (nothing was written)",
         "timeline": f"0 the timelines were written, {bad} bad input (nothing was written), "
-        f"{unavailable} no imagery over a footprint (the others' timelines were written)",
+        f"{unavailable} no imagery over a footprint (the others' timelines were written; with "
+        "--footprints: a window failed, run again to retry it), "
+        f"{exit_code(LockHeld())} another --footprints run is writing --out",
     }
     if command in done:
         return f"Exit codes: {done[command]}{end}"

@@ -9,10 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.config.aoi import AOIConfig
+from pipeline.config.footprints import load_footprints
 from pipeline.detect.timeline import FootprintTimeline
-from pipeline.errors import DataUnavailable, InputError, Problem
+from pipeline.errors import DataUnavailable, InputError, LockHeld, Problem
+from pipeline.model.sensors import SENSORS
 from pipeline.search.factory import open_source
+from pipeline.workflows.scan_args import catalog_from, check_scheduler, check_workers
 from pipeline.workflows.timeline import timeline_files, timeline_site
+from pipeline.workflows.timeline_many import CacheSettings, ManySpec, check_out, timeline_many
 from pipeline.write import outdir
 from pipeline.write import timeline as tw
 
@@ -22,6 +26,8 @@ examples:
   pipeline timeline rostov                                   every site with a footprint
   pipeline timeline rostov --site novocherkassk-area --from 2021-03-01 --to 2022-06-30
   pipeline timeline S1_*.tif --footprint park.geojson --out DIR   your own files
+  pipeline timeline --footprints parks.geojson --from 2021-01-01 --to 2021-12-31 --out DIR
+                                     every park of a file, on Dask (--workers N | --scheduler)
 """
 
 
@@ -69,9 +75,42 @@ def add_parser(
         "its `name` or `id` property)",
     )
     t.add_argument(
+        "--footprints",
+        metavar="GEOJSON",
+        help="every park of this file (RFC 7946 GeoJSON, lon/lat, each named by its `name` or "
+        "`id` property) from the catalogue, on Dask; parks closer than 160 m are read from one "
+        "window; DIR/<name>/timeline.* each and DIR/summary.csv, summary.geojson, index.html",
+    )
+    t.add_argument(
+        "--catalog",
+        metavar="URL|PATH",
+        help="with --footprints: a static catalog.json (path or URL) or a STAC API URL "
+        "(default: the keyless public services)",
+    )
+    t.add_argument(
+        "--sensor",
+        action="append",
+        choices=list(SENSORS),
+        metavar="SENSOR",
+        help="with --footprints: only this imagery (repeatable; default: sentinel-1-grd and "
+        f"sentinel-2-l2a, landsat-8 before Sentinel-2); one of: {', '.join(SENSORS)}",
+    )
+    who = t.add_mutually_exclusive_group()
+    who.add_argument(
+        "--workers",
+        type=int,
+        help="with --footprints: local worker processes (default: the machine's cores)",
+    )
+    who.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --footprints: an existing Dask cluster, tcp://host:8786",
+    )
+    t.add_argument(
         "--out",
         help="output folder (default: outputs; a config's timelines go to "
-        "OUT/<aoi>/<site>/timeline/; with FILEs required)",
+        "OUT/<aoi>/<site>/timeline/; with FILEs required; with --footprints resumable, "
+        "default outputs/<file name>-timelines)",
     )
     cache_options(t)
     overwrite(t)
@@ -225,4 +264,88 @@ def run_aoi(args: argparse.Namespace, cfg: AOIConfig, path: Path) -> int:
             "written)",
             fix="check the catalogue and the period (--from/--to)",
         )
+    return 0
+
+
+def run_many(args: argparse.Namespace) -> int:
+    """`pipeline timeline --footprints F --from DATE [--to DATE]`: every footprint of F on Dask."""
+    if args.items or args.config or args.site or args.footprint:
+        raise InputError(
+            Problem(
+                "command line",
+                "--footprints",
+                "reads every footprint of its file from the catalogue: no AOI, FILE, --config, "
+                "--site or --footprint with it",
+                " ".join(args.items) or None,
+                fix="pipeline timeline --footprints parks.geojson --from 2021-01-01 --out DIR",
+            )
+        )
+    source = Path(args.footprints)
+    fps = load_footprints(source, "--footprints")  # exit 2 before any work
+    start, end = _day(args.start, "--from"), _day(args.end, "--to") or dt.date.today()
+    if start is None:
+        raise InputError(
+            Problem(
+                "command line",
+                "--from",
+                "is required with --footprints",
+                fix="give the first day, e.g. --from 2021-01-01 (and --to, default today)",
+            )
+        )
+    if end < start:
+        raise InputError(
+            Problem(
+                "command line",
+                "--from/--to",
+                f"--to {end} is before --from {start}",
+                fix="swap them",
+            )
+        )
+    check_workers(args.workers, "pipeline timeline")
+    kind, url = catalog_from(args.catalog) if args.catalog else ("auto", "")
+    spec = ManySpec(
+        tuple(fps),
+        str(source),
+        start,
+        end,
+        tuple(dict.fromkeys(args.sensor or ())),
+        kind,
+        url,
+    )
+    out = Path(args.out) if args.out else Path("outputs") / f"{source.stem}-timelines"
+    check_out(out, spec)
+    if args.scheduler:
+        check_scheduler(args.scheduler)
+    try:
+        r = timeline_many(
+            spec,
+            out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            cache_settings=CacheSettings(
+                args.cache_dir, args.refresh, not args.no_cache, args.cache_max_gb
+            ),
+        )
+    except LockHeld as exc:
+        raise LockHeld(
+            f"another timeline run is writing {out} (pid, start: {exc.message or 'unknown'}); "
+            "nothing was done",
+            fix="wait for it to finish (run the same command then: it resumes), or give this "
+            f"run another --out than {out}",
+        ) from None
+    states: dict[str, int] = {}
+    for rec in r.records:
+        states[rec["state"]] = states.get(rec["state"], 0) + 1
+    print(
+        f"{r.footprints} footprints in {r.groups} windows: {r.done} done now, {r.skipped} "
+        f"already done (skipped), {len(r.failed)} failed; "
+        + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+        + f"; {r.seconds:,.1f} s"
+    )
+    for name, reason in r.failed.items():
+        print(f"failed: footprint {name}: {reason}", file=sys.stderr)
+    print(f"outputs: {out}/ (summary.csv, summary.geojson, index.html, <footprint>/timeline.*)")
+    if r.failed:
+        print("run the same command again to retry the failed footprints", file=sys.stderr)
+        return 3
     return 0

@@ -28,12 +28,12 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
-from shapely import Polygon as ShapelyPolygon
-from shapely.geometry.polygon import orient
-from shapely.validation import explain_validity
 
+from pipeline.config.footprints import attach_to_sites
 from pipeline.config.lookup import NAME_RE as NAME_RE  # scan names AOIs by it too
 from pipeline.config.lookup import not_a_file
+from pipeline.config.outline import MIN_SITE_KM2 as MIN_SITE_KM2
+from pipeline.config.outline import _err, _valid_polygon
 from pipeline.errors import ConfigError, Problem
 from pipeline.model.sensors import SENSORS, SensorName, choose_sensor, sensors_serving
 
@@ -51,8 +51,6 @@ DEFAULT_URLS = {
 }
 AUTO_URLS = {"earth-search": EARTH_SEARCH, "planetary-computer": PLANETARY_COMPUTER}
 """The services `kind: auto` routes to (pipeline.sources.routed), at their public addresses."""
-MIN_SITE_KM2 = 0.01
-"""Smallest site (1 ha): below it no 0.5 ha change region fits, and the grid is a few pixels."""
 MAX_CONFIG_BYTES = 1_000_000
 """A config is a few kB (the largest shipped one is 16 kB); a bigger file is a mistake (a
 GeoTIFF or a log given as a config) and is refused before it is parsed."""
@@ -62,12 +60,6 @@ SWAP_WARN_KM = 1000.0
 """A site this far from every other site of its AOI, which would be near them with lat and lon
 swapped, gets a warning."""
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-
-
-def _err(problem: str, fix: str, at: str = "") -> PydanticCustomError:
-    """A validation error carrying its fix; `at` (dotted, e.g. "claims.0.sites.1") points a
-    whole-file check at the field it is about."""
-    return PydanticCustomError("config", "{problem}", {"problem": problem, "fix": fix, "at": at})
 
 
 class _Model(BaseModel):
@@ -183,56 +175,6 @@ class Point(_Model):
         if not -180 <= v <= 180:
             raise _err("longitude out of range -180..180", "use decimal degrees east of Greenwich")
         return v
-
-
-def _valid_polygon(
-    corners: list[tuple[float, float]], what: str = "polygon", min_km2: float = MIN_SITE_KM2
-) -> list[tuple[float, float]]:
-    """An outline (a site's polygon, a footprint part) checked with shapely: corners in range, a
-    simple ring (no crossing edges) of at least `min_km2`, returned counter-clockwise (RFC 7946),
-    without a repeated closing corner."""
-    if len(corners) < 3:
-        raise _err(f"a {what} needs at least 3 [lon, lat] corners", "add corners")
-    for lon, lat in corners:
-        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            raise _err(
-                f"{what} corner [{lon}, {lat}] is out of range",
-                "write corners as [lon, lat] in decimal degrees (longitude first)",
-            )
-    ring = list(corners)
-    if len(ring) > 3 and ring[0] == ring[-1]:
-        ring = ring[:-1]
-    if len(set(ring)) < 3:
-        raise _err(
-            f"the {what} has no area: only {len(set(ring))} different corner(s)",
-            "give at least three different [lon, lat] corners around the site",
-        )
-    poly = ShapelyPolygon(ring)
-    if poly.convex_hull.area == 0:
-        raise _err(
-            f"the {what} has no area: its corners lie on one line",
-            "give corners around the site, not along a line",
-        )
-    if not poly.is_valid:
-        why = explain_validity(poly)  # e.g. "Self-intersection[39.1 47.3]"
-        m = re.match(r"(.*)\[([-\d.e]+) ([-\d.e]+)\]", why)
-        where = f" at [{float(m.group(2)):g}, {float(m.group(3)):g}]" if m else ""
-        fault = (m.group(1) if m else why).strip().lower() or "invalid"
-        raise _err(
-            f"the {what} is not a simple outline: {fault}{where}",
-            "list the corners in order around the outline, so that no two edges cross "
-            "(and no corner is repeated)",
-        )
-    mid = math.radians(poly.centroid.y)
-    km2 = poly.area * 111.0 * 111.0 * math.cos(mid)
-    if km2 < min_km2:
-        raise _err(
-            f"the {what} encloses {km2 * 100:.2g} ha; the smallest {what} is {min_km2 * 100:g} ha",
-            "give corners that enclose the site (four different [lon, lat] corners at least "
-            "100 m apart), or use point: {lat, lon} with box_km",
-        )
-    ccw = orient(poly, sign=1.0)
-    return [(float(x), float(y)) for x, y in list(ccw.exterior.coords)[:-1]]
 
 
 def check_outline(corners: list[tuple[float, float]], what: str) -> list[tuple[float, float]]:
@@ -617,6 +559,11 @@ class AOIConfig(_Model):
         "show the history costs recall); two-date: one image per window",
     )
     verdict: VerdictRules = Field(default_factory=VerdictRules)
+    footprints: str | None = Field(
+        default=None,
+        description="a GeoJSON file of the located parks (relative to the config file), each "
+        "feature a part of the footprint of the site its `site` property (or its name) names",
+    )
     sites: list[Site] = Field(min_length=1)
     claims: list[Claim] = Field(min_length=1)
     watch: Watch | None = Field(default=None, description="settings of `pipeline watch`")
@@ -750,6 +697,7 @@ def load_checked(path: str | Path) -> tuple[AOIConfig, list[Problem]]:
                 fix="start from configs/demo.yaml",
             )
         )
+    attach_to_sites(data, path, _line(node, ("footprints",)))
     try:
         cfg = AOIConfig.model_validate(data)
     except ValidationError as exc:

@@ -13,8 +13,8 @@ import shapely.errors
 import shapely.geometry
 from pydantic_core import PydanticCustomError
 
-from pipeline.config.aoi import _valid_polygon
-from pipeline.errors import InputError, Problem
+from pipeline.config.outline import _valid_polygon
+from pipeline.errors import ConfigError, InputError, Problem
 
 MAX_BYTES = 20_000_000
 FIX = (
@@ -127,3 +127,71 @@ def load_footprints(path: Path, flag: str = "--footprint") -> list[Footprint]:
         seen[name] = i
         out.append(Footprint(name, tuple(parts)))
     return out
+
+
+def attach_to_sites(data: dict[str, Any], config: Path, line: int | None = None) -> None:
+    """A config's `footprints: FILE` (relative to the config file): every feature of the GeoJSON
+    file becomes a part of the footprint of the site its `site` property names (the site's id,
+    or its name), else of the site its `name`/`id` names. Sets `footprint` in the config's site
+    mappings (before they are validated); ConfigError naming the file, the feature and the fix
+    for a feature that is not a valid lon/lat polygon, names no site, or a site given a
+    footprint twice."""
+    value = data.get("footprints")
+    sites = data.get("sites")
+    if not isinstance(value, str) or not isinstance(sites, list):
+        return
+    path = (config.parent / value) if not Path(value).is_absolute() else Path(value)
+    if not path.is_file() and not path.is_dir():
+        raise ConfigError(
+            Problem(
+                str(config),
+                "footprints",
+                "footprints file not found (paths are relative to the config file)",
+                value,
+                line=line,
+                fix=f"point it at a GeoJSON file of the parks; it resolved to {path}",
+            )
+        )
+    try:
+        fps = load_footprints(path, "footprints")
+    except InputError as exc:
+        raise ConfigError(exc.problems) from None
+    data_raw = json.loads(path.read_text(encoding="utf-8"))
+    feats = data_raw.get("features", [data_raw]) if isinstance(data_raw, dict) else []
+    keys: dict[str, int] = {}
+    for i, s in enumerate(sites):
+        if isinstance(s, dict):
+            for k in (s.get("id"), s.get("name")):
+                if isinstance(k, str) and k.strip():
+                    keys.setdefault(_slug(k), i)
+    ids = [str(s.get("id")) for s in sites if isinstance(s, dict)]
+    parts: dict[int, list[list[list[float]]]] = {}
+    for n, (fp, f) in enumerate(zip(fps, feats, strict=False), start=1):
+        props = (f.get("properties") or {}) if isinstance(f, dict) else {}
+        named = props.get("site")
+        key = _slug(str(named)) if named not in (None, "") else fp.name
+        if key not in keys:
+            raise ConfigError(
+                Problem(
+                    str(path),
+                    f"footprints feature {n}",
+                    f"names no site of {config.name} ("
+                    + (f"site {named!r}" if named not in (None, "") else f"name {fp.name!r}")
+                    + ")",
+                    fix=f"give it a `site` property with one of the sites' ids: {', '.join(ids)}",
+                )
+            )
+        parts.setdefault(keys[key], []).extend([list(map(list, p)) for p in fp.parts])
+    for i, rings in parts.items():
+        site = sites[i]
+        if site.get("footprint") is not None:
+            raise ConfigError(
+                Problem(
+                    str(config),
+                    f"sites.{site.get('id')}.footprint",
+                    f"the site has a footprint here and in {value}",
+                    line=line,
+                    fix="keep one of them: remove the inline footprint or the file's features",
+                )
+            )
+        site["footprint"] = rings

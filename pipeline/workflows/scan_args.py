@@ -155,6 +155,41 @@ def region_from(
     return mapping(geom), name
 
 
+def catalog_from(text: str) -> tuple[str, str]:
+    """--catalog: (kind, url) of a static catalog.json (path or URL) or a STAC API URL."""
+    local = Path(text)
+    if local.exists() or not text.startswith(("http://", "https://")):
+        if not local.is_file():
+            raise InputError(
+                Problem(
+                    text,
+                    "--catalog",
+                    "is not a file",
+                    None,
+                    "give a static catalog.json path, or a STAC API / catalog.json URL",
+                )
+            )
+        return "static", str(local.resolve())
+    return ("static" if text.endswith(".json") else "stac-api"), text
+
+
+def check_workers(workers: int | None, command: str = "pipeline scan") -> None:
+    """--workers: 1 to MAX_WORKERS_PER_CORE per core of this machine."""
+    if workers is None:
+        return
+    cores = os.cpu_count() or 1
+    most = MAX_WORKERS_PER_CORE * cores
+    if not 1 <= workers <= most:
+        problem = (
+            "must be at least 1"
+            if workers < 1
+            else f"is more than {most} local processes ({MAX_WORKERS_PER_CORE} per core of "
+            f"this machine's {cores})"
+        )
+        fix = f"e.g. --workers {cores}; for more, start a cluster and give --scheduler"
+        raise InputError(Problem(command, "--workers", problem, str(workers), fix))
+
+
 def check_settings(tile_km: float, max_cloud: float, workers: int | None) -> None:
     """--tile-km, --max-cloud and --workers, before any work."""
     if not MIN_TILE_KM <= tile_km <= MAX_TILE_KM:  # NaN fails too
@@ -175,19 +210,7 @@ def check_settings(tile_km: float, max_cloud: float, workers: int | None) -> Non
             "must be a percentage from 0 to 100",
             "e.g. --max-cloud 60: scenes whose whole-tile cloud cover is above it are skipped",
         )
-    if workers is not None:
-        cores = os.cpu_count() or 1
-        most = MAX_WORKERS_PER_CORE * cores
-        if not 1 <= workers <= most:
-            raise _bad(
-                "--workers",
-                workers,
-                "must be at least 1"
-                if workers < 1
-                else f"is more than {most} local processes ({MAX_WORKERS_PER_CORE} per core of "
-                f"this machine's {cores})",
-                f"e.g. --workers {cores}; for more, start a cluster and give --scheduler",
-            )
+    check_workers(workers)
 
 
 def check_tiles(spec: ScanSpec) -> list[Tile]:

@@ -19,29 +19,31 @@ class Progress:
         skipped: int,
         say: Callable[[str], None],
         terminal: bool | None = None,
+        unit: str = "tile",
     ) -> None:
-        self.total, self.skipped, self.say = total, skipped, say
+        self.total, self.skipped, self.say, self.unit = total, skipped, say, unit
         self.finished = 0
         self._step = 0
         self._bar: Any = None
         if total and (sys.stderr.isatty() if terminal is None else terminal):
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, unit="tile", desc="tiles", file=sys.stderr)
+            self._bar = tqdm(total=total, unit=unit, desc=f"{unit}s", file=sys.stderr)
 
-    def tile(self, failed: int, km2_per_s: float) -> None:
-        """One more tile finished (written or failed)."""
+    def tile(self, failed: int, km2_per_s: float | None) -> None:
+        """One more tile (or `unit`) finished (written or failed); None: no rate to show."""
         self.finished += 1
+        rate = "" if km2_per_s is None else f", {km2_per_s:,.2f} km²/s"
         if self._bar is not None:
-            self._bar.set_postfix_str(f"{failed} failed, {km2_per_s:,.2f} km²/s", refresh=False)
+            self._bar.set_postfix_str(f"{failed} failed{rate}", refresh=False)
             self._bar.update(1)
             return
         step = self.finished * STEPS // self.total
         if step > self._step or self.finished == self.total:
             self._step = step
             self.say(
-                f"tiles {self.finished}/{self.total} done ({failed} failed, "
-                f"{self.skipped} skipped), {km2_per_s:,.2f} km²/s"
+                f"{self.unit}s {self.finished}/{self.total} done ({failed} failed, "
+                f"{self.skipped} skipped){rate}"
             )
 
     def close(self) -> None:

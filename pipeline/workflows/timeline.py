@@ -24,6 +24,7 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 from rasterio.warp import transform_bounds
+from shapely.geometry import box, shape
 
 from pipeline.config.aoi import AOIConfig, Claim, Site
 from pipeline.config.footprints import Footprint, load_footprints
@@ -60,11 +61,24 @@ _TIME_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})[T_ -]?(\d{2}):?(\d
 
 def footprint_grid(fp: Footprint, resolution: float, rule: Rule) -> Grid:
     """The footprint and its ring, with a two-pixel margin: all that is read."""
-    w, s, e, n = fp.bounds
+    return window_grid(fp.bounds, resolution, rule)
+
+
+def window_grid(bounds: tuple[float, float, float, float], resolution: float, rule: Rule) -> Grid:
+    """A lon/lat box (footprints') and the ring around it, with a two-pixel margin. The grid
+    is snapped to whole pixels of its UTM zone: a footprint's pixels are the same on its own
+    window and on a group's."""
+    w, s, e, n = bounds
     pad_m = rule.ring_outer_m + 2 * resolution
     dlat = pad_m / 111_320.0
     dlon = pad_m / (111_320.0 * max(0.05, math.cos(math.radians((s + n) / 2))))
     return plan_grid((w - dlon, s - dlat, e + dlon, n + dlat), resolution)
+
+
+def group_bounds(fps: Sequence[Footprint]) -> tuple[float, float, float, float]:
+    """The lon/lat box of several footprints."""
+    b = [fp.bounds for fp in fps]
+    return min(x[0] for x in b), min(x[1] for x in b), max(x[2] for x in b), max(x[3] for x in b)
 
 
 def masks_on(fp: Footprint, grid: Grid, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
@@ -114,56 +128,85 @@ def read_rows(
     """Every acquisition of `sensor` over the footprint in [start, end], measured. Optical
     scenes whose cloud mask leaves too little of the footprint or ring are listed with their
     usable share but their bands are not read."""
+    return read_group_rows(source, [fp], sensor, start, end, rules)[fp.name]
+
+
+def read_group_rows(
+    source: Source,
+    fps: Sequence[Footprint],
+    sensor: Sensor,
+    start: dt.date,
+    end: dt.date,
+    rules: dict[str, Rule] = RULES,
+) -> dict[str, list[Row]]:
+    """`read_rows` of footprints near each other from one window (their box and its ring): one
+    search, each scene read once; each footprint's rows as its own read would give them (its
+    pixels are the same on the group's grid; a scene counts for a footprint where it covers
+    its box). Bands are read where any footprint has enough usable pixels."""
     rule = rules[sensor.kind]
-    grid = footprint_grid(fp, sensor.resolution_m, rule)
-    inside, ring = masks_on(fp, grid, rule)
-    window = chip_window(inside, _pad(rule, grid.resolution))
-    outline = chip_outline(fp, grid, window)
-    scenes = source.search(sensor.collection, fp.bounds, start, end, None, sensor.platforms)
-    scenes = dedupe(scenes, fp.bounds)
+    bounds = group_bounds(fps)
+    grid = window_grid(bounds, sensor.resolution_m, rule)
+    placed = []
+    for fp in fps:
+        inside, ring = masks_on(fp, grid, rule)
+        window = chip_window(inside, _pad(rule, grid.resolution))
+        placed.append((fp, inside, ring, window, chip_outline(fp, grid, window)))
+    scenes = source.search(sensor.collection, bounds, start, end, None, sensor.platforms)
+    scenes = dedupe(scenes, bounds)
 
-    def one(scene: Scene) -> Row:
-        def row(m: Measure, note: str = "", picture: np.ndarray | None = None) -> Row:
-            when = naive_utc(scene.datetime)
-            return Row(
-                when, True, sensor.name, sensor.kind, orbit, scene.id, m, note, picture, outline
-            )
+    def covers(scene: Scene, fp: Footprint) -> bool:
+        return (
+            len(fps) == 1
+            or scene.geometry is None
+            or shape(scene.geometry).intersects(box(*fp.bounds))
+        )
 
+    def one(scene: Scene) -> dict[str, Row]:
+        when = naive_utc(scene.datetime)
         orbit = ""
         if sensor.kind == "radar":
             o = relative_orbit(scene)
             orbit = str(o) if o is not None else "unknown"
+        mine = [p for p in placed if covers(scene, p[0])]
+
+        def bare(m: Measure, note: str = "") -> Row:
+            return Row(when, True, sensor.name, sensor.kind, orbit, scene.id, m, note)
+
+        out: dict[str, Row] = {}
         try:
             masks = read_mask(scene, sensor, grid) if sensor.kind == "optical" else None
             if masks is not None:
                 clear = masks[0] & ~masks[1]
-                u, ur = _share(clear, inside), _share(clear, ring)
-                if u < rule.min_usable or ur < rule.min_usable:
-                    m = Measure(math.nan, {}, u, ur, False)
-                    return Row(
-                        naive_utc(scene.datetime),
-                        True,
-                        sensor.name,
-                        sensor.kind,
-                        orbit,
-                        scene.id,
-                        m,
-                    )
+                for fp, inside, ring, _, _ in mine:
+                    u, ur = _share(clear, inside), _share(clear, ring)
+                    if u < rule.min_usable or ur < rule.min_usable:
+                        out[fp.name] = bare(Measure(math.nan, {}, u, ur, False))
+                if len(out) == len(mine):
+                    return out
             img = read_scene(scene, sensor, grid, masks)
         except CatalogUnreachable:
             raise
         except DataUnavailable as exc:
             m = Measure(math.nan, {}, 0.0, 0.0, False)
             note = f"not read: {str(exc).splitlines()[0]}"
-            return Row(
-                naive_utc(scene.datetime), True, sensor.name, sensor.kind, orbit, scene.id, m, note
-            )
+            return {p[0].name: out.get(p[0].name) or bare(m, note) for p in mine}
         valid = _usable(img)
-        m = measure(img.bands, valid, inside, ring, sensor.kind, rule.min_usable)
-        return row(m, picture=chip(img.bands, valid, sensor.kind, window))
+        for fp, inside, ring, window, outline in mine:
+            if fp.name in out:
+                continue
+            m = measure(img.bands, valid, inside, ring, sensor.kind, rule.min_usable)
+            picture = chip(img.bands, valid, sensor.kind, window)
+            out[fp.name] = Row(
+                when, True, sensor.name, sensor.kind, orbit, scene.id, m, "", picture, outline
+            )
+        return out
 
+    rows: dict[str, list[Row]] = {fp.name: [] for fp in fps}
     with ThreadPoolExecutor(READ_THREADS) as pool:
-        return list(pool.map(one, scenes))
+        for got in pool.map(one, scenes):
+            for name, row in got.items():
+                rows[name].append(row)
+    return rows
 
 
 def site_claims(cfg: AOIConfig, site: Site) -> list[Claim]:

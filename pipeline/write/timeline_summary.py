@@ -1,0 +1,294 @@
+"""The summary of many footprints' timelines (`pipeline timeline --footprints`): summary.csv and
+summary.geojson (one record per footprint: latest state, date of the last usable acquisition,
+last event and its date, acquisitions used per series; `state` a plain text field QGIS styles by
+category) and index.html, a self-contained page: a map of the footprints coloured by state
+(inline SVG in a local equirectangular frame, metres, north up), a table sortable by any column
+(last event first) and each footprint's chart as the review page draws it (`timeline_html`)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import io
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.config.footprints import Footprint
+from pipeline.detect.timeline import FootprintTimeline
+from pipeline.write import outdir, timeline_assets, timeline_html
+from pipeline.write import timeline as tw
+from pipeline.write.export import write_json
+
+SUMMARY_FILES = ("summary.csv", "summary.geojson", "index.html")
+FIELDS = (
+    "name",
+    "group",
+    "status",
+    "state",
+    "last_usable_date",
+    "last_event",
+    "last_event_date",
+    "last_event_score",
+    "acquisitions",
+    "used",
+    "used_per_series",
+    "reason",
+)
+"""summary.csv's columns (summary.geojson's properties, `used_per_series` there an object)."""
+COLOURS = tw.STATE_COLOURS | {"no-imagery": "#bdbdbd", "failed": "#000000"}
+
+
+def record_of(
+    tl: FootprintTimeline | None, fp: Footprint, group: str, status: str, reason: str
+) -> dict[str, Any]:
+    """A footprint's summary line; `status` done (with `tl`), no-imagery or failed."""
+    rec: dict[str, Any] = {
+        "name": fp.name,
+        "group": group,
+        "status": status,
+        "state": status if tl is None else "unknown",
+        "last_usable_date": None,
+        "last_event": None,
+        "last_event_date": None,
+        "last_event_score": None,
+        "acquisitions": 0,
+        "used": 0,
+        "used_per_series": {},
+        "reason": reason,
+    }
+    if tl is None:
+        return rec
+    state, when = tw.latest_state(tl)
+    events = tl.built.timeline.events
+    last = max(events, key=lambda e: e.date) if events else None
+    rec.update(
+        state=state,
+        last_usable_date=when,
+        last_event=last.kind if last else None,
+        last_event_date=last.date.isoformat() if last else None,
+        last_event_score=round(float(last.score), 3)
+        if last and math.isfinite(last.score)
+        else None,
+        acquisitions=len(tl.rows),
+        used=tw.used_count(tl),
+        used_per_series={s.key: int(s.used) for s in tl.built.timeline.series},
+    )
+    return rec
+
+
+def csv_text(records: Sequence[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, FIELDS, lineterminator="\n")
+    w.writeheader()
+    for r in records:
+        row = {k: ("" if r.get(k) is None else r.get(k)) for k in FIELDS}
+        row["used_per_series"] = "; ".join(f"{k}: {v}" for k, v in r["used_per_series"].items())
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def geojson(
+    fps: Sequence[Footprint], records: Sequence[dict[str, Any]], source: str
+) -> dict[str, Any]:
+    by_name = {r["name"]: r for r in records}
+    features = []
+    for fp in fps:
+        rings = [[[x, y] for x, y in (*part, part[0])] for part in fp.parts]
+        geom = (
+            {"type": "Polygon", "coordinates": [rings[0]]}
+            if len(rings) == 1
+            else {"type": "MultiPolygon", "coordinates": [[r] for r in rings]}
+        )
+        features.append(
+            {"type": "Feature", "id": fp.name, "properties": by_name[fp.name], "geometry": geom}
+        )
+    return {
+        "type": "FeatureCollection",
+        "name": "timeline summary",
+        "about": f"latest occupancy state of each footprint of {Path(source).name}; lon/lat "
+        "(RFC 7946); style by the `state` field (occupied, empty, unknown, no-imagery, failed)",
+        "features": features,
+    }
+
+
+# -- the page ---------------------------------------------------------------------------------
+
+MAP_W, MAP_H, MAP_PAD = 640.0, 420.0, 24.0
+CSS = """
+body{font:15px system-ui,sans-serif;margin:1em auto;max-width:1100px;padding:0 1em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.2em;margin-top:1.5em}.small{font-size:.9em;color:#555}
+.map{width:100%;max-width:720px;border:1px solid #ccc;background:#fafafa}
+.map path{stroke:#333;stroke-width:1;fill-opacity:.75}.map text{font-size:11px;fill:#222;
+paint-order:stroke;stroke:#fff;stroke-width:3px}
+table.sum{border-collapse:collapse;width:100%;margin:.6em 0}
+.sum th,.sum td{border-bottom:1px solid #ddd;padding:.25em .5em;text-align:left}
+.sum th{cursor:pointer;background:#f0f0f0;user-select:none}.sum th[aria-sort]::after{content:" ↕"}
+.sw{display:inline-block;width:.9em;height:.9em;border:1px solid #333;vertical-align:-.1em}
+.fp{border-top:2px solid #888;margin-top:1.5em}
+.tl-detail{overflow-wrap:anywhere;min-width:0}
+"""
+SORT_JS = r"""
+(function () {
+  "use strict";
+  var table = document.querySelector("table.sum");
+  if (!table) { return; }
+  var body = table.tBodies[0];
+  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
+    th.addEventListener("click", function () {
+      var down = th.getAttribute("aria-sort") !== "descending";
+      Array.prototype.forEach.call(table.tHead.rows[0].cells, function (o) {
+        o.setAttribute("aria-sort", "none");
+      });
+      th.setAttribute("aria-sort", down ? "descending" : "ascending");
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[col].getAttribute("data-v"), y = b.cells[col].getAttribute("data-v");
+        return (x < y ? -1 : x > y ? 1 : 0) * (down ? -1 : 1);
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+})();
+"""
+
+
+def _map(fps: Sequence[Footprint], records: dict[str, dict[str, Any]]) -> str:
+    """The footprints, coloured by state, in metres of a local frame (north up, to scale), each
+    with a dot at its centre that stays visible when the parks are far apart."""
+    e = html.escape
+    lats = [y for fp in fps for part in fp.parts for _, y in part]
+    lons = [x for fp in fps for part in fp.parts for x, _ in part]
+    lat0 = (min(lats) + max(lats)) / 2
+    kx, ky = 111_320.0 * math.cos(math.radians(lat0)), 111_320.0
+    x0, y1 = min(lons) * kx, max(lats) * ky
+    wide = max((max(lons) - min(lons)) * kx, 1.0)
+    high = max((max(lats) - min(lats)) * ky, 1.0)
+    span = max(wide, high)
+    scale = min((MAP_W - 2 * MAP_PAD) / wide, (MAP_H - 2 * MAP_PAD) / high)
+    height = max(160.0, high * scale + 2 * MAP_PAD + 12)
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return MAP_PAD + (x * kx - x0) * scale, MAP_PAD + (y1 - y * ky) * scale
+
+    shapes = []
+    for fp in fps:
+        r = records[fp.name]
+        colour = COLOURS.get(r["state"], COLOURS["unknown"])
+        d = " ".join(
+            "M" + " L".join(f"{a:.1f},{b:.1f}" for a, b in (px(x, y) for x, y in part)) + " Z"
+            for part in fp.parts
+        )
+        cx, cy = px((fp.bounds[0] + fp.bounds[2]) / 2, fp.bounds[3])
+        mx, my = px((fp.bounds[0] + fp.bounds[2]) / 2, (fp.bounds[1] + fp.bounds[3]) / 2)
+        title = f"{fp.name}: {r['state']}" + (
+            f", last event {r['last_event']} {r['last_event_date']}" if r["last_event"] else ""
+        )
+        shapes.append(
+            f'<a href="#fp-{e(fp.name)}"><path d="{d}" fill="{colour}" '
+            f'data-state="{e(r["state"])}">'
+            f"<title>{e(title)}</title></path>"
+            f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="4" fill="{colour}" stroke="#333">'
+            f"<title>{e(title)}</title></circle>"
+            f'<text x="{cx:.1f}" y="{cy - 3:.1f}" text-anchor="middle">{e(fp.name)}</text></a>'
+        )
+    unit = 10 ** math.floor(math.log10(max(span / 4, 1.0)))
+    bar_m = max(k * unit for k in (1, 2, 5) if k * unit <= max(span / 4, 1.0))
+    base = height - 8
+    bar_px = bar_m * scale
+    label = f"{bar_m / 1000:g} km" if bar_m >= 1000 else f"{bar_m:g} m"
+    scalebar = (
+        f'<line x1="{MAP_PAD}" y1="{base:.1f}" x2="{MAP_PAD + bar_px:.1f}" y2="{base:.1f}" '
+        f'stroke="#000" stroke-width="2"/><text x="{MAP_PAD + bar_px + 4:.1f}" '
+        f'y="{base + 4:.1f}">{label}</text>'
+    )
+    return (
+        f'<svg class="map" viewBox="0 0 {MAP_W:g} {height:.0f}" role="img" '
+        f'aria-label="map of the footprints coloured by state">{"".join(shapes)}{scalebar}</svg>'
+    )
+
+
+def _cell(value: Any, sort: Any = None) -> str:
+    shown = "" if value is None else str(value)
+    key = shown if sort is None else str(sort)
+    return f'<td data-v="{html.escape(key)}">{html.escape(shown)}</td>'
+
+
+def page(
+    out: Path,
+    fps: Sequence[Footprint],
+    records: Sequence[dict[str, Any]],
+    source: str,
+    period: tuple[dt.date, dt.date],
+) -> str:
+    e = html.escape
+    by_name = {r["name"]: r for r in records}
+    order = sorted(records, key=lambda r: (r["last_event_date"] or "", r["name"]), reverse=True)
+    heads = ("footprint", "state", "last usable", "last event", "event date", "used per series")
+    rows = []
+    for r in order:
+        colour = COLOURS.get(r["state"], COLOURS["unknown"])
+        per = "; ".join(f"{k}: {v}" for k, v in r["used_per_series"].items())
+        rows.append(
+            "<tr>"
+            + f'<td data-v="{e(r["name"])}"><a href="#fp-{e(r["name"])}">{e(r["name"])}</a></td>'
+            + f'<td data-v="{e(r["state"])}"><span class="sw" style="background:{colour}"></span> '
+            + f"{e(r['state'])}</td>"
+            + _cell(r["last_usable_date"], r["last_usable_date"] or "")
+            + _cell(r["last_event"])
+            + _cell(r["last_event_date"], r["last_event_date"] or "")
+            + _cell(per or r["reason"])
+            + "</tr>"
+        )
+    sections = []
+    for fp in fps:
+        r = by_name[fp.name]
+        chart = timeline_html.section(out / fp.name, fp.name) if r["status"] == "done" else ""
+        sections.append(
+            f'<div class="fp" id="fp-{e(fp.name)}"><h2>{e(fp.name)}: {e(r["state"])}</h2>'
+            + (chart or f'<p class="small">{e(r["reason"] or "no timeline")}</p>')
+            + f'<p class="small">files: {e(fp.name)}/timeline.csv, timeline.json, '
+            "timeline.png</p></div>"
+        )
+    legend = " ".join(
+        f'<span class="sw" style="background:{c}"></span> {e(k)}' for k, c in COLOURS.items()
+    )
+    sorts = {h: "descending" if h == "event date" else "none" for h in heads}
+    head = "".join(f'<th scope="col" aria-sort="{sorts[h]}">{e(h)}</th>' for h in heads)
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>Timelines of {e(Path(source).name)}</title>"
+        f"<style>{CSS}{timeline_assets.CSS}</style></head><body>"
+        f"<h1>Occupancy of {len(fps)} footprints ({e(Path(source).name)})</h1>"
+        f'<p class="small">{period[0]} to {period[1]}; latest state of each footprint: {legend}. '
+        "Click a footprint for its chart; click a column to sort the table.</p>"
+        + _map(fps, by_name)
+        + f'<table class="sum"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+        "</table>" + "".join(sections) + f'<p class="small">pipeline {e(__version__)}</p>'
+        f"<script>{timeline_assets.JS}{SORT_JS}</script></body></html>\n"
+    )
+
+
+def write_summary(
+    out: Path,
+    fps: Sequence[Footprint],
+    records: Sequence[dict[str, Any]],
+    source: str,
+    period: tuple[dt.date, dt.date],
+) -> None:
+    """summary.csv, summary.geojson and index.html into `out`, as one set."""
+    with outdir.file_set(out) as stage:
+        (stage / "summary.csv").write_text(csv_text(records), encoding="utf-8")
+        write_json(stage / "summary.geojson", geojson(fps, records, source))
+        (stage / "index.html").write_text(page(out, fps, records, source, period), "utf-8")
+
+
+def load_records(out: Path) -> list[dict[str, Any]]:
+    """summary.geojson's records (for tests and tools)."""
+    doc = json.loads((out / "summary.geojson").read_text("utf-8"))
+    return [f["properties"] for f in doc["features"]]
