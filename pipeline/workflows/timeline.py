@@ -114,13 +114,27 @@ def read_rows(
     """Every acquisition of `sensor` over the footprint in [start, end], measured. Optical
     scenes whose cloud mask leaves too little of the footprint or ring are listed with their
     usable share but their bands are not read."""
+    return measure_scenes(fp, sensor, search_scenes(source, fp, sensor, start, end), rules)
+
+
+def search_scenes(
+    source: Source, fp: Footprint, sensor: Sensor, start: dt.date, end: dt.date
+) -> list[Scene]:
+    """The acquisitions of `sensor` over the footprint in [start, end], one per acquisition."""
+    scenes = source.search(sensor.collection, fp.bounds, start, end, None, sensor.platforms)
+    return dedupe(scenes, fp.bounds)
+
+
+def measure_scenes(
+    fp: Footprint, sensor: Sensor, scenes: Sequence[Scene], rules: dict[str, Rule] = RULES
+) -> list[Row]:
+    """`scenes` (of `sensor`) measured over the footprint's window, one row each (see
+    `read_rows`)."""
     rule = rules[sensor.kind]
     grid = footprint_grid(fp, sensor.resolution_m, rule)
     inside, ring = masks_on(fp, grid, rule)
     window = chip_window(inside, _pad(rule, grid.resolution))
     outline = chip_outline(fp, grid, window)
-    scenes = source.search(sensor.collection, fp.bounds, start, end, None, sensor.platforms)
-    scenes = dedupe(scenes, fp.bounds)
 
     def one(scene: Scene) -> Row:
         def row(m: Measure, note: str = "", picture: np.ndarray | None = None) -> Row:
