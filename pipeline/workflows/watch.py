@@ -11,6 +11,9 @@ How a site's baseline is chosen: `watch.baseline` of the config when given; othe
 baseline window of the latest claim (by claim date) concerning the site that has one; otherwise
 there is none, and arrival/departure is told from NDVI as in a claim without a baseline.
 
+A site with a footprint (a located park) is watched on the footprint's occupancy timeline
+instead: `pipeline.workflows.watch_timeline`.
+
 The state (outputs/<aoi>/watch.sqlite) and the lock (watch.lock beside it) are in pipeline.state.
 """
 
@@ -39,6 +42,7 @@ from pipeline.workflows.alerts import deliver
 from pipeline.workflows.fetch import find_scenes, pick, read_stack, stack_images
 from pipeline.workflows.state import State, exclusive
 from pipeline.workflows.watch_history import export_history
+from pipeline.workflows.watch_timeline import new_acquisitions, restore_timeline, watch_footprint
 from pipeline.write import outdir
 from pipeline.write.export import (
     atomic_dir,
@@ -579,11 +583,22 @@ def watch(
             run = _Run(state, cfg.aoi)
             result = WatchResult([], killed_runs=len(killed))
             try:
+                for site in chosen:  # the charts the alerts left by earlier runs point to
+                    if site.footprint is not None:
+                        restore_timeline(state, cfg, site, aoi_dir)
                 result.alerts_failed = deliver_pending(cfg, state)  # left by earlier runs
                 for site in chosen:
                     verify_outputs(state, cfg.aoi, site, aoi_dir)
                     restore_history(state, cfg.aoi, site, aoi_dir)
                     try:
+                        if site.footprint is not None:
+                            got = watch_footprint(
+                                cfg, site, source, state, run.start, aoi_dir, today
+                            )
+                            result.sites.append(
+                                SiteResult(site.id, got.new, alert=bool(got.alerts))
+                            )
+                            continue
                         result.sites.append(
                             watch_site(cfg, site, source, state, run, aoi_dir, today)
                         )
@@ -622,6 +637,14 @@ def dry_run(
     try:
         for site in cfg.sites:
             if sites and site.id not in sites:
+                continue
+            if site.footprint is not None:
+                for sensor, scenes in new_acquisitions(cfg, site, source, state, today):
+                    lines.append(
+                        f"{cfg.aoi}/{site.id}: footprint timeline: {len(scenes)} new "
+                        f"{sensor.name} acquisition(s) would be read over the footprint"
+                    )
+                    lines += [f"  {x.datetime:%Y-%m-%d %H:%M} {x.id}" for x in scenes]
                 continue
             s = settings_for(cfg, site, today)
             fresh, last = new_scenes(source, cfg, site, s, state, today)
