@@ -100,7 +100,7 @@ CREATE TABLE IF NOT EXISTS timeline_events (
     site TEXT NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('arrival', 'departure')),
     date TEXT NOT NULL,
-    current_date TEXT,
+    dated TEXT,
     score REAL NOT NULL,
     series TEXT NOT NULL,
     scene_id TEXT NOT NULL,
@@ -411,7 +411,7 @@ class State:
 
     def timeline_events(self, aoi: str, site: str) -> list[sqlite3.Row]:
         """The events already alerted (or logged) of a site's footprint: identity (kind, date),
-        `current_date` where the rule dates it now (NULL: no longer found)."""
+        `dated` where the rule dates it now (NULL: no longer found)."""
         return list(
             self.db.execute(
                 "SELECT * FROM timeline_events WHERE aoi = ? AND site = ? ORDER BY date, kind",
@@ -439,9 +439,9 @@ class State:
                 [r | {"aoi": aoi, "site": site, "run_id": run_id} for r in rows],
             )
             db.executemany(
-                "INSERT INTO timeline_events VALUES (:aoi, :site, :kind, :date, :current_date, "
+                "INSERT INTO timeline_events VALUES (:aoi, :site, :kind, :date, :dated, "
                 ":score, :series, :scene_id, :run_id) ON CONFLICT (aoi, site, kind, date) "
-                "DO UPDATE SET current_date = excluded.current_date",
+                "DO UPDATE SET dated = excluded.dated",
                 [e | {"aoi": aoi, "site": site, "run_id": run_id} for e in events],
             )
             db.executemany(

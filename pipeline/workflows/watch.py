@@ -538,6 +538,16 @@ def verify_outputs(state: State, aoi: str, site: Site, aoi_dir: Path) -> int:
     return bad
 
 
+def _watch_one(
+    cfg: AOIConfig, site: Site, source: Source, state: State, run: _Run, aoi_dir: Path, today: date
+) -> SiteResult:
+    """A site with a footprint on its timeline, any other on its images."""
+    if site.footprint is None:
+        return watch_site(cfg, site, source, state, run, aoi_dir, today)
+    got = watch_footprint(cfg, site, source, state, run.start, aoi_dir, today)
+    return SiteResult(site.id, got.new, alert=bool(got.alerts))
+
+
 def restore_history(state: State, aoi: str, site: Site, aoi_dir: Path) -> bool:
     """Rewrite the site's history files from the state when they are missing or stale (lost to
     a run killed after its commit, or deleted): the state is the record, the files its view."""
@@ -591,16 +601,8 @@ def watch(
                     verify_outputs(state, cfg.aoi, site, aoi_dir)
                     restore_history(state, cfg.aoi, site, aoi_dir)
                     try:
-                        if site.footprint is not None:
-                            got = watch_footprint(
-                                cfg, site, source, state, run.start, aoi_dir, today
-                            )
-                            result.sites.append(
-                                SiteResult(site.id, got.new, alert=bool(got.alerts))
-                            )
-                            continue
                         result.sites.append(
-                            watch_site(cfg, site, source, state, run, aoi_dir, today)
+                            _watch_one(cfg, site, source, state, run, aoi_dir, today)
                         )
                     except DataUnavailable as exc:  # this site waits for the next run
                         result.unavailable += 1

@@ -324,7 +324,7 @@ def watch_footprint(
         Known(
             k["kind"],
             date.fromisoformat(k["date"]),
-            date.fromisoformat(k["current_date"]) if k["current_date"] else None,
+            date.fromisoformat(k["dated"]) if k["dated"] else None,
         )
         for k in state.timeline_events(cfg.aoi, site.id)
     ]
@@ -340,7 +340,7 @@ def watch_footprint(
             {
                 "kind": e.kind,
                 "date": e.date.isoformat(),
-                "current_date": e.date.isoformat(),
+                "dated": e.date.isoformat(),
                 "score": e.score,
                 "series": e.series,
                 "scene_id": scene_id,
@@ -405,7 +405,7 @@ def _update(k: Known, current: date | None) -> dict[str, Any]:
     return {
         "kind": k.kind,
         "date": k.day.isoformat(),
-        "current_date": current.isoformat() if current else None,
+        "dated": current.isoformat() if current else None,
         "score": 0.0,
         "series": "",
         "scene_id": "",

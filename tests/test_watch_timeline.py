@@ -1,0 +1,217 @@
+"""`pipeline watch` at a site with a footprint: the footprint's occupancy timeline grows with each
+run, and each arrival or departure is alerted exactly once.
+
+Real Sentinel-1 (tests/data's Flanders crop, `tests.support.s1series`) with a dense 1 ha park put
+in from acquisition 30 (2019-01-29) to 44 (45 is empty again), served as a static STAC catalogue
+of RTC items over HTTP on 127.0.0.1 whose list of items grows between runs. Every run is the real
+CLI in a subprocess, as cron runs it (stderr not a terminal, no -v), with a local alert command.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support import s1series as S
+from tests.support.httpserver import HTTPTestServer
+
+ROOT = Path(__file__).resolve().parent.parent
+ARRIVE, LEAVE = 30, 45
+STEPS = (ARRIVE, ARRIVE + 5, LEAVE + 5)
+"""Acquisitions in the catalogue at runs 1, 2 and 3: before the park; after its arrival; after
+its departure. Run 4 finds nothing new."""
+APPEND = "import sys, pathlib; pathlib.Path(sys.argv[1]).open('a').write(sys.stdin.read() + '\\n')"
+
+
+def serve(srv: HTTPTestServer, folder: Path, s: S.S1Series) -> tuple[str, list[str]]:
+    """The RTC catalogue of `s` under /cat, its hrefs pointing at the server; returns the root
+    catalogue's URL and the item links (written by `show`)."""
+    S.rtc_catalogue(folder, s)
+    url = srv.mount("/cat", folder)
+    for f in folder.rglob("*.json"):
+        f.write_text(f.read_text().replace(str(folder), url))
+    doc = json.loads((folder / "catalog" / "catalog.json").read_text())
+    items = sorted(x["href"] for x in doc["links"] if x["rel"] == "item")
+    return f"{url}/catalog/catalog.json", items
+
+
+def show(folder: Path, items: list[str], n: int) -> None:
+    """The root catalogue lists the first `n` acquisitions (written whole, then renamed)."""
+    path = folder / "catalog" / "catalog.json"
+    doc = json.loads(path.read_text())
+    doc["links"] = [x for x in doc["links"] if x["rel"] != "item"] + [
+        {"rel": "item", "href": h, "type": "application/geo+json"} for h in items[:n]
+    ]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.replace(path)
+
+
+def config(tmp_path: Path, s: S.S1Series, catalogue: str, alerts: Path) -> Path:
+    fp = S.square(s.shape, 5, 5, 5)
+    t = [x.date() for x in s.times]
+    claim_at = 40
+    cfg = {
+        "aoi": "tlwatch",
+        "title": "watch on a footprint's timeline (real Sentinel-1, Flanders farmland)",
+        "catalog": {"kind": "static", "url": catalogue},
+        "sites": [
+            {
+                "id": "flanders",
+                "name": "Flanders farmland crop",
+                "polygon": S.lonlat_corners(s, S.square(s.shape, 0, 0, s.shape[0])),
+                "footprint": S.lonlat_corners(s, fp),
+                "approximate": False,
+                "source": "tests/data/timeseries/flanders_B.npz",
+            }
+        ],
+        "claims": [
+            {
+                "id": "left",
+                "date": str(t[claim_at]),
+                "statement": "(test) the vehicles have left",
+                "source": "made up for the test",
+                "windows": {
+                    "before": {
+                        "start": str(t[claim_at - 6]),
+                        "end": str(t[claim_at - 1]),
+                        "sensor": "sentinel-1-rtc",
+                    },
+                    "after": {
+                        "start": str(t[claim_at + 1]),
+                        "end": str(t[claim_at + 12]),
+                        "sensor": "sentinel-1-rtc",
+                    },
+                },
+            }
+        ],
+        "watch": {
+            "since": str(t[0]),
+            "alert": {"command": [sys.executable, "-c", APPEND, str(alerts)], "timeout_s": 20},
+        },
+    }
+    path = tmp_path / "tlwatch.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def watch(config: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """A cron run: no terminal, no -v, no cache (every read reaches the server and is counted)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WITHDRAWAL_CACHE_DIR": "off"}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "watch", "--config", str(config), "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def sent(alerts: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in alerts.read_text().splitlines()] if alerts.exists() else []
+
+
+def read_items(srv: HTTPTestServer, since: int) -> set[str]:
+    """The items whose imagery was requested since hit number `since`."""
+    return {h.path.split("/")[-2] for h in srv.hits[since:] if h.path.endswith(".tif")}
+
+
+def near(day: str, when: dt.datetime, days: int = 12) -> bool:
+    return abs((dt.date.fromisoformat(day) - when.date()).days) <= days
+
+
+def test_timeline_watch_alerts_each_event_once_and_never_rereads(
+    tmp_path: Path, http_server: HTTPTestServer
+) -> None:
+    s = S.flanders_b().subset(range(STEPS[-1]))
+    parked = S.with_park(S.flanders_b(), S.square(s.shape, 5, 5, 5), range(ARRIVE, LEAVE))
+    parked = parked.subset(range(STEPS[-1]))
+    folder = tmp_path / "cat"
+    url, items = serve(http_server, folder, parked)
+    ids = [h.split("/")[-2] for h in items]
+    alerts, out = tmp_path / "alerts.jsonl", tmp_path / "out"
+    cfg = config(tmp_path, S.flanders_b(), url, alerts)
+    site_dir = out / "tlwatch" / "flanders" / "watch"
+    state = out / "tlwatch" / "watch.sqlite"
+
+    def db(sql: str) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(state) as c:
+            return list(c.execute(sql))
+
+    reads: list[set[str]] = []
+    shown = 0
+    for n in STEPS:
+        show(folder, items, n)
+        mark = len(http_server.hits)
+        done = watch(cfg, out)
+        assert done.returncode == 0, done.stderr
+        reads.append(read_items(http_server, mark))
+        # only the acquisitions new to this run are read; the stored ones are not read again
+        assert reads[-1] == set(ids[shown:n]), sorted(reads[-1] ^ set(ids[shown:n]))
+        shown = n
+        assert db("SELECT count(*) FROM timeline_rows") == [(n,)]
+        if n == STEPS[0]:
+            assert sent(alerts) == [], "an event before the park came"
+        elif n == STEPS[1]:
+            got = sent(alerts)
+            assert [a["event"] for a in got] == ["arrival"], got
+            assert near(got[0]["date"], s.times[ARRIVE])
+            assert "ALERT arrival" in done.stderr and "delivered" in done.stderr
+    got = sent(alerts)
+    assert [a["event"] for a in got] == ["arrival", "departure"], got
+    arrival, departure = got
+    assert near(departure["date"], s.times[LEAVE])
+    for a in got:  # the payload says what, where, when, how strong, which scene, which chart
+        assert a["footprint"] == "flanders" and a["aoi"] == "tlwatch"
+        assert a["id"] == f"tlwatch/flanders/{a['event']}/{a['date']}"
+        assert a["scene_id"] in ids and a["scene_id"][17:25] == a["date"].replace("-", "")
+        assert a["score"] != 0 and a["series"] == "sentinel-1-rtc orbit 88"
+        assert a["chart"] == str((site_dir / "timeline.png").resolve())
+    assert arrival["score"] > 0 > departure["score"]
+    assert departure["state"] == "empty"
+
+    # The files: the timeline of every stored acquisition, events and all.
+    doc = json.loads((site_dir / "timeline.json").read_text())
+    assert len(doc["rows"]) == STEPS[-1]
+    assert [(e["kind"], e["date"]) for e in doc["events"]] == [(a["event"], a["date"]) for a in got]
+    assert (site_dir / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+    assert len((site_dir / "timeline.csv").read_text().splitlines()) == STEPS[-1] + 1
+    assert db("SELECT kind, date, dated FROM timeline_events ORDER BY date") == [
+        (a["event"], a["date"], a["date"]) for a in got
+    ]
+    assert db("SELECT scene_id, status FROM alerts ORDER BY created") == [
+        (f"timeline:{a['event']}:{a['date']}", "sent") for a in got
+    ]
+
+    # Run 4, nothing new: silent under cron, exit 0, nothing read, nothing re-alerted, no file
+    # rewritten.
+    before = {p.name: p.stat().st_mtime_ns for p in site_dir.iterdir()}
+    mark = len(http_server.hits)
+    done = watch(cfg, out)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert read_items(http_server, mark) == set()
+    assert len(sent(alerts)) == 2
+    assert {p.name: p.stat().st_mtime_ns for p in site_dir.iterdir()} == before
+
+    # A chart lost (deleted, or a run killed before writing it): rebuilt from the state alone,
+    # without reading any imagery, and nothing re-alerted.
+    (site_dir / "timeline.png").unlink()
+    (site_dir / "timeline.csv").write_text("stale\n")
+    mark = len(http_server.hits)
+    done = watch(cfg, out)
+    assert done.returncode == 0, done.stderr
+    assert "rewritten from the state" in done.stderr
+    assert read_items(http_server, mark) == set()
+    assert (site_dir / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((site_dir / "timeline.json").read_text()) == doc
+    assert len(sent(alerts)) == 2
