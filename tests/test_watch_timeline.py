@@ -9,6 +9,7 @@ CLI in a subprocess, as cron runs it (stderr not a terminal, no -v), with a loca
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -20,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.detect.occupancy import Event
+from pipeline.workflows.watch_timeline import Known, reconcile
 from tests.support import s1series as S
 from tests.support.httpserver import HTTPTestServer
 
@@ -126,6 +129,21 @@ def read_items(srv: HTTPTestServer, since: int) -> set[str]:
     return {h.path.split("/")[-2] for h in srv.hits[since:] if h.path.endswith(".tif")}
 
 
+def redated(db_path: Path, kind: str, was: str, days: int) -> None:
+    """Move a recorded event (and its alert's key) by `days`: how the state looks when the rule
+    dated the event there at the time it was alerted."""
+    day = str(dt.date.fromisoformat(was) + dt.timedelta(days=days))
+    with contextlib.closing(sqlite3.connect(db_path)) as c, c:
+        c.execute(
+            "UPDATE timeline_events SET date = ?, dated = ? WHERE kind = ? AND date = ?",
+            (day, day, kind, was),
+        )
+        c.execute(
+            "UPDATE alerts SET scene_id = ? WHERE scene_id = ?",
+            (f"timeline:{kind}:{day}", f"timeline:{kind}:{was}"),
+        )
+
+
 def near(day: str, when: dt.datetime, days: int = 12) -> bool:
     return abs((dt.date.fromisoformat(day) - when.date()).days) <= days
 
@@ -145,7 +163,7 @@ def test_timeline_watch_alerts_each_event_once_and_never_rereads(
     state = out / "tlwatch" / "watch.sqlite"
 
     def db(sql: str) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(state) as c:
+        with contextlib.closing(sqlite3.connect(state)) as c:
             return list(c.execute(sql))
 
     reads: list[set[str]] = []
@@ -167,6 +185,9 @@ def test_timeline_watch_alerts_each_event_once_and_never_rereads(
             assert [a["event"] for a in got] == ["arrival"], got
             assert near(got[0]["date"], s.times[ARRIVE])
             assert "ALERT arrival" in done.stderr and "delivered" in done.stderr
+            # Test device: as if the rule had dated the arrival 12 days earlier when it was
+            # alerted (a later acquisition can move a change point): the state says so.
+            redated(db_path=state, kind="arrival", was=got[0]["date"], days=-12)
     got = sent(alerts)
     assert [a["event"] for a in got] == ["arrival", "departure"], got
     arrival, departure = got
@@ -186,12 +207,20 @@ def test_timeline_watch_alerts_each_event_once_and_never_rereads(
     assert [(e["kind"], e["date"]) for e in doc["events"]] == [(a["event"], a["date"]) for a in got]
     assert (site_dir / "timeline.png").read_bytes()[:4] == b"\x89PNG"
     assert len((site_dir / "timeline.csv").read_text().splitlines()) == STEPS[-1] + 1
+    # The arrival, known since run 2 under its first date, is dated 12 days later by run 3's
+    # timeline: the same event (identity kept, current date recorded, the log says so), not
+    # alerted again.
+    early = str(dt.date.fromisoformat(arrival["date"]) - dt.timedelta(days=12))
     assert db("SELECT kind, date, dated FROM timeline_events ORDER BY date") == [
-        (a["event"], a["date"], a["date"]) for a in got
+        ("arrival", early, arrival["date"]),
+        ("departure", departure["date"], departure["date"]),
     ]
     assert db("SELECT scene_id, status FROM alerts ORDER BY created") == [
-        (f"timeline:{a['event']}:{a['date']}", "sent") for a in got
+        (f"timeline:arrival:{early}", "sent"),
+        (f"timeline:departure:{departure['date']}", "sent"),
     ]
+    log = (out / "tlwatch" / "watch.log").read_text()
+    assert f"the arrival of {early} (alerted then) is now dated {arrival['date']}" in log
 
     # Run 4, nothing new: silent under cron, exit 0, nothing read, nothing re-alerted, no file
     # rewritten.
@@ -215,3 +244,47 @@ def test_timeline_watch_alerts_each_event_once_and_never_rereads(
     assert (site_dir / "timeline.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((site_dir / "timeline.json").read_text()) == doc
     assert len(sent(alerts)) == 2
+
+
+# -- event identity (pure) ---------------------------------------------------------------------
+
+
+def _event(kind: str, day: str, score: float = 5.0) -> Event:
+    return Event(kind, dt.datetime.fromisoformat(day + "T17:31:00"), score, 0.3, "s1 orbit 88")  # type: ignore[arg-type]
+
+
+def _known(kind: str, day: str, dated: str | None) -> Known:
+    return Known(kind, dt.date.fromisoformat(day), dt.date.fromisoformat(dated) if dated else None)
+
+
+def test_event_identity_kind_and_first_date() -> None:
+    arr = _known("arrival", "2019-01-29", "2019-01-29")
+    # the same event, on its date: nothing to do
+    r = reconcile([arr], [_event("arrival", "2019-01-29")])
+    assert (r.new, r.moved, r.gone) == ([], [], [])
+    # re-dated within REDATE_DAYS: the known one moved, nothing new
+    r = reconcile([arr], [_event("arrival", "2019-02-10")])
+    assert r.new == [] and [(k, e.date) for k, e in r.moved] == [(arr, dt.date(2019, 2, 10))]
+    assert r.gone == []
+    # re-dated back to its first date: moved back, still not new
+    moved = _known("arrival", "2019-01-29", "2019-02-10")
+    r = reconcile([moved], [_event("arrival", "2019-01-29")])
+    assert r.new == [] and [k for k, _ in r.moved] == [moved]
+    # no longer found: gone (once: a known one already gone is not reported again)
+    r = reconcile([arr], [])
+    assert r.gone == [arr] and r.new == []
+    assert reconcile([_known("arrival", "2019-01-29", None)], []).gone == []
+    # found again after it was gone: the known one, not a new event
+    r = reconcile([_known("arrival", "2019-01-29", None)], [_event("arrival", "2019-01-29")])
+    assert r.new == [] and len(r.moved) == 1
+    # another kind, or the same kind far away: a new event
+    r = reconcile([arr], [_event("arrival", "2019-01-29"), _event("departure", "2019-02-04")])
+    assert [e.kind for e in r.new] == ["departure"]
+    r = reconcile([arr], [_event("arrival", "2019-01-29"), _event("arrival", "2019-09-01")])
+    assert [str(e.date) for e in r.new] == ["2019-09-01"]
+    # a known one still found is never taken as another's re-dating
+    two = [arr, _known("arrival", "2019-02-20", "2019-02-20")]
+    r = reconcile(two, [_event("arrival", "2019-01-29"), _event("arrival", "2019-02-24")])
+    assert r.new == [] and [(k.day, e.date) for k, e in r.moved] == [
+        (dt.date(2019, 2, 20), dt.date(2019, 2, 24))
+    ]
