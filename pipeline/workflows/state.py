@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError, LockHeld, Problem
+from pipeline.workflows.state_timeline import TIMELINE_SCHEMA, TimelineTables
 from pipeline.write.export import sha256_file
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     aoi TEXT NOT NULL,
@@ -78,36 +80,9 @@ CREATE TABLE IF NOT EXISTS alerts (
     sent TEXT,
     PRIMARY KEY (aoi, site, scene_id)
 );
-CREATE TABLE IF NOT EXISTS timeline_rows (
-    aoi TEXT NOT NULL,
-    site TEXT NOT NULL,
-    sensor TEXT NOT NULL,
-    scene_id TEXT NOT NULL,
-    acquired TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    orbit TEXT NOT NULL,
-    contrast REAL,
-    parts TEXT NOT NULL,
-    usable REAL NOT NULL,
-    ring_usable REAL NOT NULL,
-    used INTEGER NOT NULL,
-    note TEXT NOT NULL,
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    PRIMARY KEY (aoi, site, sensor, scene_id)
-);
-CREATE TABLE IF NOT EXISTS timeline_events (
-    aoi TEXT NOT NULL,
-    site TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('arrival', 'departure')),
-    date TEXT NOT NULL,
-    dated TEXT,
-    score REAL NOT NULL,
-    series TEXT NOT NULL,
-    scene_id TEXT NOT NULL,
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    PRIMARY KEY (aoi, site, kind, date)
-);
 """
+    + TIMELINE_SCHEMA
+)
 
 HISTORY_COLUMNS = (
     "acquired",
@@ -198,7 +173,7 @@ class Processed:
     outcome: str
 
 
-class State:
+class State(TimelineTables):
     """The watch database of one output folder (one AOI).
 
     `lazy`: when the file does not exist yet, reads see an empty state (in memory) and the file
@@ -397,58 +372,6 @@ class State:
                     " VALUES (?, ?, ?, ?, 'pending', ?)",
                     (aoi, site, sid, payload, now()),
                 )
-
-    # -- footprint timelines -------------------------------------------------------------------
-
-    def timeline_rows(self, aoi: str, site: str) -> list[sqlite3.Row]:
-        """The stored measures of a site's footprint, in time order."""
-        return list(
-            self.db.execute(
-                "SELECT * FROM timeline_rows WHERE aoi = ? AND site = ? ORDER BY acquired, sensor",
-                (aoi, site),
-            )
-        )
-
-    def timeline_events(self, aoi: str, site: str) -> list[sqlite3.Row]:
-        """The events already alerted (or logged) of a site's footprint: identity (kind, date),
-        `dated` where the rule dates it now (NULL: no longer found)."""
-        return list(
-            self.db.execute(
-                "SELECT * FROM timeline_events WHERE aoi = ? AND site = ? ORDER BY date, kind",
-                (aoi, site),
-            )
-        )
-
-    def record_timeline(
-        self,
-        aoi: str,
-        site: str,
-        run_id: int,
-        rows: list[dict[str, Any]],
-        events: list[dict[str, Any]],
-        alerts: list[tuple[str, str]],
-    ) -> None:
-        """One footprint's new measures, its events (new ones inserted, known ones' current
-        date updated) and the alerts of the new ones, all or nothing."""
-        self._writable()
-        with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO timeline_rows VALUES (:aoi, :site, :sensor, :scene_id, "
-                ":acquired, :kind, :orbit, :contrast, :parts, :usable, :ring_usable, :used, :note,"
-                " :run_id)",
-                [r | {"aoi": aoi, "site": site, "run_id": run_id} for r in rows],
-            )
-            db.executemany(
-                "INSERT INTO timeline_events VALUES (:aoi, :site, :kind, :date, :dated, "
-                ":score, :series, :scene_id, :run_id) ON CONFLICT (aoi, site, kind, date) "
-                "DO UPDATE SET dated = excluded.dated",
-                [e | {"aoi": aoi, "site": site, "run_id": run_id} for e in events],
-            )
-            db.executemany(
-                "INSERT OR IGNORE INTO alerts (aoi, site, scene_id, payload, status, created)"
-                " VALUES (?, ?, ?, ?, 'pending', ?)",
-                [(aoi, site, key, payload, now()) for key, payload in alerts],
-            )
 
     # -- history -------------------------------------------------------------------------------
 
