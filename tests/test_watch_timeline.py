@@ -106,11 +106,21 @@ def config(tmp_path: Path, s: S.S1Series, catalogue: str, alerts: Path) -> Path:
     return path
 
 
-def watch(config: Path, out: Path) -> subprocess.CompletedProcess[str]:
+def watch(config: Path, out: Path, *more: str) -> subprocess.CompletedProcess[str]:
     """A cron run: no terminal, no -v, no cache (every read reaches the server and is counted)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WITHDRAWAL_CACHE_DIR": "off"}
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", "watch", "--config", str(config), "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "watch",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            *more,
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -171,6 +181,12 @@ def test_timeline_watch_alerts_each_event_once_and_never_rereads(
     for n in STEPS:
         show(folder, items, n)
         mark = len(http_server.hits)
+        if n == STEPS[1]:  # --dry-run: says what is new, reads and writes nothing
+            dry = watch(cfg, out, "--dry-run")
+            assert dry.returncode == 0, dry.stderr
+            assert f"footprint timeline: {n - shown} new sentinel-1-rtc" in dry.stdout
+            assert read_items(http_server, mark) == set()
+            assert db("SELECT count(*) FROM timeline_rows") == [(shown,)]
         done = watch(cfg, out)
         assert done.returncode == 0, done.stderr
         reads.append(read_items(http_server, mark))

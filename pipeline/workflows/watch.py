@@ -641,7 +641,10 @@ def dry_run(
             if sites and site.id not in sites:
                 continue
             if site.footprint is not None:
-                for sensor, scenes in new_acquisitions(cfg, site, source, state, today):
+                found = new_acquisitions(cfg, site, source, state, today)
+                if not found:
+                    lines.append(f"{cfg.aoi}/{site.id}: footprint timeline: nothing new")
+                for sensor, scenes in found:
                     lines.append(
                         f"{cfg.aoi}/{site.id}: footprint timeline: {len(scenes)} new "
                         f"{sensor.name} acquisition(s) would be read over the footprint"
