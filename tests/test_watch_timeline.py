@@ -13,9 +13,11 @@ import contextlib
 import datetime as dt
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +306,62 @@ def test_event_identity_kind_and_first_date() -> None:
     assert r.new == [] and [(k.day, e.date) for k, e in r.moved] == [
         (dt.date(2019, 2, 20), dt.date(2019, 2, 24))
     ]
+
+
+def test_a_run_killed_while_reading_loses_nothing_and_alerts_once(
+    tmp_path: Path, http_server: HTTPTestServer
+) -> None:
+    """SIGKILL while the arrival's acquisitions are being read (one held by the server): nothing
+    of that run is stored, and the next run reads them, finds the arrival and alerts it once."""
+    s = S.flanders_b()
+    parked = S.with_park(s, S.square(s.shape, 5, 5, 5), range(ARRIVE, LEAVE)).subset(
+        range(STEPS[1])
+    )
+    folder = tmp_path / "cat"
+    url, items = serve(http_server, folder, parked)
+    alerts, out = tmp_path / "alerts.jsonl", tmp_path / "out"
+    cfg = config(tmp_path, s, url, alerts)
+    show(folder, items, STEPS[0])
+    assert watch(cfg, out).returncode == 0
+    show(folder, items, STEPS[1])
+    held = items[ARRIVE + 2].split("/")[-2]
+    http_server.delay(f"/cat/{held}/vv.tif", 30.0, times=1)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WITHDRAWAL_CACHE_DIR": "off"}
+    args = ["watch", "--config", str(cfg), "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        log, deadline = out / "tlwatch" / "watch.log", time.monotonic() + 60
+        while held not in log.read_text():  # the run lists the new acquisitions, then reads
+            assert proc.poll() is None and time.monotonic() < deadline, "never reached the read"
+            time.sleep(0.1)
+        time.sleep(1.5)  # now in the (held) read
+        assert proc.poll() is None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    state = out / "tlwatch" / "watch.sqlite"
+    with contextlib.closing(sqlite3.connect(state)) as c:
+        assert list(c.execute("SELECT count(*) FROM timeline_rows")) == [(STEPS[0],)]
+        assert list(c.execute("SELECT count(*) FROM timeline_events")) == [(0,)]
+    assert sent(alerts) == []
+
+    done = watch(cfg, out)
+    assert done.returncode == 0, done.stderr
+    assert [a["event"] for a in sent(alerts)] == ["arrival"]
+    with contextlib.closing(sqlite3.connect(state)) as c:
+        assert list(c.execute("SELECT count(*) FROM timeline_rows")) == [(STEPS[1],)]
+        assert list(c.execute("SELECT status FROM runs ORDER BY id")) == [
+            ("ok",),
+            ("killed",),
+            ("ok",),
+        ]
+    assert watch(cfg, out).stderr == "" and len(sent(alerts)) == 1

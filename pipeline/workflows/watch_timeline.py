@@ -296,6 +296,7 @@ def watch_footprint(
     if not found:
         log.info("%s: footprint timeline: nothing new", tag)
         return res
+    run_id = start_run()  # before reading: a run killed while reading is known as such
     fp = site_footprint(site)
     rows: list[Row] = []
     for sensor, scenes in found:
@@ -316,7 +317,6 @@ def watch_footprint(
     res.new = len(rows)
     if not rows:
         return res
-    run_id = start_run()
     records = [dict(r) for r in state.timeline_rows(cfg.aoi, site.id)]
     tl = rebuild(cfg, site, [*records, *(stored(r) for r in rows)])
     assert tl is not None
