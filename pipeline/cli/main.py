@@ -58,6 +58,7 @@ from pipeline.workflows.scan_args import (
 )
 from pipeline.workflows.scan_sites import DEFAULT_TOP, write_sites
 from pipeline.workflows.watch import LOCK_FILE, LOG_FILE, dry_run, watch
+from pipeline.workflows.watch_timeline import FILES as TIMELINE_FILES
 from pipeline.write import outdir
 from pipeline.write.undo import no_space
 
@@ -609,7 +610,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
         for site in cfg.sites:
             if not args.site or site.id in args.site:
                 outdir.check_folder(out / cfg.aoi / site.id, (), whole=False)
-                outdir.check_folder(out / cfg.aoi / site.id / "watch", outdir.HISTORY_FILES, False)
+                outdir.check_folder(
+                    out / cfg.aoi / site.id / "watch",
+                    (*outdir.HISTORY_FILES, *TIMELINE_FILES),
+                    False,
+                )
     source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
     if args.dry_run:
         for line in dry_run(cfg, source, out, sites=args.site):

@@ -33,6 +33,7 @@ def run_command(argv: list[str], payload: str, timeout_s: float) -> str | None:
         WATCH_AOI=str(data.get("aoi", "")),
         WATCH_SITE=str(data.get("site", "")),
         WATCH_SCENE=str(data.get("scene_id", "")),
+        WATCH_EVENT=str(data.get("event", "")),
         WATCH_DATE=str(data.get("date", "")),
         WATCH_APPEARED_M2=str(data.get("appeared_m2", "")),
         WATCH_DISAPPEARED_M2=str(data.get("disappeared_m2", "")),

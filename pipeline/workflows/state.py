@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError, LockHeld, Problem
+from pipeline.workflows.state_timeline import TIMELINE_SCHEMA, TimelineTables
 from pipeline.write.export import sha256_file
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     aoi TEXT NOT NULL,
@@ -79,6 +81,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     PRIMARY KEY (aoi, site, scene_id)
 );
 """
+    + TIMELINE_SCHEMA
+)
 
 HISTORY_COLUMNS = (
     "acquired",
@@ -169,7 +173,7 @@ class Processed:
     outcome: str
 
 
-class State:
+class State(TimelineTables):
     """The watch database of one output folder (one AOI).
 
     `lazy`: when the file does not exist yet, reads see an empty state (in memory) and the file

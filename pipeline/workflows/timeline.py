@@ -131,6 +131,30 @@ def read_rows(
     return read_group_rows(source, [fp], sensor, start, end, rules)[fp.name]
 
 
+def search_scenes(
+    source: Source, fp: Footprint, sensor: Sensor, start: dt.date, end: dt.date
+) -> list[Scene]:
+    """The acquisitions of `sensor` over the footprint in [start, end], one per acquisition."""
+    return search_group(source, [fp], sensor, start, end)
+
+
+def measure_scenes(
+    fp: Footprint, sensor: Sensor, scenes: Sequence[Scene], rules: dict[str, Rule] = RULES
+) -> list[Row]:
+    """`scenes` (of `sensor`) measured over the footprint's window, one row each (see
+    `read_rows`)."""
+    return measure_group([fp], sensor, scenes, rules)[fp.name]
+
+
+def search_group(
+    source: Source, fps: Sequence[Footprint], sensor: Sensor, start: dt.date, end: dt.date
+) -> list[Scene]:
+    """One search for footprints near each other (their box), one scene per acquisition."""
+    bounds = group_bounds(fps)
+    scenes = source.search(sensor.collection, bounds, start, end, None, sensor.platforms)
+    return dedupe(scenes, bounds)
+
+
 def read_group_rows(
     source: Source,
     fps: Sequence[Footprint],
@@ -143,16 +167,23 @@ def read_group_rows(
     search, each scene read once; each footprint's rows as its own read would give them (its
     pixels are the same on the group's grid; a scene counts for a footprint where it covers
     its box). Bands are read where any footprint has enough usable pixels."""
+    return measure_group(fps, sensor, search_group(source, fps, sensor, start, end), rules)
+
+
+def measure_group(
+    fps: Sequence[Footprint],
+    sensor: Sensor,
+    scenes: Sequence[Scene],
+    rules: dict[str, Rule] = RULES,
+) -> dict[str, list[Row]]:
+    """`scenes` measured over each footprint of the group, from one window read per scene."""
     rule = rules[sensor.kind]
-    bounds = group_bounds(fps)
-    grid = window_grid(bounds, sensor.resolution_m, rule)
+    grid = window_grid(group_bounds(fps), sensor.resolution_m, rule)
     placed = []
     for fp in fps:
         inside, ring = masks_on(fp, grid, rule)
         window = chip_window(inside, _pad(rule, grid.resolution))
         placed.append((fp, inside, ring, window, chip_outline(fp, grid, window)))
-    scenes = source.search(sensor.collection, bounds, start, end, None, sensor.platforms)
-    scenes = dedupe(scenes, bounds)
 
     def covers(scene: Scene, fp: Footprint) -> bool:
         return (

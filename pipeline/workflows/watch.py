@@ -11,6 +11,9 @@ How a site's baseline is chosen: `watch.baseline` of the config when given; othe
 baseline window of the latest claim (by claim date) concerning the site that has one; otherwise
 there is none, and arrival/departure is told from NDVI as in a claim without a baseline.
 
+A site with a footprint (a located park) is watched on the footprint's occupancy timeline
+instead: `pipeline.workflows.watch_timeline`.
+
 The state (outputs/<aoi>/watch.sqlite) and the lock (watch.lock beside it) are in pipeline.state.
 """
 
@@ -39,6 +42,7 @@ from pipeline.workflows.alerts import deliver
 from pipeline.workflows.fetch import find_scenes, pick, read_stack, stack_images
 from pipeline.workflows.state import State, exclusive
 from pipeline.workflows.watch_history import export_history
+from pipeline.workflows.watch_timeline import new_acquisitions, restore_timeline, watch_footprint
 from pipeline.write import outdir
 from pipeline.write.export import (
     atomic_dir,
@@ -534,6 +538,16 @@ def verify_outputs(state: State, aoi: str, site: Site, aoi_dir: Path) -> int:
     return bad
 
 
+def _watch_one(
+    cfg: AOIConfig, site: Site, source: Source, state: State, run: _Run, aoi_dir: Path, today: date
+) -> SiteResult:
+    """A site with a footprint on its timeline, any other on its images."""
+    if site.footprint is None:
+        return watch_site(cfg, site, source, state, run, aoi_dir, today)
+    got = watch_footprint(cfg, site, source, state, run.start, aoi_dir, today)
+    return SiteResult(site.id, got.new, alert=bool(got.alerts))
+
+
 def restore_history(state: State, aoi: str, site: Site, aoi_dir: Path) -> bool:
     """Rewrite the site's history files from the state when they are missing or stale (lost to
     a run killed after its commit, or deleted): the state is the record, the files its view."""
@@ -579,13 +593,16 @@ def watch(
             run = _Run(state, cfg.aoi)
             result = WatchResult([], killed_runs=len(killed))
             try:
+                for site in chosen:  # the charts the alerts left by earlier runs point to
+                    if site.footprint is not None:
+                        restore_timeline(state, cfg, site, aoi_dir)
                 result.alerts_failed = deliver_pending(cfg, state)  # left by earlier runs
                 for site in chosen:
                     verify_outputs(state, cfg.aoi, site, aoi_dir)
                     restore_history(state, cfg.aoi, site, aoi_dir)
                     try:
                         result.sites.append(
-                            watch_site(cfg, site, source, state, run, aoi_dir, today)
+                            _watch_one(cfg, site, source, state, run, aoi_dir, today)
                         )
                     except DataUnavailable as exc:  # this site waits for the next run
                         result.unavailable += 1
@@ -622,6 +639,17 @@ def dry_run(
     try:
         for site in cfg.sites:
             if sites and site.id not in sites:
+                continue
+            if site.footprint is not None:
+                found = new_acquisitions(cfg, site, source, state, today)
+                if not found:
+                    lines.append(f"{cfg.aoi}/{site.id}: footprint timeline: nothing new")
+                for sensor, scenes in found:
+                    lines.append(
+                        f"{cfg.aoi}/{site.id}: footprint timeline: {len(scenes)} new "
+                        f"{sensor.name} acquisition(s) would be read over the footprint"
+                    )
+                    lines += [f"  {x.datetime:%Y-%m-%d %H:%M} {x.id}" for x in scenes]
                 continue
             s = settings_for(cfg, site, today)
             fresh, last = new_scenes(source, cfg, site, s, state, today)
