@@ -21,8 +21,9 @@ from pipeline.detect.detectors import min_region_pixels
 from pipeline.detect.timeline import FootprintTimeline
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.judge.occupancy import combine, judge_timeline
+from pipeline.judge.strength import evidence
 from pipeline.judge.verdict import Judgement, Thresholds, Verdict, footprint, judge
-from pipeline.model.change import Change
+from pipeline.model.change import ARRIVAL, DEPARTURE, Change
 from pipeline.model.grid import Grid, plan_grid
 from pipeline.model.scene import Scene, Source
 from pipeline.model.sensors import SENSORS
@@ -112,6 +113,7 @@ class Outcome:
                 expect=self.claim.expect,
             ),
             verdict=j.verdict,
+            strength=j.strength or None,
             reasons=list(j.reasons),
             flags=list(j.flags),
             numbers={k: _round(v) for k, v in j.numbers.items()},
@@ -239,6 +241,7 @@ def check(
     caveat = (f"no cloud mask ({', '.join(unmasked)}): clouds count as change",) if unmasked else ()
     if problems or caveat:
         judgement = replace(judgement, reasons=problems + judgement.reasons + caveat)
+    judgement = _weigh(judgement, picks, change, area, foot)
     return Outcome(
         cfg.aoi,
         site,
@@ -256,6 +259,36 @@ def check(
         foot,
         timeline,
     )
+
+
+def _weigh(
+    judgement: Judgement,
+    picks: dict[str, Pick],
+    change: Change | None,
+    area: float,
+    foot: np.ndarray | None,
+) -> Judgement:
+    """The verdict with its strength and the reasons that weaken it (seasons apart, water)."""
+    b, a = picks["before"], picks["after"]
+    changed = appeared = disappeared = None
+    if change is not None:
+        inside = foot if foot is not None else np.ones(change.mask.shape, bool)
+        changed = change.mask & inside
+        appeared = (change.direction == ARRIVAL) & inside
+        disappeared = (change.direction == DEPARTURE) & inside
+    images = [p.image for p in picks.values()]
+    s, more = evidence(
+        change=changed,
+        appeared=appeared,
+        disappeared=disappeared,
+        before=b.image.bands if b.image is not None else None,
+        after=a.image.bands if a.image is not None else None,
+        pixel_area_m2=area,
+        has_baseline="baseline" in picks,
+        cloud_masked=all(im is not None and im.has_cloud_mask for im in images),
+        dates=(b.scene.date if b.scene else None, a.scene.date if a.scene else None),
+    )
+    return replace(judgement, reasons=judgement.reasons + more, strength=s.label())
 
 
 def _timeline(

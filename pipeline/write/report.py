@@ -217,6 +217,8 @@ class CheckReport(_Model):
     site: SiteRecord
     claim: ClaimRecord
     verdict: Verdict
+    strength: str | None = None
+    """How far to trust the verdict (pipeline.judge.strength); None: not weighed."""
     reasons: list[str]
     flags: list[str]
     numbers: dict[str, float | None]
