@@ -10,9 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
+from matplotlib.text import Text
 
-from pipeline.cli.main import main
+from pipeline.config.aoi import load
 from pipeline.judge.strength import pixel_words, season_flag, season_gap_days, strength
+from pipeline.search.factory import open_source
+from pipeline.workflows.run import Outcome, check, panel_text, write
+from pipeline.write.marks import lat_lon
+from pipeline.write.render import PANEL_WIDTH_IN, panel_figure
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_season_gap_is_day_of_year_the_short_way_round() -> None:
@@ -57,19 +65,72 @@ def test_pixel_words_say_what_a_reader_sees() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("out")
-    assert main(["run", "demo", "--out", str(out)]) == 0
-    return out
+def outcome() -> Outcome:
+    """The offline demo's check (the real Rennes Sentinel-2 pair), judged."""
+    cfg = load(ROOT / "configs" / "demo.yaml")
+    claim = cfg.claims[0]
+    site = cfg.sites_for(claim)[0]
+    return check(cfg, claim, site, open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls))
+
+
+@pytest.fixture(scope="module")
+def demo(outcome: Outcome, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The check's folder as `run` writes it."""
+    return write(outcome, tmp_path_factory.mktemp("out") / "check")
 
 
 def test_demo_verdict_is_weak_and_says_why(demo: Path) -> None:
     """Issue 26 point 2: NOT SUPPORTED on a net 6.6 ha of 52 ha churn, no baseline, no cloud
     mask, June against August: the report says it is weak and why, seasons and water included."""
-    rep = json.loads(
-        (demo / "demo" / "rennes-sw" / "demo-sites-cleared" / "report.json").read_text()
-    )
+    rep = json.loads((demo / "report.json").read_text())
     assert rep["verdict"] == "not_supported"
     assert rep["strength"].startswith("weak: no baseline, no cloud mask, seasons apart")
     assert "mostly churn" in rep["strength"]
     assert any(r.startswith("seasons apart: 21 Aug and 21 Jun are 61 days") for r in rep["reasons"])
+
+
+def _px_height(fig: Figure, gid: str) -> float:
+    """Height in pixels of the drawn text with this gid, as matplotlib's renderer lays it out."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    found = [t for t in fig.findobj(Text) if t.get_gid() == gid]
+    assert found, f"no text {gid!r} on the panel"
+    return max(t.get_window_extent(renderer).height for t in found)
+
+
+def test_panel_at_600_px_wide_has_large_dates_verdict_and_located_callouts(
+    outcome: Outcome, demo: Path
+) -> None:
+    """Issue 26 point 4: the demo check's panel drawn 600 px wide (as shared on a phone or a
+    news page): both dates burned on their frames and the verdict at least 12 / 16 px tall,
+    its strength beside it, the largest regions numbered on the map as in regions.geojson, and
+    each inset's region written with its coordinates as people write them."""
+    text = panel_text(outcome)
+    b, a = outcome.picks["before"].image, outcome.picks["after"].image
+    assert b is not None and a is not None and outcome.change is not None
+    fig = panel_figure(b, a, outcome.change, text, dpi=600 / PANEL_WIDTH_IN)
+    fig.canvas.draw()
+    assert fig.canvas.get_width_height()[0] == 600
+    assert _px_height(fig, "before-date") >= 12
+    assert _px_height(fig, "after-date") >= 12
+    assert _px_height(fig, "verdict") >= 16
+    assert _px_height(fig, "strength") >= 9
+    shown = {t.get_text() for t in fig.findobj(Text)}
+    assert {"21 Aug 2015", "21 Jun 2017"} <= shown
+    assert (
+        "evidence weak: no baseline, no cloud mask, seasons apart, water changed, mostly churn"
+        in shown
+    )
+    geo = json.loads((demo / "regions.geojson").read_text())
+    largest = sorted(geo["features"], key=lambda f: -f["properties"]["pixels"])[:3]
+    for f in largest:
+        n = f["properties"]["region"]
+        assert _px_height(fig, f"callout-{n}") >= 9
+        lon, lat = f["properties"]["centroid_lonlat"]
+        assert lon < 0
+        where = f"{lat:.3f}° N, {-lon:.3f}° W"
+        assert any(s.startswith(f"{n}: ") and s.endswith(where) for s in shown), (n, where)
+
+
+def test_coordinates_are_written_with_hemisphere_letters() -> None:
+    assert lat_lon(48.1123, -1.6531) == "48.112° N, 1.653° W"
+    assert lat_lon(-33.9, 151.2) == "33.900° S, 151.200° E"

@@ -333,7 +333,6 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                 tmp / "regions.geojson", regions_geojson(ch, outcome.grid, outcome.pixel_area_m2)
             )
             outline = tuple(outcome.grid.to_pixels(outcome.site.outline()))
-            parks = tuple(tuple(outcome.grid.to_pixels(p)) for p in outcome.site.footprint_parts())
             before_label = f"before {b.scene.datetime:%Y-%m-%d} {b.scene.platform}"
             after_label = f"after {a.scene.datetime:%Y-%m-%d} {a.scene.platform}"
             panel(
@@ -341,21 +340,7 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                 b.image,
                 a.image,
                 ch,
-                PanelText(
-                    title=f"{outcome.site.name} — claim of {outcome.claim.date}: "
-                    f"{outcome.claim.statement}",
-                    before_label=f"{before_label}\n{_short(b.scene.id, 60)}",
-                    after_label=f"{after_label}\n{_short(a.scene.id, 60)}",
-                    verdict=str(outcome.judgement.verdict),
-                    reasons=outcome.judgement.reasons,
-                    credit=outcome.credit()
-                    + ("   Site location approximate." if outcome.site.approximate else ""),
-                    scale_m=outcome.grid.resolution,
-                    flags=outcome.judgement.flags,
-                    outline_px=outline,
-                    north_deg=outcome.grid.north_angle(),
-                    footprint_px=parks,
-                ),
+                panel_text(outcome),
                 footprint=None if outcome.buildup is None else footprint(outcome.buildup),
             )
             flicker(
@@ -378,6 +363,51 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
         outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
         write_json(tmp / "report.json", outcome.report(outputs).model_dump(mode="json"))
     return out_dir
+
+
+def panel_text(outcome: Outcome) -> PanelText:
+    """What panel.png says of a check with both images and a change map."""
+    b, a, ch = outcome.picks["before"].scene, outcome.picks["after"].scene, outcome.change
+    assert b is not None and a is not None and ch is not None
+    grid = outcome.grid
+    return PanelText(
+        title=f"{outcome.site.name} — claim of {outcome.claim.date}: {outcome.claim.statement}",
+        before_label=f"before {b.datetime:%Y-%m-%d} {b.platform}\n{_short(b.id, 60)}",
+        after_label=f"after {a.datetime:%Y-%m-%d} {a.platform}\n{_short(a.id, 60)}",
+        verdict=str(outcome.judgement.verdict),
+        reasons=outcome.judgement.reasons,
+        credit=outcome.credit()
+        + ("   Site location approximate." if outcome.site.approximate else ""),
+        scale_m=grid.resolution,
+        flags=outcome.judgement.flags,
+        outline_px=tuple(grid.to_pixels(outcome.site.outline())),
+        north_deg=grid.north_angle(),
+        footprint_px=tuple(tuple(grid.to_pixels(p)) for p in outcome.site.footprint_parts()),
+        change_words=CHANGE_WORDS["baseline" in outcome.picks],
+        strength=outcome.judgement.strength,
+        dates=(b.date, a.date),
+        site_lonlat=_centre(outcome.site.outline()),
+        region_lonlat=_region_lonlat(ch, grid),
+    )
+
+
+CHANGE_WORDS = {
+    True: ("appeared (away from the baseline)", "disappeared (back towards the baseline)"),
+    False: ("less vegetation, or barer / brighter ground", "more vegetation, or darker ground"),
+}
+"""The panel's legend words: without a baseline, what the pixels did, not arrival/departure."""
+
+
+def _centre(outline: list[tuple[float, float]]) -> tuple[float, float]:
+    return float(np.mean([p[0] for p in outline])), float(np.mean([p[1] for p in outline]))
+
+
+def _region_lonlat(change: Change, grid: Grid) -> dict[int, tuple[float, float]]:
+    """Each region's centroid in lon/lat (pixel centres at +0.5)."""
+    pts = grid.to_lonlat(
+        [(r.centroid_rowcol[1] + 0.5, r.centroid_rowcol[0] + 0.5) for r in change.regions]
+    )
+    return {r.label: p for r, p in zip(change.regions, pts, strict=True)}
 
 
 def _short(s: str, n: int = 90) -> str:

@@ -18,8 +18,8 @@ from pipeline import __version__
 from pipeline.detect.occupancy import RULES
 from pipeline.detect.timeline import OPTICAL_MAX, RADAR_DB, FootprintTimeline
 from pipeline.write import chips
+from pipeline.write.drawing import _figure, _save_png
 from pipeline.write.export import write_json
-from pipeline.write.render import _figure, _save_png
 
 FILES = ("timeline.csv", "timeline.json", "timeline.png", chips.SPRITE)
 COLUMNS = (
