@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from matplotlib.table import Table
 from matplotlib.text import Text
 
 from pipeline.config.aoi import load
@@ -18,6 +19,7 @@ from pipeline.judge.strength import pixel_words, season_flag, season_gap_days, s
 from pipeline.search.factory import open_source
 from pipeline.workflows.run import Outcome, check, panel_text, write
 from pipeline.write.marks import lat_lon
+from pipeline.write.overview import OverviewSite, overview_figure
 from pipeline.write.render import PANEL_WIDTH_IN, panel_figure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +94,8 @@ def test_demo_verdict_is_weak_and_says_why(demo: Path) -> None:
 def _px_height(fig: Figure, gid: str) -> float:
     """Height in pixels of the drawn text with this gid, as matplotlib's renderer lays it out."""
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
-    found = [t for t in fig.findobj(Text) if t.get_gid() == gid]
+    cells = [c.get_text() for tab in fig.findobj(Table) for c in tab.get_celld().values()]
+    found = [t for t in [*fig.findobj(Text), *cells] if t.get_gid() == gid]
     assert found, f"no text {gid!r} on the panel"
     return max(t.get_window_extent(renderer).height for t in found)
 
@@ -134,3 +137,31 @@ def test_panel_at_600_px_wide_has_large_dates_verdict_and_located_callouts(
 def test_coordinates_are_written_with_hemisphere_letters() -> None:
     assert lat_lon(48.1123, -1.6531) == "48.112° N, 1.653° W"
     assert lat_lon(-33.9, 151.2) == "33.900° S, 151.200° E"
+
+
+def test_overview_is_compact_legible_and_located(outcome: Outcome, demo: Path) -> None:
+    """Issue 26 point 9: the demo's overview — once 81 % blank (white) pixels, 7.5 pt table text
+    (~10 px) and "-1.653° E" — drawn with the site on its after.png."""
+    site = outcome.site
+    fig = overview_figure(
+        "Offline demo",
+        [
+            OverviewSite(
+                site.id,
+                tuple(site.outline()),
+                {outcome.claim.id: str(outcome.judgement.verdict)},
+                site.name,
+                demo / "after.png",
+                tuple(outcome.grid.to_pixels(site.outline())),
+            )
+        ],
+        [outcome.claim.id],
+        outcome.credit(),
+    )
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())  # type: ignore[attr-defined]
+    assert (rgba[..., :3].min(axis=2) >= 250).mean() < 0.65
+    assert _px_height(fig, "table") >= 10
+    title = next(t.get_text() for t in fig.findobj(Text) if t.get_gid() == f"site-{site.id}")
+    assert title.endswith("48.113° N, 1.653° W")
+    assert "France" in {t.get_text() for t in fig.findobj(Text)}  # the locator names the country

@@ -43,7 +43,8 @@ from pipeline.write.export import (
     write_json,
 )
 from pipeline.write.outdir import AOI_FILES, RUN_LOCK, file_set, record, sweep_tree
-from pipeline.write.render import OverviewSite, PanelText, flicker, overview, panel, pictures
+from pipeline.write.overview import OverviewSite, overview
+from pipeline.write.render import PanelText, flicker, panel, pictures
 from pipeline.write.undo import Undo
 
 log = logging.getLogger("pipeline.run")
