@@ -17,7 +17,7 @@ from matplotlib.text import Text
 from pipeline.config.aoi import load
 from pipeline.judge.strength import pixel_words, season_flag, season_gap_days, strength
 from pipeline.search.factory import open_source
-from pipeline.workflows.run import Outcome, check, panel_text, write
+from pipeline.workflows.run import Outcome, panel_text, run_aoi
 from pipeline.write.marks import lat_lon
 from pipeline.write.overview import OverviewSite, overview_figure
 from pipeline.write.render import PANEL_WIDTH_IN, panel_figure
@@ -67,18 +67,23 @@ def test_pixel_words_say_what_a_reader_sees() -> None:
 
 
 @pytest.fixture(scope="module")
-def outcome() -> Outcome:
-    """The offline demo's check (the real Rennes Sentinel-2 pair), judged."""
+def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[Outcome, Path]:
+    """The offline demo (the real Rennes Sentinel-2 pair) as `run` checks and writes it: its one
+    check and the check's folder (the AOI's review page beside it)."""
     cfg = load(ROOT / "configs" / "demo.yaml")
-    claim = cfg.claims[0]
-    site = cfg.sites_for(claim)[0]
-    return check(cfg, claim, site, open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls))
+    source = open_source(cfg.catalog.kind, cfg.catalog.url, cfg.catalog.urls)
+    ((outcome, folder),) = run_aoi(cfg, source, tmp_path_factory.mktemp("out"))
+    return outcome, folder
 
 
 @pytest.fixture(scope="module")
-def demo(outcome: Outcome, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The check's folder as `run` writes it."""
-    return write(outcome, tmp_path_factory.mktemp("out") / "check")
+def outcome(ran: tuple[Outcome, Path]) -> Outcome:
+    return ran[0]
+
+
+@pytest.fixture(scope="module")
+def demo(ran: tuple[Outcome, Path]) -> Path:
+    return ran[1]
 
 
 def test_demo_verdict_is_weak_and_says_why(demo: Path) -> None:
@@ -165,3 +170,15 @@ def test_overview_is_compact_legible_and_located(outcome: Outcome, demo: Path) -
     title = next(t.get_text() for t in fig.findobj(Text) if t.get_gid() == f"site-{site.id}")
     assert title.endswith("48.113° N, 1.653° W")
     assert "France" in {t.get_text() for t in fig.findobj(Text)}  # the locator names the country
+
+
+def test_review_page_numbers_and_locates_the_regions_and_says_the_strength(demo: Path) -> None:
+    """Issue 26 point 4: the page's region list has the numbers of the panel's callouts and the
+    coordinates to cite; the verdict's strength is beside it."""
+    page = (demo.parent.parent / "report.html").read_text("utf-8")
+    geo = json.loads((demo / "regions.geojson").read_text())
+    for f in sorted(geo["features"], key=lambda f: -f["properties"]["pixels"])[:3]:
+        n, (lon, lat) = f["properties"]["region"], f["properties"]["centroid_lonlat"]
+        assert f"<b>{n}</b> {f['properties']['direction']}" in page
+        assert f"{lat:.3f}° N, {-lon:.3f}° W" in page
+    assert "<b>Evidence weak: no baseline, no cloud mask, seasons apart" in page
