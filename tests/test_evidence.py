@@ -13,11 +13,15 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.table import Table
 from matplotlib.text import Text
+from PIL import Image as PILImage
 
 from pipeline.config.aoi import load
 from pipeline.judge.strength import pixel_words, season_flag, season_gap_days, strength
+from pipeline.model.change import ARRIVAL, DEPARTURE
 from pipeline.search.factory import open_source
 from pipeline.workflows.run import Outcome, panel_text, run_aoi
+from pipeline.write.drawing import COLOURS
+from pipeline.write.flicker import LABEL_PX, platform_name
 from pipeline.write.marks import lat_lon
 from pipeline.write.overview import OverviewSite, overview_figure
 from pipeline.write.render import PANEL_WIDTH_IN, panel_figure
@@ -182,3 +186,24 @@ def test_review_page_numbers_and_locates_the_regions_and_says_the_strength(demo:
         assert f"<b>{n}</b> {f['properties']['direction']}" in page
         assert f"{lat:.3f}° N, {-lon:.3f}° W" in page
     assert "<b>Evidence weak: no baseline, no cloud mask, seasons apart" in page
+
+
+def test_flicker_frames_are_captioned_outlined_and_a_second_long(demo: Path) -> None:
+    """Issue 26 point 7: each frame of the demo's flicker.gif shows for 1 s (as the README says),
+    has the changed regions outlined in the panel's colours and a date line at least 14 px tall
+    (measured on the frame: the white text's rows in the header), satellites written alike."""
+    red = tuple(int(round(v * 255)) for v in COLOURS[ARRIVAL])
+    cyan = tuple(int(round(v * 255)) for v in COLOURS[DEPARTURE])
+    with PILImage.open(demo / "flicker.gif") as gif:
+        assert gif.n_frames == 2
+        for i in range(2):
+            gif.seek(i)
+            assert gif.info["duration"] == 1000
+            frame = np.asarray(gif.convert("RGB"))
+            for colour in (red, cyan):
+                assert (frame == colour).all(axis=2).sum() > 200, (i, colour)
+            header = frame[: 8 + LABEL_PX + 4]
+            rows = np.flatnonzero((header.min(axis=2) > 200).any(axis=1))
+            assert rows.max() - rows.min() + 1 >= 14
+    assert platform_name("sentinel-2a") == "Sentinel-2A" == platform_name("SENTINEL-2A")
+    assert platform_name("landsat-8") == "Landsat-8"

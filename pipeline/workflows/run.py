@@ -42,9 +42,11 @@ from pipeline.write.export import (
     write_change_tif,
     write_json,
 )
+from pipeline.write.flicker import FlickerText, flicker, platform_name
+from pipeline.write.marks import day
 from pipeline.write.outdir import AOI_FILES, RUN_LOCK, file_set, record, sweep_tree
 from pipeline.write.overview import OverviewSite, overview
-from pipeline.write.render import PanelText, flicker, panel, pictures
+from pipeline.write.render import PanelText, panel, pictures
 from pipeline.write.undo import Undo
 
 log = logging.getLogger("pipeline.run")
@@ -333,9 +335,6 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
             write_json(
                 tmp / "regions.geojson", regions_geojson(ch, outcome.grid, outcome.pixel_area_m2)
             )
-            outline = tuple(outcome.grid.to_pixels(outcome.site.outline()))
-            before_label = f"before {b.scene.datetime:%Y-%m-%d} {b.scene.platform}"
-            after_label = f"after {a.scene.datetime:%Y-%m-%d} {a.scene.platform}"
             panel(
                 tmp / "panel.png",
                 b.image,
@@ -344,15 +343,7 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
                 panel_text(outcome),
                 footprint=None if outcome.buildup is None else footprint(outcome.buildup),
             )
-            flicker(
-                tmp / "flicker.gif",
-                b.image,
-                a.image,
-                (before_label, after_label),
-                outline,
-                credit=outcome.credit(),
-                scale_m=outcome.grid.resolution,
-            )
+            flicker(tmp / "flicker.gif", b.image, a.image, flicker_text(outcome), ch)
             pictures(tmp / "before.png", tmp / "after.png", b.image, a.image)
         if outcome.timeline is not None:
             shown = {
@@ -373,8 +364,9 @@ def panel_text(outcome: Outcome) -> PanelText:
     grid = outcome.grid
     return PanelText(
         title=f"{outcome.site.name} — claim of {outcome.claim.date}: {outcome.claim.statement}",
-        before_label=f"before {b.datetime:%Y-%m-%d} {b.platform}\n{_short(b.id, 60)}",
-        after_label=f"after {a.datetime:%Y-%m-%d} {a.platform}\n{_short(a.id, 60)}",
+        before_label=f"before {b.datetime:%Y-%m-%d} {platform_name(b.platform)}\n"
+        f"{_short(b.id, 60)}",
+        after_label=f"after {a.datetime:%Y-%m-%d} {platform_name(a.platform)}\n{_short(a.id, 60)}",
         verdict=str(outcome.judgement.verdict),
         reasons=outcome.judgement.reasons,
         credit=outcome.credit()
@@ -389,6 +381,26 @@ def panel_text(outcome: Outcome) -> PanelText:
         dates=(b.date, a.date),
         site_lonlat=_centre(outcome.site.outline()),
         region_lonlat=_region_lonlat(ch, grid),
+    )
+
+
+def flicker_text(outcome: Outcome) -> FlickerText:
+    """What flicker.gif says on each frame: date, role and satellite; site, claim, verdict."""
+    b, a = outcome.picks["before"].scene, outcome.picks["after"].scene
+    assert b is not None and a is not None
+    j = outcome.judgement
+    verdict = str(j.verdict).upper().replace("_", " ")
+    return FlickerText(
+        labels=(
+            f"before · {day(b.date)} · {platform_name(b.platform)}",
+            f"after · {day(a.date)} · {platform_name(a.platform)}",
+        ),
+        caption=f"{outcome.site.name} — claim of {outcome.claim.date}: "
+        f"{outcome.claim.statement} — {verdict}" + (f" ({j.strength})" if j.strength else ""),
+        credit=outcome.credit(),
+        scale_m=outcome.grid.resolution,
+        north_deg=outcome.grid.north_angle(),
+        outline_px=tuple(outcome.grid.to_pixels(outcome.site.outline())),
     )
 
 

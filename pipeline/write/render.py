@@ -34,7 +34,6 @@ from pipeline.write.insets import insets, targets
 from pipeline.write.marks import callouts, date_stamp, day, draw_locator, lat_lon
 
 if TYPE_CHECKING:
-    import PIL.Image
     from matplotlib.figure import Figure
 
 mpatches = LazyModule("matplotlib.patches")
@@ -309,73 +308,3 @@ def panel_figure(
     lines = why + flags + credit
     fig.text(margin / fig_w, 0.1 / fig_h, "\n".join(lines), fontsize=10, va="bottom")
     return fig
-
-
-def _gif_palette(pictures: list[np.ndarray]) -> PIL.Image.Image:
-    """One 256-colour palette for every frame of the flicker, so unchanged ground keeps its
-    colour as the frames alternate: a median cut of both dates (every second pixel each way, a
-    tenth of the time of cutting each upscaled frame) plus pure black and white for the labels."""
-    from PIL import Image
-
-    sample = np.concatenate([p[::2, ::2] for p in pictures])
-    cut = Image.fromarray(sample).convert("P", palette=Image.Palette.ADAPTIVE, colors=254)
-    colours = (cut.getpalette() or [])[: 254 * 3]
-    colours += [0, 0, 0] * (254 - len(colours) // 3)
-    cut.putpalette([*colours, 0, 0, 0, 255, 255, 255])
-    return cut
-
-
-def flicker(
-    path: Path,
-    before: Prepared,
-    after: Prepared,
-    labels: tuple[str, str],
-    outline_px: tuple[tuple[float, float], ...] = (),
-    seconds: float = 0.8,
-    credit: str = "",
-    scale_m: float | None = None,
-) -> None:
-    """An animated GIF flicking between the two dates (same stretch), for comparing by eye, with
-    the date on top, a scale bar and the imagery's credit line at the bottom."""
-    from PIL import Image, ImageDraw
-
-    b, stretch = rgb(before)
-    a, _ = rgb(after, stretch)
-    h, w = b.shape[:2]
-    scale = max(1, int(np.ceil(480 / max(h, w))))
-    W, H = w * scale, h * scale
-    foot = 16 if credit else 0
-    frames = []
-    pics = [(img * 255).astype(np.uint8) for img in (b, a)]
-    palette = _gif_palette(pics)
-    for pic8, label in zip(pics, labels, strict=True):
-        pic = Image.fromarray(pic8).resize((W, H), Image.Resampling.NEAREST)
-        canvas = Image.new("RGB", (W, H + foot), (0, 0, 0))
-        canvas.paste(pic, (0, 0))
-        draw = ImageDraw.Draw(canvas)
-        if outline_px:
-            pts = [(p[0] * scale, p[1] * scale) for p in outline_px]
-            draw.line([*pts, pts[0]], fill=(255, 255, 255), width=1)
-        draw.rectangle((0, 0, W, 16), fill=(0, 0, 0))
-        draw.text((4, 2), label, fill=(255, 255, 255))
-        if scale_m:
-            metres_px = scale_m / scale
-            nice = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000]
-            length = max([n for n in nice if n <= W * metres_px / 4] or [nice[0]])
-            px = int(round(length / metres_px))
-            x0, y0 = int(W * 0.05), H - 14
-            text = f"{length / 1000:g} km" if length >= 1000 else f"{length} m"
-            draw.rectangle((x0 - 2, y0 - 14, x0 + max(px, 40) + 2, y0 + 5), fill=(0, 0, 0))
-            draw.rectangle((x0, y0, x0 + px, y0 + 3), fill=(255, 255, 255))
-            draw.text((x0, y0 - 13), text, fill=(255, 255, 255))
-        if credit:
-            draw.text((4, H + 2), credit, fill=(255, 255, 255))
-        frames.append(canvas.quantize(palette=palette, dither=Image.Dither.NONE))
-    frames[0].save(
-        path,
-        format="GIF",
-        save_all=True,
-        append_images=frames[1:],
-        duration=int(seconds * 1000),
-        loop=0,
-    )
