@@ -57,6 +57,8 @@ def callouts(ax: Axes, marks: list[tuple[int, float, float]], w: int, h: int) ->
     for n, col, row in marks:
         dx = 0.06 * w if col < 0.8 * w else -0.06 * w
         dy = -0.06 * h if row > 0.15 * h else 0.06 * h
+        if col > 0.75 * w and row < 0.3 * h:  # clear of the north arrow in the top-right corner
+            dx, dy = -0.14 * w, 0.04 * h
         ax.annotate(
             str(n),
             xy=(col, row),
