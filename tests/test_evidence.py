@@ -19,7 +19,8 @@ from pipeline.config.aoi import load
 from pipeline.judge.strength import pixel_words, season_flag, season_gap_days, strength
 from pipeline.model.change import ARRIVAL, DEPARTURE
 from pipeline.search.factory import open_source
-from pipeline.workflows.run import Outcome, panel_text, run_aoi
+from pipeline.workflows.captions import panel_text
+from pipeline.workflows.run import Outcome, run_aoi
 from pipeline.write.drawing import COLOURS
 from pipeline.write.flicker import LABEL_PX, platform_name
 from pipeline.write.marks import lat_lon

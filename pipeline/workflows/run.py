@@ -21,15 +21,15 @@ from pipeline.detect.detectors import min_region_pixels
 from pipeline.detect.timeline import FootprintTimeline
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.judge.occupancy import combine, judge_timeline
-from pipeline.judge.strength import evidence
 from pipeline.judge.verdict import Judgement, Thresholds, Verdict, footprint, judge
-from pipeline.model.change import ARRIVAL, DEPARTURE, Change
+from pipeline.model.change import Change
 from pipeline.model.grid import Grid, plan_grid
 from pipeline.model.scene import Scene, Source
 from pipeline.model.sensors import SENSORS
 from pipeline.plan.scenes import common_orbit, relative_orbit
 from pipeline.plan.sites import site_masks
 from pipeline.prepare.restrict import clear_share, restrict
+from pipeline.workflows.captions import flicker_text, panel_text, weigh
 from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack, stack_images
 from pipeline.workflows.state import exclusive
 from pipeline.workflows.timeline import timeline_site
@@ -42,11 +42,10 @@ from pipeline.write.export import (
     write_change_tif,
     write_json,
 )
-from pipeline.write.flicker import FlickerText, flicker, platform_name
-from pipeline.write.marks import day
+from pipeline.write.flicker import flicker
 from pipeline.write.outdir import AOI_FILES, RUN_LOCK, file_set, record, sweep_tree
 from pipeline.write.overview import OverviewSite, overview
-from pipeline.write.render import PanelText, panel, pictures
+from pipeline.write.render import panel, pictures
 from pipeline.write.undo import Undo
 
 log = logging.getLogger("pipeline.run")
@@ -244,7 +243,7 @@ def check(
     caveat = (f"no cloud mask ({', '.join(unmasked)}): clouds count as change",) if unmasked else ()
     if problems or caveat:
         judgement = replace(judgement, reasons=problems + judgement.reasons + caveat)
-    judgement = _weigh(judgement, picks, change, area, foot)
+    judgement = weigh(judgement, picks, change, area, foot)
     return Outcome(
         cfg.aoi,
         site,
@@ -262,36 +261,6 @@ def check(
         foot,
         timeline,
     )
-
-
-def _weigh(
-    judgement: Judgement,
-    picks: dict[str, Pick],
-    change: Change | None,
-    area: float,
-    foot: np.ndarray | None,
-) -> Judgement:
-    """The verdict with its strength and the reasons that weaken it (seasons apart, water)."""
-    b, a = picks["before"], picks["after"]
-    changed = appeared = disappeared = None
-    if change is not None:
-        inside = foot if foot is not None else np.ones(change.mask.shape, bool)
-        changed = change.mask & inside
-        appeared = (change.direction == ARRIVAL) & inside
-        disappeared = (change.direction == DEPARTURE) & inside
-    images = [p.image for p in picks.values()]
-    s, more = evidence(
-        change=changed,
-        appeared=appeared,
-        disappeared=disappeared,
-        before=b.image.bands if b.image is not None else None,
-        after=a.image.bands if a.image is not None else None,
-        pixel_area_m2=area,
-        has_baseline="baseline" in picks,
-        cloud_masked=all(im is not None and im.has_cloud_mask for im in images),
-        dates=(b.scene.date if b.scene else None, a.scene.date if a.scene else None),
-    )
-    return replace(judgement, reasons=judgement.reasons + more, strength=s.label())
 
 
 def _timeline(
@@ -355,76 +324,6 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
         outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
         write_json(tmp / "report.json", outcome.report(outputs).model_dump(mode="json"))
     return out_dir
-
-
-def panel_text(outcome: Outcome) -> PanelText:
-    """What panel.png says of a check with both images and a change map."""
-    b, a, ch = outcome.picks["before"].scene, outcome.picks["after"].scene, outcome.change
-    assert b is not None and a is not None and ch is not None
-    grid = outcome.grid
-    return PanelText(
-        title=f"{outcome.site.name} — claim of {outcome.claim.date}: {outcome.claim.statement}",
-        before_label=f"before {b.datetime:%Y-%m-%d} {platform_name(b.platform)}\n"
-        f"{_short(b.id, 60)}",
-        after_label=f"after {a.datetime:%Y-%m-%d} {platform_name(a.platform)}\n{_short(a.id, 60)}",
-        verdict=str(outcome.judgement.verdict),
-        reasons=outcome.judgement.reasons,
-        credit=outcome.credit()
-        + ("   Site location approximate." if outcome.site.approximate else ""),
-        scale_m=grid.resolution,
-        flags=outcome.judgement.flags,
-        outline_px=tuple(grid.to_pixels(outcome.site.outline())),
-        north_deg=grid.north_angle(),
-        footprint_px=tuple(tuple(grid.to_pixels(p)) for p in outcome.site.footprint_parts()),
-        change_words=CHANGE_WORDS["baseline" in outcome.picks],
-        strength=outcome.judgement.strength,
-        dates=(b.date, a.date),
-        site_lonlat=_centre(outcome.site.outline()),
-        region_lonlat=_region_lonlat(ch, grid),
-    )
-
-
-def flicker_text(outcome: Outcome) -> FlickerText:
-    """What flicker.gif says on each frame: date, role and satellite; site, claim, verdict."""
-    b, a = outcome.picks["before"].scene, outcome.picks["after"].scene
-    assert b is not None and a is not None
-    j = outcome.judgement
-    verdict = str(j.verdict).upper().replace("_", " ")
-    return FlickerText(
-        labels=(
-            f"before · {day(b.date)} · {platform_name(b.platform)}",
-            f"after · {day(a.date)} · {platform_name(a.platform)}",
-        ),
-        caption=f"{outcome.site.name} — claim of {outcome.claim.date}: "
-        f"{outcome.claim.statement} — {verdict}" + (f" ({j.strength})" if j.strength else ""),
-        credit=outcome.credit(),
-        scale_m=outcome.grid.resolution,
-        north_deg=outcome.grid.north_angle(),
-        outline_px=tuple(outcome.grid.to_pixels(outcome.site.outline())),
-    )
-
-
-CHANGE_WORDS = {
-    True: ("appeared (away from the baseline)", "disappeared (back towards the baseline)"),
-    False: ("less vegetation, or barer / brighter ground", "more vegetation, or darker ground"),
-}
-"""The panel's legend words: without a baseline, what the pixels did, not arrival/departure."""
-
-
-def _centre(outline: list[tuple[float, float]]) -> tuple[float, float]:
-    return float(np.mean([p[0] for p in outline])), float(np.mean([p[1] for p in outline]))
-
-
-def _region_lonlat(change: Change, grid: Grid) -> dict[int, tuple[float, float]]:
-    """Each region's centroid in lon/lat (pixel centres at +0.5)."""
-    pts = grid.to_lonlat(
-        [(r.centroid_rowcol[1] + 0.5, r.centroid_rowcol[0] + 0.5) for r in change.regions]
-    )
-    return {r.label: p for r, p in zip(change.regions, pts, strict=True)}
-
-
-def _short(s: str, n: int = 90) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
 
 
 def run_aoi(
