@@ -494,6 +494,11 @@ def _images_rows(r: CheckReport) -> str:
     return "".join(rows)
 
 
+def _where(lonlat: tuple[float, float] | None) -> str:
+    """A region's centre to cite, on its own line of the region list (narrow on a phone)."""
+    return f"<br><span class=small>{lat_lon(lonlat[1], lonlat[0])}</span>" if lonlat else ""
+
+
 def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
     e = html.escape
     w, h = pics.width, pics.height
@@ -526,7 +531,7 @@ def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
         f'aria-label="zoom to region {g.label}: {g.direction}, {area(g.area_m2)}">'
         f'<span class=sw style="background:{_DIRECTION_RGB.get(g.direction, "#999")}"></span> '
         f"<b>{g.label}</b> {e(g.direction)} {e(area(g.area_m2))}"
-        f"{' · ' + lat_lon(g.lonlat[1], g.lonlat[0]) if g.lonlat else ''}</button></td>"
+        f"{_where(g.lonlat)}</button></td>"
         f"<td class=small>score {g.mean_score:.1f}</td></tr>"
         for g in pics.regions
     )
