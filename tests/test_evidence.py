@@ -142,6 +142,11 @@ def test_panel_at_600_px_wide_has_large_dates_verdict_and_located_callouts(
         assert lon < 0
         where = f"{lat:.3f}° N, {-lon:.3f}° W"
         assert any(s.startswith(f"{n}: ") and s.endswith(where) for s in shown), (n, where)
+    # what the pixels did, in words a reader checks on the insets (issue 26 point 3: the
+    # "departure" of region 24 is a bare construction site built on: it got darker)
+    assert any(s.startswith("24: darker, 8.21 ha") for s in shown)
+    assert any(s.startswith("23: new vegetation, 6.56 ha") for s in shown)
+    assert not any(w in s for s in shown for w in ("arrival", "departure"))
 
 
 def test_coordinates_are_written_with_hemisphere_letters() -> None:
