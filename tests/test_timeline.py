@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
+from matplotlib.text import Text
 
 from pipeline.config.aoi import load
 from pipeline.detect import occupancy
-from pipeline.workflows.timeline import default_periods, sensors_for, site_claims
+from pipeline.workflows.timeline import default_periods, sensors_for, site_claims, timeline_files
+from pipeline.write.timeline import chart_figure
 from tests.support import s1series as S
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -384,3 +386,20 @@ def test_default_periods_around_each_claim_of_the_real_configs() -> None:
     assert {c.date.year for c in c1} == {2014} and {c.date.year for c in c2} == {2022}
     assert "landsat-8" in [x.name for x in sensors_for(c1, a1, b1)]
     assert [x.name for x in sensors_for(c2, a2, b2)] == ["sentinel-1-grd", "sentinel-2-l2a"]
+
+
+def test_chart_is_legible_at_600_px_beside_the_panel(flanders: dict[str, Path]) -> None:
+    """Issue 26: the chart shared 600 px wide beside the panel — every text on it (event dates,
+    axis dates, legend, notes) at least 9 px tall, measured on the drawn figure."""
+    files = sorted(flanders["park"].glob("*.tif"))
+    (tl,) = timeline_files(files, flanders["fp"])
+    fig = chart_figure(tl, dpi=600 / 9)
+    fig.canvas.draw()
+    assert fig.canvas.get_width_height()[0] == 600
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    texts = [t for t in fig.findobj(Text) if t.get_text().strip() and t.get_visible()]
+    dates = [t for t in texts if "2019" in t.get_text()]
+    assert len(dates) >= 4  # the events' dates and the axis's
+    heights = {t.get_text(): t.get_window_extent(renderer).height for t in texts}
+    small = {k: round(v, 1) for k, v in heights.items() if v < 9}
+    assert not small, small

@@ -34,6 +34,9 @@ class Judgement:
     numbers: dict[str, float] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
     """Things a reviewer must look at whatever the verdict (e.g. identical images)."""
+    strength: str = ""
+    """How far to trust the verdict ("weak: no baseline, no cloud mask"), by
+    pipeline.judge.strength's rules; "" when not weighed."""
 
 
 @dataclass(frozen=True)

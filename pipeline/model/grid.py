@@ -43,6 +43,14 @@ class Grid:
         inv = ~self.transform
         return [tuple(inv * (x, y)) for x, y in zip(xs, ys, strict=True)]
 
+    def to_lonlat(self, colrow: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        """[lon, lat] of (col, row) pixel coordinates (pixel corners at integers)."""
+        if not colrow:
+            return []
+        xy = [self.transform * (c, r) for c, r in colrow]
+        lons, lats = transform(self.crs, "EPSG:4326", [p[0] for p in xy], [p[1] for p in xy])
+        return list(zip(lons, lats, strict=True))
+
     def north_angle(self) -> float:
         """Degrees clockwise from the grid's up to true north at its centre (UTM convergence)."""
         left, bottom, right, top = self.bounds

@@ -29,6 +29,7 @@ from pipeline.model.sensors import SENSORS
 from pipeline.plan.scenes import common_orbit, relative_orbit
 from pipeline.plan.sites import site_masks
 from pipeline.prepare.restrict import clear_share, restrict
+from pipeline.workflows.captions import flicker_text, panel_text, weigh
 from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack, stack_images
 from pipeline.workflows.state import exclusive
 from pipeline.workflows.timeline import timeline_site
@@ -41,8 +42,10 @@ from pipeline.write.export import (
     write_change_tif,
     write_json,
 )
+from pipeline.write.flicker import flicker
 from pipeline.write.outdir import AOI_FILES, RUN_LOCK, file_set, record, sweep_tree
-from pipeline.write.render import OverviewSite, PanelText, flicker, overview, panel, pictures
+from pipeline.write.overview import OverviewSite, overview
+from pipeline.write.render import panel, pictures
 from pipeline.write.undo import Undo
 
 log = logging.getLogger("pipeline.run")
@@ -112,6 +115,7 @@ class Outcome:
                 expect=self.claim.expect,
             ),
             verdict=j.verdict,
+            strength=j.strength or None,
             reasons=list(j.reasons),
             flags=list(j.flags),
             numbers={k: _round(v) for k, v in j.numbers.items()},
@@ -239,6 +243,7 @@ def check(
     caveat = (f"no cloud mask ({', '.join(unmasked)}): clouds count as change",) if unmasked else ()
     if problems or caveat:
         judgement = replace(judgement, reasons=problems + judgement.reasons + caveat)
+    judgement = weigh(judgement, picks, change, area, foot)
     return Outcome(
         cfg.aoi,
         site,
@@ -299,41 +304,15 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
             write_json(
                 tmp / "regions.geojson", regions_geojson(ch, outcome.grid, outcome.pixel_area_m2)
             )
-            outline = tuple(outcome.grid.to_pixels(outcome.site.outline()))
-            parks = tuple(tuple(outcome.grid.to_pixels(p)) for p in outcome.site.footprint_parts())
-            before_label = f"before {b.scene.datetime:%Y-%m-%d} {b.scene.platform}"
-            after_label = f"after {a.scene.datetime:%Y-%m-%d} {a.scene.platform}"
             panel(
                 tmp / "panel.png",
                 b.image,
                 a.image,
                 ch,
-                PanelText(
-                    title=f"{outcome.site.name} — claim of {outcome.claim.date}: "
-                    f"{outcome.claim.statement}",
-                    before_label=f"{before_label}\n{_short(b.scene.id, 60)}",
-                    after_label=f"{after_label}\n{_short(a.scene.id, 60)}",
-                    verdict=str(outcome.judgement.verdict),
-                    reasons=outcome.judgement.reasons,
-                    credit=outcome.credit()
-                    + ("   Site location approximate." if outcome.site.approximate else ""),
-                    scale_m=outcome.grid.resolution,
-                    flags=outcome.judgement.flags,
-                    outline_px=outline,
-                    north_deg=outcome.grid.north_angle(),
-                    footprint_px=parks,
-                ),
+                panel_text(outcome),
                 footprint=None if outcome.buildup is None else footprint(outcome.buildup),
             )
-            flicker(
-                tmp / "flicker.gif",
-                b.image,
-                a.image,
-                (before_label, after_label),
-                outline,
-                credit=outcome.credit(),
-                scale_m=outcome.grid.resolution,
-            )
+            flicker(tmp / "flicker.gif", b.image, a.image, flicker_text(outcome), ch)
             pictures(tmp / "before.png", tmp / "after.png", b.image, a.image)
         if outcome.timeline is not None:
             shown = {
@@ -345,10 +324,6 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
         outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
         write_json(tmp / "report.json", outcome.report(outputs).model_dump(mode="json"))
     return out_dir
-
-
-def _short(s: str, n: int = 90) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
 
 
 def run_aoi(

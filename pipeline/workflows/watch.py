@@ -449,6 +449,8 @@ def _compare(
                     if s.sensor.name.startswith("sentinel")
                     else "Landsat imagery courtesy of the U.S. Geological Survey",
                     scale_m=grid.resolution,
+                    dates=(ref_scene.date, chosen.date),
+                    site_lonlat=site.centre(),
                 ),
             )
         if change is not None and vs_base is not None and base_scene is not None:

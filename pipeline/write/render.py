@@ -5,86 +5,39 @@ drawn on the imagery of each site."""
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pipeline.judge.strength import pixel_words
 from pipeline.lazy import LazyModule
-from pipeline.model.change import ARRIVAL, DEPARTURE, DIRECTION_NAMES, UNDETERMINED, Change
+from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
 from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
+from pipeline.write.drawing import (
+    COLOURS,
+    FOOTPRINT,
+    PARK,
+    VERDICT_COLOURS,
+    _figure,
+    _north,
+    _outline,
+    _rgba,
+    _save_png,
+    _scalebar,
+    _write_png,
+)
+from pipeline.write.insets import insets, targets
+from pipeline.write.marks import callouts, date_stamp, day, draw_locator, lat_lon
 
 if TYPE_CHECKING:
-    import PIL.Image
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-# matplotlib loads when a picture is drawn, not when the CLI starts (about 0.5 s); figures are
-# drawn by its object-oriented API on an Agg canvas (no pyplot: no backend, no figure manager).
-mfigure = LazyModule("matplotlib.figure")
-backend_agg = LazyModule("matplotlib.backends.backend_agg")
-patheffects = LazyModule("matplotlib.patheffects")
 mpatches = LazyModule("matplotlib.patches")
-cv2 = LazyModule("cv2")  # PNG encoding of drawn figures
 pyproj = LazyModule("pyproj")  # geodesic scale bar: loads when a picture is drawn
-
-
-def _figure(width_in: float, height_in: float, dpi: float) -> Figure:
-    """An offscreen figure on its own Agg canvas."""
-    fig = mfigure.Figure(figsize=(width_in, height_in), dpi=dpi)
-    backend_agg.FigureCanvasAgg(fig)
-    return fig
-
-
-def _save_png(fig: Figure, path: Path, level: int) -> None:
-    """Draw `fig` and write it as an 8-bit RGB PNG (zlib `level`) by OpenCV's libpng: the figure
-    is opaque, so the alpha plane matplotlib's own writer keeps is dropped (about 13 % smaller),
-    and the encoding takes about 60 % of Pillow's time."""
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())  # type: ignore[attr-defined]
-    _write_png(path, cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR), level)
-
-
-def _write_png(path: Path, bgr: np.ndarray, level: int) -> None:
-    """An 8-bit BGR image as PNG (zlib `level`) by OpenCV's libpng."""
-    ok, png = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, level])
-    if not ok:
-        raise OSError(f"{path}: PNG encoding failed")
-    path.write_bytes(png.tobytes())
-
-
-def _rgba(img: np.ndarray) -> np.ndarray:
-    """An 8-bit RGB picture with an opaque alpha channel: matplotlib resamples 8-bit RGBA in
-    float32 as it is, where it would first stack RGB with a float64 alpha plane (the same
-    pixels on the page, in about half the time)."""
-    out = np.empty((*img.shape[:2], 4), np.uint8)
-    out[..., :3] = img
-    out[..., 3] = 255
-    return out
-
-
-COLOURS = {ARRIVAL: (1.0, 0.15, 0.1), DEPARTURE: (0.0, 0.85, 1.0), UNDETERMINED: (1.0, 0.85, 0.0)}
-
-
-FOOTPRINT = (1.0, 0.2, 1.0)
-"""The build-up footprint (what appeared between baseline and before)."""
-PARK = (1.0, 0.6, 0.0)
-"""A site's located footprint (a known vehicle park) as given in the config."""
-_CODES = {name: code for code, name in DIRECTION_NAMES.items()}
-
-
-def _halo() -> list[object]:
-    """A black outline under white text and bars, readable over bright roofs."""
-    return [patheffects.withStroke(linewidth=3, foreground="black")]
-
-
-VERDICT_COLOURS = {
-    "supported": (0.2, 0.6, 0.25),
-    "not_supported": (0.8, 0.15, 0.1),
-    "inconclusive": (0.45, 0.45, 0.45),
-}
 
 
 @dataclass(frozen=True)
@@ -105,8 +58,17 @@ class PanelText:
     """Ground height / width of one pixel (1 on UTM; 1/cos(lat) on a lon/lat grid)."""
     footprint_px: tuple[tuple[tuple[float, float], ...], ...] = ()
     """The site's located footprint (parts, (col, row) pixel coordinates), when it has one."""
-    change_words: tuple[str, str] = ("appeared (arrival)", "disappeared (departure)")
-    """Legend words for the two directions; `compare` says just appeared / disappeared."""
+    change_words: tuple[str, str] = ("appeared", "disappeared")
+    """Legend words for the two directions (`run` says what they mean with or without a
+    baseline)."""
+    strength: str = ""
+    """Beside the verdict word: "weak: no baseline, no cloud mask" (pipeline.judge.strength)."""
+    dates: tuple[date | None, date | None] = (None, None)
+    """Before and after acquisition dates, burned large on the frames ("date unknown": None)."""
+    site_lonlat: tuple[float, float] | None = None
+    """The site's centre: its coordinates and a locator map are drawn in the header."""
+    region_lonlat: dict[int, tuple[float, float]] = field(default_factory=dict)
+    """Region label → (lon, lat) of its centroid, written beside its inset."""
 
 
 def pixel_size(grid: Grid) -> tuple[float, float]:
@@ -170,122 +132,16 @@ def overlay(base: np.ndarray, change: Change) -> np.ndarray:
     return out
 
 
-def _scalebar(
-    ax: Axes,
-    width_px: float,
-    height_px: float,
-    metres_per_px: float,
-    y_frac: float = 0.94,
-    origin: tuple[float, float] = (0.0, 0.0),
-) -> None:
-    """A white bar with a black halo, about a quarter of the picture wide, in round metres;
-    `metres_per_px` is the ground width of one pixel (east-west)."""
-    target = width_px * metres_per_px / 4
-    nice = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000]
-    length = max([n for n in nice if n <= target] or [nice[0]])
-    px = length / metres_per_px
-    x0 = origin[0] + width_px * 0.05 - 0.5
-    y0 = origin[1] + height_px * y_frac - 0.5
-    ax.plot(
-        [x0, x0 + px], [y0, y0], color="white", lw=3, solid_capstyle="butt", path_effects=_halo()
-    )
-    label = f"{length / 1000:g} km" if length >= 1000 else f"{length} m"
-    ax.text(
-        x0,
-        y0 - height_px * 0.025,
-        label,
-        color="white",
-        fontsize=8,
-        va="bottom",
-        fontweight="bold",
-        path_effects=_halo(),
-    )
-
-
-def _north(ax: Axes, angle_deg: float) -> None:
-    """A north arrow in the top-right corner, turned by the grid's convergence."""
-    x, y, length = 0.93, 0.80, 0.11
-    dx, dy = length * np.sin(np.radians(angle_deg)), length * np.cos(np.radians(angle_deg))
-    ax.annotate(
-        "",
-        xy=(x + dx, y + dy),
-        xytext=(x, y),
-        xycoords="axes fraction",
-        arrowprops={"facecolor": "white", "edgecolor": "black", "width": 3, "headwidth": 9},
-    )
-    ax.text(
-        x,
-        y - 0.04,
-        "N",
-        transform=ax.transAxes,
-        color="white",
-        ha="center",
-        va="center",
-        fontsize=10,
-        fontweight="bold",
-        bbox={"boxstyle": "round,pad=0.1", "facecolor": "black", "alpha": 0.5, "lw": 0},
-    )
-
-
-def _outline(
-    ax: Axes,
-    outline_px: tuple[tuple[float, float], ...],
-    colour: tuple[float, float, float] | str = "white",
-    ls: str = "--",
-    lw: float = 1.2,
-) -> None:
-    if outline_px:
-        xs = [p[0] - 0.5 for p in outline_px] + [outline_px[0][0] - 0.5]
-        ys = [p[1] - 0.5 for p in outline_px] + [outline_px[0][1] - 0.5]
-        ax.plot(xs, ys, color=colour, lw=lw, ls=ls)
-
-
-def _targets(
-    change: Change, text: PanelText, w: int, h: int, limit: int = 3
-) -> list[tuple[str, tuple[int, int, int, int], np.ndarray | None]]:
-    """What the insets zoom on: the located footprint, then the largest regions; each as (title,
-    (row0, col0, row1, col1) crop, the region's pixels or None)."""
-    out: list[tuple[str, tuple[int, int, int, int], np.ndarray | None]] = []
-    area_px = text.scale_m**2 * text.pixel_aspect
-
-    def crop(r0: float, c0: float, r1: float, c1: float) -> tuple[int, int, int, int]:
-        size = max(r1 - r0, (c1 - c0) / text.pixel_aspect, 12.0)
-        pad = size * 0.6
-        rc, cc = (r0 + r1) / 2, (c0 + c1) / 2
-        half_r, half_c = size / 2 + pad, (size / 2 + pad) * text.pixel_aspect
-        return (
-            max(0, int(rc - half_r)),
-            max(0, int(cc - half_c)),
-            min(h, int(np.ceil(rc + half_r))),
-            min(w, int(np.ceil(cc + half_c))),
-        )
-
-    if text.footprint_px:
-        pts = np.array([p for part in text.footprint_px for p in part])
-        out.append(
-            (
-                "located park",
-                crop(pts[:, 1].min(), pts[:, 0].min(), pts[:, 1].max(), pts[:, 0].max()),
-                None,
-            )
-        )
-    for region in sorted(change.regions, key=lambda r: -r.pixels)[: limit - len(out)]:
-        r0, c0, r1, c1 = region.bbox_rowcol
-        ha = region.pixels * area_px / 1e4
-        out.append(
-            (
-                f"region {region.label}: {region.direction} {ha:.2f} ha",
-                crop(r0, c0, r1, c1),
-                change.labels == region.label,
-            )
-        )
-    return out
-
-
 def _title_lines(text: PanelText, width_chars: int) -> tuple[str, list[str]]:
     """The verdict word (whole, for the first line, drawn large) and the title wrapped below."""
     word = text.verdict.upper().replace("_", " ")
     return word, textwrap.wrap(text.title, width_chars) or [""]
+
+
+CALLOUTS = 6
+"""Regions numbered on the change map: the largest, insets first."""
+PANEL_DPI = 110.0
+PANEL_WIDTH_IN = 15.0
 
 
 def panel(
@@ -296,10 +152,26 @@ def panel(
     text: PanelText,
     footprint: np.ndarray | None = None,
 ) -> None:
-    """before | after | change, with the same contrast stretch on both dates, the verdict word
-    first and large over a wrapped title, and a row of zoomed insets (before and after) of the
-    located footprint and the largest regions. `footprint` (what appeared between baseline and
-    before) is outlined on every picture."""
+    """panel.png (see panel_figure)."""
+    fig = panel_figure(before, after, change, text, footprint)
+    # zlib level 1: a third of level 6's time for an 8 % larger file.
+    _save_png(fig, path, 1)
+
+
+def panel_figure(
+    before: Prepared,
+    after: Prepared,
+    change: Change,
+    text: PanelText,
+    footprint: np.ndarray | None = None,
+    dpi: float = PANEL_DPI,
+) -> Figure:
+    """before | after | change, with the same contrast stretch on both dates (each date burned
+    large on its frame), the verdict word first and large with its strength beside it over a
+    wrapped title, a locator of the site, the largest regions numbered on the change map, and a
+    row of zoomed insets (before and after) of the located footprint and the largest regions.
+    `footprint` (what appeared between baseline and before) is outlined on every picture.
+    `dpi` sets the size: PANEL_WIDTH_IN inches wide (600 px at 40 dpi)."""
     b, stretch = rgb(before)
     a, _ = rgb(after, stretch)
     c = overlay(a, change)
@@ -307,32 +179,73 @@ def panel(
     b, a, c = (_rgba(np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)) for x in (b, a, c))
     h, w = b.shape[:2]
     aspect = text.pixel_aspect
-    fig_w = 15.0
+    fig_w = PANEL_WIDTH_IN
     margin, gap = 0.15, 0.2
     pic_w = (fig_w - 2 * margin - 2 * gap) / 3
     pic_h = pic_w * h * aspect / w
-    word, title = _title_lines(text, 125)
-    head_h = 0.6 + 0.24 * len(title) + 0.5  # verdict word, title lines, picture labels
-    targets = _targets(change, text, w, h)
-    inset_h = 2.45 if targets else 0.0
+    word, title = _title_lines(text, 100)
+    # verdict word and strength, title lines, picture labels; room for the locator at the right
+    head_h = max(0.95 + 0.3 * len(title) + 0.5, 2.0 if text.site_lonlat else 0.0)
+    big = sorted(change.regions, key=lambda r: -r.pixels)[:CALLOUTS]
+    words = {
+        r.label: pixel_words(before.bands, after.bands, change.labels == r.label) for r in big[:3]
+    }
+    found = targets(change, text, w, h, words)
+    inset_h = 2.75 if found else 0.0
     legend_h = 0.45
-    why = textwrap.wrap("Why: " + "; ".join(text.reasons), 175)
+    why = textwrap.wrap("Why: " + "; ".join(text.reasons), 150)
     flags = [f"⚠ {f}" for f in text.flags]
-    credit = textwrap.wrap(text.credit, 175)
-    foot_h = 0.17 * (len(why) + len(flags) + len(credit)) + 0.2
+    credit = textwrap.wrap(text.credit, 150)
+    foot_h = 0.2 * (len(why) + len(flags) + len(credit)) + 0.2
     fig_h = head_h + pic_h + legend_h + inset_h + foot_h
-    fig = _figure(fig_w, fig_h, 110)
+    fig = _figure(fig_w, fig_h, dpi)
     colour = VERDICT_COLOURS.get(text.verdict, (0.1, 0.1, 0.1))
-    top = 1 - 0.12 / fig_h
-    fig.text(margin / fig_w, top, word, fontsize=22, fontweight="bold", color=colour, va="top")
+    top = 1 - 0.1 / fig_h
     fig.text(
         margin / fig_w,
-        top - 0.5 / fig_h,
+        top,
+        word,
+        fontsize=34,
+        fontweight="bold",
+        color=colour,
+        va="top",
+        gid="verdict",
+    )
+    if text.strength:
+        fig.text(
+            margin / fig_w,
+            top - 0.62 / fig_h,
+            f"evidence {text.strength}",
+            fontsize=18,
+            color=colour,
+            va="top",
+            gid="strength",
+        )
+    fig.text(
+        margin / fig_w,
+        top - 1.0 / fig_h,
         "\n".join(title),
-        fontsize=11.5,
+        fontsize=13,
         va="top",
         linespacing=1.25,
     )
+    if text.site_lonlat is not None:
+        lon, lat = text.site_lonlat
+        lw_in = 1.55
+        draw_locator(
+            fig,
+            ((fig_w - margin - lw_in) / fig_w, 1 - 1.6 / fig_h, lw_in / fig_w, 1.4 / fig_h),
+            lon,
+            lat,
+        )
+        fig.text(
+            (fig_w - margin - lw_in - 0.1) / fig_w,
+            1 - 0.25 / fig_h,
+            f"site {lat_lon(lat, lon)}",
+            fontsize=12,
+            ha="right",
+            va="top",
+        )
     y_pic = (foot_h + inset_h + legend_h) / fig_h
     axes = []
     for i, (img, label) in enumerate(
@@ -356,6 +269,11 @@ def panel(
             _outline(ax, part, PARK, "-", 1.4)
         _scalebar(ax, w, h, text.scale_m)
         _north(ax, text.north_deg)
+        if i < 2:
+            date_stamp(ax, day(text.dates[i]), ("before-date", "after-date")[i])
+        else:
+            marks = [(r.label, r.centroid_rowcol[1], r.centroid_rowcol[0]) for r in big]
+            callouts(ax, marks, w, h)
         axes.append(ax)
     handles = [
         mpatches.Patch(color=COLOURS[ARRIVAL], label=text.change_words[0]),
@@ -381,255 +299,12 @@ def panel(
         handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, y_pic - 0.05 / fig_h),
-        fontsize=8.5,
-        ncol=len(handles),
+        fontsize=10,
+        ncol=min(3, len(handles)),
         frameon=False,
     )
-    if targets:
-        n = 2 * len(targets)
-        side = min(2.0, (fig_w - 2 * margin - (n - 1) * 0.15) / n)
-        y_in = (foot_h + 0.1) / fig_h
-        x = margin
-        for title_i, (r0, c0, r1, c1), region in targets:
-            for j, (img, when) in enumerate(((b, "before"), (a, "after"))):
-                ax = fig.add_axes((x / fig_w, y_in, side / fig_w, side / fig_h))
-                # Only the crop is drawn (same pixels, placed by extent): not the whole picture.
-                ax.imshow(
-                    img[r0:r1, c0:c1],
-                    interpolation="nearest",
-                    aspect=aspect,
-                    extent=(c0 - 0.5, c1 - 0.5, r1 - 0.5, r0 - 0.5),
-                )
-                ax.set_xlim(c0 - 0.5, c1 - 0.5)
-                ax.set_ylim(r1 - 0.5, r0 - 0.5)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                for part in text.footprint_px:
-                    _outline(ax, part, PARK, "-", 1.4)
-                if region is not None:
-                    code = _CODES.get(title_i.split(": ")[1].split()[0], UNDETERMINED)
-                    ax.contour(
-                        np.arange(c0, c1),
-                        np.arange(r0, r1),
-                        region[r0:r1, c0:c1].astype(np.uint8),
-                        levels=[0.5],
-                        colors=[COLOURS.get(code, COLOURS[UNDETERMINED])],
-                        linewidths=1.2,
-                    )
-                ax.set_title(f"{title_i}\n{when}" if j == 0 else f"\n{when}", fontsize=8)
-                _scalebar(ax, c1 - c0, r1 - r0, text.scale_m, 0.9, (c0, r0))
-                ax.set_xlim(c0 - 0.5, c1 - 0.5)
-                ax.set_ylim(r1 - 0.5, r0 - 0.5)
-                x += side + (0.05 if j == 0 else 0.35)
+    if found:
+        insets(fig, found, (b, a), text, (fig_w, fig_h, margin, foot_h))
     lines = why + flags + credit
-    fig.text(margin / fig_w, 0.1 / fig_h, "\n".join(lines), fontsize=8.5, va="bottom")
-    # zlib level 1: a third of level 6's time for an 8 % larger file.
-    _save_png(fig, path, 1)
-
-
-def _gif_palette(pictures: list[np.ndarray]) -> PIL.Image.Image:
-    """One 256-colour palette for every frame of the flicker, so unchanged ground keeps its
-    colour as the frames alternate: a median cut of both dates (every second pixel each way, a
-    tenth of the time of cutting each upscaled frame) plus pure black and white for the labels."""
-    from PIL import Image
-
-    sample = np.concatenate([p[::2, ::2] for p in pictures])
-    cut = Image.fromarray(sample).convert("P", palette=Image.Palette.ADAPTIVE, colors=254)
-    colours = (cut.getpalette() or [])[: 254 * 3]
-    colours += [0, 0, 0] * (254 - len(colours) // 3)
-    cut.putpalette([*colours, 0, 0, 0, 255, 255, 255])
-    return cut
-
-
-def flicker(
-    path: Path,
-    before: Prepared,
-    after: Prepared,
-    labels: tuple[str, str],
-    outline_px: tuple[tuple[float, float], ...] = (),
-    seconds: float = 0.8,
-    credit: str = "",
-    scale_m: float | None = None,
-) -> None:
-    """An animated GIF flicking between the two dates (same stretch), for comparing by eye, with
-    the date on top, a scale bar and the imagery's credit line at the bottom."""
-    from PIL import Image, ImageDraw
-
-    b, stretch = rgb(before)
-    a, _ = rgb(after, stretch)
-    h, w = b.shape[:2]
-    scale = max(1, int(np.ceil(480 / max(h, w))))
-    W, H = w * scale, h * scale
-    foot = 16 if credit else 0
-    frames = []
-    pics = [(img * 255).astype(np.uint8) for img in (b, a)]
-    palette = _gif_palette(pics)
-    for pic8, label in zip(pics, labels, strict=True):
-        pic = Image.fromarray(pic8).resize((W, H), Image.Resampling.NEAREST)
-        canvas = Image.new("RGB", (W, H + foot), (0, 0, 0))
-        canvas.paste(pic, (0, 0))
-        draw = ImageDraw.Draw(canvas)
-        if outline_px:
-            pts = [(p[0] * scale, p[1] * scale) for p in outline_px]
-            draw.line([*pts, pts[0]], fill=(255, 255, 255), width=1)
-        draw.rectangle((0, 0, W, 16), fill=(0, 0, 0))
-        draw.text((4, 2), label, fill=(255, 255, 255))
-        if scale_m:
-            metres_px = scale_m / scale
-            nice = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000]
-            length = max([n for n in nice if n <= W * metres_px / 4] or [nice[0]])
-            px = int(round(length / metres_px))
-            x0, y0 = int(W * 0.05), H - 14
-            text = f"{length / 1000:g} km" if length >= 1000 else f"{length} m"
-            draw.rectangle((x0 - 2, y0 - 14, x0 + max(px, 40) + 2, y0 + 5), fill=(0, 0, 0))
-            draw.rectangle((x0, y0, x0 + px, y0 + 3), fill=(255, 255, 255))
-            draw.text((x0, y0 - 13), text, fill=(255, 255, 255))
-        if credit:
-            draw.text((4, H + 2), credit, fill=(255, 255, 255))
-        frames.append(canvas.quantize(palette=palette, dither=Image.Dither.NONE))
-    frames[0].save(
-        path,
-        format="GIF",
-        save_all=True,
-        append_images=frames[1:],
-        duration=int(seconds * 1000),
-        loop=0,
-    )
-
-
-@dataclass(frozen=True)
-class OverviewSite:
-    id: str
-    outline_lonlat: tuple[tuple[float, float], ...]
-    verdicts: dict[str, str]
-    """claim id → verdict value."""
-    name: str = ""
-    picture: Path | None = None
-    """The site's imagery (a check's after.png); None: drawn as an outline only."""
-    outline_px: tuple[tuple[float, float], ...] = ()
-    footprint_px: tuple[tuple[tuple[float, float], ...], ...] = ()
-
-
-def _worst(verdicts: dict[str, str]) -> str:
-    values = set(verdicts.values())
-    return next((v for v in ("not_supported", "inconclusive", "supported") if v in values), "")
-
-
-def overview(
-    path: Path, title: str, sites: list[OverviewSite], claims: list[str], credit: str
-) -> None:
-    """The AOI at a glance: every site drawn on its own imagery (outline dashed, located park in
-    orange, framed in the colour of its least favourable verdict, named), and a site × claim table
-    of verdicts."""
-    from PIL import Image
-
-    n = max(1, len(sites))
-    cols = min(4, n)
-    rows = int(np.ceil(n / cols))
-    tile = 3.2
-    table_h = max(2.0, 0.32 * len(sites) + 1.4)
-    fig_w = max(12.0, cols * (tile + 0.3) + 0.4)
-    # A few sites leave most of the width free: the table goes beside them, not below.
-    beside = cols <= 2 and table_h <= rows * (tile + 0.55)
-    fig_h = 0.8 + rows * (tile + 0.55) + (0.0 if beside else table_h) + 0.4
-    fig = _figure(fig_w, fig_h, 100)
-    fig.text(0.01, 1 - 0.15 / fig_h, title, fontsize=14, fontweight="bold", va="top")
-    fig.text(
-        0.01,
-        1 - 0.5 / fig_h,
-        "Each site on its imagery (after image of its latest check); frame colour: least "
-        "favourable verdict (green supported, red not supported, grey inconclusive).",
-        fontsize=9,
-        va="top",
-    )
-    for k, s in enumerate(sites):
-        r, c = divmod(k, cols)
-        x = 0.2 + c * (tile + 0.3)
-        y = fig_h - 0.8 - (r + 1) * (tile + 0.55) + 0.1
-        ax = fig.add_axes((x / fig_w, y / fig_h, tile / fig_w, tile / fig_h))
-        colour = VERDICT_COLOURS.get(_worst(s.verdicts), (0.6, 0.6, 0.6))
-        if s.picture is not None and s.picture.is_file():
-            with Image.open(s.picture) as im:
-                pic = np.asarray(im.convert("RGB"))
-            ax.imshow(pic, interpolation="nearest")
-            _outline(ax, s.outline_px)
-            for part in s.footprint_px:
-                _outline(ax, part, PARK, "-", 1.3)
-            h, w = pic.shape[:2]
-            ax.set_xlim(-0.5, w - 0.5)
-            ax.set_ylim(h - 0.5, -0.5)
-        else:
-            xs = [p[0] for p in s.outline_lonlat] + [s.outline_lonlat[0][0]]
-            ys = [p[1] for p in s.outline_lonlat] + [s.outline_lonlat[0][1]]
-            ax.plot(xs, ys, color=colour, lw=1.5)
-            ax.text(0.5, 0.5, "no imagery", transform=ax.transAxes, ha="center", color="0.4")
-        worst = _worst(s.verdicts)
-        if worst:
-            ax.text(
-                0.03,
-                0.04,
-                VERDICT_WORDS[worst].upper(),
-                transform=ax.transAxes,
-                fontsize=9,
-                fontweight="bold",
-                color="white",
-                bbox={"boxstyle": "square,pad=0.25", "facecolor": colour, "lw": 0},
-            )
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_edgecolor(colour)
-            spine.set_linewidth(4)
-        lon = float(np.mean([p[0] for p in s.outline_lonlat]))
-        lat = float(np.mean([p[1] for p in s.outline_lonlat]))
-        ax.set_title(
-            "\n".join(textwrap.wrap(s.name or s.id, 38)[:2]) + f"\n{lat:.3f}° N, {lon:.3f}° E",
-            fontsize=8.5,
-        )
-    if beside:
-        left = 0.2 + cols * (tile + 0.3) + 0.4
-        top_h = rows * (tile + 0.55)
-        ax_tab = fig.add_axes(
-            (left / fig_w, 0.5 / fig_h, (fig_w - left - 0.2) / fig_w, (top_h - 0.9) / fig_h)
-        )
-    else:
-        ax_tab = fig.add_axes((0.02, 0.3 / fig_h, 0.96, (table_h - 0.2) / fig_h))
-    ax_tab.axis("off")
-    cells = [[VERDICT_WORDS.get(s.verdicts.get(c, ""), "") for c in claims] for s in sites]
-    colours = [
-        [
-            (*VERDICT_COLOURS[s.verdicts[c]], 0.35) if c in s.verdicts else (1, 1, 1, 1)
-            for c in claims
-        ]
-        for s in sites
-    ]
-    if sites and claims:
-        table = ax_tab.table(
-            cellText=cells,
-            cellColours=colours,
-            rowLabels=[s.id for s in sites],
-            colLabels=[_wrap(c, 16) for c in claims],
-            loc="center",
-            cellLoc="center",
-            colWidths=[min(0.14, 0.8 / len(claims))] * len(claims),
-        )
-        table.auto_set_font_size(False)
-        table.set_fontsize(7.5)
-        table.scale(1, 1.9)
-    ax_tab.set_title("verdict per site and claim", fontsize=10)
-    fig.text(0.01, 0.08 / fig_h, credit, fontsize=8)
-    _save_png(fig, path, 6)
-
-
-VERDICT_WORDS = {
-    "supported": "supported",
-    "not_supported": "not supported",
-    "inconclusive": "inconclusive",
-    "": "",
-}
-
-
-def _wrap(s: str, width: int) -> str:
-    import textwrap
-
-    return "\n".join(textwrap.wrap(s, width))
+    fig.text(margin / fig_w, 0.1 / fig_h, "\n".join(lines), fontsize=10, va="bottom")
+    return fig

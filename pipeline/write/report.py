@@ -21,6 +21,7 @@ from pipeline.detect.core import Detection
 from pipeline.judge.verdict import Verdict
 from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
 from pipeline.write import review, timeline_assets, timeline_html
+from pipeline.write.marks import lat_lon
 from pipeline.write.review import area, public
 
 
@@ -217,6 +218,8 @@ class CheckReport(_Model):
     site: SiteRecord
     claim: ClaimRecord
     verdict: Verdict
+    strength: str | None = None
+    """How far to trust the verdict (pipeline.judge.strength); None: not weighed."""
     reasons: list[str]
     flags: list[str]
     numbers: dict[str, float | None]
@@ -491,6 +494,11 @@ def _images_rows(r: CheckReport) -> str:
     return "".join(rows)
 
 
+def _where(lonlat: tuple[float, float] | None) -> str:
+    """A region's centre to cite, on its own line of the region list (narrow on a phone)."""
+    return f"<br><span class=small>{lat_lon(lonlat[1], lonlat[0])}</span>" if lonlat else ""
+
+
 def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
     e = html.escape
     w, h = pics.width, pics.height
@@ -522,7 +530,8 @@ def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
         f"<tr><td><button type=button data-box='{json.dumps(list(g.box))}' "
         f'aria-label="zoom to region {g.label}: {g.direction}, {area(g.area_m2)}">'
         f'<span class=sw style="background:{_DIRECTION_RGB.get(g.direction, "#999")}"></span> '
-        f"{e(g.direction)} {e(area(g.area_m2))}</button></td>"
+        f"<b>{g.label}</b> {e(g.direction)} {e(area(g.area_m2))}"
+        f"{_where(g.lonlat)}</button></td>"
         f"<td class=small>score {g.mean_score:.1f}</td></tr>"
         for g in pics.regions
     )
@@ -597,7 +606,8 @@ def _check_section(c: CheckEntry, aoi_dir: Path, uid: str) -> str:
     return (
         f'<section class="check {v.value}" id="{e(c.folder)}">'
         f'<h3><span class="verdict">{VERDICT_WORDS[v]}</span>{e(r.site.name)}</h3>'
-        f'<p class="plain">{e(PLAIN[v])}</p>'
+        f'<p class="plain">{e(PLAIN[v])}'
+        f"{' <b>Evidence ' + e(r.strength) + '.</b>' if r.strength else ''}</p>"
         f"<p>Claim of <b>{r.claim.date.isoformat()}</b>: “{e(r.claim.statement)}” "
         f"<span class=small>— {e(public(r.claim.source))}</span></p>"
         + expect

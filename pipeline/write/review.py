@@ -64,6 +64,8 @@ class RegionBox:
     mean_score: float
     box: tuple[float, float, float, float]
     """(x0, y0, x1, y1) as fractions of the picture's width and height."""
+    lonlat: tuple[float, float] | None = None
+    """The region's centroid (lon, lat), to cite."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,7 @@ def check_pictures(
                         round(float(np.max(cols)) / w, 5),
                         round(float(np.max(rows)) / h, 5),
                     ),
+                    tuple(p["centroid_lonlat"]) if "centroid_lonlat" in p else None,
                 )
             )
     return CheckPictures(

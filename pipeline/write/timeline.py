@@ -10,7 +10,7 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,8 +18,11 @@ from pipeline import __version__
 from pipeline.detect.occupancy import RULES
 from pipeline.detect.timeline import OPTICAL_MAX, RADAR_DB, FootprintTimeline
 from pipeline.write import chips
+from pipeline.write.drawing import _figure, _save_png
 from pipeline.write.export import write_json
-from pipeline.write.render import _figure, _save_png
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FILES = ("timeline.csv", "timeline.json", "timeline.png", chips.SPRITE)
 COLUMNS = (
@@ -197,29 +200,41 @@ def chart(
     path: Path,
     tl: FootprintTimeline,
     marks: Mapping[str, dt.datetime] | None = None,
-    width_px: int = 900,
 ) -> None:
-    """timeline.png: one panel per kind (radar contrast in dB, optical spectral distance), one
-    curve per sensor and orbit; unused (cloudy) acquisitions as grey ticks at the bottom; claim
-    dates as lines and after windows shaded; arrivals ▲ and departures ▼; the pictures a panel
-    shows marked. Legible at 600 px wide (11 pt text at 100 dpi on 9 in)."""
+    """timeline.png (see chart_figure), 900 px wide."""
+    _save_png(chart_figure(tl, marks), path, 6)
+
+
+TEXT_PT = 11.0
+"""The chart's smallest text: 15 px at 900 px wide, 10 px when shared 600 px wide beside the
+panel."""
+
+
+def chart_figure(
+    tl: FootprintTimeline,
+    marks: Mapping[str, dt.datetime] | None = None,
+    dpi: float = 100.0,
+) -> Figure:
+    """One panel per kind (radar contrast in dB, optical spectral distance), one curve per
+    sensor and orbit; unused (cloudy) acquisitions as grey ticks at the bottom; claim dates as
+    lines and after windows shaded; arrivals ▲ and departures ▼; the pictures a panel shows
+    marked. 9 in wide (900 px at 100 dpi); every text at least TEXT_PT."""
     kinds = tl.kinds or ["radar"]
-    dpi = 100
-    fig = _figure(width_px / dpi, 1.0 + 2.4 * len(kinds), dpi)
+    fig = _figure(9.0, 1.2 + 2.6 * len(kinds), dpi)
     axes = fig.subplots(len(kinds), 1, sharex=True, squeeze=False)[:, 0]
     state, when = latest_state(tl)
     fig.suptitle(
         f"{tl.site}: {state}" + (f" on {when}" if when else "") + " — footprint vs ring around it",
-        fontsize=13,
+        fontsize=14,
         fontweight="bold",
     )
     series = list(dict.fromkeys(r.series for r in tl.rows))
     colour = {s: SERIES_COLOURS[i % len(SERIES_COLOURS)] for i, s in enumerate(series)}
     keys: dict[str, Any] = {}
     for ax, kind in zip(axes, kinds, strict=True):
-        ax.tick_params(labelsize=10)
+        ax.tick_params(labelsize=TEXT_PT)
         unit = "bright share" if kind == "radar" else "spectral distance"
-        ax.set_ylabel(f"{kind}\n{unit}", fontsize=11)
+        ax.set_ylabel(f"{kind}\n{unit}", fontsize=TEXT_PT + 1)
         ax.grid(alpha=0.3)
         for s in series:
             pts = [
@@ -262,7 +277,7 @@ def chart(
                 xycoords=("data", "axes fraction"),
                 xytext=(4, -13 - 13 * (k % 2)),
                 textcoords="offset points",
-                fontsize=10,
+                fontsize=TEXT_PT,
                 color=col,
                 fontweight="bold",
                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
@@ -273,7 +288,7 @@ def chart(
                 name,
                 (mark, 0.02),
                 xycoords=("data", "axes fraction"),
-                fontsize=10,
+                fontsize=TEXT_PT,
                 ha="right",
                 rotation=90,
             )
@@ -286,14 +301,19 @@ def chart(
         legend += "; dashed: claim date; shaded: after window"
     if marks:
         legend += "; dotted: the pictures the panel shows"
-    fig.text(0.01, 0.01, legend, fontsize=9, color="#444444")
+    fig.text(0.01, 0.01, legend, fontsize=TEXT_PT, color="#444444")
     if keys:
         fig.legend(
-            list(keys.values()), list(keys), loc="lower right", fontsize=9, ncol=2, frameon=False
+            list(keys.values()),
+            list(keys),
+            loc="lower right",
+            fontsize=TEXT_PT,
+            ncol=2,
+            frameon=False,
         )
     fig.autofmt_xdate()
-    fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(keys) // 2), 1, 0.95))
-    _save_png(fig, path, 6)
+    fig.tight_layout(rect=(0, 0.07 + 0.04 * (len(keys) // 2), 1, 0.95))
+    return fig
 
 
 def write(
