@@ -18,7 +18,8 @@ from matplotlib.text import Text
 
 from pipeline.config.aoi import load
 from pipeline.detect import occupancy
-from pipeline.workflows.timeline import default_periods, sensors_for, site_claims, timeline_files
+from pipeline.workflows.timeline import default_periods, sensors_for, site_claims
+from pipeline.workflows.timeline_files import timeline_files
 from pipeline.write.timeline import chart_figure
 from tests.support import s1series as S
 

@@ -15,7 +15,8 @@ from pipeline.errors import DataUnavailable, InputError, LockHeld, Problem
 from pipeline.model.sensors import SENSORS
 from pipeline.search.factory import open_source
 from pipeline.workflows.scan_args import catalog_from, check_scheduler, check_workers
-from pipeline.workflows.timeline import timeline_files, timeline_site
+from pipeline.workflows.timeline import timeline_site
+from pipeline.workflows.timeline_files import timeline_files
 from pipeline.workflows.timeline_many import CacheSettings, ManySpec, check_out, timeline_many
 from pipeline.write import outdir
 from pipeline.write import timeline as tw

@@ -15,36 +15,29 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
-import rasterio
-from rasterio.errors import RasterioIOError
-from rasterio.warp import transform_bounds
 from shapely.geometry import box, shape
 
 from pipeline.config.aoi import AOIConfig, Claim, Site
-from pipeline.config.footprints import Footprint, load_footprints
+from pipeline.config.footprints import Footprint
 from pipeline.detect.occupancy import (
     RULES,
     Measure,
     Rule,
     measure,
-    orbit_groups,
     ring_mask,
 )
 from pipeline.detect.timeline import FootprintTimeline, Row, assemble, chip, chip_window
-from pipeline.errors import CatalogUnreachable, DataUnavailable, InputError, Problem
+from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.model.grid import Grid, plan_grid, polygon_mask
 from pipeline.model.image import Prepared
 from pipeline.model.scene import Scene, Source
 from pipeline.model.sensors import SENSORS, Sensor
 from pipeline.plan.scenes import dedupe, relative_orbit
 from pipeline.read.scenes import read_mask, read_scene
-from pipeline.workflows.compare import UserImage, _grid_of, _read, acquisition_date, inspect
 
 PERIOD_BEFORE_DAYS = 180
 """Default start: this many days before the earliest claim window of the site."""
@@ -53,7 +46,6 @@ TIMELINE_SENSORS = ("sentinel-1-grd", "sentinel-2-l2a")
 """Read for every footprint (where they have data); the claims' own sensors are added."""
 EARLY_SENSOR = "landsat-8"
 """Read only for the part of a period before Sentinel-2 (2014: it is all there is)."""
-_TIME_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})[T_ -]?(\d{2}):?(\d{2}):?(\d{2})")
 
 
 # --- from a config: search, read (site window only) -----------------------------------------
@@ -87,7 +79,7 @@ def masks_on(fp: Footprint, grid: Grid, rule: Rule) -> tuple[np.ndarray, np.ndar
     return inside, ring_mask(inside, grid.resolution, rule.ring_inner_m, rule.ring_outer_m)
 
 
-def _pad(rule: Rule, resolution: float) -> int:
+def chip_pad(rule: Rule, resolution: float) -> int:
     """Chips show the footprint and its ring."""
     return int(math.ceil(rule.ring_outer_m / resolution))
 
@@ -103,7 +95,7 @@ def chip_outline(
     )
 
 
-def _usable(img: Prepared) -> np.ndarray:
+def usable_pixels(img: Prepared) -> np.ndarray:
     return img.clear & ~img.snow
 
 
@@ -182,7 +174,7 @@ def measure_group(
     placed = []
     for fp in fps:
         inside, ring = masks_on(fp, grid, rule)
-        window = chip_window(inside, _pad(rule, grid.resolution))
+        window = chip_window(inside, chip_pad(rule, grid.resolution))
         placed.append((fp, inside, ring, window, chip_outline(fp, grid, window)))
 
     def covers(scene: Scene, fp: Footprint) -> bool:
@@ -221,7 +213,7 @@ def measure_group(
             m = Measure(math.nan, {}, 0.0, 0.0, False)
             note = f"not read: {str(exc).splitlines()[0]}"
             return {p[0].name: out.get(p[0].name) or bare(m, note) for p in mine}
-        valid = _usable(img)
+        valid = usable_pixels(img)
         for fp, inside, ring, window, outline in mine:
             if fp.name in out:
                 continue
@@ -345,174 +337,3 @@ def timeline_site(
             + ", ".join(f"{x}..{y}" for x, y, _ in spans)
         )
     return assemble(cfg.aoi, site.id, fp, rows, (a, b), notes, claims)
-
-
-# --- from files ---------------------------------------------------------------------------
-
-
-def acquisition_time(path: Path, tags: dict[str, str]) -> tuple[dt.datetime | None, bool]:
-    """(when, whether the time of day is known): TIFFTAG_DATETIME, else a date (and time) in
-    the file name."""
-    stamp = tags.get("TIFFTAG_DATETIME", "").strip()
-    if stamp:
-        try:
-            return dt.datetime.strptime(stamp[:19], "%Y:%m:%d %H:%M:%S"), True
-        except ValueError:
-            pass
-    m = _TIME_IN_NAME.search(path.name)
-    if m:
-        try:
-            y, mo, d, h, mi, se = (int(g) for g in m.groups())
-            return dt.datetime(y, mo, d, h, mi, se), True
-        except ValueError:
-            pass
-    day, _ = acquisition_date(path, {})
-    return (dt.datetime(day.year, day.month, day.day), False) if day else (None, False)
-
-
-def _tags(path: Path) -> dict[str, str]:
-    with rasterio.open(path) as src:
-        return dict(src.tags())
-
-
-def timeline_files(
-    paths: Sequence[Path], footprints: Path, rules: dict[str, Rule] = RULES
-) -> list[FootprintTimeline]:
-    """A timeline per footprint of the GeoJSON file from the user's files (one acquisition
-    each), all warped onto the first file's grid. InputError for what cannot be used."""
-    fps = load_footprints(footprints)
-    images: list[UserImage] = []
-    problems: list[Problem] = []
-    seen: set[Path] = set()
-    for p in paths:
-        rp = p.resolve()
-        if rp in seen:
-            problems.append(Problem(str(p), "FILE", "given twice", fix="give each file once"))
-            continue
-        seen.add(rp)
-        try:
-            images.append(inspect(p, "FILE"))
-        except InputError as exc:
-            problems += exc.problems
-    if problems:
-        raise InputError(problems)
-    if not images:
-        raise InputError(Problem("pipeline timeline", "FILE", "no file given", fix="give files"))
-    times: list[tuple[dt.datetime, bool]] = []
-    for img in images:
-        try:
-            when, known = acquisition_time(img.path, _tags(img.path))
-        except RasterioIOError as exc:
-            raise InputError(Problem(str(img.path), "FILE", str(exc).splitlines()[0])) from None
-        if when is None:
-            problems.append(
-                Problem(
-                    str(img.path),
-                    "date",
-                    "the file says nothing of when it was taken (no TIFFTAG_DATETIME, no "
-                    "YYYY-MM-DD or YYYYMMDD in its name)",
-                    fix="tag it: gdal_edit.py -mo TIFFTAG_DATETIME='2021:11:01 03:47:00' FILE, "
-                    "or put the date in its name",
-                )
-            )
-            continue
-        times.append((when, known))
-    if problems:
-        raise InputError(problems)
-    grid = _grid_of(images[0].path)
-    grid_bounds = _lonlat_bounds(grid)
-    for fp in fps:
-        if not _overlaps(fp.bounds, grid_bounds):
-            raise InputError(
-                Problem(
-                    str(footprints),
-                    f"--footprint {fp.name}",
-                    f"does not overlap the files (footprint lon/lat {_fmt(fp.bounds)}, files "
-                    f"{_fmt(grid_bounds)})",
-                    fix="check that the footprint is in lon/lat (longitude first) and that the "
-                    "files cover it",
-                )
-            )
-    orbits = _orbits(images, times)
-    read = [_read(img, grid)[0] for img in images]
-    out = []
-    for fp in fps:
-        rule_any = rules["radar"]
-        inside, ring = masks_on(fp, grid, rule_any)
-        if not inside.any():
-            raise InputError(
-                Problem(
-                    str(footprints),
-                    f"--footprint {fp.name}",
-                    "covers no pixel centre of the files' grid (smaller than a pixel?)",
-                    fix="draw the footprint around the whole park",
-                )
-            )
-        rows = []
-        for img, im, (when, known), orbit in zip(images, read, times, orbits, strict=True):
-            rule = rules[img.kind]
-            if (
-                rule.ring_inner_m != rule_any.ring_inner_m
-                or rule.ring_outer_m != rule_any.ring_outer_m
-            ):
-                inside, ring = masks_on(fp, grid, rule)
-            valid = _usable(im)
-            m = measure(im.bands, valid, inside, ring, img.kind, rule.min_usable)
-            sensor = "radar" if img.kind == "radar" else "optical"
-            window = chip_window(inside, _pad(rule, grid.resolution))
-            picture = chip(im.bands, valid, img.kind, window)
-            rows.append(
-                Row(
-                    when,
-                    known,
-                    sensor,
-                    img.kind,
-                    orbit,
-                    img.path.name,
-                    m,
-                    "",
-                    picture,
-                    chip_outline(fp, grid, window),
-                )
-            )
-        notes = []
-        if any(o == "unknown" for o in orbits):
-            notes.append(
-                "radar files without a RELATIVE_ORBIT tag or a time of day: taken as one orbit "
-                "(mixing orbits mixes viewing geometries)"
-            )
-        days = sorted(w.date() for w, _ in times)
-        out.append(assemble("files", fp.name, fp, rows, (days[0], days[-1]), notes, (), rules))
-    return out
-
-
-def _orbits(images: Sequence[UserImage], times: Sequence[tuple[dt.datetime, bool]]) -> list[str]:
-    """Radar: the RELATIVE_ORBIT tag, else one orbit per time of day (within 3 minutes: passes of
-    one relative orbit repeat at the same minute), else "unknown". Optical: ""."""
-    out = [
-        _tags(i.path).get("RELATIVE_ORBIT", "").strip() if i.kind == "radar" else "" for i in images
-    ]
-    untagged = [k for k, i in enumerate(images) if i.kind == "radar" and not out[k]]
-    timed = [k for k in untagged if times[k][1]]
-    groups = orbit_groups([times[k][0] for k in timed])
-    first: dict[int, dt.datetime] = {}
-    for k, g in zip(timed, groups, strict=True):
-        first.setdefault(g, times[k][0])
-        out[k] = f"~{first[g]:%H:%M} UTC"
-    for k in untagged:
-        if k not in timed:
-            out[k] = "unknown"
-    return out
-
-
-def _lonlat_bounds(grid: Grid) -> tuple[float, float, float, float]:
-    w, s, e, n = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21)
-    return float(w), float(s), float(e), float(n)
-
-
-def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def _fmt(b: tuple[float, float, float, float]) -> str:
-    return "[" + ", ".join(f"{v:.4f}" for v in b) + "]"
