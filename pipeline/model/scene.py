@@ -74,3 +74,16 @@ class SceneReader(Protocol):
     def read_asset(
         self, scene: Scene, key: str, grid: Grid, resampling: Resampling
     ) -> np.ndarray: ...
+
+
+def time_known(t: datetime) -> bool:
+    """Whether a catalogue time says the time of day: exactly midnight to the microsecond is how a
+    catalogue that knows only the date writes it (the demo's "2015-08-21T00:00:00Z"); no
+    satellite pass is stamped so."""
+    return (t.hour, t.minute, t.second, t.microsecond) != (0, 0, 0, 0)
+
+
+def when_text(t: datetime) -> str:
+    """An acquisition time as people read it: "2017-06-21 10:56 UTC", or the date alone when the
+    catalogue gave only a date (never a made-up "00:00 UTC")."""
+    return f"{t:%Y-%m-%d %H:%M} UTC" if time_known(t) else f"{t:%Y-%m-%d}"

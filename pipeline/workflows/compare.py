@@ -312,7 +312,9 @@ def compare(
                 date_from=users[w][i].date_from,
                 kind=users[w][i].kind,
                 bands=sorted(read[w][i][0].bands),
-                clear_fraction=round(read[w][i][0].clear_fraction, 4),
+                clear_fraction=round(read[w][i][0].clear_fraction, 4)
+                if read[w][i][0].has_cloud_mask
+                else None,
                 cloud_mask=read[w][i][0].has_cloud_mask,
                 units=read[w][i][1],
             )
@@ -373,7 +375,11 @@ def compare(
             grid,
             {"before": names["before"], "after": names["after"], "software": report.software},
         )
-        write_json(tmp / "regions.geojson", regions_geojson(change, grid, area))
+        about: dict[str, str | None] = {}
+        for w in users:
+            day = users[w][shown[w]].date
+            about |= {f"{w}_file": names[w], f"{w}_date": day.isoformat() if day else None}
+        write_json(tmp / "regions.geojson", regions_geojson(change, grid, area, about))
         panel(
             tmp / "panel.png",
             found.before,

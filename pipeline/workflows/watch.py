@@ -31,7 +31,7 @@ from pipeline.errors import DataUnavailable
 from pipeline.model.change import ARRIVAL, DEPARTURE
 from pipeline.model.grid import Grid, plan_grid
 from pipeline.model.image import Prepared
-from pipeline.model.scene import Scene, Source
+from pipeline.model.scene import Scene, Source, when_text
 from pipeline.model.sensors import SENSORS, Sensor
 from pipeline.plan.sites import site_masks
 from pipeline.read.scenes import read_mask, read_scene
@@ -635,7 +635,7 @@ def dry_run(
                 hrefs = [mask[1].href] if mask else []
                 if i == 0:
                     hrefs += [f[1].href for b in s.sensor.bands if (f := x.asset(b.keys))]
-                lines.append(f"  {x.datetime:%Y-%m-%d %H:%M} {x.id}: would read")
+                lines.append(f"  {when_text(x.datetime)} {x.id}: would read")
                 lines += [f"    {h}" for h in hrefs]
             if fresh and len(fresh) > 1:
                 lines.append(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -17,7 +18,7 @@ from rasterio.io import MemoryFile
 from rasterio.shutil import copy as rio_copy
 from rasterio.warp import transform, transform_geom
 
-from pipeline.model.change import Change
+from pipeline.model.change import DIRECTION_NAMES, Change
 from pipeline.model.grid import Grid
 from pipeline.write.outdir import atomic_dir
 from pipeline.write.review import OVERLAY_RGBA
@@ -102,8 +103,13 @@ def class_pam_xml(names: tuple[str, ...]) -> str:
     )
 
 
-def regions_geojson(change: Change, grid: Grid, pixel_area_m2: float) -> dict[str, Any]:
-    """One feature per changed region, in WGS 84 lon/lat (RFC 7946), with its numbers."""
+def regions_geojson(
+    change: Change, grid: Grid, pixel_area_m2: float, about: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """One feature per changed region, in WGS 84 lon/lat (RFC 7946), with its numbers, its centre
+    as `lat` / `lon`, what was compared (`about`: dates, scene ids or files, claim) and a style
+    (simplestyle `stroke` / `fill`, the change map's class colours) that geojson.io, GitHub and
+    uMap draw, so every region can be read and cited on its own."""
     by_label = {r.label: r for r in change.regions}
     parts: dict[int, list[Any]] = {}
     for geom, value in shapes(change.labels, mask=change.labels > 0, transform=grid.transform):
@@ -120,6 +126,7 @@ def regions_geojson(change: Change, grid: Grid, pixel_area_m2: float) -> dict[st
         )
         r0, c0, r1, c1 = region.bbox_rowcol
         corners = [_lonlat(grid, (r, c), centre=False) for r, c in ((r1, c0), (r0, c1))]
+        lon, lat = _lonlat(grid, region.centroid_rowcol)
         features.append(
             {
                 "type": "Feature",
@@ -131,13 +138,24 @@ def regions_geojson(change: Change, grid: Grid, pixel_area_m2: float) -> dict[st
                     "pixels": region.pixels,
                     "mean_score": round(region.mean_score, 2),
                     "max_score": round(region.max_score, 2),
-                    "centroid_lonlat": _lonlat(grid, region.centroid_rowcol),
+                    "centroid_lonlat": [lon, lat],
+                    "lat": round(lat, 6),
+                    "lon": round(lon, 6),
                     "bbox_lonlat": [*corners[0], *corners[1]],
+                    **dict(about or {}),
+                    **_style(region.direction),
                 },
             }
         )
     features.sort(key=lambda f: -f["properties"]["area_m2"])
     return {"type": "FeatureCollection", "features": features}
+
+
+def _style(direction: str) -> dict[str, Any]:
+    """simplestyle-spec 1.1.0 properties in the class's colour: outlined, lightly filled."""
+    value = {name: v for v, name in DIRECTION_NAMES.items()}.get(direction, 3)
+    colour = "#{:02x}{:02x}{:02x}".format(*CLASS_RGBA[value][:3])
+    return {"stroke": colour, "stroke-width": 2, "fill": colour, "fill-opacity": 0.15}
 
 
 def _lonlat(grid: Grid, rowcol: tuple[float, float], centre: bool = True) -> list[float]:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from pipeline.detect.core import Detection
 from pipeline.judge.verdict import Verdict
 from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
+from pipeline.model.scene import when_text
 from pipeline.write import review, timeline_assets, timeline_html
 from pipeline.write.review import area, public
 
@@ -59,6 +60,9 @@ class ImageRecord(_Model):
     problem: str | None = None
     stack: list[dict[str, Any]] = []
     """Every acquisition of the window the reference-period detector used (time order)."""
+    browser_url: str | None = None
+    """The Copernicus Browser at the site on this image's day, showing its collection (None for
+    imagery the Browser does not serve)."""
 
 
 class SiteRecord(_Model):
@@ -160,7 +164,8 @@ class InputImageRecord(_Model):
     """Where the date came from: TIFFTAG_DATETIME, the file name, or unknown."""
     kind: str
     bands: list[str]
-    clear_fraction: float
+    clear_fraction: float | None
+    """Share of the image clear of cloud; null without a cloud mask (unknown)."""
     cloud_mask: bool
     units: str | None = None
     """Radar: what the values were (sigma0 linear or dB)."""
@@ -278,7 +283,7 @@ def _image_line(name: str, im: ImageRecord) -> str:
         return f"- **{name}** ({w.start}..{w.end}, {w.sensor}): none — {im.problem}"
     shift = f", shift {im.shift_px[0]:+.2f}/{im.shift_px[1]:+.2f} px" if im.shift_px else ""
     pb = f", processing baseline {im.processing_baseline}" if im.processing_baseline else ""
-    when = im.datetime.strftime("%Y-%m-%d %H:%M UTC") if im.datetime else "?"
+    when = when_text(im.datetime) if im.datetime else "?"
     tile = "n/a" if im.tile_cloud_cover is None else f"{im.tile_cloud_cover:.0f} %"
     where = f", from {public(im.catalog)}" if im.catalog else ""
     return (
@@ -464,7 +469,7 @@ def _images_rows(r: CheckReport) -> str:
                 f"<td colspan=3>none: {e(public(im.problem or ''))}</td></tr>"
             )
             continue
-        when = im.datetime.strftime("%Y-%m-%d %H:%M UTC") if im.datetime else "?"
+        when = when_text(im.datetime) if im.datetime else "?"
         extra = []
         if im.tile_cloud_cover is not None:
             extra.append(f"tile cloud {im.tile_cloud_cover:.0f} %")
@@ -484,11 +489,21 @@ def _images_rows(r: CheckReport) -> str:
         rows.append(
             f"<tr><td>{e(name)}</td><td>{e(window)}<br>{e(w.sensor)}</td>"
             f"<td><b>{e(when)}</b><br>{e(im.platform or '')}</td>"
-            f"<td class=mono>{e(im.scene_id)}</td>"
+            f"<td class=mono>{e(im.scene_id)}{_browser_link(im.browser_url)}</td>"
             f"<td>{e(clear_text(im))}<br><span class=small>{e('; '.join(extra))}</span>"
             f"{notes}</td></tr>"
         )
     return "".join(rows)
+
+
+def _browser_link(url: str | None) -> str:
+    """A link to the scene in the Copernicus Browser (a link only: nothing on the page loads)."""
+    if not url:
+        return ""
+    return (
+        f'<br><a class=src href="{html.escape(url)}" target=_blank rel="noopener noreferrer">'
+        "open in Copernicus Browser</a>"
+    )
 
 
 def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
