@@ -83,3 +83,89 @@ def test_change_tif_opens_as_named_coloured_classes(compared: Path) -> None:
     assert gdal_category_names(path) == [tags[f"CLASS_{i}"] for i in range(4)]
     report = json.loads((compared / "report.json").read_text())
     assert "change.tif.aux.xml" in report["outputs"]
+
+
+def test_regions_say_what_was_compared_and_unknowns_are_null(compared: Path) -> None:
+    fc = json.loads((compared / "regions.geojson").read_text())
+    with rasterio.open(compared / "change.tif") as src:
+        cmap = src.colormap(1)
+    colour = {
+        n: "#{:02x}{:02x}{:02x}".format(*cmap[v][:3])
+        for v, n in enumerate(["none", "appeared", "disappeared", "changed"])
+    }
+    assert fc["features"]
+    for f in fc["features"]:
+        p = f["properties"]
+        assert p["before_file"] == "S2A_MSIL1C_20150821T110616_rennes.tif"
+        assert (p["before_date"], p["after_date"]) == ("2015-08-21", "2017-06-21")
+        w, s, e, n = p["bbox_lonlat"]
+        assert w <= p["lon"] <= e and s <= p["lat"] <= n and 48 < p["lat"] < 48.2
+        assert p["stroke"] == colour[p["direction"]]
+    report = json.loads((compared / "report.json").read_text())
+    for rec in report["windows"]["before"] + report["windows"]["after"]:
+        # B02..B11 without SCL: no cloud mask, so the clear share is unknown, not 1.0
+        assert rec["cloud_mask"] is False and rec["clear_fraction"] is None
+
+
+def test_compare_writes_runs_bundle_and_credits_what_the_files_say(compared: Path) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from PIL import Image
+
+    report = json.loads((compared / "report.json").read_text())
+    with rasterio.open(compared / "change.tif") as src:
+        shape = (src.width, src.height)
+    for name in ("before.png", "after.png"):
+        with Image.open(compared / name) as im:
+            assert im.size == shape and im.mode == "RGB"
+    with Image.open(compared / "flicker.gif") as gif:
+        assert gif.n_frames == 2
+    assert {"report.html", "before.png", "after.png", "flicker.gif"} <= set(report["outputs"])
+    before, after = report["windows"]["before"][0], report["windows"]["after"][0]
+    assert (before["source"], before["source_from"]) == ("Sentinel-2A", "file name")
+    assert report["credit"] == "Contains modified Copernicus Sentinel data 2015, 2017"
+    for rec, day in ((before, "2015-08-21"), (after, "2017-06-21")):
+        q = {k: v[0] for k, v in parse_qs(urlsplit(rec["browser_url"]).query).items()}
+        assert (q["datasetId"], q["layerId"]) == ("S2_L1C_CDAS", "1_TRUE_COLOR")
+        assert q["fromTime"] == f"{day}T00:00:00.000Z" and 48 < float(q["lat"]) < 48.2
+        assert -1.8 < float(q["lng"]) < -1.5
+    page = (compared / "report.html").read_text()
+    assert "add the imagery's credit line" not in page
+    assert "Contains modified Copernicus Sentinel data 2015, 2017" in page
+
+
+def test_compare_review_page_works_in_chromium(compared: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.support.browser import chromium, load
+
+    with chromium() as d:
+        load(d, (compared / "report.html").as_uri())
+        fig = d.find_element(By.CSS_SELECTOR, "figure.swipe")
+        img = fig.find_element(By.CSS_SELECTOR, "img.before-img")
+        assert d.execute_script("return arguments[0].naturalWidth", img) > 100
+        assert fig.find_element(By.CSS_SELECTOR, ".tag.l").text == "before 2015-08-21"
+        fig.find_element(By.CSS_SELECTOR, "button[data-box]").click()
+        assert float(fig.get_attribute("data-zoom")) > 1.5
+        links = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "a.src")]
+        assert len(links) == 2 and all("browser.dataspace.copernicus.eu" in u for u in links)
+        errors = [e for e in d.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert not errors, errors
+
+
+def test_files_that_do_not_say_what_they_are_are_named_in_the_credit(tmp_path: Path) -> None:
+    before = stack(BEFORE_DIR, tmp_path / "b.tif", BANDS)
+    after = stack(AFTER_DIR, tmp_path / "a.tif", BANDS)
+    with rasterio.open(after, "r+") as f:
+        f.update_tags(TIFFTAG_IMAGEDESCRIPTION="Sentinel-2B MSI Level-2A, clipped")
+    out = tmp_path / "out"
+    assert main(["compare", str(before), str(after), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    rec = report["windows"]["after"][0]
+    assert (rec["source"], rec["source_from"]) == ("Sentinel-2B", "tag TIFFTAG_IMAGEDESCRIPTION")
+    assert rec["browser_url"] is None  # no date: no day to open the Browser on
+    assert report["windows"]["before"][0]["source"] is None
+    assert report["credit"] == (
+        "Contains modified Copernicus Sentinel data; "
+        "source not stated in b.tif: cannot tell whose imagery it is"
+    )

@@ -405,7 +405,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     for flag in report.flags:
         print(f"look: {flag}")
-    print(f"outputs: {args.out}/ (change.tif, regions.geojson, report.json, panel.png)")
+    print(
+        f"outputs: {args.out}/ (report.html to review; panel.png, flicker.gif, before.png, "
+        "after.png, change.tif, regions.geojson, report.json)"
+    )
     return 0
 
 

@@ -27,16 +27,20 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.warp import transform_bounds
 
 from pipeline import __version__
 from pipeline.detect.core import OPTICAL_DETECTORS, Kind, detect_change
 from pipeline.errors import InputError, Problem
 from pipeline.judge.verdict import Image, identical
 from pipeline.model import image, radiometry
+from pipeline.model.browser import browser_url
 from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
 from pipeline.model.sensors import SENSORS
 from pipeline.read.gdal import warp_band, warp_bands
+from pipeline.workflows.compare_bundle import Shown, write_bundle
+from pipeline.workflows.compare_credit import Source, credit_line, identify
 from pipeline.workflows.compare_inputs import (
     check_compared,
     check_file,
@@ -45,14 +49,7 @@ from pipeline.workflows.compare_inputs import (
     check_usable,
     site_mask,
 )
-from pipeline.write.export import (
-    atomic_dir,
-    regions_geojson,
-    sha256_file,
-    write_change_tif,
-    write_json,
-)
-from pipeline.write.render import PanelText, panel, pixel_size
+from pipeline.write.export import atomic_dir, sha256_file
 from pipeline.write.report import (
     ChangeRecord,
     CompareReport,
@@ -82,6 +79,8 @@ class UserImage:
     date_from: str = "unknown"
     units: str | None = None
     """Radar: "dB" or "linear" (sigma0)."""
+    source: Source | None = None
+    """The mission the file says it holds (name, tags, band descriptions), if it says."""
 
 
 def _band_key(desc: str | None) -> str | None:
@@ -158,6 +157,7 @@ def inspect(path: Path, role: str) -> UserImage:
             when,
             origin,
             "dB" if db else None,
+            identify(path.name, tags, descs, list(bands)),
         )
     missing = [b for b in REQUIRED if b not in bands]
     if missing:
@@ -172,7 +172,12 @@ def inspect(path: Path, role: str) -> UserImage:
             )
         )
     return UserImage(
-        path, {k: v for k, v in bands.items() if k not in RADAR_BANDS}, "optical", when, origin
+        path,
+        {k: v for k, v in bands.items() if k not in RADAR_BANDS},
+        "optical",
+        when,
+        origin,
+        source=identify(path.name, tags, descs, list(bands)),
     )
 
 
@@ -235,7 +240,9 @@ def compare(
     site: Path | None = None,
 ) -> CompareReport:
     """Detect change from the BEFORE images to the AFTER images (and the build-up from BASELINE
-    to BEFORE) and write change.tif, regions.geojson, report.json and panel.png into `out`.
+    to BEFORE) and write into `out` the bundle `run` writes for a check (change.tif and its
+    .aux.xml, regions.geojson, panel.png, before.png, after.png, flicker.gif), a review page
+    (report.html) and report.json (`compare_bundle.write_bundle`).
 
     Each file is one acquisition. With several per window and `detection="auto"`, a window of at
     least 4 usable acquisitions is the reference period of the next (the core's stack branch);
@@ -303,6 +310,7 @@ def compare(
         w: sorted(range(len(users[w])), key=lambda i: users[w][i].date or dt.date.min)
         for w in users
     }
+    lonlat = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds)
     records = {
         w: [
             InputImageRecord(
@@ -317,6 +325,9 @@ def compare(
                 else None,
                 cloud_mask=read[w][i][0].has_cloud_mask,
                 units=read[w][i][1],
+                source=_said(users[w][i].source, "mission"),
+                source_from=_said(users[w][i].source, "said_by"),
+                browser_url=_link(users[w][i].source, users[w][i].date, lonlat),
             )
             for i in order[w]
         ]
@@ -361,6 +372,7 @@ def compare(
         ),
         notes=notes,
         software=f"pipeline {__version__}",
+        credit=credit_line([(u.path.name, u.source, u.date) for us in users.values() for u in us]),
     )
     c = report.change
     summary = (
@@ -368,40 +380,28 @@ def compare(
         f"{_ha(c.changed_m2)} changed (direction unclear) in {c.regions} region(s) "
         f"over {_ha(c.compared_m2)} compared",
     )
+    shown_files = {w: users[w][shown[w]] for w in ("before", "after")}
+    pair = Shown(
+        names["before"],
+        names["after"],
+        *(d.isoformat() if (d := shown_files[w].date) else None for w in ("before", "after")),
+    )
     with atomic_dir(out) as tmp:
-        write_change_tif(
-            tmp / "change.tif",
-            change,
-            grid,
-            {"before": names["before"], "after": names["after"], "software": report.software},
-        )
-        about: dict[str, str | None] = {}
-        for w in users:
-            day = users[w][shown[w]].date
-            about |= {f"{w}_file": names[w], f"{w}_date": day.isoformat() if day else None}
-        write_json(tmp / "regions.geojson", regions_geojson(change, grid, area, about))
-        panel(
-            tmp / "panel.png",
-            found.before,
-            found.after,
-            change,
-            PanelText(
-                title=f"{names['before']} → {names['after']}",
-                before_label=f"before: {names['before']}",
-                after_label=f"after: {names['after']}",
-                verdict="change",
-                reasons=summary + tuple(flags),
-                credit="made with pipeline compare; add the imagery's credit line when publishing",
-                scale_m=pixel_size(grid)[0],
-                pixel_aspect=pixel_size(grid)[1],
-                change_words=("appeared", "disappeared"),
-                flags=tuple(flags),
-            ),
-        )
-        outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
-        report = report.model_copy(update={"outputs": outputs})
-        write_json(tmp / "report.json", report.model_dump(mode="json"))
+        report = write_bundle(tmp, report, found, grid, area, pair, summary)
     return report
+
+
+def _said(src: Source | None, field: str) -> str | None:
+    return None if src is None else str(getattr(src, field))
+
+
+def _link(src: Source | None, day: dt.date | None, lonlat: tuple[float, ...]) -> str | None:
+    """The Copernicus Browser at the images' place on the file's day, when the file says it is
+    Sentinel imagery and has a date."""
+    if src is None or src.sensor is None or day is None:
+        return None
+    w, s, e, n = lonlat
+    return browser_url(src.sensor, (w, s, e, n), day)
 
 
 def _ha(m2: float) -> str:

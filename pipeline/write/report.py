@@ -169,6 +169,12 @@ class InputImageRecord(_Model):
     cloud_mask: bool
     units: str | None = None
     """Radar: what the values were (sigma0 linear or dB)."""
+    source: str | None = None
+    """The mission the file says it holds ("Sentinel-2A"); null when it does not say."""
+    source_from: str | None = None
+    """Where the file says so: its name, a tag, its band descriptions."""
+    browser_url: str | None = None
+    """The Copernicus Browser at the image's place and day (Sentinel imagery of a known date)."""
 
 
 class CompareReport(_Model):
@@ -187,6 +193,8 @@ class CompareReport(_Model):
     grid: GridRecord
     notes: list[str]
     software: str
+    credit: str = ""
+    """The credit line, from what the files say they are (or which ones do not say)."""
     outputs: dict[str, str] = {}
 
 
@@ -507,6 +515,15 @@ def _browser_link(url: str | None) -> str:
 
 
 def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
+    b, a = r.images.get("before"), r.images.get("after")
+    b_date = b.datetime.strftime("%Y-%m-%d") if b and b.datetime else "before"
+    a_date = a.datetime.strftime("%Y-%m-%d") if a and a.datetime else "after"
+    return swipe(pics, uid, (b_date, a_date), int(r.numbers.get("regions") or 0))
+
+
+def swipe(pics: review.CheckPictures, uid: str, dates: tuple[str, str], regions_total: int) -> str:
+    """The before/after viewer of one check (run's review page, compare's): swipe, change
+    overlay, outline and the largest regions to zoom to; `dates` label the two pictures."""
     e = html.escape
     w, h = pics.width, pics.height
 
@@ -530,9 +547,7 @@ def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
         '<rect class="hl" fill="none" stroke="#ffea00" stroke-width="3" '
         'vector-effect="non-scaling-stroke" style="display:none"/></svg>'
     )
-    b, a = r.images.get("before"), r.images.get("after")
-    b_date = b.datetime.strftime("%Y-%m-%d") if b and b.datetime else "before"
-    a_date = a.datetime.strftime("%Y-%m-%d") if a and a.datetime else "after"
+    b_date, a_date = dates
     region_rows = "".join(
         f"<tr><td><button type=button data-box='{json.dumps(list(g.box))}' "
         f'aria-label="zoom to region {g.label}: {g.direction}, {area(g.area_m2)}">'
@@ -541,7 +556,7 @@ def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
         f"<td class=small>score {g.mean_score:.1f}</td></tr>"
         for g in pics.regions
     )
-    more = r.numbers.get("regions") or 0
+    more = regions_total
     listed = (
         f"<p class=small>The {len(pics.regions)} largest of {int(more)} regions; all are in "
         "regions.geojson.</p>"
