@@ -255,6 +255,7 @@ def test_consecutive_runs(tmp_path: Path, http_server: HTTPTestServer) -> None:
     assert sorted(p.name for p in (site_dir / "2017-06-21").iterdir()) == [
         ".withdrawal-check.json",
         "change.tif",
+        "change.tif.aux.xml",
         "panel.png",
         "regions.geojson",
         "report.json",
