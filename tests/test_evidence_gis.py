@@ -169,3 +169,41 @@ def test_files_that_do_not_say_what_they_are_are_named_in_the_credit(tmp_path: P
         "Contains modified Copernicus Sentinel data; "
         "source not stated in b.tif: cannot tell whose imagery it is"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "tags", "descriptions", "expected"),
+    [
+        ("S1B_IW_GRDH_1SDV_20210810T044826_clip.tif", {}, [], ("Sentinel-1B", "file name")),
+        ("s2c_msil2a_20250101_x.tif", {}, [], ("Sentinel-2C", "file name")),
+        ("LC08_L2SP_198026_20200815_clip.tif", {}, [], ("Landsat 8", "file name")),
+        ("clip.tif", {"platform": "sentinel-2a"}, [], ("Sentinel-2A", "tag platform")),
+        ("clip.tif", {"MISSION": "LANDSAT_9"}, [], ("Landsat 9", "tag MISSION")),
+        ("clip.tif", {}, ["Sentinel-1 VV", "VH"], ("Sentinel-1", "band descriptions")),
+        ("clip.tif", {"TIFFTAG_IMAGEDESCRIPTION": "my crop"}, ["B02", "B03", "B04"], None),
+        ("MS2A_notes.tif", {}, ["red"], None),  # S2A inside a word is not a product name
+    ],
+)
+def test_what_a_file_says_it_is(
+    name: str, tags: dict[str, str], descriptions: list[str], expected: tuple[str, str] | None
+) -> None:
+    from pipeline.workflows.compare_credit import identify
+
+    found = identify(name, tags, descriptions, ["blue", "green", "red"])
+    said = (found.mission, found.said_by) if found else None
+    assert said == expected
+
+
+def test_browser_links_per_collection() -> None:
+    import datetime as dt
+    from urllib.parse import parse_qs, urlsplit
+
+    from pipeline.model.browser import browser_url
+
+    box = (30.0, 50.0, 30.05, 50.03)
+    radar = browser_url("sentinel-1-grd", box, dt.date(2022, 3, 1))
+    assert radar is not None
+    q = parse_qs(urlsplit(radar).query)
+    assert q["datasetId"] == ["S1_CDAS_IW_VVVH"] and "layerId" not in q
+    assert q["toTime"] == ["2022-03-01T23:59:59.999Z"] and q["lat"] == ["50.01500"]
+    assert browser_url("landsat-8", box, dt.date(2022, 3, 1)) is None
