@@ -25,7 +25,7 @@ from pipeline.judge.verdict import Judgement, Thresholds, Verdict, footprint, ju
 from pipeline.model.browser import browser_url
 from pipeline.model.change import Change
 from pipeline.model.grid import Grid, plan_grid
-from pipeline.model.scene import Scene, Source, time_known
+from pipeline.model.scene import Scene, Source, scene_fields
 from pipeline.model.sensors import SENSORS
 from pipeline.plan.scenes import common_orbit, relative_orbit
 from pipeline.plan.sites import site_masks
@@ -377,10 +377,7 @@ def _about(outcome: Outcome) -> dict[str, str | None]:
     }
     for n, p in outcome.picks.items():
         if p.scene is not None:
-            t = p.scene.datetime
-            about[f"{n}_date"] = t.date().isoformat()
-            about[f"{n}_time_utc"] = f"{t:%H:%M:%S}" if time_known(t) else None
-            about[f"{n}_scene"] = p.scene.id
+            about |= scene_fields(n, p.scene)
     return about
 
 

@@ -31,7 +31,7 @@ from pipeline.errors import DataUnavailable
 from pipeline.model.change import ARRIVAL, DEPARTURE
 from pipeline.model.grid import Grid, plan_grid
 from pipeline.model.image import Prepared
-from pipeline.model.scene import Scene, Source, when_text
+from pipeline.model.scene import Scene, Source, scene_fields, when_text
 from pipeline.model.sensors import SENSORS, Sensor
 from pipeline.plan.sites import site_masks
 from pipeline.read.scenes import read_mask, read_scene
@@ -425,7 +425,9 @@ def _compare(
         if shown is not None and ref_scene is not None and ref_img is not None:
             tags = {"site": site.id, "before": ref_scene.id, "after": chosen.id}
             write_change_tif(tmp / "change.tif", shown, grid, tags)
-            write_json(tmp / "regions.geojson", regions_geojson(shown, grid, px))
+            about = {"site": site.id} | scene_fields("before", ref_scene)
+            about |= scene_fields("after", chosen)
+            write_json(tmp / "regions.geojson", regions_geojson(shown, grid, px, about))
             what = "previous image" if change is not None else "baseline"
             panel(
                 tmp / "panel.png",
