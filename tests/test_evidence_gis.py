@@ -207,3 +207,19 @@ def test_browser_links_per_collection() -> None:
     assert q["datasetId"] == ["S1_CDAS_IW_VVVH"] and "layerId" not in q
     assert q["toTime"] == ["2022-03-01T23:59:59.999Z"] and q["lat"] == ["50.01500"]
     assert browser_url("landsat-8", box, dt.date(2022, 3, 1)) is None
+
+
+def test_compare_site_is_outlined_and_the_links_open_on_it(compared: Path, tmp_path: Path) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    ring = [[-1.67, 48.10], [-1.64, 48.10], [-1.64, 48.12], [-1.67, 48.12], [-1.67, 48.10]]
+    site = tmp_path / "site.geojson"
+    site.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}))
+    before, after = sorted(compared.parent.glob("S2A_*.tif"))
+    out = tmp_path / "out"
+    assert main(["compare", str(before), str(after), "--site", str(site), "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert page.count('stroke-dasharray="6 4"') == 1  # the site's outline on the viewer
+    url = json.loads((out / "report.json").read_text())["windows"]["after"][0]["browser_url"]
+    q = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    assert (float(q["lng"]), float(q["lat"])) == pytest.approx((-1.655, 48.11), abs=1e-4)

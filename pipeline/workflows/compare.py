@@ -48,6 +48,7 @@ from pipeline.workflows.compare_inputs import (
     check_order,
     check_usable,
     site_mask,
+    site_rings,
 )
 from pipeline.write.export import atomic_dir, sha256_file
 from pipeline.write.report import (
@@ -310,7 +311,12 @@ def compare(
         w: sorted(range(len(users[w])), key=lambda i: users[w][i].date or dt.date.min)
         for w in users
     }
-    lonlat = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds)
+    outline = site_rings(site)[0] if site is not None else []
+    lonlat = (  # where the Browser links open: the site, else the images
+        (*map(min, *outline), *map(max, *outline))
+        if outline
+        else transform_bounds(grid.crs, "EPSG:4326", *grid.bounds)
+    )
     records = {
         w: [
             InputImageRecord(
@@ -380,11 +386,13 @@ def compare(
         f"{_ha(c.changed_m2)} changed (direction unclear) in {c.regions} region(s) "
         f"over {_ha(c.compared_m2)} compared",
     )
-    shown_files = {w: users[w][shown[w]] for w in ("before", "after")}
+    days = {w: users[w][shown[w]].date for w in ("before", "after")}
     pair = Shown(
         names["before"],
         names["after"],
-        *(d.isoformat() if (d := shown_files[w].date) else None for w in ("before", "after")),
+        before_date=d.isoformat() if (d := days["before"]) else None,
+        after_date=d.isoformat() if (d := days["after"]) else None,
+        outline_lonlat=tuple(outline),
     )
     with atomic_dir(out) as tmp:
         report = write_bundle(tmp, report, found, grid, area, pair, summary)

@@ -24,6 +24,8 @@ class Shown:
     after: str
     before_date: str | None
     after_date: str | None
+    outline_lonlat: tuple[tuple[float, float], ...] = ()
+    """The `--site` outline (its first polygon), drawn on the pictures as `run` draws a site."""
 
     def label(self, window: str) -> str:
         name, day = (
@@ -58,6 +60,7 @@ def write_bundle(
     }
     write_json(tmp / "regions.geojson", regions_geojson(change, grid, area_m2, about))
     scale_m, aspect = pixel_size(grid)
+    outline = tuple(grid.to_pixels(list(shown.outline_lonlat))) if shown.outline_lonlat else ()
     labels = (shown.label("before"), shown.label("after"))
     panel(
         tmp / "panel.png",
@@ -75,6 +78,7 @@ def write_bundle(
             pixel_aspect=aspect,
             change_words=("appeared", "disappeared"),
             flags=tuple(report.flags),
+            outline_px=outline,
         ),
     )
     flicker(
@@ -82,12 +86,15 @@ def write_bundle(
         found.before,
         found.after,
         labels,
+        outline,
         credit=report.credit,
         scale_m=None if grid.crs.is_geographic else scale_m,  # its bar assumes square pixels
     )
     pictures(tmp / "before.png", tmp / "after.png", found.before, found.after)
     files = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
-    (tmp / "report.html").write_text(compare_html(report, tmp, files), "utf-8")
+    (tmp / "report.html").write_text(
+        compare_html(report, tmp, files, list(shown.outline_lonlat)), "utf-8"
+    )
     outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
     report = report.model_copy(update={"outputs": outputs})
     write_json(tmp / "report.json", report.model_dump(mode="json"))

@@ -43,9 +43,14 @@ def _row(window: str, r: InputImageRecord, shown: bool) -> str:
     )
 
 
-def compare_html(report: CompareReport, folder: Path, files: dict[str, str]) -> str:
+def compare_html(
+    report: CompareReport,
+    folder: Path,
+    files: dict[str, str],
+    outline_lonlat: list[tuple[float, float]] | None = None,
+) -> str:
     """The page, reading the pictures it embeds from `folder`; `files`: name -> sha256 of the
-    other outputs."""
+    other outputs; `outline_lonlat`: the `--site` outline, when given."""
     e = html.escape
     c = report.change
     names = report.shown
@@ -61,7 +66,7 @@ def compare_html(report: CompareReport, folder: Path, files: dict[str, str]) -> 
         )
         for w in ("before", "after")
     )
-    pics = review.check_pictures(folder, [], [])
+    pics = review.check_pictures(folder, outline_lonlat or [], [])
     viewer = (
         swipe(pics, "c", (dates[0], dates[1]), c.regions)
         if pics is not None
