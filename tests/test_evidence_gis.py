@@ -223,3 +223,14 @@ def test_compare_site_is_outlined_and_the_links_open_on_it(compared: Path, tmp_p
     url = json.loads((out / "report.json").read_text())["windows"]["after"][0]["browser_url"]
     q = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     assert (float(q["lng"]), float(q["lat"])) == pytest.approx((-1.655, 48.11), abs=1e-4)
+
+
+def test_a_date_only_catalogue_time_is_shown_as_the_date() -> None:
+    import datetime as dt
+
+    from pipeline.model.scene import when_text
+
+    assert when_text(dt.datetime(2015, 8, 21, tzinfo=dt.UTC)) == "2015-08-21"
+    assert when_text(dt.datetime(2017, 6, 21, 10, 56, 2, tzinfo=dt.UTC)) == "2017-06-21 10:56 UTC"
+    # a pass at 00:00:07 is a time, not a missing one
+    assert when_text(dt.datetime(2020, 1, 1, 0, 0, 7)) == "2020-01-01 00:00 UTC"

@@ -39,7 +39,7 @@ from pipeline.detect.timeline import FootprintTimeline, Row, assemble, chip, chi
 from pipeline.errors import CatalogUnreachable, DataUnavailable, InputError, Problem
 from pipeline.model.grid import Grid, plan_grid, polygon_mask
 from pipeline.model.image import Prepared
-from pipeline.model.scene import Scene, Source
+from pipeline.model.scene import Scene, Source, time_known
 from pipeline.model.sensors import SENSORS, Sensor
 from pipeline.plan.scenes import dedupe, relative_orbit
 from pipeline.read.scenes import read_mask, read_scene
@@ -125,8 +125,9 @@ def read_rows(
     def one(scene: Scene) -> Row:
         def row(m: Measure, note: str = "", picture: np.ndarray | None = None) -> Row:
             when = naive_utc(scene.datetime)
+            known = time_known(scene.datetime)  # a catalogue giving dates only: no time shown
             return Row(
-                when, True, sensor.name, sensor.kind, orbit, scene.id, m, note, picture, outline
+                when, known, sensor.name, sensor.kind, orbit, scene.id, m, note, picture, outline
             )
 
         orbit = ""
@@ -142,7 +143,7 @@ def read_rows(
                     m = Measure(math.nan, {}, u, ur, False)
                     return Row(
                         naive_utc(scene.datetime),
-                        True,
+                        time_known(scene.datetime),
                         sensor.name,
                         sensor.kind,
                         orbit,
@@ -156,7 +157,14 @@ def read_rows(
             m = Measure(math.nan, {}, 0.0, 0.0, False)
             note = f"not read: {str(exc).splitlines()[0]}"
             return Row(
-                naive_utc(scene.datetime), True, sensor.name, sensor.kind, orbit, scene.id, m, note
+                naive_utc(scene.datetime),
+                time_known(scene.datetime),
+                sensor.name,
+                sensor.kind,
+                orbit,
+                scene.id,
+                m,
+                note,
             )
         valid = _usable(img)
         m = measure(img.bands, valid, inside, ring, sensor.kind, rule.min_usable)
