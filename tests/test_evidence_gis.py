@@ -151,6 +151,12 @@ def test_compare_review_page_works_in_chromium(compared: Path) -> None:
         assert len(links) == 2 and all("browser.dataspace.copernicus.eu" in u for u in links)
         errors = [e for e in d.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert not errors, errors
+        d.set_window_size(390, 900)  # a phone: nothing wider than the screen
+        load(d, (compared / "report.html").as_uri())
+        doc, view = d.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        assert doc <= view
 
 
 def test_files_that_do_not_say_what_they_are_are_named_in_the_credit(tmp_path: Path) -> None:
