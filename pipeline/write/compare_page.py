@@ -87,7 +87,7 @@ def compare_html(
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
         f"<title>{e(title)}</title><style>{review.CSS}</style></head><body>"
-        f"<h1>{e(title)}</h1>"
+        f'<h1 style="overflow-wrap:anywhere">{e(title)}</h1>'
         f"<p class=small>Written by {e(report.software)} (pipeline compare). No claim was "
         "judged: this page says what changed between the images.</p>"
         f'<p class="plain"><b>{e(area(c.appeared_m2))}</b> appeared, '
