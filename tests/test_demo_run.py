@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ def test_demo_writes_every_output(demo_out: Path) -> None:
         "after.png",
         "before.png",
         "change.tif",
+        "change.tif.aux.xml",
         "flicker.gif",
         "panel.png",
         "regions.geojson",
@@ -120,7 +122,9 @@ def test_report_says_what_was_used_and_why(demo_out: Path) -> None:
     assert r["credit"] == "Contains modified Copernicus Sentinel data 2015, 2017"
     n = r["numbers"]
     assert n["changed_area_m2"] >= n["appeared_area_m2"] + n["disappeared_area_m2"]
-    assert n["clear_fraction_before"] == 1.0
+    # no cloud mask (L1C): the clear share is unknown, not 1.0
+    assert n["clear_fraction_before"] is None and n["clear_fraction_after"] is None
+    assert r["images"]["before"]["clear_fraction"] is None
     assert r["detection"]["detector"] and r["detection"]["threshold"] == 3.0
     assert r["rules"]["gone_share"] == 0.7 and r["rules"]["min_clear"] == 0.6
     assert r["images"]["after"]["shift_px"] is not None  # co-registration was measured
@@ -135,6 +139,7 @@ def test_every_output_is_checksummed_in_the_reports(demo_out: Path) -> None:
         "after.png",
         "before.png",
         "change.tif",
+        "change.tif.aux.xml",
         "flicker.gif",
         "panel.png",
         "regions.geojson",
@@ -154,7 +159,11 @@ def test_every_output_is_checksummed_in_the_reports(demo_out: Path) -> None:
     assert r["verdict"] in md and "OSCD_rennes_20150821_L1C" in md and r["config_sha256"] in md
     html = (demo_out / "demo" / "report.html").read_text()
     assert "data:image/png;base64," in html  # self-contained: pictures embedded
-    assert 'src="http' not in html and 'href="http' not in html
+    assert 'src="http' not in html
+    # the only links out: each scene in the Copernicus Browser
+    assert {u.split("?")[0] for u in re.findall(r'href="(http[^"]+)"', html)} == {
+        "https://browser.dataspace.copernicus.eu/"
+    }
     assert r["outputs"]["change.tif"] in html
 
 
@@ -214,7 +223,8 @@ def test_scenes_lists_the_acquisitions(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["scenes", "demo"]) == 0
     out = capsys.readouterr().out
     assert "before   2015-08-01..2015-08-31 sentinel-2-l1c: 1 scene(s)" in out
-    assert "2017-06-21 00:00 OSCD_rennes_20170621_L1C" in out
+    # the catalogue gives dates only: the date alone, no made-up "00:00"
+    assert re.search(r"\b2017-06-21 +OSCD_rennes_20170621_L1C", out) and "00:00" not in out
     assert "cloud over site  n/a" in out  # L1C has no classification layer
     # how many acquisitions each window gives, and whether the config's detection stacks them
     assert "1 usable acquisition(s) (>= 20% of the site clear); detection auto: one image" in out
@@ -231,3 +241,48 @@ def test_leftovers_of_dead_runs_are_swept_but_not_those_of_live_runs(tmp_path: P
         assert main(["run", "demo", "--out", str(tmp_path)]) == 0
         assert not dead_tmp.exists()
         assert live_tmp.exists(), "a concurrent run's work in progress was deleted"
+
+
+def test_regions_and_images_say_what_was_compared_and_link_back(demo_out: Path) -> None:
+    """Issue 26 (10, 12): every region carries the claim, dates, scene ids, its lat/lon and a
+    style; every image a Copernicus Browser link at the site, on its day, in its collection."""
+    from urllib.parse import parse_qs, urlsplit
+
+    d = demo_out.joinpath(*OUT_PARTS)
+    report = json.loads(d.joinpath("report.json").read_text())
+    fc = json.loads(d.joinpath("regions.geojson").read_text())
+    with rasterio.open(d / "change.tif") as src:
+        cmap = src.colormap(1)
+    colour = {
+        n: "#{:02x}{:02x}{:02x}".format(*cmap[v][:3])
+        for v, n in enumerate(["none", "appeared", "disappeared", "changed"])
+    }
+    for f in fc["features"]:
+        p = f["properties"]
+        assert p["claim"] == "demo-sites-cleared" and p["claim_date"] == report["claim"]["date"]
+        assert (p["before_scene"], p["after_scene"]) == (
+            "OSCD_rennes_20150821_L1C",
+            "OSCD_rennes_20170621_L1C",
+        )
+        assert (p["before_date"], p["after_date"]) == ("2015-08-21", "2017-06-21")
+        # the catalogue gave dates only ("T00:00:00Z"): no time is made up
+        assert p["before_time_utc"] is None and p["after_time_utc"] is None
+        w, s, e, n = p["bbox_lonlat"]
+        assert w <= p["lon"] <= e and s <= p["lat"] <= n
+        assert p["stroke"] == p["fill"] == colour[p["direction"]]
+        assert 0 < p["fill-opacity"] < 0.5
+    west, south, east, north = report["site"]["bounds_lonlat"]
+    for name, day in (("before", "2015-08-21"), ("after", "2017-06-21")):
+        url = report["images"][name]["browser_url"]
+        parts = urlsplit(url)
+        assert (parts.scheme, parts.netloc) == ("https", "browser.dataspace.copernicus.eu")
+        q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        assert west < float(q["lng"]) < east and south < float(q["lat"]) < north
+        assert 10 <= int(q["zoom"]) <= 16  # a site a few km across
+        assert (q["fromTime"], q["toTime"]) == (f"{day}T00:00:00.000Z", f"{day}T23:59:59.999Z")
+        assert (q["datasetId"], q["layerId"]) == ("S2_L1C_CDAS", "1_TRUE_COLOR")
+    page = (demo_out / "demo" / "report.html").read_text()
+    assert page.count("open in Copernicus Browser") >= 2
+    assert (
+        "00:00 UTC" not in page and "00:00 UTC" not in (demo_out / "demo" / "report.md").read_text()
+    )

@@ -255,6 +255,7 @@ def test_consecutive_runs(tmp_path: Path, http_server: HTTPTestServer) -> None:
     assert sorted(p.name for p in (site_dir / "2017-06-21").iterdir()) == [
         ".withdrawal-check.json",
         "change.tif",
+        "change.tif.aux.xml",
         "panel.png",
         "regions.geojson",
         "report.json",
@@ -262,6 +263,11 @@ def test_consecutive_runs(tmp_path: Path, http_server: HTTPTestServer) -> None:
     report = json.loads((site_dir / "2017-06-21" / "report.json").read_text())
     assert report["baseline"]["scene_id"] == "rennes_20150821_TEST_L2A"
     assert report["baseline"]["chosen_by"] == "baseline window of claim test-claim"
+    regions = json.loads((site_dir / "2017-06-21" / "regions.geojson").read_text())["features"]
+    assert regions and {
+        (f["properties"]["before_scene"], f["properties"]["after_scene"]) for f in regions
+    } == {("rennes_20150821_TEST_L2A", "rennes_20170621_TEST_L2A")}
+    assert {f["properties"]["after_date"] for f in regions} == {"2017-06-21"}
     # Real construction between 2015 and 2017 (OSCD): well over a hectare differs.
     assert report["numbers"]["differs_from_baseline_m2"] > 50_000
     assert report["numbers"]["appeared_m2"] is None  # no previous image yet

@@ -35,6 +35,7 @@ from pipeline.errors import (
     Problem,
 )
 from pipeline.model.grid import plan_grid
+from pipeline.model.scene import when_text
 from pipeline.model.sensors import SENSORS
 from pipeline.net import cache
 from pipeline.net.redact import redact
@@ -300,7 +301,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
             what = f"tile cloud {tile:>5}  cloud over site {site_cloud:>4}"
             if sensor.kind == "radar":
                 what = f"backscatter: {RADIOMETRY[expected_label(s)]}"
-            tqdm.write(f"    {s.datetime:%Y-%m-%d %H:%M} {s.id:42} {what}{mark}", file=out)
+            tqdm.write(f"    {when_text(s.datetime):20} {s.id:42} {what}{mark}", file=out)
         if not args.no_site_cloud:
             usable = min(MAX_STACK, sum(1 for c in candidates if c.usable_in_stack))
             mode = claim.detection or cfg.detection
@@ -406,7 +407,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     for flag in report.flags:
         print(f"look: {flag}")
-    print(f"outputs: {args.out}/ (change.tif, regions.geojson, report.json, panel.png)")
+    print(
+        f"outputs: {args.out}/ (report.html to review; panel.png, flicker.gif, before.png, "
+        "after.png, change.tif, regions.geojson, report.json)"
+    )
     return 0
 
 

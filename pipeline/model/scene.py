@@ -74,3 +74,27 @@ class SceneReader(Protocol):
     def read_asset(
         self, scene: Scene, key: str, grid: Grid, resampling: Resampling
     ) -> np.ndarray: ...
+
+
+def time_known(t: datetime) -> bool:
+    """Whether a catalogue time says the time of day: exactly midnight to the microsecond is how a
+    catalogue that knows only the date writes it (the demo's "2015-08-21T00:00:00Z"); no
+    satellite pass is stamped so."""
+    return (t.hour, t.minute, t.second, t.microsecond) != (0, 0, 0, 0)
+
+
+def when_text(t: datetime) -> str:
+    """An acquisition time as people read it: "2017-06-21 10:56 UTC", or the date alone when the
+    catalogue gave only a date (never a made-up "00:00 UTC")."""
+    return f"{t:%Y-%m-%d %H:%M} UTC" if time_known(t) else f"{t:%Y-%m-%d}"
+
+
+def scene_fields(window: str, scene: Scene) -> dict[str, str | None]:
+    """`<window>_date`, `<window>_time_utc` (None when the catalogue gave only a date) and
+    `<window>_scene`: what a region of regions.geojson says about one of the images compared."""
+    t = scene.datetime
+    return {
+        f"{window}_date": t.date().isoformat(),
+        f"{window}_time_utc": f"{t:%H:%M:%S}" if time_known(t) else None,
+        f"{window}_scene": scene.id,
+    }

@@ -27,16 +27,20 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.warp import transform_bounds
 
 from pipeline import __version__
 from pipeline.detect.core import OPTICAL_DETECTORS, Kind, detect_change
 from pipeline.errors import InputError, Problem
 from pipeline.judge.verdict import Image, identical
 from pipeline.model import image, radiometry
+from pipeline.model.browser import browser_url
 from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
 from pipeline.model.sensors import SENSORS
 from pipeline.read.gdal import warp_band, warp_bands
+from pipeline.workflows.compare_bundle import Shown, write_bundle
+from pipeline.workflows.compare_credit import Source, credit_line, identify
 from pipeline.workflows.compare_inputs import (
     check_compared,
     check_file,
@@ -44,15 +48,9 @@ from pipeline.workflows.compare_inputs import (
     check_order,
     check_usable,
     site_mask,
+    site_rings,
 )
-from pipeline.write.export import (
-    atomic_dir,
-    regions_geojson,
-    sha256_file,
-    write_change_tif,
-    write_json,
-)
-from pipeline.write.render import PanelText, panel, pixel_size
+from pipeline.write.export import atomic_dir, sha256_file
 from pipeline.write.report import (
     ChangeRecord,
     CompareReport,
@@ -82,6 +80,8 @@ class UserImage:
     date_from: str = "unknown"
     units: str | None = None
     """Radar: "dB" or "linear" (sigma0)."""
+    source: Source | None = None
+    """The mission the file says it holds (name, tags, band descriptions), if it says."""
 
 
 def _band_key(desc: str | None) -> str | None:
@@ -158,6 +158,7 @@ def inspect(path: Path, role: str) -> UserImage:
             when,
             origin,
             "dB" if db else None,
+            identify(path.name, tags, descs, list(bands)),
         )
     missing = [b for b in REQUIRED if b not in bands]
     if missing:
@@ -172,7 +173,12 @@ def inspect(path: Path, role: str) -> UserImage:
             )
         )
     return UserImage(
-        path, {k: v for k, v in bands.items() if k not in RADAR_BANDS}, "optical", when, origin
+        path,
+        {k: v for k, v in bands.items() if k not in RADAR_BANDS},
+        "optical",
+        when,
+        origin,
+        source=identify(path.name, tags, descs, list(bands)),
     )
 
 
@@ -235,7 +241,9 @@ def compare(
     site: Path | None = None,
 ) -> CompareReport:
     """Detect change from the BEFORE images to the AFTER images (and the build-up from BASELINE
-    to BEFORE) and write change.tif, regions.geojson, report.json and panel.png into `out`.
+    to BEFORE) and write into `out` the bundle `run` writes for a check (change.tif and its
+    .aux.xml, regions.geojson, panel.png, before.png, after.png, flicker.gif), a review page
+    (report.html) and report.json (`compare_bundle.write_bundle`).
 
     Each file is one acquisition. With several per window and `detection="auto"`, a window of at
     least 4 usable acquisitions is the reference period of the next (the core's stack branch);
@@ -303,6 +311,12 @@ def compare(
         w: sorted(range(len(users[w])), key=lambda i: users[w][i].date or dt.date.min)
         for w in users
     }
+    outline = site_rings(site)[0] if site is not None else []
+    lonlat = (  # where the Browser links open: the site, else the images
+        (*map(min, *outline), *map(max, *outline))
+        if outline
+        else transform_bounds(grid.crs, "EPSG:4326", *grid.bounds)
+    )
     records = {
         w: [
             InputImageRecord(
@@ -312,9 +326,14 @@ def compare(
                 date_from=users[w][i].date_from,
                 kind=users[w][i].kind,
                 bands=sorted(read[w][i][0].bands),
-                clear_fraction=round(read[w][i][0].clear_fraction, 4),
+                clear_fraction=round(read[w][i][0].clear_fraction, 4)
+                if read[w][i][0].has_cloud_mask
+                else None,
                 cloud_mask=read[w][i][0].has_cloud_mask,
                 units=read[w][i][1],
+                source=_said(users[w][i].source, "mission"),
+                source_from=_said(users[w][i].source, "said_by"),
+                browser_url=_link(users[w][i].source, users[w][i].date, lonlat),
             )
             for i in order[w]
         ]
@@ -359,6 +378,7 @@ def compare(
         ),
         notes=notes,
         software=f"pipeline {__version__}",
+        credit=credit_line([(u.path.name, u.source, u.date) for us in users.values() for u in us]),
     )
     c = report.change
     summary = (
@@ -366,36 +386,30 @@ def compare(
         f"{_ha(c.changed_m2)} changed (direction unclear) in {c.regions} region(s) "
         f"over {_ha(c.compared_m2)} compared",
     )
+    days = {w: users[w][shown[w]].date for w in ("before", "after")}
+    pair = Shown(
+        names["before"],
+        names["after"],
+        before_date=d.isoformat() if (d := days["before"]) else None,
+        after_date=d.isoformat() if (d := days["after"]) else None,
+        outline_lonlat=tuple(outline),
+    )
     with atomic_dir(out) as tmp:
-        write_change_tif(
-            tmp / "change.tif",
-            change,
-            grid,
-            {"before": names["before"], "after": names["after"], "software": report.software},
-        )
-        write_json(tmp / "regions.geojson", regions_geojson(change, grid, area))
-        panel(
-            tmp / "panel.png",
-            found.before,
-            found.after,
-            change,
-            PanelText(
-                title=f"{names['before']} → {names['after']}",
-                before_label=f"before: {names['before']}",
-                after_label=f"after: {names['after']}",
-                verdict="change",
-                reasons=summary + tuple(flags),
-                credit="made with pipeline compare; add the imagery's credit line when publishing",
-                scale_m=pixel_size(grid)[0],
-                pixel_aspect=pixel_size(grid)[1],
-                change_words=("appeared", "disappeared"),
-                flags=tuple(flags),
-            ),
-        )
-        outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
-        report = report.model_copy(update={"outputs": outputs})
-        write_json(tmp / "report.json", report.model_dump(mode="json"))
+        report = write_bundle(tmp, report, found, grid, area, pair, summary)
     return report
+
+
+def _said(src: Source | None, field: str) -> str | None:
+    return None if src is None else str(getattr(src, field))
+
+
+def _link(src: Source | None, day: dt.date | None, lonlat: tuple[float, ...]) -> str | None:
+    """The Copernicus Browser at the images' place on the file's day, when the file says it is
+    Sentinel imagery and has a date."""
+    if src is None or src.sensor is None or day is None:
+        return None
+    w, s, e, n = lonlat
+    return browser_url(src.sensor, (w, s, e, n), day)
 
 
 def _ha(m2: float) -> str:

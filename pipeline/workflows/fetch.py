@@ -78,6 +78,7 @@ class Pick:
         )
         if self.scene is not None and self.image is not None:
             pb = self.scene.properties.get("s2:processing_baseline")
+            masked = self.image.has_cloud_mask
             rec = rec.model_copy(
                 update={
                     "scene_id": self.scene.id,
@@ -86,8 +87,9 @@ class Pick:
                     "platform": self.scene.platform,
                     "datetime": self.scene.datetime,
                     "tile_cloud_cover": self.scene.cloud_cover,
-                    "clear_fraction": round(self.image.clear_fraction, 4),
-                    "snow_fraction": round(self.image.snow_fraction, 4),
+                    # without a cloud mask the clear share is unknown (null), not 1.0
+                    "clear_fraction": round(self.image.clear_fraction, 4) if masked else None,
+                    "snow_fraction": round(self.image.snow_fraction, 4) if masked else None,
                     "cloud_mask": self.image.has_cloud_mask,
                     "processing_baseline": None if pb is None else str(pb),
                     "shift_px": None

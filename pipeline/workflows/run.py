@@ -22,9 +22,10 @@ from pipeline.detect.timeline import FootprintTimeline
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.judge.occupancy import combine, judge_timeline
 from pipeline.judge.verdict import Judgement, Thresholds, Verdict, footprint, judge
+from pipeline.model.browser import browser_url
 from pipeline.model.change import Change
 from pipeline.model.grid import Grid, plan_grid
-from pipeline.model.scene import Scene, Source
+from pipeline.model.scene import Scene, Source, scene_fields
 from pipeline.model.sensors import SENSORS
 from pipeline.plan.scenes import common_orbit, relative_orbit
 from pipeline.plan.sites import site_masks
@@ -94,6 +95,24 @@ class Outcome:
             parts.append("Landsat imagery courtesy of the U.S. Geological Survey")
         return "; ".join(parts)
 
+    def _number(self, key: str, value: float) -> float | None:
+        """A number for report.json: null when unknown (NaN, or the clear share of an image
+        without a cloud mask, which is only the share with data)."""
+        p = self.picks.get(key.removeprefix("clear_fraction_"))
+        if key.startswith("clear_fraction_") and p and p.image and not p.image.has_cloud_mask:
+            return None
+        return _round(value)
+
+    def _record(self, p: Pick) -> rpt.ImageRecord:
+        """A window's image record, with a link to its scene in the Copernicus Browser."""
+        rec = p.record()
+        if rec.scene_id is None or p.scene is None:
+            return rec
+        t = p.scene.datetime
+        day = (t.astimezone(UTC) if t.tzinfo else t).date()
+        url = browser_url(p.sensor.name, self.site.bounds(), day)
+        return rec.model_copy(update={"browser_url": url})
+
     def report(self, outputs: dict[str, str] | None = None) -> rpt.CheckReport:
         j = self.judgement
         return rpt.CheckReport(
@@ -118,9 +137,9 @@ class Outcome:
             strength=j.strength or None,
             reasons=list(j.reasons),
             flags=list(j.flags),
-            numbers={k: _round(v) for k, v in j.numbers.items()},
+            numbers={k: self._number(k, v) for k, v in j.numbers.items()},
             rules={"min_clear": self.thresholds.min_clear, **self.thresholds.rules.model_dump()},
-            images={name: p.record() for name, p in self.picks.items()},
+            images={name: self._record(p) for name, p in self.picks.items()},
             grid=rpt.GridRecord(
                 crs=self.grid.crs.to_string(),
                 resolution_m=self.grid.resolution,
@@ -302,7 +321,8 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
             }
             write_change_tif(tmp / "change.tif", ch, outcome.grid, tags)
             write_json(
-                tmp / "regions.geojson", regions_geojson(ch, outcome.grid, outcome.pixel_area_m2)
+                tmp / "regions.geojson",
+                regions_geojson(ch, outcome.grid, outcome.pixel_area_m2, _about(outcome)),
             )
             panel(
                 tmp / "panel.png",
@@ -324,6 +344,20 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
         outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
         write_json(tmp / "report.json", outcome.report(outputs).model_dump(mode="json"))
     return out_dir
+
+
+def _about(outcome: Outcome) -> dict[str, str | None]:
+    """What each region of regions.geojson compares: site, claim, dates and scene ids."""
+    about: dict[str, str | None] = {
+        "site": outcome.site.id,
+        "claim": outcome.claim.id,
+        "claim_date": outcome.claim.date.isoformat(),
+        "claim_statement": outcome.claim.statement,
+    }
+    for n, p in outcome.picks.items():
+        if p.scene is not None:
+            about |= scene_fields(n, p.scene)
+    return about
 
 
 def run_aoi(

@@ -34,7 +34,7 @@ from pipeline.detect.timeline import FootprintTimeline, Row, assemble, chip, chi
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.model.grid import Grid, plan_grid, polygon_mask
 from pipeline.model.image import Prepared
-from pipeline.model.scene import Scene, Source
+from pipeline.model.scene import Scene, Source, time_known
 from pipeline.model.sensors import SENSORS, Sensor
 from pipeline.plan.scenes import dedupe, relative_orbit
 from pipeline.read.scenes import read_mask, read_scene
@@ -186,6 +186,7 @@ def measure_group(
 
     def one(scene: Scene) -> dict[str, Row]:
         when = naive_utc(scene.datetime)
+        known = time_known(scene.datetime)  # a catalogue giving dates only: no time shown
         orbit = ""
         if sensor.kind == "radar":
             o = relative_orbit(scene)
@@ -193,7 +194,7 @@ def measure_group(
         mine = [p for p in placed if covers(scene, p[0])]
 
         def bare(m: Measure, note: str = "") -> Row:
-            return Row(when, True, sensor.name, sensor.kind, orbit, scene.id, m, note)
+            return Row(when, known, sensor.name, sensor.kind, orbit, scene.id, m, note)
 
         out: dict[str, Row] = {}
         try:
@@ -220,7 +221,7 @@ def measure_group(
             m = measure(img.bands, valid, inside, ring, sensor.kind, rule.min_usable)
             picture = chip(img.bands, valid, sensor.kind, window)
             out[fp.name] = Row(
-                when, True, sensor.name, sensor.kind, orbit, scene.id, m, "", picture, outline
+                when, known, sensor.name, sensor.kind, orbit, scene.id, m, "", picture, outline
             )
         return out
 

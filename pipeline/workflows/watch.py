@@ -34,7 +34,7 @@ from pipeline.errors import DataUnavailable
 from pipeline.model.change import ARRIVAL, DEPARTURE
 from pipeline.model.grid import Grid, plan_grid
 from pipeline.model.image import Prepared
-from pipeline.model.scene import Scene, Source
+from pipeline.model.scene import Scene, Source, scene_fields, when_text
 from pipeline.model.sensors import SENSORS, Sensor
 from pipeline.plan.sites import site_masks
 from pipeline.read.scenes import read_mask, read_scene
@@ -429,7 +429,9 @@ def _compare(
         if shown is not None and ref_scene is not None and ref_img is not None:
             tags = {"site": site.id, "before": ref_scene.id, "after": chosen.id}
             write_change_tif(tmp / "change.tif", shown, grid, tags)
-            write_json(tmp / "regions.geojson", regions_geojson(shown, grid, px))
+            about = {"site": site.id} | scene_fields("before", ref_scene)
+            about |= scene_fields("after", chosen)
+            write_json(tmp / "regions.geojson", regions_geojson(shown, grid, px, about))
             what = "previous image" if change is not None else "baseline"
             panel(
                 tmp / "panel.png",
@@ -665,7 +667,7 @@ def dry_run(
                 hrefs = [mask[1].href] if mask else []
                 if i == 0:
                     hrefs += [f[1].href for b in s.sensor.bands if (f := x.asset(b.keys))]
-                lines.append(f"  {x.datetime:%Y-%m-%d %H:%M} {x.id}: would read")
+                lines.append(f"  {when_text(x.datetime)} {x.id}: would read")
                 lines += [f"    {h}" for h in hrefs]
             if fresh and len(fresh) > 1:
                 lines.append(

@@ -54,6 +54,7 @@ CLAIM_FILES = (
     "after.png",
     "flicker.gif",
     "change.tif",
+    "change.tif.aux.xml",
     "regions.geojson",
     "report.json",
     "timeline.csv",
@@ -62,12 +63,24 @@ CLAIM_FILES = (
     "timeline_chips.png",
 )
 """What `run` writes in outputs/<aoi>/<site>/<claim>/ (the timeline with a site footprint)."""
-COMPARE_FILES = ("change.tif", "regions.geojson", "report.json", "panel.png")
+COMPARE_FILES = (
+    "change.tif",
+    "change.tif.aux.xml",
+    "regions.geojson",
+    "report.json",
+    "panel.png",
+    "before.png",
+    "after.png",
+    "flicker.gif",
+    "report.html",
+)
 WATCH_DATE_FILES = (
     "change.tif",
+    "change.tif.aux.xml",
     "regions.geojson",
     "panel.png",
     "baseline_change.tif",
+    "baseline_change.tif.aux.xml",
     "report.json",
 )
 AOI_FILES = ("summary.json", "overview.png", "report.md", "report.html", "report.json")

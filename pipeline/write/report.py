@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from pipeline.detect.core import Detection
 from pipeline.judge.verdict import Verdict
 from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
+from pipeline.model.scene import when_text
 from pipeline.write import review, timeline_assets, timeline_html
 from pipeline.write.marks import lat_lon
 from pipeline.write.review import area, public
@@ -60,6 +61,9 @@ class ImageRecord(_Model):
     problem: str | None = None
     stack: list[dict[str, Any]] = []
     """Every acquisition of the window the reference-period detector used (time order)."""
+    browser_url: str | None = None
+    """The Copernicus Browser at the site on this image's day, showing its collection (None for
+    imagery the Browser does not serve)."""
 
 
 class SiteRecord(_Model):
@@ -161,10 +165,17 @@ class InputImageRecord(_Model):
     """Where the date came from: TIFFTAG_DATETIME, the file name, or unknown."""
     kind: str
     bands: list[str]
-    clear_fraction: float
+    clear_fraction: float | None
+    """Share of the image clear of cloud; null without a cloud mask (unknown)."""
     cloud_mask: bool
     units: str | None = None
     """Radar: what the values were (sigma0 linear or dB)."""
+    source: str | None = None
+    """The mission the file says it holds ("Sentinel-2A"); null when it does not say."""
+    source_from: str | None = None
+    """Where the file says so: its name, a tag, its band descriptions."""
+    browser_url: str | None = None
+    """The Copernicus Browser at the image's place and day (Sentinel imagery of a known date)."""
 
 
 class CompareReport(_Model):
@@ -183,6 +194,8 @@ class CompareReport(_Model):
     grid: GridRecord
     notes: list[str]
     software: str
+    credit: str = ""
+    """The credit line, from what the files say they are (or which ones do not say)."""
     outputs: dict[str, str] = {}
 
 
@@ -281,7 +294,7 @@ def _image_line(name: str, im: ImageRecord) -> str:
         return f"- **{name}** ({w.start}..{w.end}, {w.sensor}): none — {im.problem}"
     shift = f", shift {im.shift_px[0]:+.2f}/{im.shift_px[1]:+.2f} px" if im.shift_px else ""
     pb = f", processing baseline {im.processing_baseline}" if im.processing_baseline else ""
-    when = im.datetime.strftime("%Y-%m-%d %H:%M UTC") if im.datetime else "?"
+    when = when_text(im.datetime) if im.datetime else "?"
     tile = "n/a" if im.tile_cloud_cover is None else f"{im.tile_cloud_cover:.0f} %"
     where = f", from {public(im.catalog)}" if im.catalog else ""
     return (
@@ -467,7 +480,7 @@ def _images_rows(r: CheckReport) -> str:
                 f"<td colspan=3>none: {e(public(im.problem or ''))}</td></tr>"
             )
             continue
-        when = im.datetime.strftime("%Y-%m-%d %H:%M UTC") if im.datetime else "?"
+        when = when_text(im.datetime) if im.datetime else "?"
         extra = []
         if im.tile_cloud_cover is not None:
             extra.append(f"tile cloud {im.tile_cloud_cover:.0f} %")
@@ -487,7 +500,7 @@ def _images_rows(r: CheckReport) -> str:
         rows.append(
             f"<tr><td>{e(name)}</td><td>{e(window)}<br>{e(w.sensor)}</td>"
             f"<td><b>{e(when)}</b><br>{e(im.platform or '')}</td>"
-            f"<td class=mono>{e(im.scene_id)}</td>"
+            f"<td class=mono>{e(im.scene_id)}{_browser_link(im.browser_url)}</td>"
             f"<td>{e(clear_text(im))}<br><span class=small>{e('; '.join(extra))}</span>"
             f"{notes}</td></tr>"
         )
@@ -499,7 +512,26 @@ def _where(lonlat: tuple[float, float] | None) -> str:
     return f"<br><span class=small>{lat_lon(lonlat[1], lonlat[0])}</span>" if lonlat else ""
 
 
+def _browser_link(url: str | None) -> str:
+    """A link to the scene in the Copernicus Browser (a link only: nothing on the page loads)."""
+    if not url:
+        return ""
+    return (
+        f'<br><a class=src href="{html.escape(url)}" target=_blank rel="noopener noreferrer">'
+        "open in Copernicus Browser</a>"
+    )
+
+
 def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
+    b, a = r.images.get("before"), r.images.get("after")
+    b_date = b.datetime.strftime("%Y-%m-%d") if b and b.datetime else "before"
+    a_date = a.datetime.strftime("%Y-%m-%d") if a and a.datetime else "after"
+    return swipe(pics, uid, (b_date, a_date), int(r.numbers.get("regions") or 0))
+
+
+def swipe(pics: review.CheckPictures, uid: str, dates: tuple[str, str], regions_total: int) -> str:
+    """The before/after viewer of one check (run's review page, compare's): swipe, change
+    overlay, outline and the largest regions to zoom to; `dates` label the two pictures."""
     e = html.escape
     w, h = pics.width, pics.height
 
@@ -523,9 +555,7 @@ def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
         '<rect class="hl" fill="none" stroke="#ffea00" stroke-width="3" '
         'vector-effect="non-scaling-stroke" style="display:none"/></svg>'
     )
-    b, a = r.images.get("before"), r.images.get("after")
-    b_date = b.datetime.strftime("%Y-%m-%d") if b and b.datetime else "before"
-    a_date = a.datetime.strftime("%Y-%m-%d") if a and a.datetime else "after"
+    b_date, a_date = dates
     region_rows = "".join(
         f"<tr><td><button type=button data-box='{json.dumps(list(g.box))}' "
         f'aria-label="zoom to region {g.label}: {g.direction}, {area(g.area_m2)}">'
@@ -535,7 +565,7 @@ def _swipe(pics: review.CheckPictures, r: CheckReport, uid: str) -> str:
         f"<td class=small>score {g.mean_score:.1f}</td></tr>"
         for g in pics.regions
     )
-    more = r.numbers.get("regions") or 0
+    more = regions_total
     listed = (
         f"<p class=small>The {len(pics.regions)} largest of {int(more)} regions; all are in "
         "regions.geojson.</p>"

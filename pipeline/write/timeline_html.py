@@ -384,7 +384,7 @@ def _filmstrip(doc: dict[str, Any], points: list[Point]) -> tuple[str, int]:
             items.append(f'<li class="claimmark"><span>claim<br>{e(c["date"])}</span></li>')
         event = events.get((p.series, p.when.date().isoformat()))
         tags = [event] if event else []
-        if p.time_known and p.when.isoformat()[:19] in shown:
+        if p.when.isoformat()[:19] in shown:  # marks are catalogue times, matched exactly
             tags.append(shown[p.when.isoformat()[:19]])
         tag = f'<span class="ftag">{e(", ".join(tags))}</span>' if tags else ""
         series = f'<span class="fseries">{e(_short(p.series))}</span>' if many else ""
