@@ -584,8 +584,19 @@ def swipe(pics: review.CheckPictures, uid: str, dates: tuple[str, str], regions_
         )
         + "</p>"
     )
+    ground = f' data-ground-width-m="{pics.ground_width_m:.3f}"' if pics.ground_width_m else ""
+    scale_north = (
+        '<div class="scalebar" aria-hidden="true"><i></i><span></span></div>'
+        if pics.ground_width_m
+        else ""
+    ) + (
+        f'<div class="north" style="transform:rotate({pics.north_deg:.1f}deg)" '
+        f'data-deg="{pics.north_deg:.1f}" title="north">'
+        '<svg viewBox="0 0 20 30" aria-hidden="true"><path d="M10 1 L18 27 L10 21 L2 27 Z" '
+        'fill="#fff" stroke="#000" stroke-width="1.5"/></svg><b>N</b></div>'
+    )
     return (
-        f'<figure class="swipe viewer" id="v-{uid}"><div>'
+        f'<figure class="swipe viewer" id="v-{uid}"{ground}><div>'
         f'<div class="stage" style="aspect-ratio:{w}/{h}">'
         f'<div class="z"><img class="before-img" alt="before, {e(b_date)}" src="{pics.before}">'
         "</div>"
@@ -599,7 +610,7 @@ def swipe(pics: review.CheckPictures, uid: str, dates: tuple[str, str], regions_
         + f'<div class="z">{svg}</div>'
         f'<div class="handle"><span aria-hidden="true">⇔</span></div>'
         f'<span class="tag l">before {e(b_date)}</span>'
-        f'<span class="tag r">after {e(a_date)}</span></div>'
+        f'<span class="tag r">after {e(a_date)}</span>{scale_north}</div>'
         '<div class="controls">'
         f'<label for="s-{uid}">Swipe</label>'
         f'<input class="swipe" id="s-{uid}" type="range" min="0" max="100" step="0.5" '
@@ -607,7 +618,7 @@ def swipe(pics: review.CheckPictures, uid: str, dates: tuple[str, str], regions_
         f'<label><input type="checkbox" class="overlay-toggle" checked> change overlay</label>'
         '<button type="button" class="reset">whole site</button></div>'
         f"{legend}</div>"
-        f'<figcaption><b>Regions</b> (click to zoom)<table class="regions">{region_rows}</table>'
+        f'<figcaption><b>Regions</b> (tap to zoom)<table class="regions">{region_rows}</table>'
         f"{listed}</figcaption></figure>"
     )
 
@@ -703,7 +714,9 @@ def run_html(run: RunReport, aoi_dir: Path, overview_png: Path | None = None) ->
         "<table class=wide><tr><th>site</th><th>claim</th><th>verdict</th>"
         "<th>why (first reason)</th></tr>"
         f"{rows}</table>"
+        + '<div class="ov">'
         + _file_img(overview_png or aoi_dir / "overview.png", "overview map of sites and verdicts")
+        + "</div>"
         + "<h2>Checks</h2>"
         + sections
         + f"<h2>Reproduce</h2><p class=small>Software: {e(versions)}. Every scene id, "

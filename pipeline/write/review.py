@@ -20,17 +20,20 @@ import numpy as np
 import rasterio
 from PIL import Image
 from rasterio.warp import transform, transform_geom
+from scipy import ndimage
 
 MAX_SIDE_PX = 1600
 """Longest side of the pictures embedded for the swipe; larger grids are shown downsampled (the
 full-resolution before.png / after.png stay in the check's folder)."""
 
 OVERLAY_RGBA = {
-    1: (255, 38, 26, 230),  # appeared
-    2: (0, 217, 255, 230),  # disappeared
-    3: (255, 217, 0, 230),  # changed, direction unclear
-    255: (40, 40, 40, 150),  # not usable, or outside the site as drawn
+    1: (255, 38, 26, 255),  # appeared
+    2: (0, 217, 255, 255),  # disappeared
+    3: (255, 217, 0, 255),  # changed, direction unclear
+    255: (40, 40, 40, 110),  # not usable, or outside the site as drawn
 }
+"""Colours of the change overlay: the change classes (1-3) are drawn as outlines with a clear
+interior so the ground shows through, as on the panel's insets; 255 as a light veil."""
 
 _PATH = re.compile(r"file://[^\s\"'<>)]+|(?<![\w.:/~])(?:~|/)(?:[\w.@+-]+/)+[\w.@+-]*")
 
@@ -80,6 +83,48 @@ class CheckPictures:
     outline: tuple[tuple[float, float], ...] = ()
     footprint: tuple[tuple[tuple[float, float], ...], ...] = ()
     regions: tuple[RegionBox, ...] = field(default_factory=tuple)
+    ground_width_m: float | None = None
+    """The ground distance across the picture's width (for the viewer's scale bar)."""
+    north_deg: float = 0.0
+    """Clockwise angle from the picture's up to north at its centre (the north arrow's turn)."""
+
+
+def overlay_rgba(klass: np.ndarray) -> np.ndarray:
+    """The change overlay of a class grid (change.tif's codes): each change class as the outline
+    of its regions (about 1/400 of the width thick, at least a pixel), transparent inside;
+    "not usable / outside" as a light veil."""
+    rgba = np.zeros((*klass.shape, 4), np.uint8)
+    rgba[klass == 255] = OVERLAY_RGBA[255]
+    thick = max(1, round(max(klass.shape) / 400))
+    for code in (1, 2, 3):
+        mask = klass == code
+        if mask.any():
+            inner = ndimage.binary_erosion(mask, iterations=thick, border_value=1)
+            rgba[mask & ~inner] = OVERLAY_RGBA[code]
+    return rgba
+
+
+def _ground_width_m(crs: Any, tf: Any, w: int, h: int) -> float | None:
+    """Metres across the middle row of a grid of `w` columns (geodesic for geographic grids)."""
+    if crs is None:
+        return None
+    if crs.is_projected:
+        return float(abs(tf.a) * w * crs.linear_units_factor[1])
+    (lon0, lat0), (lon1, _) = tf * (0, h / 2), tf * (w, h / 2)
+    return float(abs(lon1 - lon0) * 111_320.0 * np.cos(np.radians(lat0)))
+
+
+def _north_deg(crs: Any, tf: Any, w: int, h: int) -> float:
+    """Clockwise turn from the picture's up to true north at its centre."""
+    if crs is None:
+        return 0.0
+    x, y = tf * (w / 2, h / 2)
+    lon, lat = transform(crs, "EPSG:4326", [x], [y])
+    xs, ys = transform("EPSG:4326", crs, [lon[0], lon[0]], [lat[0], lat[0] + 0.01])
+    inv = ~tf
+    c0, r0 = inv * (xs[0], ys[0])
+    c1, r1 = inv * (xs[1], ys[1])
+    return float(np.degrees(np.arctan2(c1 - c0, r0 - r1)))
 
 
 def _encode(img: Any, fmt: str) -> bytes:
@@ -111,12 +156,9 @@ def check_pictures(
     with rasterio.open(paths[2]) as src:
         klass = src.read(1)
         crs, tf = src.crs, src.transform
-    rgba = np.zeros((*klass.shape, 4), np.uint8)
-    for code, colour in OVERLAY_RGBA.items():
-        rgba[klass == code] = colour
-    over = Image.fromarray(rgba, "RGBA")
     if scale < 1:
-        over = over.resize(size, Image.Resampling.NEAREST)
+        klass = np.asarray(Image.fromarray(klass).resize(size, Image.Resampling.NEAREST))
+    over = Image.fromarray(overlay_rgba(klass), "RGBA")
     inv = ~tf
 
     def to_fraction(lonlat: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
@@ -165,6 +207,8 @@ def check_pictures(
     return CheckPictures(
         width=w,
         height=h,
+        ground_width_m=_ground_width_m(crs, tf, w, h),
+        north_deg=_north_deg(crs, tf, w, h),
         before=data_uri(_encode(before, "JPEG"), "image/jpeg"),
         after=data_uri(_encode(after, "JPEG"), "image/jpeg"),
         overlay=data_uri(_encode(over, "PNG"), "image/png"),
@@ -212,7 +256,15 @@ border-radius:50%;background:#fff;border:1px solid #333;display:flex;align-items
 justify-content:center;font-size:.8em;color:#222}
 .tag{position:absolute;top:.4em;padding:.1em .4em;background:rgba(0,0,0,.65);color:#fff;
 font-size:.8em;border-radius:.2em;pointer-events:none}
-.tag.l{left:.4em}.tag.r{right:.4em}
+.tag.l{left:.4em}.tag.r{right:.4em}.tag.off{visibility:hidden}
+.scalebar{position:absolute;left:.5em;bottom:.5em;pointer-events:none;color:#fff;font-size:.8em;
+text-shadow:0 0 2px #000,0 0 2px #000}
+.scalebar i{display:block;height:.45em;border:2px solid #fff;border-top:0;
+box-shadow:0 1px 0 #000,0 0 0 1px rgba(0,0,0,.5)}
+.north{position:absolute;right:.5em;bottom:.5em;width:1.6em;pointer-events:none;text-align:center;
+color:#fff;text-shadow:0 0 2px #000,0 0 2px #000;font-size:.85em;line-height:1}
+.north svg{position:static;width:1.1em;height:1.6em;display:block;margin:0 auto}
+.ov{overflow-x:auto;max-width:100%}
 .controls{display:flex;flex-wrap:wrap;gap:.6em 1.2em;align-items:center;margin:.5em 0}
 .controls input[type=range]{flex:1 1 16em;min-width:12em}
 button{font:inherit;padding:.15em .6em;border:1px solid #888;border-radius:.3em;background:#f3f3f3;
@@ -221,6 +273,8 @@ cursor:pointer}button:hover,button:focus-visible{background:#e3eefc;outline:2px 
 .sw{display:inline-block;width:.9em;height:.9em;border:1px solid #333;vertical-align:-.1em}
 details{margin:.4em 0}summary{cursor:pointer;color:#2a4d8f}
 @media (max-width:600px){body{padding:0 .5em}.check{padding:.8em .6em}td{overflow-wrap:anywhere}
+figure.viewer{margin:.5em 0}.regions button{white-space:normal}.regions td.small{white-space:nowrap}
+.ov img{max-width:none;width:760px}
 .wide,.wide tbody,.wide tr,.wide td{display:block}.wide tr:has(th){display:none}
 .wide tr{border:1px solid #ccc;margin-bottom:.5em}.wide td{border:0;border-top:1px dotted #ddd}
 .wide td:first-child{border-top:0}}
@@ -234,6 +288,11 @@ JS = r"""
     pct = Math.round(clamp(pct, 0, 100) * 2) / 2;  // the slider's step: 0.5 %
     fig.querySelector(".after").style.clipPath = "inset(0 0 0 " + pct + "%)";
     fig.querySelector(".handle").style.left = pct + "%";
+    // a date label shows only while its picture has room for it beside the divider
+    var stageW = fig.querySelector(".stage").clientWidth;
+    var tl = fig.querySelector(".tag.l"), tr = fig.querySelector(".tag.r");
+    tl.classList.toggle("off", stageW * pct / 100 < tl.offsetWidth + 8);
+    tr.classList.toggle("off", stageW * (100 - pct) / 100 < tr.offsetWidth + 8);
     var range = fig.querySelector("input.swipe");
     if (Number(range.value) !== pct) { range.value = String(pct); }
     range.setAttribute("aria-valuetext",
@@ -257,6 +316,22 @@ JS = r"""
     var t = "translate(" + (tx * 100) + "%," + (ty * 100) + "%) scale(" + s + ")";
     fig.querySelectorAll(".z").forEach(function (z) { z.style.transform = t; });
     fig.setAttribute("data-zoom", String(s));
+    scaleBar(fig);
+  }
+  function scaleBar(fig) {
+    // a bar of a round ground distance, about 90 px long at the current zoom
+    var bar = fig.querySelector(".scalebar");
+    var ground = Number(fig.getAttribute("data-ground-width-m"));
+    var stage = fig.querySelector(".stage");
+    if (!bar || !ground || !stage.clientWidth) { return; }
+    var s = Number(fig.getAttribute("data-zoom") || "1");
+    var mPerPx = ground / (stage.clientWidth * s);
+    var want = mPerPx * Math.min(90, stage.clientWidth / 3);
+    var p = Math.pow(10, Math.floor(Math.log10(want))), m = p;
+    [1, 2, 5, 10].forEach(function (k) { if (k * p <= want) { m = k * p; } });
+    bar.querySelector("i").style.width = (m / mPerPx) + "px";
+    bar.querySelector("span").textContent = m >= 1000 ? (m / 1000) + " km" : m + " m";
+    bar.setAttribute("data-m", String(m));
   }
   document.querySelectorAll("figure.swipe").forEach(function (fig) {
     var stage = fig.querySelector(".stage");
@@ -278,6 +353,19 @@ JS = r"""
       stage.addEventListener(n, function () { dragging = false; });
     });
     range.addEventListener("input", function () { setSwipe(fig, Number(range.value)); });
+    range.addEventListener("keydown", function (ev) {
+      // arrows move the divider 5 % (Shift: 20 %), Page Up/Down 20 %, Home/End to the edges
+      var big = ev.shiftKey ? 20 : 5, step = {
+        ArrowRight: big, ArrowUp: big, ArrowLeft: -big, ArrowDown: -big,
+        PageUp: 20, PageDown: -20, Home: -100, End: 100
+      }[ev.key];
+      if (step === undefined) { return; }
+      ev.preventDefault();
+      setSwipe(fig, Number(range.value) + step);
+    });
+    window.addEventListener("resize", function () {
+      setSwipe(fig, Number(range.value)); scaleBar(fig);
+    });
     var toggle = fig.querySelector("input.overlay-toggle");
     if (toggle) {
       var layer = fig.querySelector(".z.overlay");
@@ -287,6 +375,11 @@ JS = r"""
     fig.querySelectorAll("button[data-box]").forEach(function (b) {
       b.addEventListener("click", function () {
         zoomTo(fig, JSON.parse(b.getAttribute("data-box")));
+        // on a phone the list is below the picture: bring the picture into view
+        var r = stage.getBoundingClientRect();
+        if (r.top < 0 || r.bottom > window.innerHeight) {
+          stage.scrollIntoView({block: r.height > window.innerHeight ? "start" : "center"});
+        }
       });
     });
     fig.querySelectorAll("button.reset").forEach(function (b) {
