@@ -160,7 +160,7 @@ def test_review_page_fits_and_viewer_measures_at(page: Path, tmp_path: Path, wid
             "return [document.documentElement.scrollWidth, window.innerWidth, window.innerHeight]"
         )
         assert doc_w <= view_w, f"the page is {doc_w} px wide in a {view_w} px window"
-        overview = d.find_element(By.CSS_SELECTOR, ".ov img")
+        overview = d.find_element(By.CSS_SELECTOR, "img[alt^=overview]")
         natural = d.execute_script("return arguments[0].naturalWidth", overview)
         assert overview.size["width"] >= min(natural, 700), "the overview is shrunk unreadable"
         # the regions list: each score on one line (not one letter a line in a squeezed cell)
