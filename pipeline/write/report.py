@@ -573,9 +573,9 @@ def swipe(pics: review.CheckPictures, uid: str, dates: tuple[str, str], regions_
         else ""
     )
     legend = (
-        '<p class=small><span class=sw style="background:#ff261a"></span> appeared '
-        '<span class=sw style="background:#00d9ff"></span> disappeared '
-        '<span class=sw style="background:#ffd900"></span> direction unclear '
+        '<p class=small><span class=sw style="border:2px solid #ff261a"></span> appeared '
+        '<span class=sw style="border:2px solid #00d9ff"></span> disappeared '
+        '<span class=sw style="border:2px solid #ffd900"></span> direction unclear '
         '<span class=sw style="background:#282828"></span> not usable or outside the site'
         + (
             ' <span class=sw style="border-color:#ff9900;border-width:2px"></span> located park'
