@@ -1,5 +1,5 @@
 """The review page of a `pipeline compare` (report.html in its output folder): the same viewer as
-`run`'s page (`report.swipe`, `review.CSS` / `review.JS`) on the comparison's before.png,
+`run`'s page (`viewer.swipe`, `review.CSS` / `review.JS`) on the comparison's before.png,
 after.png, change.tif and regions.geojson, with what changed, the files compared, what each says
 it is and a link to it in the Copernicus Browser. One self-contained file: nothing loads from
 anywhere, no local path appears in it."""
@@ -10,8 +10,9 @@ import html
 from pathlib import Path
 
 from pipeline.write import review
-from pipeline.write.report import CompareReport, InputImageRecord, swipe
+from pipeline.write.report import CompareReport, InputImageRecord
 from pipeline.write.review import area, public
+from pipeline.write.viewer import swipe
 
 
 def _row(window: str, r: InputImageRecord, shown: bool) -> str:
