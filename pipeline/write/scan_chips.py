@@ -4,6 +4,8 @@ drawn in the panels' colour of its direction, and a small true-colour quicklook 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pipeline.lazy import LazyModule
@@ -35,11 +37,23 @@ def _png(rgb_u8: np.ndarray) -> bytes:
     return bytes(png.tobytes())
 
 
-def _crop(img: Prepared, rs: slice, cs: slice) -> Prepared:
+def _window(a: np.ndarray, r0: int, c0: int, side: int, fill: Any) -> np.ndarray:
+    """a[r0 : r0 + side, c0 : c0 + side], `fill` where that window leaves the array (so that a
+    thumbnail near a tile's edge keeps its scale and its region in the middle)."""
+    out = np.full((side, side), fill, a.dtype if fill is not np.nan else np.float32)
+    h, w = a.shape
+    rs, re_ = max(r0, 0), min(r0 + side, h)
+    cs, ce = max(c0, 0), min(c0 + side, w)
+    if rs < re_ and cs < ce:
+        out[rs - r0 : re_ - r0, cs - c0 : ce - c0] = a[rs:re_, cs:ce]
+    return out
+
+
+def _crop(img: Prepared, r0: int, c0: int, side: int) -> Prepared:
     return Prepared(
-        {k: v[rs, cs] for k, v in img.bands.items()},
-        img.clear[rs, cs],
-        img.snow[rs, cs],
+        {k: _window(v, r0, c0, side, np.nan) for k, v in img.bands.items()},
+        _window(img.clear, r0, c0, side, False),
+        _window(img.snow, r0, c0, side, False),
         img.has_cloud_mask,
     )
 
@@ -55,14 +69,11 @@ def chips(
     """Before/after true-colour thumbnails around region `label` (one stretch for both), each
     with the region's outline (the pixels of `labels == label`) in its direction's colour."""
     r0, c0, r1, c1 = bbox
-    h, w = before.clear.shape
     side = max(r1 - r0, c1 - c0, 24) * 2
-    cr, cc = (r0 + r1) // 2, (c0 + c1) // 2
-    rs = slice(max(0, cr - side // 2), min(h, cr + side // 2))
-    cs = slice(max(0, cc - side // 2), min(w, cc + side // 2))
-    a, lo_hi = rgb(_crop(before, rs, cs))
-    b, _ = rgb(_crop(after, rs, cs), lo_hi)
-    mask = (labels[rs, cs] == label).astype(np.uint8)
+    top, left = (r0 + r1) // 2 - side // 2, (c0 + c1) // 2 - side // 2
+    a, lo_hi = rgb(_crop(before, top, left, side))
+    b, _ = rgb(_crop(after, top, left, side), lo_hi)
+    mask = (_window(labels, top, left, side, 0) == label).astype(np.uint8)
     big = cv2.resize(mask, (CHIP_PX, CHIP_PX), interpolation=cv2.INTER_NEAREST)
     contours, _h = cv2.findContours(big, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     r, g, bl = (round(v * 255) for v in COLOURS[_CODES[direction]])
@@ -78,7 +89,14 @@ def chips(
 def quicklook(after: Prepared, rows: slice, cols: slice) -> bytes:
     """The after image's true colour over rows/cols (the tile's core), at most QUICKLOOK_PX a
     side (area-averaged)."""
-    pic, _ = rgb(_crop(after, rows, cols))
+    pic, _ = rgb(
+        Prepared(
+            {k: v[rows, cols] for k, v in after.bands.items()},
+            after.clear[rows, cols],
+            after.snow[rows, cols],
+            after.has_cloud_mask,
+        )
+    )
     u8 = np.ascontiguousarray((np.clip(pic, 0, 1) * 255).astype(np.uint8))
     h, w = u8.shape[:2]
     k = QUICKLOOK_PX / max(h, w, 1)
