@@ -88,20 +88,25 @@ def chips(
 
 def quicklook(after: Prepared, rows: slice, cols: slice) -> bytes:
     """The after image's true colour over rows/cols (the tile's core), at most QUICKLOOK_PX a
-    side (area-averaged)."""
-    pic, _ = rgb(
-        Prepared(
-            {k: v[rows, cols] for k, v in after.bands.items()},
-            after.clear[rows, cols],
-            after.snow[rows, cols],
-            after.has_cloud_mask,
-        )
+    side (area-averaged); pixels without data are transparent (the map shows through)."""
+    img = Prepared(
+        {k: v[rows, cols] for k, v in after.bands.items()},
+        after.clear[rows, cols],
+        after.snow[rows, cols],
+        after.has_cloud_mask,
     )
-    u8 = np.ascontiguousarray((np.clip(pic, 0, 1) * 255).astype(np.uint8))
+    pic, _ = rgb(img)
+    valid = np.logical_and.reduce([np.isfinite(np.asarray(v)) for v in img.bands.values()])
+    u8 = np.empty((*pic.shape[:2], 4), np.uint8)
+    u8[..., :3] = (np.clip(pic, 0, 1) * 255).astype(np.uint8)
+    u8[..., 3] = np.where(valid, 255, 0)
     h, w = u8.shape[:2]
     k = QUICKLOOK_PX / max(h, w, 1)
     if k < 1:
         u8 = cv2.resize(
             u8, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA
         )
-    return _png(u8)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(u8, cv2.COLOR_RGBA2BGRA))
+    if not ok:
+        raise OSError("PNG encoding failed")
+    return bytes(png.tobytes())

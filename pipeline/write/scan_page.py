@@ -37,7 +37,7 @@ def banner(tiles: Sequence[Mapping[str, Any]]) -> str:
         all_ = " Nothing was compared: this is not an all clear." if len(none) == total else ""
         lines.append(
             f"<strong>{len(none)} of {total} tiles had no imagery: not scanned.</strong>"
-            + (f" ({escape(why)})" if why else "")
+            + (f" ({escape(why)})." if why else "")
             + all_
             + " Widen the windows, raise <code>--max-cloud</code>, give <code>--sensor</code>"
             " or check that the catalogue covers the region."
