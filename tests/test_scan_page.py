@@ -19,6 +19,7 @@ import pytest
 
 from pipeline.model.change import DIRECTION_NAMES
 from pipeline.write.render import COLOURS
+from pipeline.write.scan_map import DOT_R, label_box, place_labels
 from tests.support.browser import chromium, load
 from tests.test_scan import PIPELINE, SMALL, args, one_worker
 
@@ -222,3 +223,19 @@ def test_thumbnails_carry_the_outline_in_the_panels_colour(one_worker: Path, ran
     # ... and its inside is the imagery, not a fill
     inside = pics["after"][ys.min() + 3 : ys.max() - 2, xs.min() + 3 : xs.max() - 2]
     assert (inside == colour).all(axis=2).mean() < 0.5
+
+
+def test_labels_of_a_tight_cluster_never_overlap() -> None:
+    """40 dots within 30 units (a cluster of candidates): every label placed has a box that
+    overlaps no other label and no dot, on the map; one left off is reported, never drawn over."""
+    rng = np.random.default_rng(0)
+    pts = [(float(x), float(y)) for x, y in rng.uniform(280, 310, (40, 2))]
+    texts = [str(i) for i in range(1, 41)]
+    spots = place_labels(pts, texts, 580, 580)
+    boxes = [label_box(*s, t) for s, t in zip(spots, texts, strict=True) if s is not None]
+    assert len(boxes) >= 30
+    for i, a in enumerate(boxes):
+        assert a[0] >= 0 and a[1] >= 0 and a[2] <= 580 and a[3] <= 580
+        assert not any(_overlap(list(a), list(b)) for b in boxes[i + 1 :])
+        for x, y in pts:
+            assert not _overlap(list(a), [x - DOT_R, y - DOT_R, x + DOT_R, y + DOT_R])
