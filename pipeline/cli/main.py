@@ -498,11 +498,19 @@ def cmd_scan(args: argparse.Namespace) -> int:
             fix="wait for it to finish (run the same command then: it resumes), or give this "
             f"scan another --out than {out}",
         ) from None
+    no_imagery = r.done + r.skipped - r.imagery
     print(
         f"{r.tiles} tiles: {r.done} done now, {r.skipped} already written (skipped), "
-        f"{len(r.failed)} failed; {r.candidates} candidates; {r.km2:,.1f} km² in "
+        f"{len(r.failed)} failed, {no_imagery} without imagery (not scanned); "
+        f"{r.candidates} candidates in {r.imagery} tiles scanned; {r.km2:,.1f} km² in "
         f"{r.seconds:,.1f} s"
     )
+    if no_imagery:
+        print(
+            f"{no_imagery} of {r.tiles} tiles had no imagery: not scanned "
+            f"({r.why_not or 'no scene found'}); their candidates are unknown, not zero",
+            file=sys.stderr,
+        )
     for tile, reason in r.failed.items():
         print(f"failed: tile {tile}: {reason}", file=sys.stderr)
     print(f"outputs: {out}/ (change.tif, candidates.geojson, index.html, scan.json, tiles/)")

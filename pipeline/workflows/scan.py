@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
@@ -57,8 +56,9 @@ from pipeline.workflows.scan_progress import Progress
 from pipeline.workflows.state import exclusive
 from pipeline.write import outdir
 from pipeline.write.export import COG, NODATA, regions_geojson, sha256_file, write_json
-from pipeline.write.render import rgb
-from pipeline.write.scan_page import scan_page
+from pipeline.write.scan_chips import chips as chip_pair
+from pipeline.write.scan_chips import quicklook
+from pipeline.write.scan_page import credit_line, scan_page
 
 SCAN_FILES = ("change.tif", "candidates.geojson", "index.html", "scan.json")
 TILE_FILES = ("class.tif", "regions.geojson", "tile.json")
@@ -67,7 +67,8 @@ MIN_UNIT_M2 = 5000.0
 """The minimum mapping unit (0.5 ha), as in the detection core."""
 CHIPS_PER_TILE = 5
 """Before/after thumbnails written per tile (its strongest candidates)."""
-CHIP_PX = 96
+QUICKLOOK = "quicklook.png"
+"""A tile's after image in true colour, placed under the scan page's map."""
 RETRIES = 2
 SCAN_LOCK = "scan.lock"
 """The flock a scan holds on its --out folder, so that two scans of it never both do the work."""
@@ -267,10 +268,12 @@ def _run_tile(spec: ScanSpec, tile: Tile, out: str) -> dict[str, Any]:
         for f in features[:CHIPS_PER_TILE]:
             r = by_label[f["properties"]["region"]]
             label = r.label
-            chips[f"chip{label}_before.png"], chips[f"chip{label}_after.png"] = _chips(
-                det.before, det.after, r.bbox_rowcol
+            chips[f"chip{label}_before.png"], chips[f"chip{label}_after.png"] = chip_pair(
+                det.before, det.after, ch.labels, label, r.bbox_rowcol, r.direction
             )
             f["properties"]["chips"] = [f"chip{label}_before.png", f"chip{label}_after.png"]
+        core_rows = slice(margin, margin + core.height)
+        chips[QUICKLOOK] = quicklook(det.after, core_rows, slice(margin, margin + core.width))
         summary.update(
             status="done",
             regions=len(features),
@@ -291,40 +294,6 @@ def _run_tile(spec: ScanSpec, tile: Tile, out: str) -> dict[str, Any]:
             (tmp / name).write_bytes(data)
         write_json(tmp / "tile.json", summary)  # last: its presence marks the tile written
     return summary
-
-
-def _chips(
-    before: Prepared, after: Prepared, bbox: tuple[int, int, int, int]
-) -> tuple[bytes, bytes]:
-    """Before/after true-colour thumbnails around a region (same stretch), PNG bytes."""
-    from PIL import Image
-
-    r0, c0, r1, c1 = bbox
-    h, w = before.clear.shape
-    side = max(r1 - r0, c1 - c0, 24) * 2
-    cr, cc = (r0 + r1) // 2, (c0 + c1) // 2
-    rs = slice(max(0, cr - side // 2), min(h, cr + side // 2))
-    cs = slice(max(0, cc - side // 2), min(w, cc + side // 2))
-
-    def crop(img: Prepared) -> Prepared:
-        return Prepared(
-            {k: v[rs, cs] for k, v in img.bands.items()},
-            img.clear[rs, cs],
-            img.snow[rs, cs],
-            img.has_cloud_mask,
-        )
-
-    a, lo_hi = rgb(crop(before))
-    b, _ = rgb(crop(after), lo_hi)
-    out = []
-    for pic in (a, b):
-        im = Image.fromarray((pic * 255).astype(np.uint8)).resize(
-            (CHIP_PX, CHIP_PX), Image.Resampling.NEAREST
-        )
-        buf = io.BytesIO()
-        im.save(buf, format="PNG")
-        out.append(buf.getvalue())
-    return out[0], out[1]
 
 
 def _write_class(path: Path, klass: np.ndarray, grid: Any) -> None:
@@ -598,9 +567,20 @@ def _finish(
                 chips[(p["id"], name.rsplit("_", 1)[1][:-4])] = (
                     "data:image/png;base64," + b64encode(data).decode()
                 )
+        for row in tile_rows:
+            ql = out / TILES / str(row["id"]) / QUICKLOOK
+            if row["status"] == "done" and ql.is_file():
+                row["quicklook"] = "data:image/png;base64," + b64encode(ql.read_bytes()).decode()
+        years = {d[:4] for s in summaries.values() for d in s.get("dates", {}).values() if d}
         (stage / "index.html").write_text(
             scan_page(
-                spec.name, _rings(spec.region), spec.windows, tile_rows, features[:20], chips
+                spec.name,
+                _rings(spec.region),
+                spec.windows,
+                tile_rows,
+                features[:20],
+                chips,
+                credit_line(spec.sensor, sorted(years)),
             ),
             "utf-8",
         )
