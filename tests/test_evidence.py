@@ -4,6 +4,7 @@ publication panel measured at 600 px wide; coordinates written as people write t
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import date
 from pathlib import Path
@@ -189,8 +190,13 @@ def test_review_page_numbers_and_locates_the_regions_and_says_the_strength(demo:
     geo = json.loads((demo / "regions.geojson").read_text())
     for f in sorted(geo["features"], key=lambda f: -f["properties"]["pixels"])[:3]:
         n, (lon, lat) = f["properties"]["region"], f["properties"]["centroid_lonlat"]
-        assert f"<b>{n}</b> {f['properties']['direction']}" in page
+        # no baseline: what the pixels did, as the panel's insets say, not appeared/disappeared
+        what = f["properties"]["what"]
+        assert what and not any(w in what for w in ("appeared", "disappeared"))
+        assert f"<b>{n}</b> {html.escape(what)} " in page
+        assert f"<b>{n}</b> {f['properties']['direction']}" not in page
         assert f"{lat:.3f}° N, {-lon:.3f}° W" in page
+    assert all(f["properties"].get("what") for f in geo["features"])
     assert "<b>Evidence weak: no baseline, no cloud mask, seasons apart" in page
 
 

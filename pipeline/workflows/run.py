@@ -21,6 +21,7 @@ from pipeline.detect.detectors import min_region_pixels
 from pipeline.detect.timeline import FootprintTimeline
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.judge.occupancy import combine, judge_timeline
+from pipeline.judge.strength import pixel_words
 from pipeline.judge.verdict import Judgement, Thresholds, Verdict, footprint, judge
 from pipeline.model.browser import browser_url
 from pipeline.model.change import Change
@@ -322,7 +323,9 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
             write_change_tif(tmp / "change.tif", ch, outcome.grid, tags)
             write_json(
                 tmp / "regions.geojson",
-                regions_geojson(ch, outcome.grid, outcome.pixel_area_m2, _about(outcome)),
+                regions_geojson(
+                    ch, outcome.grid, outcome.pixel_area_m2, _about(outcome), _what(outcome)
+                ),
             )
             panel(
                 tmp / "panel.png",
@@ -344,6 +347,15 @@ def write(outcome: Outcome, out_dir: Path) -> Path:
         outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
         write_json(tmp / "report.json", outcome.report(outputs).model_dump(mode="json"))
     return out_dir
+
+
+def _what(outcome: Outcome) -> dict[int, str] | None:
+    """Without a baseline, appeared / disappeared say nothing a reader can check: what each
+    region's pixels did instead ("darker", "new vegetation"), as the panel's insets say it."""
+    b, a, ch = outcome.picks["before"].image, outcome.picks["after"].image, outcome.change
+    if "baseline" in outcome.picks or ch is None or b is None or a is None:
+        return None
+    return {r.label: pixel_words(b.bands, a.bands, ch.labels == r.label) for r in ch.regions}
 
 
 def _about(outcome: Outcome) -> dict[str, str | None]:

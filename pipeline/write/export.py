@@ -104,10 +104,16 @@ def class_pam_xml(names: tuple[str, ...]) -> str:
 
 
 def regions_geojson(
-    change: Change, grid: Grid, pixel_area_m2: float, about: Mapping[str, Any] | None = None
+    change: Change,
+    grid: Grid,
+    pixel_area_m2: float,
+    about: Mapping[str, Any] | None = None,
+    what: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     """One feature per changed region, in WGS 84 lon/lat (RFC 7946), with its numbers, its centre
-    as `lat` / `lon`, what was compared (`about`: dates, scene ids or files, claim) and a style
+    as `lat` / `lon`, what was compared (`about`: dates, scene ids or files, claim), what its
+    pixels did in words a reader can check (`what`, by region label: "darker, new vegetation";
+    given where appeared / disappeared mean nothing, without a baseline) and a style
     (simplestyle `stroke` / `fill`, the change map's class colours) that geojson.io, GitHub and
     uMap draw, so every region can be read and cited on its own."""
     by_label = {r.label: r for r in change.regions}
@@ -142,6 +148,7 @@ def regions_geojson(
                     "lat": round(lat, 6),
                     "lon": round(lon, 6),
                     "bbox_lonlat": [*corners[0], *corners[1]],
+                    **({"what": what[label]} if what and label in what else {}),
                     **dict(about or {}),
                     **_style(region.direction),
                 },

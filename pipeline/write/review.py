@@ -69,6 +69,9 @@ class RegionBox:
     """(x0, y0, x1, y1) as fractions of the picture's width and height."""
     lonlat: tuple[float, float] | None = None
     """The region's centroid (lon, lat), to cite."""
+    what: str | None = None
+    """What its pixels did ("darker, new vegetation"), where appeared / disappeared say nothing
+    a reader can check (no baseline)."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,7 @@ def check_pictures(
                         round(float(np.max(rows)) / h, 5),
                     ),
                     tuple(p["centroid_lonlat"]) if "centroid_lonlat" in p else None,
+                    str(p["what"]) if p.get("what") else None,
                 )
             )
     return CheckPictures(

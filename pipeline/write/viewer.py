@@ -48,9 +48,9 @@ def swipe(pics: review.CheckPictures, uid: str, dates: tuple[str, str], regions_
     b_date, a_date = dates
     region_rows = "".join(
         f"<tr><td><button type=button data-box='{json.dumps(list(g.box))}' "
-        f'aria-label="zoom to region {g.label}: {g.direction}, {area(g.area_m2)}">'
+        f'aria-label="zoom to region {g.label}: {g.what or g.direction}, {area(g.area_m2)}">'
         f'<span class=sw style="background:{_DIRECTION_RGB.get(g.direction, "#999")}"></span> '
-        f"<b>{g.label}</b> {e(g.direction)} {e(area(g.area_m2))}"
+        f"<b>{g.label}</b> {e(g.what or g.direction)} {e(area(g.area_m2))}"
         f"{_where(g.lonlat)}</button></td>"
         f"<td class=small>score {g.mean_score:.1f}</td></tr>"
         for g in pics.regions
