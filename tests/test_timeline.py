@@ -251,46 +251,8 @@ def test_rule_is_stated_once() -> None:
 
 
 def _config(tmp_path: Path, s: S.S1Series, catalogue: Path, claim_at: int) -> Path:
-    fp = S.square(s.shape, 5, 5, 5)
-    site = S.lonlat_corners(s, S.square(s.shape, 0, 0, s.shape[0]))
-    t = [x.date() for x in s.times]
-    cfg = {
-        "aoi": "tltest",
-        "title": "timeline test (real Sentinel-1, Flanders farmland)",
-        "catalog": {"kind": "static", "url": str(catalogue)},
-        "sites": [
-            {
-                "id": "flanders",
-                "name": "Flanders farmland crop",
-                "polygon": site,
-                "footprint": S.lonlat_corners(s, fp),
-                "approximate": False,
-                "source": "tests/data/timeseries/flanders_B.npz",
-            }
-        ],
-        "claims": [
-            {
-                "id": "left",
-                "date": str(t[claim_at]),
-                "statement": "(test) the vehicles have left",
-                "source": "made up for the test",
-                "windows": {
-                    "before": {
-                        "start": str(t[claim_at - 6]),
-                        "end": str(t[claim_at - 1]),
-                        "sensor": "sentinel-1-rtc",
-                    },
-                    "after": {
-                        "start": str(t[claim_at + 1]),
-                        "end": str(t[claim_at + 12]),
-                        "sensor": "sentinel-1-rtc",
-                    },
-                },
-            }
-        ],
-    }
     path = tmp_path / "tltest.yaml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    path.write_text(yaml.safe_dump(S.flanders_config(s, str(catalogue), claim_at), sort_keys=False))
     return path
 
 

@@ -21,12 +21,10 @@ from pathlib import Path
 import numpy as np
 import pystac
 import pytest
-import rasterio
 import shapely
 import shapely.geometry
 import yaml
 from affine import Affine
-from pyproj import Transformer
 
 from pipeline.cli.main import main
 from pipeline.config.aoi import load
@@ -54,53 +52,8 @@ def place(s: S.S1Series, dx: float) -> S.S1Series:
 
 
 def catalogue(folder: Path, places: list[S.S1Series], orbit: int = 88) -> Path:
-    """A static STAC catalogue of `sentinel-1-rtc` items of several places (as
-    `s1series.rtc_catalogue` writes one): one item per place and acquisition."""
-    cat = pystac.Catalog("s1-places", "real Sentinel-1 acquisitions of farmland chips")
-    for k, s in enumerate(places):
-        to_ll = Transformer.from_crs(s.crs, "EPSG:4326", always_xy=True)
-        h, w = s.shape
-        (lw, ln), (le, ls) = (
-            to_ll.transform(*(s.transform * (0, 0))),
-            to_ll.transform(*(s.transform * (w, h))),
-        )
-        bbox = [min(lw, le), min(ls, ln), max(lw, le), max(ls, ln)]
-        ring = [[bbox[0], bbox[1]], [bbox[2], bbox[1]], [bbox[2], bbox[3]], [bbox[0], bbox[3]]]
-        for t, vv, vh in zip(s.times, s.vv_db, s.vh_db, strict=True):
-            item_id = f"S1A_IW_GRDH_1SDV_{t:%Y%m%dT%H%M%S}_rtc_p{k}"
-            d = folder / item_id
-            d.mkdir(parents=True)
-            item = pystac.Item(
-                item_id,
-                {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
-                bbox,
-                t.replace(tzinfo=dt.UTC),
-                {
-                    "platform": "sentinel-1a",
-                    "sar:instrument_mode": "IW",
-                    "sat:relative_orbit": orbit,
-                },
-                collection="sentinel-1-rtc",
-            )
-            for key, db in (("vv", vv), ("vh", vh)):
-                p = d / f"{key}.tif"
-                profile = {
-                    "driver": "GTiff",
-                    "width": w,
-                    "height": h,
-                    "count": 1,
-                    "dtype": "float32",
-                    "crs": s.crs,
-                    "transform": s.transform,
-                    "nodata": float("nan"),
-                }
-                with rasterio.open(p, "w", **profile) as dst:
-                    dst.write((10 ** (db / 10)).astype(np.float32), 1)
-                item.add_asset(key, pystac.Asset(str(p)))
-            cat.add_item(item)
-    cat.normalize_hrefs(str(folder / "catalog"))
-    cat.save(catalog_type=pystac.CatalogType.ABSOLUTE_PUBLISHED)
-    return folder / "catalog" / "catalog.json"
+    """A static STAC catalogue of `sentinel-1-rtc` items of several places."""
+    return S.rtc_catalogue(folder, places, orbit)
 
 
 def feature(name: str, corners: list[list[float]]) -> dict:

@@ -61,48 +61,12 @@ def show(folder: Path, items: list[str], n: int) -> None:
 
 
 def config(tmp_path: Path, s: S.S1Series, catalogue: str, alerts: Path) -> Path:
-    fp = S.square(s.shape, 5, 5, 5)
     t = [x.date() for x in s.times]
-    claim_at = 40
-    cfg = {
-        "aoi": "tlwatch",
-        "title": "watch on a footprint's timeline (real Sentinel-1, Flanders farmland)",
-        "catalog": {"kind": "static", "url": catalogue},
-        "sites": [
-            {
-                "id": "flanders",
-                "name": "Flanders farmland crop",
-                "polygon": S.lonlat_corners(s, S.square(s.shape, 0, 0, s.shape[0])),
-                "footprint": S.lonlat_corners(s, fp),
-                "approximate": False,
-                "source": "tests/data/timeseries/flanders_B.npz",
-            }
-        ],
-        "claims": [
-            {
-                "id": "left",
-                "date": str(t[claim_at]),
-                "statement": "(test) the vehicles have left",
-                "source": "made up for the test",
-                "windows": {
-                    "before": {
-                        "start": str(t[claim_at - 6]),
-                        "end": str(t[claim_at - 1]),
-                        "sensor": "sentinel-1-rtc",
-                    },
-                    "after": {
-                        "start": str(t[claim_at + 1]),
-                        "end": str(t[claim_at + 12]),
-                        "sensor": "sentinel-1-rtc",
-                    },
-                },
-            }
-        ],
-        "watch": {
-            "since": str(t[0]),
-            "alert": {"command": [sys.executable, "-c", APPEND, str(alerts)], "timeout_s": 20},
-        },
+    watch = {
+        "since": str(t[0]),
+        "alert": {"command": [sys.executable, "-c", APPEND, str(alerts)], "timeout_s": 20},
     }
+    cfg = S.flanders_config(s, catalogue, 40, aoi="tlwatch", watch=watch)
     path = tmp_path / "tlwatch.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

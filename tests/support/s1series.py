@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pystac
@@ -166,48 +167,95 @@ def write_files(folder: Path, s: S1Series, tag_time: bool = True) -> list[Path]:
     return paths
 
 
-def rtc_catalogue(folder: Path, s: S1Series, orbit: int = 88) -> Path:
-    """A static STAC catalogue of `sentinel-1-rtc` items, one per acquisition, VV and VH as
-    linear gamma0 GeoTIFFs on the series' grid (what Planetary Computer serves, map-projected)."""
-    to_ll = Transformer.from_crs(s.crs, "EPSG:4326", always_xy=True)
-    h, w = s.shape
-    x0, y0 = s.transform * (0, 0)
-    x1, y1 = s.transform * (w, h)
-    (lw, ln), (le, ls) = to_ll.transform(x0, y0), to_ll.transform(x1, y1)
-    bbox = [min(lw, le), min(ls, ln), max(lw, le), max(ls, ln)]
-    ring = [[bbox[0], bbox[1]], [bbox[2], bbox[1]], [bbox[2], bbox[3]], [bbox[0], bbox[3]]]
-    cat = pystac.Catalog("s1-series", "real Sentinel-1 acquisitions of one farmland chip")
-    for t, vv, vh in zip(s.times, s.vv_db, s.vh_db, strict=True):
-        item_id = f"S1A_IW_GRDH_1SDV_{t:%Y%m%dT%H%M%S}_rtc"
-        d = folder / item_id
-        d.mkdir(parents=True)
-        item = pystac.Item(
-            item_id,
-            {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
-            bbox,
-            t.replace(tzinfo=dt.UTC),
-            {"platform": "sentinel-1a", "sar:instrument_mode": "IW", "sat:relative_orbit": orbit},
-            collection="sentinel-1-rtc",
-        )
-        for key, db in (("vv", vv), ("vh", vh)):
-            p = d / f"{key}.tif"
-            profile = {
-                "driver": "GTiff",
-                "width": w,
-                "height": h,
-                "count": 1,
-                "dtype": "float32",
-                "crs": s.crs,
-                "transform": s.transform,
-                "nodata": float("nan"),
-            }
-            with rasterio.open(p, "w", **profile) as dst:
-                dst.write((10 ** (db / 10)).astype(np.float32), 1)
-            item.add_asset(key, pystac.Asset(str(p)))
-        cat.add_item(item)
+def rtc_catalogue(folder: Path, series: S1Series | list[S1Series], orbit: int = 88) -> Path:
+    """A static STAC catalogue of `sentinel-1-rtc` items, one per acquisition (and place, given
+    several series: ids end `_p0`, `_p1`, ...), VV and VH as linear gamma0 GeoTIFFs on the
+    series' grid (what Planetary Computer serves, map-projected)."""
+    places = series if isinstance(series, list) else [series]
+    cat = pystac.Catalog("s1-series", "real Sentinel-1 acquisitions of farmland chips")
+    for k, s in enumerate(places):
+        suffix = f"_p{k}" if isinstance(series, list) else ""
+        to_ll = Transformer.from_crs(s.crs, "EPSG:4326", always_xy=True)
+        h, w = s.shape
+        x0, y0 = s.transform * (0, 0)
+        x1, y1 = s.transform * (w, h)
+        (lw, ln), (le, ls) = to_ll.transform(x0, y0), to_ll.transform(x1, y1)
+        bbox = [min(lw, le), min(ls, ln), max(lw, le), max(ls, ln)]
+        ring = [[bbox[0], bbox[1]], [bbox[2], bbox[1]], [bbox[2], bbox[3]], [bbox[0], bbox[3]]]
+        props = {
+            "platform": "sentinel-1a",
+            "sar:instrument_mode": "IW",
+            "sat:relative_orbit": orbit,
+        }
+        for t, vv, vh in zip(s.times, s.vv_db, s.vh_db, strict=True):
+            item_id = f"S1A_IW_GRDH_1SDV_{t:%Y%m%dT%H%M%S}_rtc{suffix}"
+            d = folder / item_id
+            d.mkdir(parents=True)
+            item = pystac.Item(
+                item_id,
+                {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+                bbox,
+                t.replace(tzinfo=dt.UTC),
+                dict(props),
+                collection="sentinel-1-rtc",
+            )
+            for key, db in (("vv", vv), ("vh", vh)):
+                p = d / f"{key}.tif"
+                profile = {
+                    "driver": "GTiff",
+                    "width": w,
+                    "height": h,
+                    "count": 1,
+                    "dtype": "float32",
+                    "crs": s.crs,
+                    "transform": s.transform,
+                    "nodata": float("nan"),
+                }
+                with rasterio.open(p, "w", **profile) as dst:
+                    dst.write((10 ** (db / 10)).astype(np.float32), 1)
+                item.add_asset(key, pystac.Asset(str(p)))
+            cat.add_item(item)
     cat.normalize_hrefs(str(folder / "catalog"))
     cat.save(catalog_type=pystac.CatalogType.ABSOLUTE_PUBLISHED)
     return folder / "catalog" / "catalog.json"
+
+
+def flanders_config(
+    s: S1Series, catalogue: str, claim_at: int = 40, aoi: str = "tltest", **more: Any
+) -> dict[str, Any]:
+    """An AOI config over the Flanders crop: one site (the crop) with a 1 ha footprint (rows and
+    columns 5-9), one claim dated at acquisition `claim_at` with Sentinel-1 RTC windows (the six
+    acquisitions before it, the twelve after), its catalogue at `catalogue`; `more` added."""
+    t = [x.date() for x in s.times]
+    window = {"sensor": "sentinel-1-rtc"}
+    return {
+        "aoi": aoi,
+        "title": f"{aoi} (real Sentinel-1, Flanders farmland)",
+        "catalog": {"kind": "static", "url": catalogue},
+        "sites": [
+            {
+                "id": "flanders",
+                "name": "Flanders farmland crop",
+                "polygon": lonlat_corners(s, square(s.shape, 0, 0, s.shape[0])),
+                "footprint": lonlat_corners(s, square(s.shape, 5, 5, 5)),
+                "approximate": False,
+                "source": "tests/data/timeseries/flanders_B.npz",
+            }
+        ],
+        "claims": [
+            {
+                "id": "left",
+                "date": str(t[claim_at]),
+                "statement": "(test) the vehicles have left",
+                "source": "made up for the test",
+                "windows": {
+                    "before": {"start": str(t[claim_at - 6]), "end": str(t[claim_at - 1])} | window,
+                    "after": {"start": str(t[claim_at + 1]), "end": str(t[claim_at + 12])} | window,
+                },
+            }
+        ],
+        **more,
+    }
 
 
 def write_s2_files(folder: Path) -> list[Path]:
