@@ -326,10 +326,6 @@ class Timeline:
     events: tuple[Event, ...]
     rule_text: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def used(self) -> int:
-        return sum(s.used for s in self.series)
-
 
 def merge_events(series: Sequence[SeriesResult], days: int) -> tuple[Event, ...]:
     """Events of every series in time order; one kind seen on several series within `days` is
@@ -356,17 +352,6 @@ def merge_events(series: Sequence[SeriesResult], days: int) -> tuple[Event, ...]
             o = out[twin]
             out[twin] = Event(o.kind, o.when, o.score, o.step, f"{o.series}+{e.series}")
     return tuple(out)
-
-
-def state_at(
-    times: Sequence[datetime], states: Sequence[State], when: datetime
-) -> tuple[State, datetime | None]:
-    """The state of the last acquisition at or before `when` that has one (not unknown)."""
-    best: tuple[State, datetime | None] = ("unknown", None)
-    for t, s in zip(times, states, strict=True):
-        if t <= when and s != "unknown" and (best[1] is None or t >= best[1]):
-            best = (s, t)
-    return best
 
 
 def orbit_groups(times: Sequence[datetime], minutes: float = 3.0) -> list[int]:

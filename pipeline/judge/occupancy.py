@@ -20,8 +20,8 @@ import datetime as dt
 from dataclasses import replace
 
 from pipeline.config.aoi import Claim, Verdict
-from pipeline.detect.occupancy import RULES
-from pipeline.detect.timeline import FootprintTimeline
+from pipeline.detect.occupancy import RULES, State
+from pipeline.detect.timeline import FootprintTimeline, Row
 from pipeline.judge.verdict import Judgement
 
 KINDS = ("radar", "optical")
@@ -79,8 +79,8 @@ def judge_timeline(tl: FootprintTimeline, claim: Claim) -> Judgement:
 def _decide(
     tl: FootprintTimeline,
     kind: str,
-    before: list,
-    after: list,
+    before: list[tuple[Row, State]],
+    after: list[tuple[Row, State]],
     claim: Claim,
 ) -> Judgement:
     keys = {r.series for r, _ in before + after}

@@ -73,9 +73,11 @@ def timeline_files(
     if not images:
         raise InputError(Problem("pipeline timeline", "FILE", "no file given", fix="give files"))
     times: list[tuple[dt.datetime, bool]] = []
+    tags: list[dict[str, str]] = []
     for img in images:
         try:
-            when, known = acquisition_time(img.path, _tags(img.path))
+            tags.append(_tags(img.path))  # each file's tags read once: date, time and orbit
+            when, known = acquisition_time(img.path, tags[-1])
         except RasterioIOError as exc:
             raise InputError(Problem(str(img.path), "FILE", str(exc).splitlines()[0])) from None
         if when is None:
@@ -107,7 +109,7 @@ def timeline_files(
                     "files cover it",
                 )
             )
-    orbits = _orbits(images, times)
+    orbits = _orbits(images, times, tags)
     read = [_read(img, grid)[0] for img in images]
     out = []
     for fp in fps:
@@ -160,11 +162,16 @@ def timeline_files(
     return out
 
 
-def _orbits(images: Sequence[UserImage], times: Sequence[tuple[dt.datetime, bool]]) -> list[str]:
+def _orbits(
+    images: Sequence[UserImage],
+    times: Sequence[tuple[dt.datetime, bool]],
+    tags: Sequence[dict[str, str]],
+) -> list[str]:
     """Radar: the RELATIVE_ORBIT tag, else one orbit per time of day (within 3 minutes: passes of
     one relative orbit repeat at the same minute), else "unknown". Optical: ""."""
     out = [
-        _tags(i.path).get("RELATIVE_ORBIT", "").strip() if i.kind == "radar" else "" for i in images
+        t.get("RELATIVE_ORBIT", "").strip() if i.kind == "radar" else ""
+        for i, t in zip(images, tags, strict=True)
     ]
     untagged = [k for k, i in enumerate(images) if i.kind == "radar" and not out[k]]
     timed = [k for k in untagged if times[k][1]]
