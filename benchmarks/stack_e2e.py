@@ -51,7 +51,7 @@ from pyproj import Transformer
 
 from benchmarks.compare_e2e import PIPELINE, timed
 from benchmarks.fetch import ASSETS, TILE
-from pipeline.config.aoi import load
+from pipeline.config.loading import load
 from pipeline.net import cache
 from pipeline.read import gdal
 from pipeline.search.factory import open_source

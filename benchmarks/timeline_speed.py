@@ -68,7 +68,7 @@ from benchmarks.timeline_stac import (
     serve_items,
     write_config,
 )
-from pipeline.config.aoi import load
+from pipeline.config.loading import load
 from pipeline.detect.occupancy import RULES
 from pipeline.net import cache
 from pipeline.read import gdal

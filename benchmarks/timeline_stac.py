@@ -23,7 +23,7 @@ from rasterio.warp import transform_bounds
 
 from benchmarks.fetch import ASSETS
 from benchmarks.timeline_assets import S1_FILES, S1_SHAPE, s1_transform, tile_centre
-from pipeline.config.aoi import load
+from pipeline.config.loading import load
 from tests.support.httpserver import HTTPTestServer, Request, Response
 from tests.test_routing import EarthSearchStandIn, _in_window
 

@@ -19,7 +19,7 @@
 import tempfile
 from pathlib import Path
 
-from pipeline.config.aoi import load
+from pipeline.config.loading import load
 from pipeline.detect.core import detect_change
 from pipeline.judge.verdict import judge
 from pipeline.model.change import ARRIVAL, DEPARTURE

@@ -14,7 +14,8 @@ import shapely
 from shapely.geometry import shape
 
 from pipeline.cli.main import main
-from pipeline.config.aoi import Verdict, load
+from pipeline.config.loading import load
+from pipeline.model.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKTEST = ROOT / "configs" / "backtest.yaml"

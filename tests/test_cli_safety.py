@@ -22,7 +22,7 @@ import yaml
 
 from pipeline.cli.main import exit_code, parser
 from pipeline.cli.signals import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
-from pipeline.config.aoi import load
+from pipeline.config.loading import load
 from pipeline.errors import DataUnavailable, InputError, LockHeld, Problem
 from pipeline.write.outdir import CLAIM_FILES, MANIFEST
 from tests.test_bad_input import DEMO_CATALOG, as_yaml, tree

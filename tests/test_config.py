@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from pipeline.cli.main import main
-from pipeline.config.aoi import load
+from pipeline.config.loading import load
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

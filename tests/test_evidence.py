@@ -16,7 +16,7 @@ from matplotlib.table import Table
 from matplotlib.text import Text
 from PIL import Image as PILImage
 
-from pipeline.config.aoi import load
+from pipeline.config.loading import load
 from pipeline.judge.strength import pixel_words, season_flag, season_gap_days, strength
 from pipeline.model.change import ARRIVAL, DEPARTURE
 from pipeline.search.factory import open_source

@@ -31,11 +31,11 @@ from rasterio.windows import Window
 from shapely.geometry import box, shape
 
 from pipeline.cli.main import main
-from pipeline.config.aoi import EARTH_SEARCH
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.model import radiometry as prepare
 from pipeline.model.grid import Grid, plan_grid
 from pipeline.model.sensors import SENSORS
+from pipeline.model.services import EARTH_SEARCH
 from pipeline.read.gdal import read_on_grid
 from pipeline.read.scenes import read_scene
 from pipeline.search.stac import StacApiSource, StaticCatalogSource, scenes_from_items

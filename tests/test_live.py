@@ -8,9 +8,9 @@ from datetime import date
 import numpy as np
 import pytest
 
-from pipeline.config.aoi import EARTH_SEARCH
 from pipeline.model.grid import plan_grid
 from pipeline.model.sensors import SENSORS
+from pipeline.model.services import EARTH_SEARCH
 from pipeline.plan.scenes import dedupe
 from pipeline.read.optical import read_mask
 from pipeline.search.stac import StacApiSource

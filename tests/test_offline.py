@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config.aoi import EARTH_SEARCH, PLANETARY_COMPUTER, load
+from pipeline.config.loading import load
 from pipeline.model.sensors import SENSORS
+from pipeline.model.services import EARTH_SEARCH, PLANETARY_COMPUTER
 
 ROOT = Path(__file__).resolve().parent.parent
 

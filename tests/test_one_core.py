@@ -33,7 +33,8 @@ from scipy import ndimage
 from shapely.geometry import Point, shape
 
 from pipeline.cli.main import main
-from pipeline.config.aoi import VerdictRules, load
+from pipeline.config.loading import load
+from pipeline.config.schema import VerdictRules
 from pipeline.detect.core import RADAR_DETECTOR, detect_change
 from pipeline.detect.detectors import min_region_pixels, ndvi
 from pipeline.judge.verdict import Thresholds, Verdict, judge

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from rasterio.enums import Resampling
 
-from pipeline.config.aoi import Catalog
+from pipeline.config.catalog import Catalog
 from pipeline.errors import DataUnavailable
 from pipeline.model import radiometry as prepare
 from pipeline.model.grid import plan_grid
@@ -273,7 +273,7 @@ def test_landsat_8_window_of_2014_is_served_keyless(pc: PCReplay) -> None:
 
 
 def test_windows_without_a_sensor_get_one_that_has_data() -> None:
-    from pipeline.config.aoi import Window
+    from pipeline.config.schema import Window
 
     def auto(start: str, end: str) -> str:
         return Window.model_validate({"start": start, "end": end, "sensor": "auto"}).sensor

@@ -31,8 +31,10 @@ import rasterio
 import yaml
 
 from pipeline.cli.main import main
-from pipeline.config.aoi import EARTH_SEARCH, PLANETARY_COMPUTER, Catalog, load
+from pipeline.config.catalog import Catalog
+from pipeline.config.loading import load
 from pipeline.errors import CatalogUnreachable, ConfigError
+from pipeline.model.services import EARTH_SEARCH, PLANETARY_COMPUTER
 from pipeline.search.factory import open_source
 from pipeline.search.planetary import PlanetaryComputerSource
 from pipeline.search.routed import RoutedSource, served_by

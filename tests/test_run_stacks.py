@@ -21,7 +21,7 @@ import rasterio
 import yaml
 from pyproj import Transformer
 
-from pipeline.config.aoi import load
+from pipeline.config.loading import load
 from pipeline.search.factory import open_source
 from pipeline.workflows.run import run_aoi
 from tests.test_compare_stacks import (

@@ -16,7 +16,8 @@ from pyproj import Geod
 from shapely.geometry import Point, Polygon, shape
 
 from pipeline.cli.main import main
-from pipeline.config.aoi import Site, load
+from pipeline.config.loading import load
+from pipeline.config.site import Site
 from pipeline.errors import ConfigError
 from pipeline.model.grid import plan_grid, polygon_mask
 

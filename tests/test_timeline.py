@@ -16,7 +16,7 @@ import rasterio
 import yaml
 from matplotlib.text import Text
 
-from pipeline.config.aoi import load
+from pipeline.config.loading import load
 from pipeline.detect import occupancy
 from pipeline.workflows.timeline import default_periods, sensors_for, site_claims
 from pipeline.workflows.timeline_files import timeline_files

@@ -27,8 +27,8 @@ import yaml
 from affine import Affine
 
 from pipeline.cli.main import main
-from pipeline.config.aoi import load
 from pipeline.config.footprints import Footprint, load_footprints
+from pipeline.config.loading import load
 from pipeline.model.sensors import SENSORS
 from pipeline.search.factory import open_source
 from pipeline.workflows.state import exclusive

@@ -27,7 +27,8 @@ import yaml
 from rasterio.warp import Resampling, reproject
 
 from pipeline.cli.main import main
-from pipeline.config.aoi import VerdictRules, load
+from pipeline.config.loading import load
+from pipeline.config.schema import VerdictRules
 from pipeline.detect.detectors import detect
 from pipeline.judge.verdict import Image, Thresholds, Verdict, identical, judge
 from pipeline.model import image

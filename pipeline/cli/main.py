@@ -22,8 +22,9 @@ from types import FrameType
 from pipeline import __version__, allocator
 from pipeline.cli import timeline as timeline_cli
 from pipeline.cli.signals import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
-from pipeline.config.aoi import AOIConfig, Verdict, load_checked
+from pipeline.config.loading import load_checked
 from pipeline.config.lookup import check_name, config_dirs, configs_dir
+from pipeline.config.schema import AOIConfig
 from pipeline.detect.core import uses_reference
 from pipeline.detect.refperiod import MIN_USABLE
 from pipeline.errors import (
@@ -37,6 +38,7 @@ from pipeline.errors import (
 from pipeline.model.grid import plan_grid
 from pipeline.model.scene import when_text
 from pipeline.model.sensors import SENSORS
+from pipeline.model.verdict import Verdict
 from pipeline.net import cache
 from pipeline.net.redact import redact
 from pipeline.read.radar import RADIOMETRY, expected_label

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.config.aoi import AOIConfig
 from pipeline.config.footprints import load_footprints
+from pipeline.config.schema import AOIConfig
 from pipeline.detect.timeline import FootprintTimeline
 from pipeline.errors import DataUnavailable, InputError, LockHeld, Problem
 from pipeline.model.sensors import SENSORS

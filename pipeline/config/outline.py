@@ -1,5 +1,5 @@
 """An outline (a site's polygon, a footprint part) checked with shapely, and the validation error
-that carries its fix: shared by configs (`pipeline.config.aoi`) and footprint files
+that carries its fix: shared by configs (`pipeline.config.site`) and footprint files
 (`pipeline.config.footprints`)."""
 
 from __future__ import annotations

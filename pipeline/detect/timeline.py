@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.config.aoi import Claim
 from pipeline.config.footprints import Footprint
+from pipeline.config.schema import Claim
 from pipeline.detect.occupancy import RULES, Built, Entry, Measure, Rule, build
 
 RADAR_DB = (-22.0, -2.0)

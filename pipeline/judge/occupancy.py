@@ -19,10 +19,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from pipeline.config.aoi import Claim, Verdict
+from pipeline.config.schema import Claim
 from pipeline.detect.occupancy import RULES, State
 from pipeline.detect.timeline import FootprintTimeline, Row
 from pipeline.judge.verdict import Judgement
+from pipeline.model.verdict import Verdict
 
 KINDS = ("radar", "optical")
 """Radar leads; optical is used where radar has too few usable acquisitions."""

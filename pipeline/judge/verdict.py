@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.config.aoi import Verdict, VerdictRules
+from pipeline.config.schema import VerdictRules
 from pipeline.model.change import ARRIVAL, DEPARTURE, Change
+from pipeline.model.verdict import Verdict
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.config.aoi import Site
+from pipeline.config.site import Site
 from pipeline.model.grid import Grid, polygon_mask
 
 

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from pipeline.config.aoi import EARTH_SEARCH
 from pipeline.model.scene import Scene, Source
+from pipeline.model.services import EARTH_SEARCH
 from pipeline.net.redact import redact
 from pipeline.search.planetary import PC_STAC, SAS_URL_ENV, PlanetaryComputerSource
 from pipeline.search.stac import StacApiSource

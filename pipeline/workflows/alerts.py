@@ -14,7 +14,7 @@ import signal
 import subprocess
 from typing import TYPE_CHECKING
 
-from pipeline.config.aoi import Alert
+from pipeline.config.schema import Alert
 from pipeline.lazy import LazyModule
 from pipeline.net.http import retrying_session
 

@@ -8,7 +8,8 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.config.aoi import Claim, Site
+from pipeline.config.schema import Claim
+from pipeline.config.site import Site
 from pipeline.judge.strength import evidence
 from pipeline.judge.verdict import Judgement
 from pipeline.model.change import ARRIVAL, DEPARTURE, Change

@@ -22,7 +22,8 @@ import shapely.errors
 import shapely.geometry
 from rasterio.warp import transform_bounds
 
-from pipeline.config.aoi import MIN_SITE_KM2, check_outline
+from pipeline.config.outline import MIN_SITE_KM2
+from pipeline.config.site import check_outline
 from pipeline.errors import DataUnavailable, InputError, Problem
 from pipeline.model.grid import Grid, polygon_mask
 from pipeline.model.image import Prepared

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config.aoi import AOIConfig, Site, Window
+from pipeline.config.schema import AOIConfig, Window
+from pipeline.config.site import Site
 from pipeline.judge.verdict import Image
 from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared

@@ -15,7 +15,8 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from pipeline import __version__
-from pipeline.config.aoi import AOIConfig, Claim, Site, Window
+from pipeline.config.schema import AOIConfig, Claim, Window
+from pipeline.config.site import Site
 from pipeline.detect.core import METHODS, Detection, Kind, detect_change, uses_reference
 from pipeline.detect.detectors import min_region_pixels
 from pipeline.detect.timeline import FootprintTimeline

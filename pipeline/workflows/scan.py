@@ -42,7 +42,8 @@ from rasterio.windows import Window as RioWindow
 from shapely.geometry import shape
 
 from pipeline import __version__
-from pipeline.config.aoi import AOIConfig, Claim, Site, Window, Windows
+from pipeline.config.schema import AOIConfig, Claim, Window, Windows
+from pipeline.config.site import Site
 from pipeline.detect.core import METHODS, detect_change, uses_reference
 from pipeline.detect.detectors import min_region_pixels
 from pipeline.errors import DataUnavailable, InputError, NoSpace, PipelineError, Problem

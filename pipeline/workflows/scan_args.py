@@ -18,7 +18,8 @@ from typing import Any
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
-from pipeline.config.aoi import Site, Window
+from pipeline.config.schema import Window
+from pipeline.config.site import Site
 from pipeline.errors import DataUnavailable, InputError, Problem
 from pipeline.plan.tiles import MIN_OVERLAP_M, Tile, region_size
 from pipeline.workflows.scan import SCAN_FILES, SCAN_LOCK, SCHEDULER_TIMEOUT_S, TILES, ScanSpec

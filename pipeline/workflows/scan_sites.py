@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from pipeline.config.aoi import NAME_RE, load_checked
+from pipeline.config.loading import load_checked
+from pipeline.config.lookup import NAME_RE
 from pipeline.errors import ConfigError, InputError, Problem
 from pipeline.workflows.scan import ScanSpec
 from pipeline.write import outdir

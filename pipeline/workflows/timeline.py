@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from shapely.geometry import box, shape
 
-from pipeline.config.aoi import AOIConfig, Claim, Site
 from pipeline.config.footprints import Footprint
+from pipeline.config.schema import AOIConfig, Claim
+from pipeline.config.site import Site
 from pipeline.detect.occupancy import (
     RULES,
     Measure,

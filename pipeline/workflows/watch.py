@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
-from pipeline.config.aoi import Alert, AOIConfig, Site, Window
+from pipeline.config.schema import Alert, AOIConfig, Window
+from pipeline.config.site import Site
 from pipeline.detect.core import detect_change, uses_reference
 from pipeline.detect.refperiod import MIN_USABLE
 from pipeline.errors import DataUnavailable

@@ -41,7 +41,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.aoi import AOIConfig, Site
+from pipeline.config.schema import AOIConfig
+from pipeline.config.site import Site
 from pipeline.detect.occupancy import Event, Measure
 from pipeline.detect.timeline import FootprintTimeline, Row, assemble
 from pipeline.model.scene import Source
