@@ -20,7 +20,9 @@ footprint is the park's own turned rectangle.
 Per date and footprint the columns of `Placement.empty` / `Episode.stats` are `COLUMNS`: the
 pipeline's contrast (`occupancy.measure`), its VV and VH parts, and, for the benchmark's
 variants, the share of footprint pixels brighter than the ring's 95th percentile (VV, VH) less
-0.05 (0 on an empty footprint whose pixels are drawn like the ring's).
+0.05 (0 on an empty footprint whose pixels are drawn like the ring's), and the same share of the
+per-pixel mean of VV and VH in dB (`bright_avg`: their speckle is largely independent, so the
+mean of the two is less noisy than either).
 
 The window detectors see the same episodes at the departure: the acquisitions (at least half the
 chip usable) of the `WINDOW_DAYS` before it against those of the `WINDOW_DAYS` after, the
@@ -60,6 +62,7 @@ COLUMNS = (
     "near_bright_vv",
     "near_bright_vh",
     "mean_db",  # the mean of the VV and VH ratios of means (dB), the measure before the bright one
+    "bright_avg",  # the bright share of the per-pixel mean of VV and VH in dB (less speckle)
 )
 NEAR_RING_M = (20.0, 100.0)
 """The near ring of the variants: the land right beside the footprint, often the same field."""
@@ -195,6 +198,9 @@ def stats(
         near = measure(bands, valid, foot, rings[1], kind, RADAR.min_usable)
         out[5], out[6] = near.parts.get("vv", np.nan), near.parts.get("vh", np.nan)
         out[9] = float(np.nanmean([out[1], out[2]]))
+        avg = (bands["vv"] + bands["vh"]) / 2.0
+        cut = np.percentile(avg[valid & rings[0]], BRIGHT_Q)
+        out[10] = float(np.mean(avg[fp] > cut)) - (1.0 - BRIGHT_Q / 100.0)
     return out, True
 
 

@@ -44,6 +44,7 @@ def test_episodes_are_well_formed(
         assert np.array_equal(e.stats[~p.occupied], p.empty[~p.occupied], equal_nan=True)
         assert np.median(e.stats[occ, 9] - p.empty[occ, 9]) > 1.0  # the ratio of means, dB
         assert np.median(e.stats[occ, 0] - p.empty[occ, 0]) > 0.2  # the bright share
+        assert np.median(e.stats[occ, 10] - p.empty[occ, 10]) > 0.2  # that of VV and VH's mean
 
 
 def test_dense_parks_found_and_few_false_events(
