@@ -40,7 +40,7 @@ from rasterio.enums import Resampling
 
 from pipeline.errors import CatalogUnreachable, DataUnavailable, InputError, Problem
 from pipeline.model.grid import Grid
-from pipeline.model.scene import Asset, Scene
+from pipeline.model.scene import Asset, Query, Scene
 from pipeline.net import cache
 from pipeline.net.redact import guard_loggers, strip_credentials
 
@@ -129,22 +129,15 @@ class SentinelHubSource:
 
     # -- search ------------------------------------------------------------------------------
 
-    def search(
-        self,
-        collection: str,
-        bounds: tuple[float, float, float, float],
-        start: dt.date,
-        end: dt.date,
-        max_cloud: float | None,
-        platforms: tuple[str, ...] = (),
-    ) -> list[Scene]:
+    def search(self, query: Query) -> list[Scene]:
         from sentinelhub import CRS, BBox, SentinelHubCatalog
 
+        collection = query.collection
         coll = self.collection(collection)
         catalog = SentinelHubCatalog(config=self.config)
         args: dict[str, Any] = {
-            "bbox": BBox(bounds, crs=CRS.WGS84),
-            "time": (f"{start.isoformat()}T00:00:00Z", f"{end.isoformat()}T23:59:59Z"),
+            "bbox": BBox(query.bounds, crs=CRS.WGS84),
+            "time": query.interval(),
             "fields": {
                 "include": [
                     "id",
@@ -156,14 +149,14 @@ class SentinelHubSource:
                 "exclude": [],
             },
         }
-        if max_cloud is not None and collection.startswith("sentinel-2"):
-            args["filter"] = f"eo:cloud_cover <= {max_cloud:g}"
+        if query.max_cloud is not None and collection.startswith("sentinel-2"):
+            args["filter"] = f"eo:cloud_cover <= {query.max_cloud:g}"
         features = _call(
             self, f"Catalog API search of {collection}", lambda: list(catalog.search(coll, **args))
         )
         scenes = [self._scene(f, collection) for f in features]
-        if platforms:
-            scenes = [s for s in scenes if s.platform in platforms]
+        if query.platforms:
+            scenes = [s for s in scenes if s.platform in query.platforms]
         return sorted(scenes, key=lambda s: s.datetime)
 
     def _scene(self, feature: dict[str, Any], collection: str) -> Scene:
