@@ -15,16 +15,18 @@ CDSE accounts, so CDSE copies are defined against the configured base URL.
 Values:
 - Sentinel-2 L2A: `B02 B03 B04 B08 B11 B12` as digital numbers with `harmonizeValues: false`, i.e.
   the same numbers as the COGs of the STAC route (the +1000 offset from baseline 04.00 left in), so
-  `prepare.s2_offset` decides the offset per scene exactly as for STAC; `SCL` as classes.
+  `pipeline.model.radiometry.s2_offset` decides the offset per scene exactly as for STAC; `SCL` as
+  classes.
 - Sentinel-1 GRD (IW, dual VV+VH): gamma0 terrain-corrected (`backCoeff: GAMMA0_TERRAIN`),
-  orthorectified on the Copernicus 30 m DEM, linear power; `pipeline.radar` turns it into dB.
+  orthorectified on the Copernicus 30 m DEM, linear power; `pipeline.read.radar` turns it into dB.
 CDSE has no Landsat Collection 2 Level-2: Landsat windows need the STAC route (Planetary Computer).
 
 Cache: each Process API answer (all bands of a scene on a grid) is one entry of the disk cache
-(pipeline.cache), keyed by the service's Process URL and the request body: collection, time range
-of the acquisition, evalscript (bands, units, sample type), processing options (harmonizeValues,
-backCoeff, orthorectify, DEM), mosaicking order, box, CRS and size, output formats; plus the
-scene id and the grid. The token travels in a header and is never part of the key or the entry.
+(pipeline.net.cache), keyed by the service's Process URL and the request body: collection, time
+range of the acquisition, evalscript (bands, units, sample type), processing options
+(harmonizeValues, backCoeff, orthorectify, DEM), mosaicking order, box, CRS and size, output
+formats; plus the scene id and the grid. The token travels in a header and is never part of the
+key or the entry.
 """
 
 from __future__ import annotations
@@ -198,7 +200,7 @@ def _scrub_logs(secret: str) -> None:
 
 
 def _asset_key(band: str) -> str:
-    """Asset keys as the sensors in pipeline.sensors look for them (B02, SCL, vv, vh)."""
+    """Asset keys as the sensors in pipeline.model.sensors look for them (B02, SCL, vv, vh)."""
     return band.lower() if band in S1_BANDS else band
 
 
