@@ -14,7 +14,7 @@ help:
 	@echo "make run AOI=<name>   check every claim and site of configs/<name>.yaml (try AOI=demo offline)"
 	@echo "make watch AOI=<name> process new acquisitions of every site (cron-safe; see README)"
 	@echo "make test             run the test suite"
-	@echo "make lint             ruff + mypy"
+	@echo "make lint             ruff + mypy + vulture (dead code; scripts/vulture_whitelist.py)"
 	@echo "make validate         validate every config in configs/"
 	@echo "make clean            remove outputs, caches and the virtual environment"
 
@@ -46,6 +46,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests benchmarks scripts notebooks
 	$(BIN)/ruff format --check pipeline tests benchmarks scripts notebooks
 	$(BIN)/mypy pipeline
+	$(BIN)/vulture pipeline benchmarks scripts notebooks --min-confidence 60 \
+		--ignore-decorators "@field_validator,@model_validator"
 
 clean:
 	rm -rf outputs .pytest_cache .mypy_cache .ruff_cache *.egg-info $(VENV)

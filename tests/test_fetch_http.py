@@ -34,6 +34,7 @@ from pipeline.cli.main import main
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.model import radiometry as prepare
 from pipeline.model.grid import Grid, plan_grid
+from pipeline.model.scene import Query
 from pipeline.model.sensors import SENSORS
 from pipeline.model.services import EARTH_SEARCH
 from pipeline.read.gdal import read_on_grid
@@ -110,11 +111,13 @@ def test_earth_search_replay_follows_paging(shared_data: Path, http_server: HTTP
         http_server, shared_data, "earthsearch_v1_search_s2l2a_landsatc2l2_point_paging.yaml", seen
     )
     scenes = StacApiSource(url).search(
-        "sentinel-2-l2a",
-        (-105.11, 40.16, -105.09, 40.175),
-        dt.date(2023, 10, 8),
-        dt.date(2023, 10, 8),
-        20.0,
+        Query(
+            "sentinel-2-l2a",
+            (-105.11, 40.16, -105.09, 40.175),
+            dt.date(2023, 10, 8),
+            dt.date(2023, 10, 8),
+            20.0,
+        ),
     )
     # What the client asked: the pipeline's own filters, then the recorded `next` page.
     assert len(seen) == 2
@@ -133,11 +136,13 @@ def test_earth_search_replay_follows_paging(shared_data: Path, http_server: HTTP
     assert [s.id for s in scenes] == ["S2A_13TDE_20231008_0_L2A"]
     (s2,) = scenes
     (landsat,) = StacApiSource(url).search(
-        "landsat-c2-l2",
-        (-105.11, 40.16, -105.09, 40.175),
-        dt.date(2023, 10, 8),
-        dt.date(2023, 10, 8),
-        20.0,
+        Query(
+            "landsat-c2-l2",
+            (-105.11, 40.16, -105.09, 40.175),
+            dt.date(2023, 10, 8),
+            dt.date(2023, 10, 8),
+            20.0,
+        ),
     )
     assert landsat.id == "LC08_L2SP_033032_20231008_02_T1"
     assert s2.collection == "sentinel-2-l2a" and landsat.collection == "landsat-c2-l2"
@@ -163,7 +168,7 @@ def test_recorded_404_at_the_catalogue_url(shared_data: Path, http_server: HTTPT
     url = http_server.route("GET", "/v1/collections/foo", lambda r: _replay(http_server, not_found))
     with pytest.raises(CatalogUnreachable) as err:
         StacApiSource(url).search(
-            "sentinel-2-l2a", RENNES, dt.date(2020, 1, 1), dt.date(2020, 1, 31), None
+            Query("sentinel-2-l2a", RENNES, dt.date(2020, 1, 1), dt.date(2020, 1, 31), None)
         )
     assert url in str(err.value) and "NotFound" in str(err.value)
     assert "catalog.url" in str(err.value)  # the fix names the setting to change
@@ -277,14 +282,14 @@ def search_demo(
     start: dt.date = dt.date(2015, 1, 1),
     end: dt.date = dt.date(2017, 12, 31),
 ) -> list[str]:
-    return [s.id for s in src.search("sentinel-2-l1c", RENNES, start, end, 60.0)]
+    return [s.id for s in src.search(Query("sentinel-2-l1c", RENNES, start, end, 60.0))]
 
 
 def test_stac_api_source_pages_through_demo_api(http_server: HTTPTestServer) -> None:
     seen: list[dict[str, Any]] = []
     url, _ = serve_demo_api(http_server, page_size=1, seen=seen)
     scenes = StacApiSource(url).search(
-        "sentinel-2-l1c", RENNES, dt.date(2015, 1, 1), dt.date(2017, 12, 31), 60.0
+        Query("sentinel-2-l1c", RENNES, dt.date(2015, 1, 1), dt.date(2017, 12, 31), 60.0)
     )
     assert [s.id for s in scenes] == [DEMO_BEFORE, DEMO_AFTER]
     assert [b.get("next") for b in seen] == [None, "1"]  # two pages of one item
@@ -370,7 +375,9 @@ def test_static_catalogue_over_http_finds_the_demo_pair(http_server: HTTPTestSer
     files = http_server.mount(prefix("demo"), DEMO)
     src = StaticCatalogSource(f"{files}/catalog.json")
     assert search_demo(src) == [DEMO_BEFORE, DEMO_AFTER]
-    (scene,) = src.search("sentinel-2-l1c", RENNES, dt.date(2015, 8, 1), dt.date(2015, 8, 31), 60)
+    (scene,) = src.search(
+        Query("sentinel-2-l1c", RENNES, dt.date(2015, 8, 1), dt.date(2015, 8, 31), 60)
+    )
     assert scene.assets["nir"].href == f"{files}/{DEMO_BEFORE}/B08.tif"  # resolved against http
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.model.grid import plan_grid
+from pipeline.model.scene import Query
 from pipeline.model.sensors import SENSORS
 from pipeline.model.services import EARTH_SEARCH
 from pipeline.plan.scenes import dedupe
@@ -23,7 +24,9 @@ SOLOTI = (37.98, 50.24, 38.06, 50.30)  # lon/lat box around the Soloti garrison,
 def test_earth_search_finds_and_reads_soloti_february_2022() -> None:
     source = StacApiSource(EARTH_SEARCH)
     sensor = SENSORS["sentinel-2-l2a"]
-    scenes = source.search(sensor.collection, SOLOTI, date(2022, 2, 1), date(2022, 2, 23), 100)
+    scenes = source.search(
+        Query(sensor.collection, SOLOTI, date(2022, 2, 1), date(2022, 2, 23), 100)
+    )
     assert scenes, "Earth Search returned no Sentinel-2 L2A scene over Soloti in Feb 2022"
     kept = dedupe(scenes, SOLOTI)
     assert len(kept) <= len(scenes)
@@ -44,7 +47,9 @@ def test_planetary_computer_serves_landsat_8_for_the_2014_claims() -> None:
     source = PlanetaryComputerSource()
     sensor = SENSORS["landsat-8"]
     scenes = source.search(
-        sensor.collection, KUZMINSKY, date(2014, 4, 1), date(2014, 5, 6), 60, sensor.platforms
+        Query(
+            sensor.collection, KUZMINSKY, date(2014, 4, 1), date(2014, 5, 6), 60, sensor.platforms
+        )
     )
     assert scenes, "Planetary Computer returned no Landsat 8 scene over Kuzminsky in April 2014"
     assert all(s.assets["red"].href.startswith("https://") for s in scenes)
@@ -63,7 +68,9 @@ def test_planetary_computer_sentinel1_grd_through_gcps() -> None:
 
     source = PlanetaryComputerSource()
     sensor = SENSORS["sentinel-1-grd"]
-    scenes = source.search(sensor.collection, KUZMINSKY, date(2014, 10, 5), date(2014, 11, 5), None)
+    scenes = source.search(
+        Query(sensor.collection, KUZMINSKY, date(2014, 10, 5), date(2014, 11, 5), None)
+    )
     assert scenes, "no Sentinel-1 GRD scene over Kuzminsky in October 2014"
     img = read_scene(scenes[0], sensor, plan_grid(KUZMINSKY, 10))
     vv, vh = img.bands["vv"][img.clear], img.bands["vh"][img.clear]
@@ -83,13 +90,15 @@ def test_cdse_sentinel_hub_reads_soloti_february_2022() -> None:
 
     source = SentinelHubSource()
     sensor = SENSORS["sentinel-2-l2a"]
-    scenes = source.search(sensor.collection, SOLOTI, date(2022, 2, 1), date(2022, 2, 23), 80)
+    scenes = source.search(
+        Query(sensor.collection, SOLOTI, date(2022, 2, 1), date(2022, 2, 23), 80)
+    )
     assert scenes
     grid = plan_grid(SOLOTI, 10)
     img = read_scene(scenes[0], sensor, grid)
     assert img.bands["red"].shape == grid.shape and img.has_cloud_mask
     radar = SENSORS["sentinel-1-grd"]
-    s1 = source.search(radar.collection, SOLOTI, date(2022, 2, 1), date(2022, 2, 23), None)
+    s1 = source.search(Query(radar.collection, SOLOTI, date(2022, 2, 1), date(2022, 2, 23), None))
     assert s1
     r = read_scene(s1[0], radar, grid)
     assert np.nanmedian(r.bands["vv"]) < 5  # gamma0 in dB over land: well below 0 dB mostly

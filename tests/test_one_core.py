@@ -41,6 +41,7 @@ from pipeline.judge.verdict import Thresholds, Verdict, judge
 from pipeline.model import image
 from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
 from pipeline.model.grid import Grid, plan_grid
+from tests.support.catalogue import box_item, grd_item, lonlat_bounds, save_catalog, write_band
 from tests.support.parks import insert_park
 from tests.test_baseline_run import catalogue_with_2018
 from tests.test_radar import GRD, _grd_copy
@@ -66,17 +67,6 @@ def classes(path: Path) -> np.ndarray:
         return src.read(1)
 
 
-def save_catalog(root: Path, items: list[pystac.Item], title: str) -> Path:
-    """A static STAC catalogue of `items` (whose assets are absolute paths) at root/catalog.json;
-    written afresh each time, so items can be added between watch runs."""
-    cat = pystac.Catalog("one-core-test", title)
-    for item in items:
-        cat.add_item(item.clone())
-    cat.normalize_hrefs(str(root))
-    cat.save(catalog_type=pystac.CatalogType.ABSOLUTE_PUBLISHED)
-    return root / "catalog.json"
-
-
 def demo_config(tmp_path: Path, name: str, catalog: Path, **extra: Any) -> Path:
     """configs/demo.yaml under another AOI name and catalogue, with `extra` top-level settings."""
     cfg = yaml.safe_load(DEMO_CFG.read_text())
@@ -94,9 +84,9 @@ def watch_twice(
     """`pipeline watch` with only the older acquisition in the catalogue, then again once the
     newer one has arrived (as test_watch.test_consecutive_runs). Returns the newer's folder."""
     args = ["watch", "--config", str(config), "--out", str(out)]
-    save_catalog(root, [older], "watch: first acquisition")
+    save_catalog(root, [older], "watch: first acquisition", "one-core-test")
     assert main(args) == 0
-    save_catalog(root, [older, newer], "watch: a newer acquisition arrived")
+    save_catalog(root, [older, newer], "watch: a newer acquisition arrived", "one-core-test")
     assert main(args) == 0
     aoi = yaml.safe_load(config.read_text())["aoi"]
     site = yaml.safe_load(config.read_text())["sites"][0]["id"]
@@ -143,51 +133,27 @@ def landsat_item(
     nodata = np.zeros(grid.shape, bool)
     for v in bands.values():
         nodata |= ~np.isfinite(v) | (v <= 0)
-    profile = {
-        "driver": "COG",
-        "width": grid.width,
-        "height": grid.height,
-        "count": 1,
-        "crs": grid.crs,
-        "transform": grid.transform,
-        "nodata": 0,
-    }
-    item = pystac.Item(
-        id=item_id,
-        geometry=None,
-        bbox=None,
-        datetime=when,
-        properties={"platform": "landsat-8", "eo:cloud_cover": 3.0},
-        collection="landsat-c2-l2",
-    )
-    w, s, e, n = grid.lonlat_bounds()
-    item.geometry = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
-    item.bbox = [w, s, e, n]
+    assets = {}
     for band, key in LANDSAT_KEYS.items():
         dn = np.clip(np.round((bands[band] + 0.2) / 2.75e-5), 1, 65535).astype(np.uint16)
         dn[nodata] = 0
-        with rasterio.open(folder / f"SR_{key}.tif", "w", dtype="uint16", **profile) as dst:
-            dst.write(dn, 1)
-        item.add_asset(
-            key,
-            pystac.Asset(
-                str(folder / f"SR_{key}.tif"),
-                extra_fields={"raster:bands": [{"nodata": 0, "data_type": "uint16"}]},
-            ),
+        assets[key] = pystac.Asset(
+            str(write_band(folder / f"SR_{key}.tif", dn, grid, nodata=0)),
+            extra_fields={"raster:bands": [{"nodata": 0, "data_type": "uint16"}]},
         )
     qa = np.where(nodata, QA_FILL, QA_CLEAR).astype(np.uint16)
-    with rasterio.open(
-        folder / "QA_PIXEL.tif", "w", dtype="uint16", **{**profile, "nodata": 1}
-    ) as d:
-        d.write(qa, 1)
-    item.add_asset(
-        "qa_pixel",
-        pystac.Asset(
-            str(folder / "QA_PIXEL.tif"),
-            extra_fields={"raster:bands": [{"nodata": 1, "data_type": "uint16"}]},
-        ),
+    assets["qa_pixel"] = pystac.Asset(
+        str(write_band(folder / "QA_PIXEL.tif", qa, grid, nodata=QA_FILL)),
+        extra_fields={"raster:bands": [{"nodata": 1, "data_type": "uint16"}]},
     )
-    return item
+    return box_item(
+        item_id,
+        when,
+        lonlat_bounds(grid),
+        "landsat-c2-l2",
+        {"platform": "landsat-8", "eo:cloud_cover": 3.0},
+        assets,
+    )
 
 
 def test_landsat_watch_keeps_a_one_hectare_park(tmp_path: Path) -> None:
@@ -264,20 +230,6 @@ def test_landsat_watch_keeps_a_one_hectare_park(tmp_path: Path) -> None:
 
 KERALA = (76.21, 10.38)
 """Inside the real GRD crop's swath (test_radar's site)."""
-
-
-def grd_item(folder: Path, item_id: str, when: datetime) -> pystac.Item:
-    item = pystac.Item(
-        item_id,
-        {"type": "Polygon", "coordinates": [[[75, 9], [78, 9], [78, 12], [75, 12], [75, 9]]]},
-        [75, 9, 78, 12],
-        when,
-        {"platform": "sentinel-1a", "sar:instrument_mode": "IW", "sat:relative_orbit": 5},
-        collection="sentinel-1-grd",
-    )
-    for key in ("vv", "vh"):
-        item.add_asset(key, pystac.Asset(str(folder / f"iw-{key}.tiff")))
-    return item
 
 
 def radar_watch_config(
@@ -395,9 +347,11 @@ def test_radar_watch_tests_each_new_image_against_the_sites_recent_history(
     )
     out = tmp_path / "out"
     args = ["watch", "--config", str(config), "--out", str(out)]
-    save_catalog(tmp_path / "cat", history, "watch: five passes")
+    save_catalog(tmp_path / "cat", history, "watch: five passes", "one-core-test")
     assert main(args) == 0
-    save_catalog(tmp_path / "cat", [*history, newer], "watch: a newer pass arrived")
+    save_catalog(
+        tmp_path / "cat", [*history, newer], "watch: a newer pass arrived", "one-core-test"
+    )
     assert main(args) == 0
     report = json.loads(
         (out / "radarhistory" / "kerala" / "watch" / "2018-09-20" / "report.json").read_text()

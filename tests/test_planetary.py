@@ -29,6 +29,7 @@ from pipeline.config.catalog import Catalog
 from pipeline.errors import DataUnavailable
 from pipeline.model import radiometry as prepare
 from pipeline.model.grid import plan_grid
+from pipeline.model.scene import Query
 from pipeline.model.sensors import SENSORS
 from pipeline.read.scenes import read_scene
 from pipeline.search.factory import open_source
@@ -177,7 +178,9 @@ def test_catalog_kind_planetary_computer_defaults_to_pc_stac() -> None:
 def test_sentinel2_scene_is_read_through_signed_hrefs(pc: PCReplay) -> None:
     source = pc.source()
     sensor = SENSORS["sentinel-2-l2a"]
-    scenes = source.search(sensor.collection, SITE, dt.date(2025, 3, 1), dt.date(2025, 3, 31), 60)
+    scenes = source.search(
+        Query(sensor.collection, SITE, dt.date(2025, 3, 1), dt.date(2025, 3, 31), 60)
+    )
     assert [s.id for s in scenes] == ["S2B_MSIL2A_20250312T014549_R074_T53NKG_20250312T041213"]
     scene = scenes[0]
     assert pc.searches[0]["collections"] == ["sentinel-2-l2a"]
@@ -209,7 +212,9 @@ def test_sentinel2_scene_is_read_through_signed_hrefs(pc: PCReplay) -> None:
 def test_unsigned_read_is_refused_and_the_error_hides_the_token(pc: PCReplay) -> None:
     source = pc.source()
     sensor = SENSORS["sentinel-2-l2a"]
-    scene = source.search(sensor.collection, SITE, dt.date(2025, 3, 1), dt.date(2025, 3, 31), 60)[0]
+    scene = source.search(
+        Query(sensor.collection, SITE, dt.date(2025, 3, 1), dt.date(2025, 3, 31), 60)
+    )[0]
     grid = plan_grid(SITE, 10)
     from dataclasses import replace
 
@@ -246,7 +251,9 @@ def test_landsat_8_window_of_2014_is_served_keyless(pc: PCReplay) -> None:
     source = pc.source()
     sensor = SENSORS["landsat-9"]
     scenes = source.search(
-        sensor.collection, SITE, dt.date(2025, 7, 1), dt.date(2025, 7, 31), 60, sensor.platforms
+        Query(
+            sensor.collection, SITE, dt.date(2025, 7, 1), dt.date(2025, 7, 31), 60, sensor.platforms
+        )
     )
     assert pc.searches[-1]["query"]["platform"] == {"in": ["landsat-9"]}
     assert scenes and all(s.platform == "landsat-9" for s in scenes)
@@ -292,7 +299,9 @@ def test_windows_without_a_sensor_get_one_that_has_data() -> None:
 def test_a_revoked_token_is_replaced_once(pc: PCReplay) -> None:
     source = pc.source()
     sensor = SENSORS["sentinel-2-l2a"]
-    scene = source.search(sensor.collection, SITE, dt.date(2025, 3, 1), dt.date(2025, 3, 31), 60)[0]
+    scene = source.search(
+        Query(sensor.collection, SITE, dt.date(2025, 3, 1), dt.date(2025, 3, 31), 60)
+    )[0]
     first = source.signer.token("sentinel-2-l2a")  # cached for an hour
     valid = pc._valid
     # the storage now refuses that token (revoked, or expired early)
@@ -319,7 +328,9 @@ def test_sentinel1_grd_from_pc_is_signed_and_warped_through_gcps(pc: PCReplay) -
     source = pc.source()
     sensor = SENSORS["sentinel-1-grd"]
     site = (76.18, 10.35, 76.24, 10.41)  # inside the served GRD's swath (south India)
-    scenes = source.search(sensor.collection, site, dt.date(2025, 3, 1), dt.date(2025, 3, 31), None)
+    scenes = source.search(
+        Query(sensor.collection, site, dt.date(2025, 3, 1), dt.date(2025, 3, 31), None)
+    )
     assert len(scenes) == 1 and "query" not in pc.searches[-1]  # no cloud or platform filter
     scene = scenes[0]
     # The item lists its calibration tables; this server does not have them (only the 2018

@@ -21,6 +21,7 @@ from pipeline.model.scene import Asset, Scene
 from pipeline.model.sensors import SENSORS
 from pipeline.read import radar
 from pipeline.read.scenes import read_scene
+from tests.support.catalogue import grd_item, save_catalog
 from tests.support.httpserver import HTTPTestServer
 
 GRD = (
@@ -157,7 +158,6 @@ def test_radar_claim_end_to_end(
     without them. The run uses the log-ratio detector on Lee-filtered intensity."""
     import json
 
-    import pystac
     import yaml
 
     from pipeline.cli.main import main
@@ -182,23 +182,17 @@ def test_radar_claim_end_to_end(
     # (the real GRD without the strong returns): radar windows must share one orbit, so it is
     # never used; if it were, the footprint would vanish and the verdict change.
     decoy = ("S1_20180716_real_RESERVED_AS_ORBIT_77", None, dt.datetime(2018, 8, 14, tzinfo=dt.UTC))
-    cat = pystac.Catalog("radar-case", "real Sentinel-1 GRD with inserted strong returns")
+    items = []
     for item_id, bright, when in [*dates.values(), decoy]:
         folder = _grd_copy(grd, tmp_path / item_id, bright, 3 if "RESPECKLED" in item_id else None)
         orbit = 77 if "ORBIT_77" in item_id else 5
-        item = pystac.Item(
-            item_id,
-            {"type": "Polygon", "coordinates": [[[75, 9], [78, 9], [78, 12], [75, 12], [75, 9]]]},
-            [75, 9, 78, 12],
-            when,
-            {"platform": "sentinel-1a", "sar:instrument_mode": "IW", "sat:relative_orbit": orbit},
-            collection="sentinel-1-grd",
-        )
-        for key in ("vv", "vh"):
-            item.add_asset(key, pystac.Asset(str(folder / f"iw-{key}.tiff")))
-        cat.add_item(item)
-    cat.normalize_hrefs(str(tmp_path / "catalog"))
-    cat.save(catalog_type=pystac.CatalogType.ABSOLUTE_PUBLISHED)
+        items.append(grd_item(folder, item_id, when, orbit))
+    save_catalog(
+        tmp_path / "catalog",
+        items,
+        "real Sentinel-1 GRD with inserted strong returns",
+        "radar-case",
+    )
     w = lambda start, end: {"start": start, "end": end, "sensor": "sentinel-1-grd"}  # noqa: E731
     cfg = {
         "aoi": "radar",

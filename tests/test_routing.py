@@ -34,6 +34,7 @@ from pipeline.cli.main import main
 from pipeline.config.catalog import Catalog
 from pipeline.config.loading import load
 from pipeline.errors import CatalogUnreachable, ConfigError
+from pipeline.model.scene import Query
 from pipeline.model.services import EARTH_SEARCH, PLANETARY_COMPUTER
 from pipeline.search.factory import open_source
 from pipeline.search.planetary import PlanetaryComputerSource
@@ -289,11 +290,13 @@ def test_each_service_is_contacted_only_for_its_collections(
 ) -> None:
     es, pc = services
     source = open_source("auto", "", auto(es, pc)["urls"])
-    (s2,) = source.search("sentinel-2-l2a", SITE, dt.date(2020, 2, 10), dt.date(2020, 2, 24), 60)
+    (s2,) = source.search(
+        Query("sentinel-2-l2a", SITE, dt.date(2020, 2, 10), dt.date(2020, 2, 24), 60)
+    )
     assert s2.id == S2_ID and s2.catalog == es.url and s2.sign is None
     assert pc.srv.hits and not any(h.path.startswith(pc.root) for h in pc.srv.hits)  # PC untouched
     (ls,) = source.search(
-        "landsat-c2-l2", SITE, dt.date(2025, 7, 15), dt.date(2025, 7, 27), 60, ("landsat-9",)
+        Query("landsat-c2-l2", SITE, dt.date(2025, 7, 15), dt.date(2025, 7, 27), 60, ("landsat-9",))
     )
     assert ls.id == LANDSAT_ID and ls.catalog == pc.stac and ls.sign is not None
     assert "sig=" in ls.sign(ls.assets["red"].href)  # served by the PC stand-in: signed
@@ -310,9 +313,11 @@ def test_unreachable_planetary_computer_is_named_not_earth_search(
         port = s.getsockname()[1]
     dead = f"http://127.0.0.1:{port}/api/stac/v1"
     source = open_source("auto", "", {"earth-search": es.url, "planetary-computer": dead})
-    assert source.search("sentinel-2-l2a", SITE, dt.date(2020, 2, 10), dt.date(2020, 2, 24), 60)
+    assert source.search(
+        Query("sentinel-2-l2a", SITE, dt.date(2020, 2, 10), dt.date(2020, 2, 24), 60)
+    )
     with pytest.raises(CatalogUnreachable) as err:
-        source.search("landsat-c2-l2", SITE, dt.date(2025, 7, 15), dt.date(2025, 7, 27), 60)
+        source.search(Query("landsat-c2-l2", SITE, dt.date(2025, 7, 15), dt.date(2025, 7, 27), 60))
     assert f"cannot reach the catalogue at {dead}:" in str(err.value)
     assert es.url not in str(err.value)
 

@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pystac
 import pytest
 import rasterio
 import yaml
@@ -24,6 +23,7 @@ from pyproj import Transformer
 from pipeline.config.loading import load
 from pipeline.search.factory import open_source
 from pipeline.workflows.run import run_aoi
+from tests.support.catalogue import box_item, save_catalog
 from tests.test_compare_stacks import (
     CROP,
     PARK_DATE,
@@ -54,29 +54,37 @@ def _catalogue(
     to_ll = Transformer.from_crs("EPSG:32631", "EPSG:4326", always_xy=True)
     w, s_ = to_ll.transform(LEFT, TOP - 320)
     e, n = to_ll.transform(LEFT + 320, TOP)
-    cat = pystac.Catalog("flanders-stack", "real Sentinel-2 L2A acquisitions of one farmland chip")
+    items = []
     for i in dates:
         day = _day(s["days"][i])
         item_id = f"S2B_31UES_{day:%Y%m%d}_0_L2A"
         d = folder / item_id
         d.mkdir(parents=True)
-        item = pystac.Item(
-            item_id,
-            {"type": "Polygon", "coordinates": [[[w, s_], [e, s_], [e, n], [w, n], [w, s_]]]},
-            [w, s_, e, n],
-            dt.datetime(day.year, day.month, day.day, 10, 56, tzinfo=dt.UTC),
-            {"platform": "sentinel-2b", "eo:cloud_cover": 5.0, "s2:processing_baseline": "02.12"},
-            collection="sentinel-2-l2a",
-        )
+        assets = {}
         for key, (band, pixel) in ASSETS.items():
             arr = park[band] if (i == PARK_DATE and band in park) else s[band][i]
             dtype = "uint8" if band == "SCL" else "uint16"
-            tif = write(d / f"{band}.tif", {band: arr}, pixel=pixel, dtype=dtype)
-            item.add_asset(key, pystac.Asset(str(tif)))
-        cat.add_item(item)
-    cat.normalize_hrefs(str(folder / "catalog"))
-    cat.save(catalog_type=pystac.CatalogType.ABSOLUTE_PUBLISHED)
-    return folder / "catalog" / "catalog.json"
+            assets[key] = write(d / f"{band}.tif", {band: arr}, pixel=pixel, dtype=dtype)
+        items.append(
+            box_item(
+                item_id,
+                dt.datetime(day.year, day.month, day.day, 10, 56, tzinfo=dt.UTC),
+                (w, s_, e, n),
+                "sentinel-2-l2a",
+                {
+                    "platform": "sentinel-2b",
+                    "eo:cloud_cover": 5.0,
+                    "s2:processing_baseline": "02.12",
+                },
+                assets,
+            )
+        )
+    return save_catalog(
+        folder / "catalog",
+        items,
+        "real Sentinel-2 L2A acquisitions of one farmland chip",
+        "flanders-stack",
+    )
 
 
 @pytest.fixture(scope="module")

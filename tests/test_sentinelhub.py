@@ -31,6 +31,7 @@ from rasterio.crs import CRS
 from pipeline.cli.main import _configure_cache, exit_code, main, parser
 from pipeline.errors import DataUnavailable, InputError
 from pipeline.model.grid import Grid
+from pipeline.model.scene import Query
 from pipeline.model.sensors import SENSORS
 from pipeline.net import cache
 from pipeline.read.scenes import read_mask, read_scene
@@ -100,7 +101,9 @@ def sh(http_server: HTTPTestServer, shared_data: Path, monkeypatch: pytest.Monke
 
 def test_catalog_search_turns_recorded_features_into_scenes(sh: SHReplay) -> None:
     source = sh.source()
-    scenes = source.search("sentinel-2-l2a", SITE, dt.date(2020, 12, 1), dt.date(2021, 1, 31), 30)
+    scenes = source.search(
+        Query("sentinel-2-l2a", SITE, dt.date(2020, 12, 1), dt.date(2021, 1, 31), 30)
+    )
     assert len(scenes) == len(sh.features) and len(scenes) > 5
     assert scenes == sorted(scenes, key=lambda s: s.datetime)
     first = next(
@@ -125,9 +128,9 @@ def test_process_api_reads_bands_onto_the_grid(sh: SHReplay, shared_data: Path) 
     """Three bands asked for (as the recorded response holds): the library parses the real tar,
     and each band lands under its own name, pixel for pixel."""
     source = sh.source(s2_bands=("B04", "B03", "B02"))
-    scene = source.search("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)[
-        0
-    ]
+    scene = source.search(
+        Query("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)
+    )[0]
     red = source.reader.read_asset(scene, "B04", GRID, rasterio.enums.Resampling.bilinear)
     blue = source.reader.read_asset(scene, "B02", GRID, rasterio.enums.Resampling.bilinear)
     assert source.reader.requests == 1  # one Process request per scene and grid
@@ -156,9 +159,9 @@ def test_process_api_reads_bands_onto_the_grid(sh: SHReplay, shared_data: Path) 
 
 def test_full_band_set_and_a_mismatched_answer_is_a_clear_error(sh: SHReplay) -> None:
     source = sh.source()  # asks for 7 bands; the recorded answer has 3
-    scene = source.search("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)[
-        0
-    ]
+    scene = source.search(
+        Query("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)
+    )[0]
     with pytest.raises(DataUnavailable, match=r"shape \(856, 512, 3\).*B02, B03, B04, B08, B11"):
         read_mask(scene, SENSORS["sentinel-2-l2a"], GRID)
     assert (
@@ -169,7 +172,9 @@ def test_full_band_set_and_a_mismatched_answer_is_a_clear_error(sh: SHReplay) ->
 def test_sentinel1_request_is_terrain_corrected_and_orthorectified(sh: SHReplay) -> None:
     source = sh.source()
     # the recorded Catalog answer is Sentinel-2's; what matters here is what we ask for
-    s1 = source.search("sentinel-1-grd", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), 30)[0]
+    s1 = source.search(
+        Query("sentinel-1-grd", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), 30)
+    )[0]
     assert sh.searches[-1]["collections"] == ["sentinel-1-grd"]
     # radar: no cloud filter; the library's IW collection asks for dual-pol IW scenes
     assert "eo:cloud_cover" not in sh.searches[-1]["filter"]
@@ -188,7 +193,9 @@ def test_sentinel1_request_is_terrain_corrected_and_orthorectified(sh: SHReplay)
 
 def test_landsat_is_refused_with_the_keyless_route_named(sh: SHReplay) -> None:
     with pytest.raises(DataUnavailable, match="planetary-computer"):
-        sh.source().search("landsat-c2-l2", SITE, dt.date(2014, 3, 1), dt.date(2014, 3, 31), 60)
+        sh.source().search(
+            Query("landsat-c2-l2", SITE, dt.date(2014, 3, 1), dt.date(2014, 3, 31), 60)
+        )
 
 
 def test_credentials_never_reach_logs_or_errors(
@@ -196,9 +203,9 @@ def test_credentials_never_reach_logs_or_errors(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     source = sh.source(s2_bands=("B04", "B03", "B02"))
-    scene = source.search("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)[
-        0
-    ]
+    scene = source.search(
+        Query("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)
+    )[0]
     source.reader.read_asset(scene, "B04", GRID, rasterio.enums.Resampling.nearest)
     assert "Request body was" in caplog.text  # requests-oauthlib logged the token request
     assert CLIENT_SECRET not in caplog.text
@@ -209,7 +216,7 @@ def test_credentials_never_reach_logs_or_errors(
         sh.base, token_url=sh.token_url, client_id="someone-else", client_secret=CLIENT_SECRET
     )
     with pytest.raises(InputError) as err:
-        other.search("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)
+        other.search(Query("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None))
     assert exit_code(err.value) == 2
     assert "SH_CLIENT_ID" in str(err.value) and CLIENT_SECRET not in str(err.value)
     assert CLIENT_SECRET not in caplog.text
@@ -253,7 +260,9 @@ def test_cdse_token_url_is_the_default_for_cdse(monkeypatch: pytest.MonkeyPatch)
 
 
 def _first_scene(source: SentinelHubSource) -> Any:
-    return source.search("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)[0]
+    return source.search(
+        Query("sentinel-2-l2a", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), None)
+    )[0]
 
 
 def _read_all(source: SentinelHubSource, grid: Grid = GRID) -> dict[str, np.ndarray]:
@@ -365,7 +374,9 @@ def test_key_follows_what_determines_the_pixels(sh: SHReplay) -> None:
     """Processing options and the acquisition are in the key (S1 terrain correction vs S2)."""
     source = sh.source()
     s2 = _first_scene(source)
-    s1 = source.search("sentinel-1-grd", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), 30)[0]
+    s1 = source.search(
+        Query("sentinel-1-grd", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), 30)
+    )[0]
     later = dataclasses.replace(s2, datetime=s2.datetime + dt.timedelta(days=5))
     keys = set()
     for scene in (s2, s1, later):

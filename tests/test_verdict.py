@@ -35,6 +35,7 @@ from pipeline.model import image
 from pipeline.model.grid import Grid, plan_grid
 from pipeline.model.image import Prepared
 from pipeline.prepare import align
+from tests.support.catalogue import box_item, lonlat_bounds, save_catalog, write_band
 from tests.support.parks import insert_park
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,43 +87,19 @@ def write_item(
     grid = site_grid()
     folder = root / item_id
     folder.mkdir(parents=True)
-    profile = {
-        "driver": "COG",
-        "width": grid.width,
-        "height": grid.height,
-        "count": 1,
-        "crs": grid.crs,
-        "transform": grid.transform,
-        "nodata": 0,
-    }
     assets = {}
     for key, arr in bands.items():
         dn = np.clip(np.round(arr * 10000), 1, 65535).astype(np.uint16)
-        with rasterio.open(folder / f"{key}.tif", "w", dtype="uint16", **profile) as dst:
-            dst.write(dn, 1)
-        assets[key] = f"{key}.tif"
-    with rasterio.open(folder / "scl.tif", "w", dtype="uint8", **profile) as dst:
-        dst.write(scl, 1)
-    assets["scl"] = "scl.tif"
-    w, s, e, n = grid.lonlat_bounds()
-    item = pystac.Item(
-        id=item_id,
-        geometry={
-            "type": "Polygon",
-            "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]],
-        },
-        bbox=[w, s, e, n],
-        datetime=when,
-        properties={
-            "platform": "sentinel-2a",
-            "eo:cloud_cover": 5.0,
-            "s2:processing_baseline": "02.04",
-        },
-        collection="sentinel-2-l2a",
+        assets[key] = write_band(folder / f"{key}.tif", dn, grid)
+    assets["scl"] = write_band(folder / "scl.tif", scl, grid)
+    return box_item(
+        item_id,
+        when,
+        lonlat_bounds(grid),
+        "sentinel-2-l2a",
+        {"platform": "sentinel-2a", "eo:cloud_cover": 5.0, "s2:processing_baseline": "02.04"},
+        assets,
     )
-    for key, href in assets.items():
-        item.add_asset(key, pystac.Asset(href=str(folder / href)))
-    return item
 
 
 @pytest.fixture(scope="module")
@@ -164,14 +141,12 @@ def build_case(
     items.append(
         write_item(tmp, after_item[0], datetime(2017, 6, 21, 11, tzinfo=UTC), *after_item[1:])
     )
-    cat = pystac.Catalog("verdict-cases", "real Rennes imagery with an inserted park")
-    for item in items:
-        cat.add_item(item)
-    cat.normalize_hrefs(str(tmp / "catalog"))
-    cat.save(catalog_type=pystac.CatalogType.ABSOLUTE_PUBLISHED)
+    catalog = save_catalog(
+        tmp / "catalog", items, "real Rennes imagery with an inserted park", "verdict-cases"
+    )
     cfg = yaml.safe_load(DEMO_CFG.read_text())
     cfg["aoi"] = f"park-{after}"
-    cfg["catalog"] = {"kind": "static", "url": str(tmp / "catalog" / "catalog.json")}
+    cfg["catalog"] = {"kind": "static", "url": str(catalog)}
     cfg["claims"][0].update(
         date="2016-06-01",
         windows={

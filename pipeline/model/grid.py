@@ -59,9 +59,6 @@ class Grid:
         xs, ys = transform("EPSG:4326", self.crs, [lon, lon], [lat, lat + 0.01])
         return math.degrees(math.atan2(xs[1] - xs[0], ys[1] - ys[0]))
 
-    def lonlat_bounds(self) -> tuple[float, float, float, float]:
-        return tuple(transform_bounds(self.crs, "EPSG:4326", *self.bounds, densify_pts=21))
-
 
 def polygon_mask(
     grid: Grid, polygons_lonlat: Sequence[Sequence[tuple[float, float]]]

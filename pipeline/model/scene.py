@@ -52,20 +52,32 @@ class Scene:
         return None
 
 
+@dataclass(frozen=True)
+class Query:
+    """One catalogue search: what every back end's `Source.search` takes."""
+
+    collection: str
+    bounds: tuple[float, float, float, float]
+    """West, south, east, north in degrees (WGS84)."""
+    start: date
+    end: date
+    """Both days included."""
+    max_cloud: float | None = None
+    """Scenes with more cloud cover (percent) are left out; None: no limit (radar)."""
+    platforms: tuple[str, ...] = ()
+    """Only these platforms (`sentinel-2a`, `landsat-8`, ...); empty: any."""
+
+    def interval(self) -> tuple[str, str]:
+        """The first and the last instant of the days searched, as RFC 3339 UTC times."""
+        return f"{self.start.isoformat()}T00:00:00Z", f"{self.end.isoformat()}T23:59:59Z"
+
+
 class Source(Protocol):
     """A catalogue that can be searched."""
 
     description: str
 
-    def search(
-        self,
-        collection: str,
-        bounds: tuple[float, float, float, float],
-        start: date,
-        end: date,
-        max_cloud: float | None,
-        platforms: tuple[str, ...] = (),
-    ) -> list[Scene]: ...
+    def search(self, query: Query) -> list[Scene]: ...
 
 
 class SceneReader(Protocol):

@@ -15,12 +15,11 @@ so a park on a tile edge is found once.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.warp import transform_bounds, transform_geom
+from rasterio.warp import transform_geom
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.prepared import prep
@@ -56,10 +55,6 @@ class Tile:
             height,
         )
 
-    def lonlat_bounds(self, which: str = "read") -> tuple[float, float, float, float]:
-        b = self.read if which == "read" else self.core
-        return tuple(transform_bounds(self.crs, "EPSG:4326", *b, densify_pts=21))
-
     def outline_lonlat(self, which: str = "core") -> list[tuple[float, float]]:
         """The box's corners in lon/lat (counter-clockwise, not closed)."""
         left, bottom, right, top = self.core if which == "core" else self.read
@@ -82,14 +77,6 @@ class Tile:
     def km2(self) -> float:
         left, bottom, right, top = self.core
         return (right - left) * (top - bottom) / 1e6
-
-
-def region_geometry(region: dict | Sequence[float]) -> BaseGeometry:
-    """A GeoJSON geometry (dict) or a lon/lat box (W, S, E, N) as a shapely geometry."""
-    if isinstance(region, dict):
-        return shape(region)
-    w, s, e, n = (float(v) for v in region)
-    return box(w, s, e, n)
 
 
 def main_crs(region_lonlat: BaseGeometry) -> CRS:
@@ -139,8 +126,3 @@ def plan_tiles(
             read = (core[0] - margin, core[1] - margin, core[2] + margin, core[3] + margin)
             tiles.append(Tile(f"{epsg}_{j:04d}_{i:04d}", j, i, name, core, read))
     return tiles
-
-
-def owner(tiles: Sequence[Tile], x: float, y: float) -> Tile | None:
-    """The tile whose core holds (x, y)."""
-    return next((t for t in tiles if t.in_core(x, y)), None)

@@ -12,7 +12,7 @@ MAX_RETRY_AFTER_S, as the catalogue path does) and try again (without Retry-Afte
 stand: a service that is down fails as fast as before). A connection reset or a body cut
 short is not retried by GDAL, and GDAL keeps the short block in its cache: `read_on_grid` drops
 GDAL's cache of that file and tries again with backoff (READ_ATTEMPTS). Arrays read from remote
-files land in the disk cache (pipeline.cache).
+files land in the disk cache (pipeline.net.cache).
 """
 
 from __future__ import annotations

@@ -7,14 +7,14 @@ Three routes, each labelled with what its numbers are:
   measurement under the site is found through the GCPs and read; where the item carries the
   product's calibration table (`schema-calibration-<pol>`, Planetary Computer and Earth Search
   both do), it becomes **sigma0**, with thermal noise removed when `schema-noise-<pol>` is there
-  (pipeline.s1cal); then it is warped onto the grid with a thin-plate-spline GCP transformer.
+  (pipeline.read.s1cal); then it is warped onto the grid with a thin-plate-spline GCP transformer.
   A catalogue without those assets gives 10·log10(DN²), labelled **uncalibrated**: comparable
   only between acquisitions of the same relative orbit, and never with calibrated windows.
 - Planetary Computer `sentinel-1-rtc`: already radiometrically terrain-corrected gamma0 (linear
   power) on a map grid: warped like any COG and converted to dB.
 - Sentinel Hub (`Scene.reader`): orthorectified, terrain-corrected gamma0 (linear), converted to dB.
 
-Pure parts (`to_db`, `gcp_window`, `warp_gcps`, pipeline.s1cal) take arrays; `read_radar_scene`
+Pure parts (`to_db`, `gcp_window`, `warp_gcps`, pipeline.read.s1cal) take arrays; `read_radar_scene`
 and `fetch_bytes` are the I/O edge.
 """
 
@@ -155,7 +155,7 @@ def warp_gcps(
 
 @dataclass(frozen=True)
 class Calibration:
-    """The tables that turn one polarisation's DN into sigma0 (pipeline.s1cal)."""
+    """The tables that turn one polarisation's DN into sigma0 (pipeline.read.s1cal)."""
 
     sigma0: s1cal.Lut
     noise: s1cal.Noise | None = None

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from pipeline.model.scene import Source
 from pipeline.search.planetary import PlanetaryComputerSource
-from pipeline.search.routed import open_auto, served_by
+from pipeline.search.routed import open_auto
 from pipeline.search.sentinelhub import SentinelHubSource
 from pipeline.search.stac import StacApiSource, StaticCatalogSource
 
@@ -23,6 +23,3 @@ def open_source(kind: str, url: str = "", urls: Mapping[str, str] | None = None)
     if kind == "sentinelhub":
         return SentinelHubSource(url)
     return StacApiSource(url)
-
-
-__all__ = ["open_source", "served_by"]

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.lazy import LazyModule
-from pipeline.model.scene import Scene
+from pipeline.model.scene import Query, Scene
 from pipeline.net.http import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, retrying_session
 from pipeline.search.stac import StacApiSource
 
@@ -166,14 +166,6 @@ class PlanetaryComputerSource(StacApiSource):
         self.description = f"Planetary Computer STAC API {self.url} (signed hrefs)"
         self.signer = SasSigner(sas_url, blob_prefixes, timeout=timeout)
 
-    def search(
-        self,
-        collection: str,
-        bounds: tuple[float, float, float, float],
-        start: dt.date,
-        end: dt.date,
-        max_cloud: float | None,
-        platforms: tuple[str, ...] = (),
-    ) -> list[Scene]:
-        scenes = super().search(collection, bounds, start, end, max_cloud, platforms)
+    def search(self, query: Query) -> list[Scene]:
+        scenes = super().search(query)
         return [replace(s, sign=self.signer.for_collection(s.collection)) for s in scenes]

@@ -17,13 +17,12 @@ Each scene records the service that served it (`Scene.catalog`), so reports name
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from pipeline.model.scene import Scene, Source
+from pipeline.model.scene import Query, Scene, Source
 from pipeline.model.services import EARTH_SEARCH
 from pipeline.net.redact import redact
 from pipeline.search.planetary import PC_STAC, SAS_URL_ENV, PlanetaryComputerSource
@@ -31,7 +30,6 @@ from pipeline.search.stac import StacApiSource
 
 EARTH_SEARCH_KEY = "earth-search"
 PLANETARY_COMPUTER_KEY = "planetary-computer"
-SERVICES = (EARTH_SEARCH_KEY, PLANETARY_COMPUTER_KEY)
 ROUTES: dict[str, str] = {
     "sentinel-2-l2a": EARTH_SEARCH_KEY,
     "sentinel-2-l1c": EARTH_SEARCH_KEY,
@@ -69,17 +67,9 @@ class RoutedSource:
     def source_for(self, collection: str) -> Source:
         return self.routes.get(collection, self.default)
 
-    def search(
-        self,
-        collection: str,
-        bounds: tuple[float, float, float, float],
-        start: dt.date,
-        end: dt.date,
-        max_cloud: float | None,
-        platforms: tuple[str, ...] = (),
-    ) -> list[Scene]:
-        src = self.source_for(collection)
-        scenes = src.search(collection, bounds, start, end, max_cloud, platforms)
+    def search(self, query: Query) -> list[Scene]:
+        src = self.source_for(query.collection)
+        scenes = src.search(query)
         where = catalog_url(src)
         return [s if s.catalog else replace(s, catalog=where) for s in scenes]
 

@@ -15,16 +15,18 @@ CDSE accounts, so CDSE copies are defined against the configured base URL.
 Values:
 - Sentinel-2 L2A: `B02 B03 B04 B08 B11 B12` as digital numbers with `harmonizeValues: false`, i.e.
   the same numbers as the COGs of the STAC route (the +1000 offset from baseline 04.00 left in), so
-  `prepare.s2_offset` decides the offset per scene exactly as for STAC; `SCL` as classes.
+  `pipeline.model.radiometry.s2_offset` decides the offset per scene exactly as for STAC; `SCL` as
+  classes.
 - Sentinel-1 GRD (IW, dual VV+VH): gamma0 terrain-corrected (`backCoeff: GAMMA0_TERRAIN`),
-  orthorectified on the Copernicus 30 m DEM, linear power; `pipeline.radar` turns it into dB.
+  orthorectified on the Copernicus 30 m DEM, linear power; `pipeline.read.radar` turns it into dB.
 CDSE has no Landsat Collection 2 Level-2: Landsat windows need the STAC route (Planetary Computer).
 
 Cache: each Process API answer (all bands of a scene on a grid) is one entry of the disk cache
-(pipeline.cache), keyed by the service's Process URL and the request body: collection, time range
-of the acquisition, evalscript (bands, units, sample type), processing options (harmonizeValues,
-backCoeff, orthorectify, DEM), mosaicking order, box, CRS and size, output formats; plus the
-scene id and the grid. The token travels in a header and is never part of the key or the entry.
+(pipeline.net.cache), keyed by the service's Process URL and the request body: collection, time
+range of the acquisition, evalscript (bands, units, sample type), processing options
+(harmonizeValues, backCoeff, orthorectify, DEM), mosaicking order, box, CRS and size, output
+formats; plus the scene id and the grid. The token travels in a header and is never part of the
+key or the entry.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from rasterio.enums import Resampling
 
 from pipeline.errors import CatalogUnreachable, DataUnavailable, InputError, Problem
 from pipeline.model.grid import Grid
-from pipeline.model.scene import Asset, Scene
+from pipeline.model.scene import Asset, Query, Scene
 from pipeline.net import cache
 from pipeline.net.redact import guard_loggers, strip_credentials
 
@@ -129,22 +131,15 @@ class SentinelHubSource:
 
     # -- search ------------------------------------------------------------------------------
 
-    def search(
-        self,
-        collection: str,
-        bounds: tuple[float, float, float, float],
-        start: dt.date,
-        end: dt.date,
-        max_cloud: float | None,
-        platforms: tuple[str, ...] = (),
-    ) -> list[Scene]:
+    def search(self, query: Query) -> list[Scene]:
         from sentinelhub import CRS, BBox, SentinelHubCatalog
 
+        collection = query.collection
         coll = self.collection(collection)
         catalog = SentinelHubCatalog(config=self.config)
         args: dict[str, Any] = {
-            "bbox": BBox(bounds, crs=CRS.WGS84),
-            "time": (f"{start.isoformat()}T00:00:00Z", f"{end.isoformat()}T23:59:59Z"),
+            "bbox": BBox(query.bounds, crs=CRS.WGS84),
+            "time": query.interval(),
             "fields": {
                 "include": [
                     "id",
@@ -156,14 +151,14 @@ class SentinelHubSource:
                 "exclude": [],
             },
         }
-        if max_cloud is not None and collection.startswith("sentinel-2"):
-            args["filter"] = f"eo:cloud_cover <= {max_cloud:g}"
+        if query.max_cloud is not None and collection.startswith("sentinel-2"):
+            args["filter"] = f"eo:cloud_cover <= {query.max_cloud:g}"
         features = _call(
             self, f"Catalog API search of {collection}", lambda: list(catalog.search(coll, **args))
         )
         scenes = [self._scene(f, collection) for f in features]
-        if platforms:
-            scenes = [s for s in scenes if s.platform in platforms]
+        if query.platforms:
+            scenes = [s for s in scenes if s.platform in query.platforms]
         return sorted(scenes, key=lambda s: s.datetime)
 
     def _scene(self, feature: dict[str, Any], collection: str) -> Scene:
@@ -205,7 +200,7 @@ def _scrub_logs(secret: str) -> None:
 
 
 def _asset_key(band: str) -> str:
-    """Asset keys as the sensors in pipeline.sensors look for them (B02, SCL, vv, vh)."""
+    """Asset keys as the sensors in pipeline.model.sensors look for them (B02, SCL, vv, vh)."""
     return band.lower() if band in S1_BANDS else band
 
 

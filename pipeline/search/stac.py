@@ -14,7 +14,7 @@ from shapely.geometry import box, shape
 
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.lazy import LazyModule
-from pipeline.model.scene import Asset, Scene
+from pipeline.model.scene import Asset, Query, Scene
 from pipeline.net.http import (
     CONNECT_TIMEOUT_S,
     READ_TIMEOUT_S,
@@ -130,27 +130,20 @@ class StacApiSource:
                 ) from None
         return self._client
 
-    def search(
-        self,
-        collection: str,
-        bounds: tuple[float, float, float, float],
-        start: dt.date,
-        end: dt.date,
-        max_cloud: float | None,
-        platforms: tuple[str, ...] = (),
-    ) -> list[Scene]:
+    def search(self, query: Query) -> list[Scene]:
         client = self._open()
-        query: dict[str, Any] = {}
-        if max_cloud is not None:
-            query["eo:cloud_cover"] = {"lte": max_cloud}
-        if platforms:
-            query["platform"] = {"in": list(platforms)}
+        collection, start, end = query.collection, query.start, query.end
+        filters: dict[str, Any] = {}
+        if query.max_cloud is not None:
+            filters["eo:cloud_cover"] = {"lte": query.max_cloud}
+        if query.platforms:
+            filters["platform"] = {"in": list(query.platforms)}
         try:
             search = client.search(
                 collections=[collection],
-                bbox=list(bounds),
-                datetime=f"{start.isoformat()}T00:00:00Z/{end.isoformat()}T23:59:59Z",
-                query=query or None,
+                bbox=list(query.bounds),
+                datetime="/".join(query.interval()),
+                query=filters or None,
                 limit=100,
                 max_items=MAX_ITEMS,
             )
@@ -206,31 +199,27 @@ class StaticCatalogSource:
                 ) from None
         return self._items
 
-    def search(
-        self,
-        collection: str,
-        bounds: tuple[float, float, float, float],
-        start: dt.date,
-        end: dt.date,
-        max_cloud: float | None,
-        platforms: tuple[str, ...] = (),
-    ) -> list[Scene]:
-        aoi = box(*bounds)
+    def search(self, query: Query) -> list[Scene]:
+        aoi = box(*query.bounds)
         keep = []
         for item in self._all_items():
-            if item.collection_id != collection or item.datetime is None or item.geometry is None:
+            if (
+                item.collection_id != query.collection
+                or item.datetime is None
+                or item.geometry is None
+            ):
                 continue
-            if not start <= item.datetime.date() <= end:
+            if not query.start <= item.datetime.date() <= query.end:
                 continue
             if not shape(item.geometry).intersects(aoi):
                 continue
             cc = item.properties.get("eo:cloud_cover")
-            if max_cloud is not None and cc is not None and cc > max_cloud:
+            if query.max_cloud is not None and cc is not None and cc > query.max_cloud:
                 continue
-            if platforms and item.properties.get("platform") not in platforms:
+            if query.platforms and item.properties.get("platform") not in query.platforms:
                 continue
             keep.append(item)
-        return scenes_from_items(keep, collection)
+        return scenes_from_items(keep, query.collection)
 
 
 def scenes_from_items(items: Iterable[pystac.Item], collection: str) -> list[Scene]:

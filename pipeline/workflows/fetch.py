@@ -14,7 +14,7 @@ from pipeline.config.site import Site
 from pipeline.judge.verdict import Image
 from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
-from pipeline.model.scene import Scene, Source
+from pipeline.model.scene import Query, Scene, Source
 from pipeline.model.sensors import SENSORS, Sensor
 from pipeline.plan.scenes import dedupe
 from pipeline.prepare.composite import median_composite
@@ -135,12 +135,14 @@ def find_scenes(
     source: Source, sensor: Sensor, window: Window, site: Site, max_cloud: float
 ) -> list[Scene]:
     scenes = source.search(
-        sensor.collection,
-        site.bounds(),
-        window.start,
-        window.end,
-        max_cloud if sensor.kind == "optical" else None,
-        sensor.platforms,
+        Query(
+            sensor.collection,
+            site.bounds(),
+            window.start,
+            window.end,
+            max_cloud if sensor.kind == "optical" else None,
+            sensor.platforms,
+        )
     )
     return dedupe(scenes, site.bounds())
 

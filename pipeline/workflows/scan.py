@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 import rasterio
 from rasterio.shutil import copy as rio_copy
-from rasterio.warp import transform as warp_transform
 from rasterio.windows import Window as RioWindow
 from shapely.geometry import shape
 
@@ -62,7 +61,6 @@ from pipeline.write.scan_chips import quicklook
 from pipeline.write.scan_page import credit_line, scan_page
 
 SCAN_FILES = ("change.tif", "candidates.geojson", "index.html", "scan.json")
-TILE_FILES = ("class.tif", "regions.geojson", "tile.json")
 TILES = "tiles"
 MIN_UNIT_M2 = 5000.0
 """The minimum mapping unit (0.5 ha), as in the detection core."""
@@ -735,8 +733,3 @@ def _mosaic(
         rio_copy(str(tmp), str(path), **COG)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def lonlat_of(crs: str, x: float, y: float) -> tuple[float, float]:
-    (lon,), (lat,) = warp_transform(crs, "EPSG:4326", [x], [y])
-    return float(lon), float(lat)

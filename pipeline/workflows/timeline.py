@@ -35,7 +35,7 @@ from pipeline.detect.timeline import FootprintTimeline, Row, assemble, chip, chi
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.model.grid import Grid, plan_grid, polygon_mask
 from pipeline.model.image import Prepared
-from pipeline.model.scene import Scene, Source, time_known
+from pipeline.model.scene import Query, Scene, Source, time_known
 from pipeline.model.sensors import SENSORS, Sensor
 from pipeline.plan.scenes import dedupe, relative_orbit
 from pipeline.read.scenes import read_mask, read_scene
@@ -144,7 +144,7 @@ def search_group(
 ) -> list[Scene]:
     """One search for footprints near each other (their box), one scene per acquisition."""
     bounds = group_bounds(fps)
-    scenes = source.search(sensor.collection, bounds, start, end, None, sensor.platforms)
+    scenes = source.search(Query(sensor.collection, bounds, start, end, None, sensor.platforms))
     return dedupe(scenes, bounds)
 
 
