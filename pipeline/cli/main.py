@@ -17,7 +17,7 @@ from pipeline import __version__, allocator
 from pipeline.cli import cache, compare, run, scan, scenes, timeline, validate, watch
 from pipeline.cli.exits import ExitCode, exit_code, exit_help
 from pipeline.cli.messages import print_error
-from pipeline.cli.options import common_options
+from pipeline.cli.options import common_options, parse_args
 from pipeline.errors import PipelineError
 from pipeline.write import outdir
 
@@ -73,7 +73,7 @@ def _console_logging(verbose: bool, quiet: bool) -> logging.Handler:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = parser().parse_args(argv)
+        args = parse_args(parser(), argv)
     except PipelineError as exc:  # an argument type's check (pipeline.cli.options)
         print_error(exc)
         return exit_code(exc)

@@ -3,7 +3,8 @@ the choices derived from the registries.
 
 A type's check raises InputError (the tool's own message naming the flag, the value and the fix;
 exit 2) rather than argparse's usage error; a value of the wrong kind still gets argparse's
-"invalid float value" and the like, as with `type=float`.
+"invalid float value" and the like, as with `type=float`. (InputError is a ValueError, which
+argparse would turn into its own message: `parse_args` carries it through.)
 """
 
 from __future__ import annotations
@@ -32,17 +33,46 @@ DETECTION_CHOICES = list(DETECTION)
 """--detection: the detection modes (`pipeline.detect.core.DETECTION`)."""
 
 
+class _BadArgument(Exception):
+    """An argument type's InputError on its way through argparse (not a ValueError)."""
+
+    def __init__(self, error: InputError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """`parser.parse_args(argv)`, raising an argument type's InputError as it is."""
+    try:
+        return parser.parse_args(argv)
+    except _BadArgument as exc:
+        raise exc.error from None
+
+
+def _as_type(parse: Callable[[str], T], name: str) -> Callable[[str], T]:
+    """`parse` as an argument type named `name` (argparse's "invalid <name> value"), its
+    InputError carried through argparse."""
+
+    def typed(text: str) -> T:
+        try:
+            return parse(text)
+        except InputError as exc:
+            raise _BadArgument(exc) from None
+
+    typed.__name__ = name
+    return typed
+
+
 def checked(convert: Callable[[str], T], check: Callable[[T], object]) -> Callable[[str], T]:
-    """An argument type: `convert` (its ValueError is argparse's "invalid <convert> value"),
-    then `check` (its InputError is the tool's)."""
+    """An argument type: `convert` (its ValueError is argparse's "invalid <convert> value",
+    as with `type=float`), then `check` (its InputError is the tool's)."""
 
     def parse(text: str) -> T:
         value = convert(text)
         check(value)
         return value
 
-    parse.__name__ = convert.__name__
-    return parse
+    return _as_type(parse, convert.__name__)
 
 
 tile_km = checked(float, check_tile_km)
@@ -60,29 +90,29 @@ def window(flag: str) -> Callable[[str], str]:
     return checked(str, lambda text: split_window(flag, text))
 
 
+def _day(flag: str, value: str) -> dt.date:
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            Problem("command line", flag, "not a date", value, fix="write it as YYYY-MM-DD")
+        ) from None
+    if day > dt.date.today():
+        raise InputError(
+            Problem(
+                "command line",
+                flag,
+                f"is in the future (today is {dt.date.today()})",
+                value,
+                fix="use a date up to today",
+            )
+        )
+    return day
+
+
 def day(flag: str) -> Callable[[str], dt.date]:
     """YYYY-MM-DD, up to today."""
-
-    def parse(value: str) -> dt.date:
-        try:
-            d = dt.date.fromisoformat(value)
-        except ValueError:
-            raise InputError(
-                Problem("command line", flag, "not a date", value, fix="write it as YYYY-MM-DD")
-            ) from None
-        if d > dt.date.today():
-            raise InputError(
-                Problem(
-                    "command line",
-                    flag,
-                    f"is in the future (today is {dt.date.today()})",
-                    value,
-                    fix="use a date up to today",
-                )
-            )
-        return d
-
-    return parse
+    return _as_type(lambda value: _day(flag, value), "date")
 
 
 def common_options() -> argparse.ArgumentParser:
