@@ -1,6 +1,6 @@
 """One root error; each kind carries what went wrong and, apart from the message, how to fix it.
 
-The CLI (`pipeline.cli.main.EXIT_CODES`) is the one place that turns a kind into an exit code;
+The CLI (`pipeline.cli.exits.EXIT_CODES`) is the one place that turns a kind into an exit code;
 expected failures are printed as one message each, never as a traceback.
 """
 

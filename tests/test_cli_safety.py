@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.cli.main import exit_code, parser
-from pipeline.cli.signals import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
+from pipeline.cli.exits import ExitCode, exit_code
+from pipeline.cli.main import parser
 from pipeline.config.loading import load
 from pipeline.errors import DataUnavailable, InputError, LockHeld, Problem
 from pipeline.write.outdir import CLAIM_FILES, MANIFEST
@@ -29,6 +29,7 @@ from tests.test_bad_input import DEMO_CATALOG, as_yaml, tree
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD_INPUT = exit_code(InputError(Problem("", "", "")))
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = ExitCode.INTERRUPTED, ExitCode.BROKEN_PIPE
 
 
 def cli(*args: str, cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:

@@ -18,7 +18,8 @@ import rasterio
 import rasterio.warp
 from rasterio.transform import from_origin
 
-from pipeline.cli.main import EXIT_CODES, main
+from pipeline.cli.exits import EXIT_CODES
+from pipeline.cli.main import main
 from pipeline.errors import DataUnavailable, InputError
 from pipeline.prepare.align import estimate_shift
 from pipeline.write import outdir

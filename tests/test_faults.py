@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from rasterio.enums import Resampling
 
-from pipeline.cli.main import exit_code, main
+from pipeline.cli.exits import exit_code
+from pipeline.cli.main import main
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.net import http as stac
 from pipeline.net.redact import redact, redact_url, strip_credentials

@@ -19,7 +19,8 @@ import pytest
 import rasterio
 from pyproj import Transformer
 
-from pipeline.cli.main import EXIT_CODES, main
+from pipeline.cli.exits import EXIT_CODES
+from pipeline.cli.main import main
 from pipeline.errors import InputError
 from pipeline.write.export import sha256_file
 from tests.support.httpserver import HTTPTestServer

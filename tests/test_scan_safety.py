@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 import rasterio
 
-from pipeline.cli.main import EXIT_CODES, parser
+from pipeline.cli.exits import EXIT_CODES
+from pipeline.cli.main import parser
 from pipeline.errors import DataUnavailable, InputError, LockHeld, NoSpace
 from pipeline.workflows.scan import SCAN_FILES
 from pipeline.write.outdir import MANIFEST

@@ -28,7 +28,9 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from pipeline.cli.main import _configure_cache, exit_code, main, parser
+from pipeline.cli.exits import exit_code
+from pipeline.cli.main import main, parser
+from pipeline.cli.options import configure_cache as _configure_cache
 from pipeline.errors import DataUnavailable, InputError
 from pipeline.model.grid import Grid
 from pipeline.model.scene import Query

@@ -24,12 +24,13 @@ from typing import Any
 
 import yaml
 
-from pipeline.cli.main import EXIT_ALERT_UNDELIVERED, EXIT_INTERRUPTED, exit_code
+from pipeline.cli.exits import ExitCode, exit_code
 from pipeline.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = ROOT / "examples" / "demo-catalog" / "catalog.json"
 BAD_INPUT = exit_code(InputError([]))
+EXIT_INTERRUPTED, EXIT_ALERT_UNDELIVERED = ExitCode.INTERRUPTED, ExitCode.ALERT_UNDELIVERED
 SITE = "rennes-sw"
 NEW, OLD = "OSCD_rennes_20170621_L1C", "OSCD_rennes_20150821_L1C"
 APPEND = "import sys, pathlib; pathlib.Path(sys.argv[1]).open('a').write(sys.stdin.read() + '\\n')"

@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
+from pipeline.cli import options
+from pipeline.cli.exits import ExitCode
+from pipeline.cli.scan_args import catalog_from, check_scheduler
+from pipeline.cli.targets import resolve
 from pipeline.config.footprints import load_footprints
 from pipeline.config.schema import AOIConfig
 from pipeline.detect.timeline import FootprintTimeline
 from pipeline.errors import DataUnavailable, InputError, LockHeld, Problem
 from pipeline.model.sensors import SENSORS
 from pipeline.search.factory import open_source
-from pipeline.workflows.scan_args import catalog_from, check_scheduler, check_workers
 from pipeline.workflows.timeline import timeline_site
 from pipeline.workflows.timeline_files import timeline_files
 from pipeline.workflows.timeline_many import CacheSettings, ManySpec, check_out, timeline_many
@@ -32,12 +34,7 @@ examples:
 """
 
 
-def add_parser(
-    sub: argparse._SubParsersAction,
-    common: argparse.ArgumentParser,
-    cache_options: Callable[[argparse.ArgumentParser], None],
-    overwrite: Callable[[argparse.ArgumentParser], None],
-) -> argparse.ArgumentParser:
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     t = sub.add_parser(
         "timeline",
         parents=[common],
@@ -58,6 +55,7 @@ def add_parser(
     t.add_argument(
         "--from",
         dest="start",
+        type=options.day("--from"),
         metavar="YYYY-MM-DD",
         help="first day (default: around each claim of the site, from 180 days before its "
         "earliest window to the end of its after window)",
@@ -65,6 +63,7 @@ def add_parser(
     t.add_argument(
         "--to",
         dest="end",
+        type=options.day("--to"),
         metavar="YYYY-MM-DD",
         help="last day (default: the end of each claim's after window; today without --from "
         "and claims)",
@@ -99,11 +98,12 @@ def add_parser(
     who = t.add_mutually_exclusive_group()
     who.add_argument(
         "--workers",
-        type=int,
+        type=options.workers("pipeline timeline"),
         help="with --footprints: local worker processes (default: the machine's cores)",
     )
     who.add_argument(
         "--scheduler",
+        type=options.scheduler,
         metavar="ADDRESS",
         help="with --footprints: an existing Dask cluster, tcp://host:8786",
     )
@@ -113,31 +113,31 @@ def add_parser(
         "OUT/<aoi>/<site>/timeline/; with FILEs required; with --footprints resumable, "
         "default outputs/<file name>-timelines)",
     )
-    cache_options(t)
-    overwrite(t)
-    return t
+    options.cache_options(t)
+    options.overwrite(t)
+    t.set_defaults(func=cmd_timeline)
 
 
-def _day(value: str | None, flag: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        raise InputError(
-            Problem("command line", flag, "not a date", value, fix="write it as YYYY-MM-DD")
-        ) from None
-    if day > dt.date.today():
+def cmd_timeline(args: argparse.Namespace) -> ExitCode:
+    if args.footprints:
+        options.configure_cache(args)
+        return run_many(args)
+    if args.footprint:
+        return run_files(args)
+    if len(args.items) > 1:
         raise InputError(
             Problem(
-                "command line",
-                flag,
-                f"is in the future (today is {dt.date.today()})",
-                value,
-                fix="use a date up to today",
+                "pipeline timeline",
+                "AOI",
+                f"{len(args.items)} names given where one AOI is needed",
+                " ".join(args.items),
+                fix="one AOI (pipeline timeline rostov), or your files with --footprint F.geojson "
+                "--out DIR",
             )
         )
-    return day
+    cfg, path = resolve(args.items[0] if args.items else None, args.config)
+    options.configure_cache(args)
+    return run_aoi(args, cfg, path)
 
 
 def _report(folder: Path, tl: FootprintTimeline) -> None:
@@ -154,7 +154,7 @@ def _report(folder: Path, tl: FootprintTimeline) -> None:
     print(f"  -> {folder}/ ({', '.join(tw.FILES)})")
 
 
-def run_files(args: argparse.Namespace) -> int:
+def run_files(args: argparse.Namespace) -> ExitCode:
     """`pipeline timeline FILE... --footprint F --out DIR`."""
     if not args.out:
         raise InputError(
@@ -188,12 +188,12 @@ def run_files(args: argparse.Namespace) -> int:
         with outdir.atomic_dir(folder) as tmp:
             tw.write(tmp, tl)
         _report(folder, tl)
-    return 0
+    return ExitCode.OK
 
 
-def run_aoi(args: argparse.Namespace, cfg: AOIConfig, path: Path) -> int:
+def run_aoi(args: argparse.Namespace, cfg: AOIConfig, path: Path) -> ExitCode:
     """`pipeline timeline AOI`: every site with a footprint (or those named by --site)."""
-    start, end = _day(args.start, "--from"), _day(args.end, "--to")
+    start, end = args.start, args.end
     if start and end and end < start:
         raise InputError(
             Problem(
@@ -265,10 +265,10 @@ def run_aoi(args: argparse.Namespace, cfg: AOIConfig, path: Path) -> int:
             "written)",
             fix="check the catalogue and the period (--from/--to)",
         )
-    return 0
+    return ExitCode.OK
 
 
-def run_many(args: argparse.Namespace) -> int:
+def run_many(args: argparse.Namespace) -> ExitCode:
     """`pipeline timeline --footprints F --from DATE [--to DATE]`: every footprint of F on Dask."""
     if args.items or args.config or args.site or args.footprint:
         raise InputError(
@@ -283,7 +283,7 @@ def run_many(args: argparse.Namespace) -> int:
         )
     source = Path(args.footprints)
     fps = load_footprints(source, "--footprints")  # exit 2 before any work
-    start, end = _day(args.start, "--from"), _day(args.end, "--to") or dt.date.today()
+    start, end = args.start, args.end or dt.date.today()
     if start is None:
         raise InputError(
             Problem(
@@ -302,7 +302,6 @@ def run_many(args: argparse.Namespace) -> int:
                 fix="swap them",
             )
         )
-    check_workers(args.workers, "pipeline timeline")
     kind, url = catalog_from(args.catalog) if args.catalog else ("auto", "")
     spec = ManySpec(
         tuple(fps),
@@ -348,5 +347,5 @@ def run_many(args: argparse.Namespace) -> int:
     print(f"outputs: {out}/ (summary.csv, summary.geojson, index.html, <footprint>/timeline.*)")
     if r.failed:
         print("run the same command again to retry the failed footprints", file=sys.stderr)
-        return 3
-    return 0
+        return ExitCode.UNAVAILABLE
+    return ExitCode.OK

@@ -1,5 +1,7 @@
-"""`pipeline scan`'s inputs, checked before anything is written: the region, the windows, the
-settings (tile size and count, cloud limit, workers), the scheduler's address, and --out.
+"""`pipeline scan`'s inputs (and `timeline --footprints`'), checked before anything is written:
+the region, the windows, the settings (tile size and count, cloud limit, workers), the
+scheduler's address, and --out. `pipeline.cli.options` makes argument types of the checks of
+one value.
 
 Each check raises InputError (exit 2) naming the argument, the value and the fix; a scheduler
 that does not answer raises DataUnavailable (exit 3) naming it, within seconds.
@@ -40,23 +42,55 @@ def _bad(field_: str, value: Any, problem: str, fix: str) -> InputError:
     return InputError(Problem("pipeline scan", field_, problem, str(value), fix))
 
 
+def split_window(flag: str, text: str) -> tuple[date, date]:
+    """START/END: two ISO dates (the --before, --after and --baseline type)."""
+    parts = text.split("/")
+    if len(parts) != 2:
+        raise _bad(flag, text, "is not START/END", _window_fix(flag))
+    try:
+        return date.fromisoformat(parts[0]), date.fromisoformat(parts[1])
+    except ValueError as exc:
+        raise _bad(flag, text, f"is not a date range: {exc}", _window_fix(flag)) from None
+
+
+def _window_fix(flag: str) -> str:
+    return f"give {flag} START/END with ISO dates, e.g. {flag} 2021-10-01/2021-11-15"
+
+
 def parse_window(flag: str, text: str, sensor: str) -> tuple[str, str]:
     """START/END (ISO dates) as checked by the config's window rules."""
-    parts = text.split("/")
-    fix = f"give {flag} START/END with ISO dates, e.g. {flag} 2021-10-01/2021-11-15"
-    if len(parts) != 2:
-        raise _bad(flag, text, "is not START/END", fix)
-    try:
-        start, end = date.fromisoformat(parts[0]), date.fromisoformat(parts[1])
-    except ValueError as exc:
-        raise _bad(flag, text, f"is not a date range: {exc}", fix) from None
+    start, end = split_window(flag, text)
     try:
         Window(start=start, end=end, sensor=sensor)  # type: ignore[arg-type]
     except ValueError as exc:
         errors = getattr(exc, "errors", None)
         msg = errors()[0]["msg"] if callable(errors) else str(exc)
-        raise _bad(flag, text, msg.removeprefix("Value error, "), fix) from None
+        raise _bad(flag, text, msg.removeprefix("Value error, "), _window_fix(flag)) from None
     return start.isoformat(), end.isoformat()
+
+
+def check_windows(windows: dict[str, tuple[str, str]], texts: dict[str, str]) -> None:
+    """The windows in order: baseline, before, after, none overlapping the next."""
+    if windows["after"][0] <= windows["before"][1]:
+        raise InputError(
+            Problem(
+                "pipeline scan",
+                "--after",
+                f"starts on or before the before window ends ({windows['before'][1]})",
+                texts["after"],
+                "the after window must start after the before window ends",
+            )
+        )
+    if "baseline" in windows and windows["baseline"][1] >= windows["before"][0]:
+        raise InputError(
+            Problem(
+                "pipeline scan",
+                "--baseline",
+                f"ends on or after the before window starts ({windows['before'][0]})",
+                texts["baseline"],
+                "the baseline window must end before the before window starts",
+            )
+        )
 
 
 def region_from(
@@ -191,8 +225,8 @@ def check_workers(workers: int | None, command: str = "pipeline scan") -> None:
         raise InputError(Problem(command, "--workers", problem, str(workers), fix))
 
 
-def check_settings(tile_km: float, max_cloud: float, workers: int | None) -> None:
-    """--tile-km, --max-cloud and --workers, before any work."""
+def check_tile_km(tile_km: float) -> None:
+    """--tile-km: MIN_TILE_KM to MAX_TILE_KM."""
     if not MIN_TILE_KM <= tile_km <= MAX_TILE_KM:  # NaN fails too
         raise _bad(
             "--tile-km",
@@ -204,6 +238,10 @@ def check_settings(tile_km: float, max_cloud: float, workers: int | None) -> Non
             else f"must be a number from {MIN_TILE_KM:g} to {MAX_TILE_KM:g} km",
             f"give --tile-km {MIN_TILE_KM:g} to {MAX_TILE_KM:g} (default 10)",
         )
+
+
+def check_max_cloud(max_cloud: float) -> None:
+    """--max-cloud: a percentage."""
     if not 0 <= max_cloud <= 100:  # NaN fails too
         raise _bad(
             "--max-cloud",
@@ -211,7 +249,6 @@ def check_settings(tile_km: float, max_cloud: float, workers: int | None) -> Non
             "must be a percentage from 0 to 100",
             "e.g. --max-cloud 60: scenes whose whole-tile cloud cover is above it are skipped",
         )
-    check_workers(workers)
 
 
 def check_tiles(spec: ScanSpec) -> list[Tile]:
@@ -248,9 +285,9 @@ def check_tiles(spec: ScanSpec) -> list[Tile]:
     return tiles
 
 
-def check_scheduler(address: str) -> None:
-    """A --scheduler address Dask can use (exit 2 otherwise), and, for tcp/tls, a scheduler
-    that accepts a connection within SCHEDULER_TIMEOUT_S (exit 3 otherwise). Writes nothing."""
+def check_address(address: str) -> tuple[str, int]:
+    """A --scheduler address Dask can use (exit 2 otherwise): its host and port for tcp/tls,
+    ("", 0) for the others."""
     from distributed.comm.addressing import parse_address, parse_host_port
     from distributed.comm.registry import get_backend
 
@@ -261,6 +298,13 @@ def check_scheduler(address: str) -> None:
         host, port = parse_host_port(loc) if scheme in ("tcp", "tls") else ("", 0)
     except (ValueError, TypeError) as exc:
         raise _bad("--scheduler", address, f"is not a Dask scheduler address: {exc}", fix) from None
+    return host, port
+
+
+def check_scheduler(address: str) -> None:
+    """A --scheduler address Dask can use (exit 2 otherwise), and, for tcp/tls, a scheduler
+    that accepts a connection within SCHEDULER_TIMEOUT_S (exit 3 otherwise). Writes nothing."""
+    host, port = check_address(address)
     if not host:
         return
     try:
