@@ -56,7 +56,11 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 import numpy as np
-from scipy import ndimage
+
+from pipeline.lazy import LazyModule
+
+# only ring_mask uses it: a `watch` with nothing new never loads it
+ndimage = LazyModule("scipy.ndimage")
 
 State = Literal["occupied", "empty", "unknown"]
 EventKind = Literal["arrival", "departure"]
