@@ -25,6 +25,7 @@ import numpy as np
 
 from pipeline.config.aoi import Verdict, VerdictRules
 from pipeline.model.change import ARRIVAL, DEPARTURE, Change
+from pipeline.model.units import hectares as _ha
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,6 @@ class Image:
     valid: np.ndarray
     radiometry: str = ""
     """What the values are (radar: sigma0, gamma0-rtc, uncalibrated...); "" when not known."""
-
-
-def _ha(m2: float) -> str:
-    return f"{m2 / 10000:.2f} ha"
 
 
 def _km2(m2: float) -> str:

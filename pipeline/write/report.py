@@ -20,8 +20,9 @@ from pipeline.detect.core import Detection
 from pipeline.judge.verdict import Verdict
 from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
 from pipeline.model.scene import when_text
+from pipeline.model.units import area
 from pipeline.write import review, timeline_assets, timeline_html
-from pipeline.write.review import area, public
+from pipeline.write.review import public
 from pipeline.write.viewer import swipe
 
 
