@@ -3,14 +3,14 @@
     pipeline compare BEFORE.tif AFTER.tif --out DIR
     pipeline compare --before FILE... --after FILE... [--baseline FILE...] --out DIR
 
-Each file is one acquisition. Bands are recognised by their descriptions (B02, B03, B04, B08,
-B11, B12, SCL, or blue, green, red, nir, swir16, swir22; radar: VV and VH as sigma0, linear or
-dB — the UNITS tag or the values say which). SCL, when present, masks clouds pixel by pixel. A
-file's date comes from its TIFFTAG_DATETIME tag, else a YYYY-MM-DD or YYYYMMDD in its name.
-Every file is warped onto the first BEFORE file's grid whatever its CRS or pixel size.
-What cannot be compared (files in reverse time order, empty, constant or tiny images, a --site
-off the images or not a simple outline) is refused before anything is written
-(`pipeline.workflows.compare_inputs`).
+Each file is one acquisition, read by `pipeline.read.userfiles`. Bands are recognised by their
+descriptions (B02, B03, B04, B08, B11, B12, SCL, or blue, green, red, nir, swir16, swir22; radar:
+VV and VH as sigma0, linear or dB — the UNITS tag or the values say which). SCL, when present,
+masks clouds pixel by pixel. A file's date comes from its TIFFTAG_DATETIME tag, else a
+YYYY-MM-DD or YYYYMMDD in its name. Every file is warped onto the first BEFORE file's grid
+whatever its CRS or pixel size. What cannot be compared (files in reverse time order, empty,
+constant or tiny images, a --site off the images or not a simple outline) is refused before
+anything is written (`pipeline.workflows.compare_inputs`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from pipeline.workflows.compare_inputs import (
     site_rings,
 )
 from pipeline.write.credit import files_credit
-from pipeline.write.export import atomic_dir, sha256_file
+from pipeline.write.export import sha256_file
 from pipeline.write.report import (
     ChangeRecord,
     CompareReport,
@@ -224,9 +224,7 @@ def compare(
         after_date=d.isoformat() if (d := days["after"]) else None,
         outline_lonlat=tuple(outline),
     )
-    with atomic_dir(out) as tmp:
-        report = write_bundle(tmp, report, found, grid, area, pair, summary)
-    return report
+    return write_bundle(out, report, found, grid, area, pair, summary)
 
 
 def _said(src: Source | None, field: str) -> str | None:
