@@ -21,6 +21,7 @@ from pipeline.write import report as rpt
 from pipeline.write.atomic import atomic_file, write_atomic
 from pipeline.write.export import sha256_file, write_json
 from pipeline.write.overview import OverviewSite, overview
+from pipeline.write.report_html import run_html
 
 
 def write_summary(aoi_dir: Path, fresh: list[dict[str, object]], into: Path | None = None) -> None:
@@ -113,7 +114,7 @@ def write_run_report(
         files={},
     )
     write_atomic(dest / "report.md", rpt.run_markdown(run))
-    html = rpt.run_html(run, aoi_dir, overview_png=dest / "overview.png")
+    html = run_html(run, aoi_dir, overview_png=dest / "overview.png")
     write_atomic(dest / "report.html", html)
     names = ("overview.png", "summary.json", "report.md", "report.html")
     files = {n: sha256_file(dest / n) for n in names}

@@ -12,8 +12,9 @@ from pathlib import Path
 
 
 def temporary(path: Path) -> Path:
-    """The temporary name `path` is written under: `.NAME.PID.tmp` beside it."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """The temporary name `path` is written under: `.NAME.PID.tmp` beside it (NAME without its
+    leading dot, if it has one)."""
+    return path.with_name(f".{path.name.lstrip('.')}.{os.getpid()}.tmp")
 
 
 @contextmanager
