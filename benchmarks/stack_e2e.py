@@ -200,7 +200,7 @@ PHASES = {  # label -> (file, function) whose cumulative time is the phase's
     "detect_change (align, reference period)": ("pipeline/detect/core.py", "detect_change"),
     "judge": ("pipeline/judge/verdict.py", "judge"),
     "write check (panel, flicker, tif, report)": ("pipeline/workflows/run.py", "write"),
-    "write run report (overview, html)": ("pipeline/workflows/run.py", "write_run_report"),
+    "write run report (overview, html)": ("pipeline/write/aoi_report.py", "write_run_report"),
 }
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import rasterio
 
-import pipeline.workflows.run as run_mod
+import pipeline.write.render as render
 from pipeline.cli.main import main
 
 OUT_PARTS = ("demo", "rennes-sw", "demo-sites-cleared")
@@ -205,7 +205,7 @@ def test_a_run_killed_while_writing_keeps_the_previous_outputs(
     def die(*_a: object, **_k: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run_mod, "panel", die)
+    monkeypatch.setattr(render, "panel", die)
     assert main(["run", "demo", "--out", str(tmp_path)]) == 130
     assert {p.name: digest(p) for p in d.iterdir()} == before
     assert not list(d.parent.glob(".*")), "temporary directories left behind"

@@ -193,7 +193,7 @@ def test_files_that_do_not_say_what_they_are_are_named_in_the_credit(tmp_path: P
 def test_what_a_file_says_it_is(
     name: str, tags: dict[str, str], descriptions: list[str], expected: tuple[str, str] | None
 ) -> None:
-    from pipeline.workflows.compare_credit import identify
+    from pipeline.read.mission import identify
 
     found = identify(name, tags, descriptions, ["blue", "green", "red"])
     said = (found.mission, found.said_by) if found else None

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import pipeline.workflows.run as run_mod
+import pipeline.write.aoi_report as aoi_report
 from pipeline.cli.main import main
 from pipeline.workflows.state import exclusive
 from pipeline.write import outdir
@@ -173,7 +173,7 @@ def test_a_run_killed_at_the_end_leaves_the_previous_aoi_files_as_one_set(
     def die(*_a: object, **_k: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run_mod, "overview", die)  # killed after the new summary is written
+    monkeypatch.setattr(aoi_report, "overview", die)  # killed after the new summary is written
     assert main(["run", "--config", str(_two_claims(tmp_path)), "--out", str(out)]) == 130
     assert {n: digest(aoi / n) for n in outdir.AOI_FILES} == old
     assert len(json.loads((aoi / "summary.json").read_text())) == 1
@@ -265,7 +265,7 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
     code = (
         "import os, signal, sys\n"
         "from pipeline.cli import main as m\n"
-        "import pipeline.workflows.run as r\n"
+        "import pipeline.write.render as r\n"
         "def die(*a, **k): os.kill(os.getpid(), signal.SIGTERM)\n"
         "r.panel = die\n"
         f"sys.exit(m.main(['run', 'demo', '--out', {str(tmp_path)!r}]))\n"

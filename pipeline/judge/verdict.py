@@ -25,6 +25,7 @@ import numpy as np
 
 from pipeline.config.schema import VerdictRules
 from pipeline.model.change import ARRIVAL, DEPARTURE, Change
+from pipeline.model.units import hectares as _ha
 from pipeline.model.verdict import Verdict
 
 
@@ -59,10 +60,6 @@ class Image:
     valid: np.ndarray
     radiometry: str = ""
     """What the values are (radar: sigma0, gamma0-rtc, uncalibrated...); "" when not known."""
-
-
-def _ha(m2: float) -> str:
-    return f"{m2 / 10000:.2f} ha"
 
 
 def _km2(m2: float) -> str:

@@ -36,9 +36,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import secrets
-import sys
 import tempfile
 import time
 from collections import OrderedDict
@@ -49,13 +49,16 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import InputError, Problem
+from pipeline.net.cache_entry import FORMAT_VERSION
+from pipeline.net.cache_entry import decode as _decode
+from pipeline.net.cache_entry import encode as _encode
 
-FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
 ENV_VAR = "WITHDRAWAL_CACHE_DIR"
 MAX_GB_VAR = "WITHDRAWAL_CACHE_MAX_GB"
 DEFAULT_MAX_GB = 20.0
 GB = 10**9
-MAGIC = b"withdrawal-check-cache"
 RESCAN_WRITES = 1000
 """Writes after which the cache folder is listed again (other processes' entries are counted)."""
 RESCAN_COST = 10.0
@@ -144,14 +147,14 @@ class DiskCache:
             self.counters.misses += 1
             return None
         except OSError as exc:
-            print(f"cache: cannot read {path} ({exc.strerror}); fetching", file=sys.stderr)
+            log.warning("cache: cannot read %s (%s); fetching", path, exc.strerror)
             self.counters.misses += 1
             return None
         arr = _decode(data, key)
         if arr is None:
             self.counters.discarded += 1
             self.counters.misses += 1
-            print(f"cache: discarded a damaged entry {path.name}; fetching again", file=sys.stderr)
+            log.warning("cache: discarded a damaged entry %s; fetching again", path.name)
             with contextlib.suppress(OSError):
                 path.unlink()
             return None
@@ -183,7 +186,7 @@ class DiskCache:
             self.counters.writes += 1
             self._in_use.add(path)
         except OSError as exc:
-            print(f"cache: cannot write {path} ({exc.strerror}); continuing", file=sys.stderr)
+            log.warning("cache: cannot write %s (%s); continuing", path, exc.strerror)
             return
         if self.max_bytes is None:
             return
@@ -242,7 +245,7 @@ class DiskCache:
         except FileNotFoundError:
             return False  # someone else removed it: it is gone either way
         except OSError as exc:
-            print(f"cache: cannot remove {path} ({exc.strerror})", file=sys.stderr)
+            log.warning("cache: cannot remove %s (%s)", path, exc.strerror)
             return False
         return True
 
@@ -323,38 +326,6 @@ class DiskCache:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         return checked, bad
-
-
-def _encode(arr: np.ndarray, key: str, what: dict[str, Any]) -> bytes:
-    payload = np.ascontiguousarray(arr).tobytes()
-    header = {
-        "format": FORMAT_VERSION,
-        "key": key,
-        "dtype": arr.dtype.str,
-        "shape": list(arr.shape),
-        "nbytes": len(payload),
-        "sha256": hashlib.sha256(payload).hexdigest(),
-        "what": what,
-    }
-    return MAGIC + b" " + json.dumps(header, default=str).encode() + b"\n" + payload
-
-
-def _decode(data: bytes, key: str) -> np.ndarray | None:
-    head, sep, payload = data.partition(b"\n")
-    if not sep or not head.startswith(MAGIC + b" "):
-        return None
-    try:
-        header = json.loads(head[len(MAGIC) + 1 :])
-        if header.get("format") != FORMAT_VERSION or header.get("key") != key:
-            return None
-        if len(payload) != header["nbytes"]:
-            return None
-        if hashlib.sha256(payload).hexdigest() != header["sha256"]:
-            return None
-        arr = np.frombuffer(payload, dtype=np.dtype(header["dtype"])).reshape(header["shape"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    return arr.copy()
 
 
 def _alive(pid: int) -> bool:

@@ -1,7 +1,6 @@
-"""What `pipeline compare` writes into its (staging) folder: the bundle `run` writes for a check,
-with run's own writers (`write_change_tif`, `regions_geojson`, `render.panel`, `flicker.flicker`,
-`render.pictures`) and the comparison's review page (`compare_page`), then report.json with the
-sha256 of every other file."""
+"""What `pipeline compare` writes: the bundle `run` writes for a check (`pipeline.write.bundle`),
+with the comparison's words on its pictures and its review page (`compare_page`), then
+report.json with the sha256 of every other file."""
 
 from __future__ import annotations
 
@@ -10,10 +9,10 @@ from pathlib import Path
 
 from pipeline.detect.core import Detection
 from pipeline.model.grid import Grid
+from pipeline.write import bundle
 from pipeline.write.compare_page import compare_html
-from pipeline.write.export import regions_geojson, sha256_file, write_change_tif, write_json
-from pipeline.write.flicker import FlickerText, flicker
-from pipeline.write.render import PanelText, panel, pictures, pixel_size
+from pipeline.write.flicker import FlickerText
+from pipeline.write.render import PanelText, pixel_size
 from pipeline.write.report import CompareReport
 
 
@@ -36,7 +35,7 @@ class Shown:
 
 
 def write_bundle(
-    tmp: Path,
+    out: Path,
     report: CompareReport,
     found: Detection,
     grid: Grid,
@@ -45,26 +44,20 @@ def write_bundle(
     summary: tuple[str, ...],
 ) -> CompareReport:
     """Write change.tif (+ .aux.xml), regions.geojson, panel.png, before.png, after.png,
-    flicker.gif, report.html and report.json into `tmp`; returns the report with its outputs."""
+    flicker.gif, report.html and report.json into `out`, atomically (`bundle.write`); returns
+    the report with its outputs."""
     change = found.change
-    write_change_tif(
-        tmp / "change.tif",
-        change,
-        grid,
-        {"before": shown.before, "after": shown.after, "software": report.software},
-    )
+    tags = {"before": shown.before, "after": shown.after, "software": report.software}
     about = {
         "before_file": shown.before,
         "before_date": shown.before_date,
         "after_file": shown.after,
         "after_date": shown.after_date,
     }
-    write_json(tmp / "regions.geojson", regions_geojson(change, grid, area_m2, about))
     scale_m, aspect = pixel_size(grid)
     outline = tuple(grid.to_pixels(list(shown.outline_lonlat))) if shown.outline_lonlat else ()
     labels = (shown.label("before"), shown.label("after"))
-    panel(
-        tmp / "panel.png",
+    pictures = bundle.Pictures(
         found.before,
         found.after,
         change,
@@ -81,26 +74,20 @@ def write_bundle(
             flags=tuple(report.flags),
             outline_px=outline,
         ),
-    )
-    flicker(
-        tmp / "flicker.gif",
-        found.before,
-        found.after,
-        FlickerText(
+        flicker=FlickerText(
             labels=labels,
             caption=f"{shown.before} → {shown.after}: " + summary[0] if summary else "",
             credit=report.credit,
             scale_m=None if grid.crs.is_geographic else scale_m,  # its bar assumes square pixels
             outline_px=outline,
         ),
-        change,
+        stills=True,
     )
-    pictures(tmp / "before.png", tmp / "after.png", found.before, found.after)
-    files = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
-    (tmp / "report.html").write_text(
-        compare_html(report, tmp, files, list(shown.outline_lonlat)), "utf-8"
+    written: CompareReport = bundle.write(
+        out,
+        lambda outputs: report.model_copy(update={"outputs": outputs}),
+        change_map=bundle.ChangeMap(change, grid, area_m2, tags, about),
+        pictures=pictures,
+        page=lambda tmp, files: compare_html(report, tmp, files, list(shown.outline_lonlat)),
     )
-    outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
-    report = report.model_copy(update={"outputs": outputs})
-    write_json(tmp / "report.json", report.model_dump(mode="json"))
-    return report
+    return written

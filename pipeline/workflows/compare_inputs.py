@@ -34,23 +34,6 @@ MIN_AREA_M2 = MIN_SITE_KM2 * 1e6
 """The least area compared: the smallest site `run` accepts (no 0.5 ha region fits below it)."""
 
 
-def check_file(path: Path, role: str) -> None:
-    """`path` is an existing regular file; InputError saying what it is otherwise."""
-    fix = "give the path of a GeoTIFF file (.tif)"
-    if path.is_symlink() and not path.exists():
-        raise InputError(Problem(str(path), role, "is a broken symbolic link", fix=fix))
-    if path.is_dir():
-        raise InputError(
-            Problem(str(path), role, "is a folder, not an image file", fix=f"{fix} inside it")
-        )
-    if not path.exists():
-        raise InputError(Problem(str(path), role, "file not found", fix="check the path"))
-    if not path.is_file():
-        raise InputError(
-            Problem(str(path), role, "is not a regular file (a device or pipe)", fix=fix)
-        )
-
-
 def check_order(windows: Mapping[str, Sequence[Dated]]) -> None:
     """Refuse windows given in reverse time order (a newer BEFORE than AFTER, a newer BASELINE
     than BEFORE): appeared and disappeared would silently come out swapped. Files without a

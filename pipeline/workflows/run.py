@@ -3,16 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
-from affine import Affine
-from rasterio.crs import CRS
 
 from pipeline import __version__
 from pipeline.config.schema import AOIConfig, Claim, Window
@@ -36,22 +32,16 @@ from pipeline.workflows.captions import flicker_text, panel_text, weigh
 from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack, stack_images
 from pipeline.workflows.state import exclusive
 from pipeline.workflows.timeline import timeline_site
+from pipeline.write import bundle
 from pipeline.write import report as rpt
 from pipeline.write import timeline as tw
-from pipeline.write.export import (
-    atomic_dir,
-    regions_geojson,
-    sha256_file,
-    write_change_tif,
-    write_json,
-)
-from pipeline.write.flicker import flicker
+from pipeline.write.aoi_report import write_run_report, write_summary
+from pipeline.write.credit import scenes_credit
+from pipeline.write.export import sha256_file
 from pipeline.write.outdir import AOI_FILES, RUN_LOCK, file_set, record, sweep_tree
-from pipeline.write.overview import OverviewSite, overview
-from pipeline.write.render import panel, pictures
 from pipeline.write.undo import Undo
 
-log = logging.getLogger("pipeline.run")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,21 +71,9 @@ class Outcome:
         return self.grid.resolution**2
 
     def credit(self) -> str:
-        years = sorted(
-            {
-                p.scene.datetime.year
-                for p in self.picks.values()
-                if p.scene is not None and p.sensor.name.startswith("sentinel")
-            }
+        return scenes_credit(
+            (p.sensor.name, p.scene.datetime) for p in self.picks.values() if p.scene is not None
         )
-        parts = []
-        if years:
-            parts.append(f"Contains modified Copernicus Sentinel data {', '.join(map(str, years))}")
-        if any(
-            p.scene is not None and p.sensor.name.startswith("landsat") for p in self.picks.values()
-        ):
-            parts.append("Landsat imagery courtesy of the U.S. Geological Survey")
-        return "; ".join(parts)
 
     def _number(self, key: str, value: float) -> float | None:
         """A number for report.json: null when unknown (NaN, or the clear share of an image
@@ -307,46 +285,40 @@ def _timeline(
 
 
 def write(outcome: Outcome, out_dir: Path) -> Path:
-    """Write panel.png, flicker.gif, change.tif, regions.geojson and report.json (with the sha256
-    of every other file) into `out_dir`, atomically."""
-    with atomic_dir(out_dir) as tmp:
-        b, a, ch = outcome.picks["before"], outcome.picks["after"], outcome.change
-        if ch is not None and b.image is not None and a.image is not None:
-            assert b.scene is not None and a.scene is not None
-            tags = {
-                "site": outcome.site.id,
-                "claim": outcome.claim.id,
-                "before": b.scene.id,
-                "after": a.scene.id,
-                "verdict": str(outcome.judgement.verdict),
-                "software": f"pipeline {__version__}",
-            }
-            write_change_tif(tmp / "change.tif", ch, outcome.grid, tags)
-            write_json(
-                tmp / "regions.geojson",
-                regions_geojson(
-                    ch, outcome.grid, outcome.pixel_area_m2, _about(outcome), _what(outcome)
-                ),
-            )
-            panel(
-                tmp / "panel.png",
-                b.image,
-                a.image,
-                ch,
-                panel_text(outcome),
-                footprint=None if outcome.buildup is None else footprint(outcome.buildup),
-            )
-            flicker(tmp / "flicker.gif", b.image, a.image, flicker_text(outcome), ch)
-            pictures(tmp / "before.png", tmp / "after.png", b.image, a.image)
-        if outcome.timeline is not None:
-            shown = {
-                n: p.scene.datetime.replace(tzinfo=None)
-                for n, p in outcome.picks.items()
-                if p.scene
-            }
-            tw.write(tmp, outcome.timeline, shown)
-        outputs = {f.name: sha256_file(f) for f in sorted(tmp.iterdir()) if f.is_file()}
-        write_json(tmp / "report.json", outcome.report(outputs).model_dump(mode="json"))
+    """Write panel.png, flicker.gif, before.png, after.png, change.tif, regions.geojson (and a
+    footprint's timeline files) and report.json (with the sha256 of every other file) into
+    `out_dir`, atomically (`bundle.write`)."""
+    b, a, ch = outcome.picks["before"], outcome.picks["after"], outcome.change
+    change_map = shown = None
+    if ch is not None and b.image is not None and a.image is not None:
+        assert b.scene is not None and a.scene is not None
+        tags = {
+            "site": outcome.site.id,
+            "claim": outcome.claim.id,
+            "before": b.scene.id,
+            "after": a.scene.id,
+            "verdict": str(outcome.judgement.verdict),
+            "software": f"pipeline {__version__}",
+        }
+        change_map = bundle.ChangeMap(
+            ch, outcome.grid, outcome.pixel_area_m2, tags, _about(outcome), _what(outcome)
+        )
+        shown = bundle.Pictures(
+            b.image,
+            a.image,
+            ch,
+            panel_text(outcome),
+            footprint=None if outcome.buildup is None else footprint(outcome.buildup),
+            flicker=flicker_text(outcome),
+            stills=True,
+        )
+    extra = []
+    if (tl := outcome.timeline) is not None:
+        marks = {
+            n: p.scene.datetime.replace(tzinfo=None) for n, p in outcome.picks.items() if p.scene
+        }
+        extra.append(lambda tmp: tw.write(tmp, tl, marks))
+    bundle.write(out_dir, outcome.report, change_map=change_map, pictures=shown, extra=extra)
     return out_dir
 
 
@@ -382,7 +354,7 @@ def run_aoi(
     config_path: Path | None = None,
 ) -> list[tuple[Outcome, Path]]:
     """Check every (claim, site) of the AOI and write each one's outputs, then the AOI's summary
-    and report; returns what was done. Progress goes to the `pipeline.run` logger."""
+    and report; returns what was done. Progress goes to this module's logger."""
     aoi_dir = out_root / cfg.aoi
     undo = Undo(aoi_dir, own=(RUN_LOCK,))  # a run that fails leaves nothing new behind
     with undo.on_failure():
@@ -418,24 +390,14 @@ def _run_aoi(
             done.append((outcome, path))
     aoi_dir = out_root / cfg.aoi
     with file_set(aoi_dir) as staged:  # summary and reports replaced as one set
-        write_summary(aoi_dir, done, into=staged)
+        write_summary(aoi_dir, summary_rows(aoi_dir, done), into=staged)
         write_run_report(aoi_dir, cfg, config_path, config_sha, source.description, into=staged)
     return done
 
 
-def write_summary(
-    aoi_dir: Path, done: list[tuple[Outcome, Path]], into: Path | None = None
-) -> None:
-    """summary.json: one row per (site, claim) ever checked under this folder; this run's rows
-    replace earlier ones, so a run limited with --claim/--site keeps the rest. Written into
-    `into` (a staging folder) when given."""
-    path = aoi_dir / "summary.json"
-    try:
-        earlier = json.loads(path.read_text("utf-8"))
-        earlier = earlier if isinstance(earlier, list) else []
-    except (OSError, ValueError):
-        earlier = []
-    fresh = [
+def summary_rows(aoi_dir: Path, done: list[tuple[Outcome, Path]]) -> list[dict[str, object]]:
+    """summary.json's rows of the checks just done."""
+    return [
         {
             "site": o.site.id,
             "claim": o.claim.id,
@@ -446,130 +408,6 @@ def write_summary(
         }
         for o, p in done
     ]
-    keys = {(r["site"], r["claim"]) for r in fresh}
-    kept = [
-        r for r in earlier if isinstance(r, dict) and (r.get("site"), r.get("claim")) not in keys
-    ]
-    rows = sorted(kept + fresh, key=lambda r: (str(r.get("claim")), str(r.get("site"))))
-    if into is not None:
-        write_json(into / "summary.json", rows)
-        return
-    aoi_dir.mkdir(parents=True, exist_ok=True)
-    tmp = aoi_dir / f".summary.json.{os.getpid()}.tmp"
-    write_json(tmp, rows)
-    tmp.replace(path)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
-def load_checks(aoi_dir: Path, summary: Path | None = None) -> list[rpt.CheckEntry]:
-    """Every check listed in summary.json (`summary`, default the one in `aoi_dir`) whose
-    report.json reads back, with its files' sha256."""
-    try:
-        rows = json.loads((summary or aoi_dir / "summary.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return []
-    entries = []
-    for row in rows if isinstance(rows, list) else []:
-        folder = aoi_dir / str(row.get("outputs", ""))
-        try:
-            report = rpt.CheckReport.model_validate_json((folder / "report.json").read_bytes())
-        except (OSError, ValueError):
-            continue  # written by an older version or removed by hand: not part of this report
-        files = {
-            f.name: sha256_file(f)
-            for f in sorted(folder.iterdir())
-            if f.is_file() and not f.name.startswith(".")  # the ownership manifest
-        }
-        entries.append(rpt.CheckEntry(folder=str(row["outputs"]), report=report, files=files))
-    return entries
-
-
-def write_run_report(
-    aoi_dir: Path,
-    cfg: AOIConfig,
-    config_path: Path | None,
-    config_sha: str | None,
-    catalogue: str,
-    into: Path | None = None,
-) -> rpt.RunReport:
-    """overview.png, report.md, report.html and report.json for every check under `aoi_dir`,
-    written into `into` (a staging folder holding the new summary.json) when given."""
-    import platform
-    from importlib import metadata
-
-    import rasterio
-
-    dest = into or aoi_dir
-    checks = load_checks(aoi_dir, dest / "summary.json")
-    claim_ids = [c.id for c in cfg.claims if any(e.report.claim.id == c.id for e in checks)]
-    by_site: dict[str, dict[str, str]] = {}
-    for e in checks:
-        by_site.setdefault(e.report.site.id, {})[e.report.claim.id] = e.report.verdict.value
-    latest = {e.report.site.id: e for e in checks if "after.png" in e.files}
-    sites = [
-        _overview_site(s, by_site[s.id], latest.get(s.id), aoi_dir)
-        for s in cfg.sites
-        if s.id in by_site
-    ]
-    credit = "; ".join(sorted({e.report.credit for e in checks if e.report.credit}))
-    tmp_png = dest / f".overview.png.{os.getpid()}.tmp"
-    overview(tmp_png, cfg.title, sites, claim_ids, credit)
-    tmp_png.replace(dest / "overview.png")
-    run = rpt.RunReport(
-        aoi=cfg.aoi,
-        title=cfg.title,
-        generated=datetime.now(UTC).replace(microsecond=0),
-        software=f"pipeline {__version__}",
-        versions={
-            "pipeline": __version__,
-            "python": platform.python_version(),
-            "gdal": rasterio.__gdal_version__,
-            **{d: metadata.version(d) for d in ("numpy", "rasterio", "scikit-image", "scipy")},
-        },
-        config_path=str(config_path) if config_path else "",
-        config_sha256=config_sha or "",
-        catalogue=catalogue,
-        counts=rpt.counts(checks),
-        checks=checks,
-        files={},
-    )
-    _write_atomic(dest / "report.md", rpt.run_markdown(run).encode("utf-8"))
-    html = rpt.run_html(run, aoi_dir, overview_png=dest / "overview.png")
-    _write_atomic(dest / "report.html", html.encode("utf-8"))
-    names = ("overview.png", "summary.json", "report.md", "report.html")
-    files = {n: sha256_file(dest / n) for n in names}
-    run = run.model_copy(update={"files": files})
-    _write_atomic(dest / "report.json", (run.model_dump_json(indent=2) + "\n").encode())
-    return run
-
-
-def _overview_site(
-    site: Site, verdicts: dict[str, str], entry: rpt.CheckEntry | None, aoi_dir: Path
-) -> OverviewSite:
-    """A site for the overview, drawn on a check's after.png with its outline and park."""
-    if entry is None:
-        return OverviewSite(site.id, tuple(site.outline()), verdicts, site.name)
-    g = entry.report.grid
-    grid = Grid(
-        CRS.from_string(g.crs),
-        Affine(g.resolution_m, 0, g.bounds[0], 0, -g.resolution_m, g.bounds[3]),
-        g.width,
-        g.height,
-    )
-    return OverviewSite(
-        site.id,
-        tuple(site.outline()),
-        verdicts,
-        site.name,
-        aoi_dir / entry.folder / "after.png",
-        tuple(grid.to_pixels(site.outline())),
-        tuple(tuple(grid.to_pixels(p)) for p in site.footprint_parts()),
-    )
 
 
 def any_incomplete(done: list[tuple[Outcome, Path]]) -> bool:

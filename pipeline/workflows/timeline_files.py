@@ -18,7 +18,9 @@ from pipeline.detect.occupancy import RULES, Rule, measure, orbit_groups
 from pipeline.detect.timeline import FootprintTimeline, Row, assemble, chip, chip_window
 from pipeline.errors import InputError, Problem
 from pipeline.model.grid import Grid
-from pipeline.workflows.compare import UserImage, _grid_of, _read, acquisition_date, inspect
+from pipeline.read.userfiles import UserImage, acquisition_date, inspect
+from pipeline.read.userfiles import grid_of as _grid_of
+from pipeline.read.userfiles import read_image as _read
 from pipeline.workflows.timeline import chip_outline, chip_pad, masks_on, usable_pixels
 
 _TIME_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})[T_ -]?(\d{2}):?(\d{2}):?(\d{2})")

@@ -9,9 +9,10 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from pipeline.model.units import area
 from pipeline.write import review
 from pipeline.write.report import CompareReport, InputImageRecord
-from pipeline.write.review import area, public
+from pipeline.write.review import public
 from pipeline.write.viewer import swipe
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 import numpy as np
+import rasterio
 from rasterio.enums import ColorInterp
 from rasterio.features import shapes
 from rasterio.io import MemoryFile
@@ -33,7 +34,15 @@ COG = {
 """How every change map is written: a deflate Cloud-Optimised GeoTIFF, 256 px blocks, class
 overviews by nearest neighbour (classes must not blend)."""
 
-__all__ = ["atomic_dir", "regions_geojson", "sha256_file", "write_change_tif", "write_json"]
+__all__ = [
+    "atomic_dir",
+    "class_codes",
+    "regions_geojson",
+    "sha256_file",
+    "write_change_tif",
+    "write_class_tif",
+    "write_json",
+]
 
 NODATA = 255
 SCORE_SCALE = 0.1
@@ -54,9 +63,7 @@ def write_change_tif(path: Path, change: Change, grid: Grid, tags: dict[str, str
     metadata (CLASS_0 … CLASS_3, read by any GDAL tool) and as GDAL category names in
     `<path>.aux.xml` (GDAL's sidecar: GeoTIFF has no tag for them), which QGIS shows as the
     palette's legend, so the map opens as classes rather than a near-black grey image."""
-    klass = np.where(change.valid, np.where(change.mask, change.direction, 0), NODATA).astype(
-        np.uint8
-    )
+    klass = class_codes(change)
     score = np.where(
         change.valid, np.clip(np.round(np.nan_to_num(change.score) / SCORE_SCALE), 0, 254), NODATA
     ).astype(np.uint8)
@@ -88,6 +95,31 @@ def write_change_tif(path: Path, change: Change, grid: Grid, tags: dict[str, str
             # error ("TIFFAppendToStrip: Seek error")
             path.write_bytes(cog.read())
     path.with_name(path.name + ".aux.xml").write_text(class_pam_xml(CLASSES), "utf-8")
+
+
+def class_codes(change: Change) -> np.ndarray:
+    """The change map's class raster: 0 no change, 1 appeared, 2 disappeared, 3 changed,
+    direction unclear; NODATA where either image was unusable."""
+    return np.where(change.valid, np.where(change.mask, change.direction, 0), NODATA).astype(
+        np.uint8
+    )
+
+
+def write_class_tif(path: Path, klass: np.ndarray, grid: Grid) -> None:
+    """A class raster (`class_codes`) as a deflate GeoTIFF of one band (a scan tile's)."""
+    profile = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": 1,
+        "dtype": "uint8",
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": NODATA,
+        "compress": "deflate",
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(klass, 1)
 
 
 def class_pam_xml(names: tuple[str, ...]) -> str:

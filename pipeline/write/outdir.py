@@ -39,6 +39,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from pipeline.errors import InputError, Problem
+from pipeline.write.atomic import write_atomic
 from pipeline.write.staging import COMMIT, TOOL, WORK, is_temporary, mkdtemp
 from pipeline.write.staging import TEMP as _TEMP
 from pipeline.write.staging import alive as _alive
@@ -204,14 +205,9 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def _write_manifest(folder: Path, names: Iterable[str]) -> None:
-    data = {
-        "written_by": TOOL,
-        "about": "files withdrawal-check wrote in this folder; it replaces only these",
-        "files": sorted(set(names)),
-    }
-    tmp = folder / f".{MANIFEST.lstrip('.')}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(data, indent=1) + "\n", "utf-8")
-    tmp.replace(folder / MANIFEST)
+    about = "files withdrawal-check wrote in this folder; it replaces only these"
+    data = {"written_by": TOOL, "about": about, "files": sorted(set(names))}
+    write_atomic(folder / MANIFEST, json.dumps(data, indent=1) + "\n")
 
 
 def record(folder: Path, *names: str, drop: Iterable[str] = (), known: Iterable[str] = ()) -> None:

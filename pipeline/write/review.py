@@ -48,17 +48,6 @@ def data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def area(m2: float | None) -> str:
-    """An area in people's units: hectares below 1 km², km² from there; m² below 0.01 ha."""
-    if m2 is None or m2 != m2:
-        return "–"
-    if m2 >= 1e6:
-        return f"{m2 / 1e6:,.2f} km²"
-    if m2 >= 100:
-        return f"{m2 / 1e4:,.2f} ha"
-    return f"{m2:,.0f} m²"
-
-
 @dataclass(frozen=True)
 class RegionBox:
     label: int

@@ -14,18 +14,6 @@ from pipeline.write.scan_chips import hex_colour
 from pipeline.write.scan_map import STATUS, scan_map
 
 
-def credit_line(sensor: str, years: Sequence[str]) -> str:
-    """The credit the imagery's licence asks for, from the sensor and the years of its scenes
-    (none: no imagery was used)."""
-    if not years:
-        return "No imagery was used: no tile had scenes in both windows."
-    if sensor.startswith("sentinel"):
-        return f"Contains modified Copernicus Sentinel data {', '.join(years)}."
-    if sensor.startswith("landsat"):
-        return "Landsat imagery courtesy of the U.S. Geological Survey."
-    return f"Imagery: {sensor} ({', '.join(years)})."
-
-
 def banner(tiles: Sequence[Mapping[str, Any]]) -> str:
     """What was not scanned, said first and large: "N of M tiles had no imagery: not scanned"
     (with the first reason given), and the failed tiles; empty when every tile was scanned."""

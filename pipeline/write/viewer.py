@@ -7,9 +7,9 @@ from __future__ import annotations
 import html
 import json
 
+from pipeline.model.units import area
 from pipeline.write import review
 from pipeline.write.marks import lat_lon
-from pipeline.write.review import area
 
 _DIRECTION_RGB = {"appeared": "#ff261a", "disappeared": "#00d9ff", "changed": "#ffd900"}
 

@@ -1,12 +1,11 @@
-"""What a user's image says it is, for `pipeline compare`'s credit line and its link back to the
-source: the mission found in the file's name (Copernicus and USGS product names: S2A_MSIL2A_…,
-S1B_IW_GRDH_…, LC08_L2SP_…), its tags (TIFFTAG_IMAGEDESCRIPTION, platform, mission, …) or its band
-descriptions — or that the file does not say. Pure: names and strings in, a `Source` out.
-"""
+"""What a user's image says it is, for `pipeline compare`'s credit line (`pipeline.write.credit`)
+and its link back to the source: the mission found in the file's name (Copernicus and USGS product
+names: S2A_MSIL2A_…, S1B_IW_GRDH_…, LC08_L2SP_…), its tags (TIFFTAG_IMAGEDESCRIPTION, platform,
+mission, …) or its band descriptions — or that the file does not say. Pure: names and strings in,
+a `Source` out."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -92,22 +91,3 @@ def identify(
             return found
     text = " ".join(d for d in descriptions if d)
     return _from_text(text, "band descriptions", bands)
-
-
-def credit_line(files: Sequence[tuple[str, Source | None, dt.date | None]]) -> str:
-    """The credit the imagery's licences ask for, from what the files say (name, source, date);
-    files that do not say are named, so the publisher knows which ones to look up."""
-    years = sorted({d.year for _, s, d in files if s is not None and s.copernicus and d})
-    parts = []
-    if any(s is not None and s.copernicus for _, s, _ in files):
-        said = ", ".join(map(str, years))
-        parts.append(f"Contains modified Copernicus Sentinel data {said}".strip())
-    if any(s is not None and not s.copernicus for _, s, _ in files):
-        parts.append("Landsat imagery courtesy of the U.S. Geological Survey")
-    unknown = [n for n, s, _ in files if s is None]
-    if unknown:
-        parts.append(
-            f"source not stated in {', '.join(unknown)}: cannot tell whose imagery "
-            + ("it is" if len(unknown) == 1 else "they are")
-        )
-    return "; ".join(parts)
