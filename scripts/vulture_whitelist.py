@@ -38,3 +38,14 @@ buildup_approach
 regions_by_direction
 against_baseline
 against_history
+
+# The park model's record of where each vehicle stands (metres from the grid's corner): kept with
+# the model so a drawn park can be inspected and re-drawn, read by no benchmark figure.
+x_m
+y_m
+
+# The disk cache's counters and the prune's tally: what the cache did, read by the tests that check
+# it (damaged entries discarded, entries in use kept) and by anyone debugging a cache.
+misses
+discarded
+kept_in_use

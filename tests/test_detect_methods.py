@@ -12,7 +12,7 @@ from scipy import stats
 
 from pipeline.detect.detectors import DETECTORS, detect, get_detector, lee_filter
 from pipeline.model import image, radiometry
-from pipeline.model.change import APPEARED, DISAPPEARED
+from pipeline.model.change import ARRIVAL, DEPARTURE
 from pipeline.model.image import Prepared
 from pipeline.prepare import align
 from pipeline.prepare.irmad import irmad_fit, irmad_score
@@ -153,9 +153,9 @@ def test_an_inserted_park_is_found_as_appeared_and_its_removal_as_disappeared(
     assert regions, "park not detected"
     big = max(regions, key=lambda x: (arrived.labels[mask] == x.label).sum())
     assert big.direction == "appeared"
-    assert (arrived.direction[mask] == APPEARED).mean() > 0.6
+    assert (arrived.direction[mask] == ARRIVAL).mean() > 0.6
     left = detect(with_park, before, detector=name)
-    assert (left.direction[mask] == DISAPPEARED).mean() > 0.6
+    assert (left.direction[mask] == DEPARTURE).mean() > 0.6
 
 
 # --- Sentinel-1 ------------------------------------------------------------------------------
@@ -210,8 +210,8 @@ def test_s1_logratio_finds_metal_and_ignores_speckle(grd: dict[str, np.ndarray])
         after[k][200:220, 600:620] *= np.sqrt(10.0)
         after[k][300:320, 300:320] *= np.sqrt(10**-0.8)
     change = detect(_s1(before), _s1(after), detector="s1-logratio", pixel_area_m2=400.0)
-    assert (change.direction[202:218, 602:618] == APPEARED).mean() > 0.9
-    assert (change.direction[302:318, 302:318] == DISAPPEARED).mean() > 0.9
+    assert (change.direction[202:218, 602:618] == ARRIVAL).mean() > 0.9
+    assert (change.direction[302:318, 302:318] == DEPARTURE).mean() > 0.9
     assert len(change.regions) <= len(quiet.regions) + 2
 
 

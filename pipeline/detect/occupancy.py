@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
@@ -328,7 +328,6 @@ class Timeline:
 
     series: tuple[SeriesResult, ...]
     events: tuple[Event, ...]
-    rule_text: dict[str, str] = field(default_factory=dict)
 
 
 def merge_events(series: Sequence[SeriesResult], days: int) -> tuple[Event, ...]:
@@ -417,6 +416,5 @@ def build(entries: Sequence[Entry], rules: Mapping[str, Rule] = RULES) -> Built:
             scores[i] = float(r.scores[j])
             states[i] = r.states[j]
     merge = min((r.merge_days for r in rules.values()), default=12)
-    text = {k: r.describe() for k, r in rules.items() if any(e.kind == k for e in entries)}
-    timeline = Timeline(tuple(results), merge_events(results, merge), text)
+    timeline = Timeline(tuple(results), merge_events(results, merge))
     return Built(timeline, tuple(scores), tuple(states))

@@ -283,9 +283,6 @@ class State(TimelineTables):
             raise
         self.db.execute("COMMIT")
 
-    def integrity(self) -> str:
-        return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
-
     # -- runs ----------------------------------------------------------------------------------
 
     def unfinished_runs(self, aoi: str) -> list[sqlite3.Row]:

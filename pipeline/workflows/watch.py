@@ -71,7 +71,6 @@ class SiteResult:
 class WatchResult:
     sites: list[SiteResult]
     alerts_failed: int = 0
-    killed_runs: int = 0
     unavailable: int = 0
     """Sites skipped this run because the catalogue or imagery could not be had."""
 
@@ -340,7 +339,7 @@ def watch(
                     r["started"],
                 )
             run = _Run(state, cfg.aoi)
-            result = WatchResult([], killed_runs=len(killed))
+            result = WatchResult([])
             try:
                 for site in chosen:  # the charts the alerts left by earlier runs point to
                     if site.footprint is not None:

@@ -11,7 +11,6 @@ import csv
 import datetime as dt
 import html
 import io
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -286,9 +285,3 @@ def write_summary(
         (stage / "summary.csv").write_text(csv_text(records), encoding="utf-8")
         write_json(stage / "summary.geojson", geojson(fps, records, source))
         (stage / "index.html").write_text(page(out, fps, records, source, period), "utf-8")
-
-
-def load_records(out: Path) -> list[dict[str, Any]]:
-    """summary.geojson's records (for tests and tools)."""
-    doc = json.loads((out / "summary.geojson").read_text("utf-8"))
-    return [f["properties"] for f in doc["features"]]
