@@ -15,7 +15,7 @@ from pipeline.cli.targets import resolve
 from pipeline.config.schema import AOIConfig
 from pipeline.errors import ConfigError, LockHeld, PipelineError, Problem
 from pipeline.search.factory import open_source
-from pipeline.workflows.watch import LOCK_FILE, LOG_FILE, dry_run, watch
+from pipeline.workflows.watch import LOCK_FILE, LOG_FILE, LOGGERS, dry_run, watch
 from pipeline.workflows.watch_timeline import FILES as TIMELINE_FILES
 from pipeline.write import outdir
 
@@ -61,9 +61,6 @@ class _OwnedLog(logging.handlers.RotatingFileHandler):
 def _watch_logging(log_file: Path | None, verbose: bool, quiet: bool) -> list[logging.Handler]:
     """One line per event: to stderr (INFO on a terminal, WARNING and up otherwise, so cron mails
     only alerts and errors) and, at INFO, to a rotating log file."""
-    logger = logging.getLogger("pipeline.watch")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
     err = logging.StreamHandler(sys.stderr)
     loud = verbose or (sys.stderr.isatty() and not quiet)
@@ -76,8 +73,12 @@ def _watch_logging(log_file: Path | None, verbose: bool, quiet: bool) -> list[lo
         fh.setLevel(logging.INFO)
         fh.setFormatter(fmt)
         handlers.append(fh)
-    for h in handlers:
-        logger.addHandler(h)
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        for h in handlers:
+            logger.addHandler(h)
     return handlers
 
 
@@ -138,7 +139,7 @@ def cmd_watch(args: argparse.Namespace) -> ExitCode:
             print(line)
         return ExitCode.OK
     handlers = _watch_logging(out / cfg.aoi / LOG_FILE, args.verbose, args.quiet)
-    logger = logging.getLogger("pipeline.watch")
+    logger = logging.getLogger(LOGGERS[0])
     try:
         try:
             result = watch(cfg, source, out, sites=args.site)
@@ -167,6 +168,8 @@ def cmd_watch(args: argparse.Namespace) -> ExitCode:
             return ExitCode.UNAVAILABLE
         return ExitCode.ALERT_UNDELIVERED if result.alerts_failed else ExitCode.OK
     finally:
+        for name in LOGGERS:
+            for h in handlers:
+                logging.getLogger(name).removeHandler(h)
         for h in handlers:
-            logger.removeHandler(h)
             h.close()

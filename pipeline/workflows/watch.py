@@ -36,6 +36,7 @@ from pipeline.model.scene import Scene, Source, when_text
 from pipeline.model.sensors import SENSORS
 from pipeline.model.units import hectares
 from pipeline.read.scenes import read_mask
+from pipeline.workflows import watch_image, watch_timeline
 from pipeline.workflows.alerts import deliver
 from pipeline.workflows.fetch import find_scenes
 from pipeline.workflows.state import State, exclusive
@@ -45,7 +46,9 @@ from pipeline.workflows.watch_timeline import new_acquisitions, restore_timeline
 from pipeline.write import outdir
 from pipeline.write.export import sha256_file
 
-log = logging.getLogger("pipeline.watch")  # the name `pipeline watch` logs to watch.log under
+log = logging.getLogger(__name__)
+LOGGERS = (log.name, watch_image.log.name, watch_timeline.log.name)
+"""The loggers of a watch run: `pipeline watch` sends them to stderr and watch.log."""
 
 LOOKBACK_DAYS = 30
 """First run without `watch.since`: acquisitions of the last 30 days."""

@@ -34,7 +34,7 @@ from pipeline.write.export import write_change_tif
 from pipeline.write.render import PanelText
 from pipeline.write.report import ChangeRecord, DetectionRecord, WatchReport
 
-log = logging.getLogger("pipeline.watch")  # the logger `pipeline watch` sends to watch.log
+log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 120
 """A new acquisition is tested against the site's usable acquisitions of the previous 120 days

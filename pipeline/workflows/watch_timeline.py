@@ -59,7 +59,7 @@ from pipeline.workflows.timeline import (
 from pipeline.write import outdir
 from pipeline.write import timeline as tlw
 
-log = logging.getLogger("pipeline.watch")
+log = logging.getLogger(__name__)
 
 TIMELINE_LOOKBACK_DAYS = 365
 """First run without `watch.since`: the footprint's timeline starts a year back."""

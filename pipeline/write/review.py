@@ -20,7 +20,10 @@ import numpy as np
 import rasterio
 from PIL import Image
 from rasterio.warp import transform, transform_geom
-from scipy import ndimage
+
+from pipeline.lazy import LazyModule
+
+ndimage = LazyModule("scipy.ndimage")  # at first use: commands that draw no page never load it
 
 MAX_SIDE_PX = 1600
 """Longest side of the pictures embedded for the swipe; larger grids are shown downsampled (the
