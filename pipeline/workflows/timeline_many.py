@@ -11,11 +11,14 @@ folder atomically, footprint.json last.
 The driver holds an flock on DIR/timeline.lock (a second run of DIR stops at once, LockHeld),
 skips footprints already written with the same settings (a killed run resumes), retries a failed
 task (`retries=`), records a group that still fails with its reason and goes on, then writes the
-summary (`pipeline.write.timeline_summary`) as one set.
+summary (`pipeline.write.timeline_summary`) as one set. Each written footprint's block of
+index.html (chart and filmstrip, a few seconds each) is drawn by a task of its own as its window
+finishes, so the summary's cost is spread over the workers rather than paid serially at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -49,7 +52,7 @@ from pipeline.workflows.scan import (
 from pipeline.workflows.scan_progress import Progress
 from pipeline.workflows.state import exclusive
 from pipeline.workflows.timeline import period_of, read_group_rows, sensors_for
-from pipeline.write import outdir
+from pipeline.write import outdir, timeline_html
 from pipeline.write import timeline as tw
 from pipeline.write.export import write_json
 from pipeline.write.timeline_summary import SUMMARY_FILES, record_of, write_summary
@@ -201,6 +204,12 @@ def _run_group(
     return records
 
 
+def draw_section(out: str, name: str) -> str:
+    """A written footprint's block of index.html (its chart and filmstrip: a few seconds each,
+    drawn on the workers as the windows finish rather than one after another at the end)."""
+    return timeline_html.section(Path(out) / name, name)
+
+
 # -- the driver -------------------------------------------------------------------------------
 
 
@@ -307,11 +316,20 @@ def _many(
         for g in todo
     }
     group_of = {fp.name: g[0].name for g in grouped for fp in g}
+    sections: dict[str, str] = {}
     if todo:
         client = _client(scheduler, workers or os.cpu_count() or 1, len(todo), say)
         futures: list[Any] = []
+        drawing: dict[str, Any] = {}
+
+        def draw(names: list[str]) -> None:
+            for n in names:
+                if records[n]["status"] == "done":
+                    drawing[n] = client.submit(draw_section, str(out), n, pure=False)
+
         bar = Progress(len(todo), skipped, say, None if progress is None else False, unit="window")
         try:
+            draw(list(records))  # those done by an earlier run
             futures = [
                 client.submit(
                     run_group,
@@ -333,14 +351,21 @@ def _many(
                     for n in names:
                         failed[n] = reason
                 else:
-                    records.update(fut.result())
+                    got = fut.result()
+                    records.update(got)
+                    draw(list(got))
                 finished += 1
                 bar.tile(len(failed), None)
                 if limit is not None and finished >= limit:
                     break
+            else:
+                for n, f in drawing.items():
+                    # one that failed is drawn again by the summary, which says what is wrong
+                    with contextlib.suppress(Exception):
+                        sections[n] = f.result()
         finally:
             bar.close()
-            _close(client, futures)
+            _close(client, [*futures, *drawing.values()])
     result = ManyResult(len(spec.footprints), len(grouped), len(records) - skipped, skipped, failed)
     result.seconds = time.perf_counter() - t0
     if limit is not None and finished < len(todo):
@@ -353,6 +378,7 @@ def _many(
             reason = failed.get(fp.name, "not done")
             ordered.append(record_of(None, fp, group_of[fp.name], "failed", reason))
     result.records = ordered
-    write_summary(out, spec.footprints, ordered, spec.source_file, (spec.start, spec.end))
+    period = (spec.start, spec.end)
+    write_summary(out, spec.footprints, ordered, spec.source_file, period, sections)
     result.seconds = time.perf_counter() - t0
     return result
