@@ -19,21 +19,22 @@ each acquisition is fetched on its own; the pixels repeat from date to date.
 
 Runs, each the real CLI in a new process (`pipeline timeline --footprints F --from 2021-01-01
 --to 2021-12-31 --catalog API --sensor sentinel-1-rtc --sensor sentinel-2-l2a --workers N --out
-DIR --cache-dir C`): 1 worker cold (empty cache) then warm (same cache, new --out), then 2
-workers cold (another empty cache) and warm. Measured: wall and CPU seconds (the driver and its
-workers), the peak RSS of each Dask worker process and of the driver (psutil, sampled every
-0.2 s), the asset bytes the server sent against the assets' total size (each item's files once
-per item), the span from the first to the last request the server answered (catalogue or asset:
-the parallel part) and the rest (start-up and cluster before it, the summary and shutdown after
-it: the serial part), and whether summary.csv and every footprint's files are byte-identical
-across the four runs. Targets (warm, 2 workers): <= 60 s; bytes <= 2 % of the assets; peak
-memory per worker <= 1.5 GB.
+DIR --cache-dir C`): 2 workers cold (empty cache) then warm (same cache, new --out), 1 worker
+warm (same cache), then 1 worker cold (another empty cache). Measured: wall and CPU seconds
+(the driver and its workers), the peak RSS of each Dask worker process and of the driver
+(psutil, sampled every 0.2 s), the asset bytes the server sent against the assets' total size
+(each item's files once per item), the span from the first to the last request the server
+answered (catalogue or asset: the parallel part) and the rest (start-up and cluster before it,
+the summary and shutdown after it: the serial part), and whether summary.csv and every
+footprint's files are byte-identical across the four runs. Targets (warm, 2 workers): <= 60 s;
+bytes <= 2 % of the assets; peak memory per worker <= 1.5 GB.
 
 The extrapolation (printed with its model): windows grow in proportion to footprints (the
 measured windows per footprint after grouping); one window costs the measured worker-seconds
-per window (span x workers / windows, cold and warm, from the 1-worker runs); W workers run
-them in ceil(windows / W) rounds (Amdahl): T = head + rounds x per-window + tail x F / F0, head
-and tail the measured serial parts (the tail, mostly the summary, taken as growing with F).
+per window (span x workers / windows, cold and warm; from the 2-worker runs, then the 1-worker
+ones); W workers run them in ceil(windows / W) rounds (Amdahl): T = head + rounds x
+per-window + tail x F / F0, head and tail the measured serial parts (the tail, mostly the
+summary, taken as growing with F).
 
 The assets are built once into --assets (default ~/.cache/withdrawal-bench/timeline-assets,
 the same build as `benchmarks.timeline_speed --assets`), about 8 minutes; later runs reuse them.
@@ -224,16 +225,20 @@ PHASES = {
 }
 
 
-def extrapolate(r1c: dict, r1w: dict, windows: int, footprints: int) -> dict[str, Any]:
+def extrapolate(runs: dict[str, Any], which: str, windows: int, footprints: int) -> dict[str, Any]:
+    """The model of the module docstring from the cold and warm runs on `which` workers."""
+    n = int(which.rstrip("w"))
     per_fp = windows / footprints
     w_new = math.ceil(SCALE_F * per_fp)
     out: dict[str, Any] = {"windows_per_footprint": round(per_fp, 3), "windows": w_new}
-    for label, r in (("cold", r1c), ("warm", r1w)):
-        per_window = r["span_s"] / windows  # 1 worker: worker-seconds per window
+    for label in ("cold", "warm"):
+        r = runs[f"{label}_{which}"]
+        per_window = r["span_s"] * n / windows  # worker-seconds per window
+        out[f"{label}_per_window_s"] = round(per_window, 2)
+        out[f"{label}_head_s"], out[f"{label}_tail_s"] = r["head_s"], r["tail_s"]
         for w in SCALE_W:
             t = r["head_s"] + math.ceil(w_new / w) * per_window + r["tail_s"] * SCALE_F / footprints
             out[f"{label}_{w}w_s"] = round(t, 1)
-        out[f"{label}_per_window_s"] = round(per_window, 2)
     return out
 
 
@@ -280,55 +285,66 @@ def main() -> None:
             )
             runs: dict[str, dict[str, Any]] = {}
             got: dict[str, dict[str, bytes]] = {}
-            for workers in (1, 2):
-                cache_dir = tmp / f"cache-{workers}w"
-                for label in ("cold", "warm"):
-                    key = f"{label}_{workers}w"
-                    out = tmp / f"out-{key}"
-                    load = os.getloadavg()[0]
-                    r = run_cli(srv, cli_args(fps_path, api.url, out, cache_dir, workers))
-                    r["load_before"] = round(load, 2)
-                    r["share"] = r["asset_bytes"] / total
-                    runs[key] = r
-                    got[key] = outputs(out)
-                    print(f"  {key}: {r['wall_s']:.1f} s; {r['stdout']}", flush=True)
+            results["runs"] = runs
+            print(HEADER)
+            for label, workers in RUNS:
+                key = f"{label}_{workers}w"
+                out = tmp / f"out-{key}"
+                cache_dir = tmp / ("cache-a" if key != "cold_1w" else "cache-b")
+                load = os.getloadavg()[0]
+                r = run_cli(srv, cli_args(fps_path, api.url, out, cache_dir, workers))
+                r["load_before"] = round(load, 2)
+                r["share"] = r["asset_bytes"] / total
+                runs[key] = r
+                got[key] = outputs(out)
+                print(row(key, r), flush=True)
+                if key == "warm_1w":  # the targets and the model before the longest run
+                    report(results, windows, len(fps))
+                    print(f"\n{HEADER}")
+            same = {k: got[k] == got["cold_2w"] for k in got}
+            results["identical_to_cold_2w"] = same
+            results["files_compared"] = len(got["cold_2w"])
+            print(
+                f"results identical across the runs ({results['files_compared']} files: "
+                "summary.csv, summary.geojson and every footprint's), against cold_2w: "
+                + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in same.items())
+            )
+            results["extrapolation_1w"] = extrapolate(runs, "1w", windows, len(fps))
+            print_model(results["extrapolation_1w"], "the 1-worker runs")
             if args.profile:
-                results["profile"] = profile(fps_path, api.url, tmp / "cache-2w", args.profile)
-        same = {k: got[k] == got["cold_1w"] for k in got}
-        results["runs"] = runs
-        results["identical_to_cold_1w"] = same
-        results["files_compared"] = len(got["cold_1w"])
-        results["extrapolation"] = extrapolate(runs["cold_1w"], runs["warm_1w"], windows, len(fps))
-        report(results)
+                results["profile"] = profile(fps_path, api.url, tmp / "cache-a", args.profile)
         results["load_after"] = [round(v, 2) for v in os.getloadavg()]
         print(json.dumps(results))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def report(res: dict[str, Any]) -> None:
+RUNS = (("cold", 2), ("warm", 2), ("warm", 1), ("cold", 1))
+"""In this order: the 2-worker cold run fills the cache the warm runs read; the 1-worker cold
+run (the longest) last, with its own empty cache."""
+HEADER = (
+    f"{'run':8} {'wall s':>7} {'span s':>7} {'serial s':>9} {'CPU s':>7} "
+    f"{'worker peak MB':>15} {'driver MB':>9} {'requests':>9} {'MiB sent':>9} "
+    f"{'of assets':>10} {'load':>5}"
+)
+
+
+def row(k: str, r: dict[str, Any]) -> str:
+    peaks = "/".join(str(p) for p in r["worker_peaks_mb"]) or "-"
+    return (
+        f"{k:8} {r['wall_s']:7.1f} {r['span_s']:7.1f} {r['head_s'] + r['tail_s']:9.1f} "
+        f"{r['cpu_s']:7.1f} {peaks:>15} {r['driver_peak_mb']:9d} {r['asset_requests']:9d} "
+        f"{r['asset_bytes'] / 2**20:9.1f} {r['share']:10.4%} {r['load_before']:5.1f}"
+    )
+
+
+def report(res: dict[str, Any], windows: int, footprints: int) -> None:
+    """The targets (measured beside target) and the extrapolation from the 2-worker runs."""
     runs = res["runs"]
     print(
-        f"\n{res['footprints']} footprints, {res['windows']} windows; {os.cpu_count()} cores "
-        "shared with other work (load average before each run in the last column)"
-    )
-    print(
-        f"{'run':8} {'wall s':>7} {'span s':>7} {'serial s':>9} {'CPU s':>7} "
-        f"{'worker peak MB':>15} {'driver MB':>9} {'requests':>9} {'MiB sent':>9} "
-        f"{'of assets':>10} {'load':>5}"
-    )
-    for k, r in runs.items():
-        peaks = "/".join(str(p) for p in r["worker_peaks_mb"]) or "-"
-        print(
-            f"{k:8} {r['wall_s']:7.1f} {r['span_s']:7.1f} {r['head_s'] + r['tail_s']:9.1f} "
-            f"{r['cpu_s']:7.1f} {peaks:>15} {r['driver_peak_mb']:9d} {r['asset_requests']:9d} "
-            f"{r['asset_bytes'] / 2**20:9.1f} {r['share']:10.4%} {r['load_before']:5.1f}"
-        )
-    same = res["identical_to_cold_1w"]
-    print(
-        f"results identical across the runs ({res['files_compared']} files: summary.csv, "
-        f"summary.geojson and every footprint's): "
-        + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in same.items())
+        f"({footprints} footprints in {windows} windows; {os.cpu_count()} cores shared with "
+        "other work: load average before each run in the last column; span: first to last "
+        "request the server answered; serial: the rest)"
     )
     w2 = runs["warm_2w"]
     share = max(r["share"] for r in runs.values())
@@ -337,7 +353,6 @@ def report(res: dict[str, Any]) -> None:
         "warm_2w": w2["wall_s"] <= TARGETS["warm_2w_s"],
         "bytes": share <= TARGETS["bytes_share"],
         "memory": peak <= TARGETS["worker_peak_mb"],
-        "identical": all(same.values()),
     }
     res["verdicts"] = ok
     print(
@@ -348,15 +363,19 @@ def report(res: dict[str, Any]) -> None:
         f"per worker {peak} MB (target <= {TARGETS['worker_peak_mb']:.0f} MB: "
         f"{'met' if ok['memory'] else 'MISSED'})"
     )
-    x = res["extrapolation"]
-    c1, w1 = runs["cold_1w"], runs["warm_1w"]
+    res["extrapolation_2w"] = x = extrapolate(runs, "2w", windows, footprints)
+    print_model(x, "the 2-worker runs")
+
+
+def print_model(x: dict[str, Any], source: str) -> None:
     print(
-        f"\nextrapolation to {SCALE_F} footprints: windows in proportion to footprints "
-        f"({x['windows_per_footprint']} windows per footprint here -> {x['windows']} windows); "
-        f"per window (1 worker, span / windows): cold {x['cold_per_window_s']:.2f} s, warm "
-        f"{x['warm_per_window_s']:.2f} s; serial part measured: cold {c1['head_s']:.1f} s before "
-        f"the first request + {c1['tail_s']:.1f} s after the last, warm {w1['head_s']:.1f} + "
-        f"{w1['tail_s']:.1f} s (the part after, mostly the summary, scaled by footprints)."
+        f"extrapolation to {SCALE_F} footprints from {source}: windows in proportion to "
+        f"footprints ({x['windows_per_footprint']} windows per footprint here -> "
+        f"{x['windows']} windows); worker-seconds per window (span x workers / windows): cold "
+        f"{x['cold_per_window_s']:.2f} s, warm {x['warm_per_window_s']:.2f} s; serial part "
+        f"measured: cold {x['cold_head_s']:.1f} s before the first request + "
+        f"{x['cold_tail_s']:.1f} s after the last, warm {x['warm_head_s']:.1f} + "
+        f"{x['warm_tail_s']:.1f} s (the part after, mostly the summary, scaled by footprints)."
     )
     print(
         "  T(W) = head + ceil(windows / W) x per-window + tail x F / F0 (Amdahl; each worker a "
