@@ -33,7 +33,7 @@ from pipeline.model.sensors import SENSORS
 from pipeline.search.factory import open_source
 from pipeline.workflows.state import exclusive
 from pipeline.workflows.timeline import read_group_rows, read_rows
-from pipeline.workflows.timeline_many import GROUP_M, groups
+from pipeline.workflows.timeline_many import GROUP_M, groups, sweep_killed
 from pipeline.write import outdir
 from tests.support import s1series as S
 from tests.support.httpserver import HTTPTestServer, Request, Response
@@ -589,3 +589,20 @@ def test_bad_arguments_are_refused_before_anything_is_written(
     err = capsys.readouterr().err
     assert words in err and "fix:" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_killed_runs_empty_staging_folder_is_swept_and_nothing_else(tmp_path: Path) -> None:
+    """A worker killed between making `.NAME.tmp-PID-…` and marking it leaves it empty: the
+    resume removes it; one with anything in it, or of a live process, stays."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    empty = tmp_path / f".near.tmp-{dead.pid}-abc123"
+    full = tmp_path / f".east.tmp-{dead.pid}-def456"
+    live = tmp_path / f".park.tmp-{os.getpid()}-ghi789"
+    for d in (empty, full, live):
+        d.mkdir()
+    (full / "notes.txt").write_text("not provably the tool's")
+    sweep_killed(tmp_path)
+    assert not empty.exists()
+    assert (full / "notes.txt").read_text() == "not provably the tool's"
+    assert live.is_dir()

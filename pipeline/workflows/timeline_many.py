@@ -11,11 +11,14 @@ folder atomically, footprint.json last.
 The driver holds an flock on DIR/timeline.lock (a second run of DIR stops at once, LockHeld),
 skips footprints already written with the same settings (a killed run resumes), retries a failed
 task (`retries=`), records a group that still fails with its reason and goes on, then writes the
-summary (`pipeline.write.timeline_summary`) as one set.
+summary (`pipeline.write.timeline_summary`) as one set. Each written footprint's block of
+index.html (chart and filmstrip, a few seconds each) is drawn by a task of its own as its window
+finishes, so the summary's cost is spread over the workers rather than paid serially at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -49,7 +52,7 @@ from pipeline.workflows.scan import (
 from pipeline.workflows.scan_progress import Progress
 from pipeline.workflows.state import exclusive
 from pipeline.workflows.timeline import period_of, read_group_rows, sensors_for
-from pipeline.write import outdir
+from pipeline.write import outdir, staging, timeline_html
 from pipeline.write import timeline as tw
 from pipeline.write.export import write_json
 from pipeline.write.timeline_summary import SUMMARY_FILES, record_of, write_summary
@@ -201,6 +204,25 @@ def _run_group(
     return records
 
 
+def draw_section(out: str, name: str) -> str:
+    """A written footprint's block of index.html (its chart and filmstrip: a few seconds each,
+    drawn on the workers as the windows finish rather than one after another at the end)."""
+    return timeline_html.section(Path(out) / name, name)
+
+
+def sweep_killed(out: Path) -> None:
+    """What a killed run's workers left in DIR: staging folders of footprints already put in
+    place (skipped by this run, so no write of theirs sweeps them), and an empty
+    `.NAME.tmp-PID-…` folder made just before the kill, before its marker (removed only while
+    empty: nothing is lost)."""
+    outdir.sweep(out)
+    for p in out.iterdir():
+        pid = staging.temp_pid(p.name)
+        if pid is not None and p.is_dir() and not p.is_symlink() and not staging.alive(pid):
+            with contextlib.suppress(OSError):  # not empty: not provably the tool's, kept
+                p.rmdir()
+
+
 # -- the driver -------------------------------------------------------------------------------
 
 
@@ -283,6 +305,7 @@ def _many(
     from dask.distributed import as_completed
 
     t0 = time.perf_counter()
+    sweep_killed(out)
     grouped = groups(spec.footprints)
     records: dict[str, dict[str, Any]] = {}
     for fp in spec.footprints:
@@ -307,11 +330,20 @@ def _many(
         for g in todo
     }
     group_of = {fp.name: g[0].name for g in grouped for fp in g}
+    sections: dict[str, str] = {}
     if todo:
         client = _client(scheduler, workers or os.cpu_count() or 1, len(todo), say)
         futures: list[Any] = []
+        drawing: dict[str, Any] = {}
+
+        def draw(names: list[str]) -> None:
+            for n in names:
+                if records[n]["status"] == "done":
+                    drawing[n] = client.submit(draw_section, str(out), n, pure=False)
+
         bar = Progress(len(todo), skipped, say, None if progress is None else False, unit="window")
         try:
+            draw(list(records))  # those done by an earlier run
             futures = [
                 client.submit(
                     run_group,
@@ -333,14 +365,21 @@ def _many(
                     for n in names:
                         failed[n] = reason
                 else:
-                    records.update(fut.result())
+                    got = fut.result()
+                    records.update(got)
+                    draw(list(got))
                 finished += 1
                 bar.tile(len(failed), None)
                 if limit is not None and finished >= limit:
                     break
+            else:
+                for n, f in drawing.items():
+                    # one that failed is drawn again by the summary, which says what is wrong
+                    with contextlib.suppress(Exception):
+                        sections[n] = f.result()
         finally:
             bar.close()
-            _close(client, futures)
+            _close(client, [*futures, *drawing.values()])
     result = ManyResult(len(spec.footprints), len(grouped), len(records) - skipped, skipped, failed)
     result.seconds = time.perf_counter() - t0
     if limit is not None and finished < len(todo):
@@ -353,6 +392,7 @@ def _many(
             reason = failed.get(fp.name, "not done")
             ordered.append(record_of(None, fp, group_of[fp.name], "failed", reason))
     result.records = ordered
-    write_summary(out, spec.footprints, ordered, spec.source_file, (spec.start, spec.end))
+    period = (spec.start, spec.end)
+    write_summary(out, spec.footprints, ordered, spec.source_file, period, sections)
     result.seconds = time.perf_counter() - t0
     return result

@@ -223,8 +223,12 @@ def page(
     records: Sequence[dict[str, Any]],
     source: str,
     period: tuple[dt.date, dt.date],
+    charts: dict[str, str] | None = None,
 ) -> str:
+    """index.html; `charts`: footprints' chart blocks already drawn (`timeline_html.section`
+    of DIR/<name>, e.g. by the Dask workers), the others drawn here."""
     e = html.escape
+    drawn = charts or {}
     by_name = {r["name"]: r for r in records}
     order = sorted(records, key=lambda r: (r["last_event_date"] or "", r["name"]), reverse=True)
     heads = ("footprint", "state", "last usable", "last event", "event date", "used per series")
@@ -246,7 +250,9 @@ def page(
     sections = []
     for fp in fps:
         r = by_name[fp.name]
-        chart = timeline_html.section(out / fp.name, fp.name) if r["status"] == "done" else ""
+        chart = ""
+        if r["status"] == "done":
+            chart = drawn.get(fp.name) or timeline_html.section(out / fp.name, fp.name)
         sections.append(
             f'<div class="fp" id="fp-{e(fp.name)}"><h2>{e(fp.name)}: {e(r["state"])}</h2>'
             + (chart or f'<p class="small">{e(r["reason"] or "no timeline")}</p>')
@@ -279,9 +285,12 @@ def write_summary(
     records: Sequence[dict[str, Any]],
     source: str,
     period: tuple[dt.date, dt.date],
+    charts: dict[str, str] | None = None,
 ) -> None:
-    """summary.csv, summary.geojson and index.html into `out`, as one set."""
+    """summary.csv, summary.geojson and index.html into `out`, as one set (`charts`: see
+    `page`)."""
     with outdir.file_set(out) as stage:
         (stage / "summary.csv").write_text(csv_text(records), encoding="utf-8")
         write_json(stage / "summary.geojson", geojson(fps, records, source))
-        (stage / "index.html").write_text(page(out, fps, records, source, period), "utf-8")
+        page_html = page(out, fps, records, source, period, charts)
+        (stage / "index.html").write_text(page_html, "utf-8")
