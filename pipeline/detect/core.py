@@ -21,13 +21,14 @@ the same pictures give the same change map whichever command looks at them. One 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 
 from pipeline.detect import refperiod
 from pipeline.detect.detectors import DETECTORS, detect, min_region_pixels
+from pipeline.detect.refperiod_params import DEFAULTS, RefParams
 from pipeline.model.change import Change
 from pipeline.model.image import Prepared
 from pipeline.model.radiometry import amplitude
@@ -78,6 +79,9 @@ class Detection:
     usable: dict[str, int] = field(default_factory=dict)
     """Acquisitions per window that entered the stacks (empty: one image per window)."""
     notes: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    """The tuning the detection used, for the report: "reference" (`RefParams` as a dict) when
+    the reference-period detector judged the change or the build-up."""
 
     @property
     def description(self) -> str:
@@ -112,14 +116,16 @@ def detect_change(
     within: np.ndarray | None = None,
     stacks: Mapping[str, Sequence[Prepared]] | None = None,
     detection: str = "auto",
+    reference: RefParams | None = None,
 ) -> Detection:
     """Co-register and normalise the windows' images, then score, cut, clean and describe the
     change from `before` to `after` (and the build-up from `baseline` to `before`).
 
     `stacks` (by window name: baseline, before, after) holds every usable acquisition of the
     windows; the windows long enough to be a reference period are then judged with the
-    reference-period detector (see the module docstring). Radar images carry backscatter in dB
-    (as `pipeline.read.radar` delivers it)."""
+    reference-period detector (see the module docstring), tuned by `reference` (default:
+    `refperiod_params.DEFAULTS[kind]`). Radar images carry backscatter in dB (as
+    `pipeline.read.radar` delivers it)."""
     det = detector_for(kind, detector)
     if detection not in DETECTION:
         raise ValueError(f"detection={detection!r}: choose one of {', '.join(DETECTION)}")
@@ -154,7 +160,8 @@ def detect_change(
     if not stacks:
         return two_date
     if uses_reference(kind, detection):
-        return _with_stacks(two_date, stacks, within, band)
+        params = DEFAULTS[kind] if reference is None else reference
+        return _with_stacks(two_date, stacks, within, band, params)
     return replace(
         two_date,
         usable={name: len(images) for name, images in stacks.items()},
@@ -171,6 +178,7 @@ def _with_stacks(
     stacks: Mapping[str, Sequence[Prepared]],
     within: np.ndarray | None,
     band: str,
+    params: RefParams,
 ) -> Detection:
     """Replace the two-date build-up and change by reference-period ones where the windows hold
     enough acquisitions; each stack is co-registered onto the compared before image."""
@@ -196,6 +204,7 @@ def _with_stacks(
             kind=two_date.kind,
             pixel_area_m2=two_date.pixel_area_m2,
             within=within,
+            params=params,
         )
 
     if len(aligned.get("before", [])) >= refperiod.MIN_USABLE and aligned.get("after"):
@@ -224,6 +233,7 @@ def _with_stacks(
                 f"two-date build-up: the baseline window has {usable['baseline']} usable "
                 f"acquisition(s), fewer than {refperiod.MIN_USABLE}"
             )
+    used = (method, buildup_method)
     return replace(
         two_date,
         change=change,
@@ -232,4 +242,5 @@ def _with_stacks(
         buildup_method=buildup_method,
         usable=usable,
         notes=tuple(notes),
+        params={"reference": asdict(params)} if "reference-period" in used else {},
     )
