@@ -87,9 +87,10 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 from benchmarks import parkmodel
-from pipeline.detect import detectors
 from pipeline.detect.core import detect_change
 from pipeline.detect.refperiod_params import DEFAULTS, KEEP_RULES, MIN_USABLE, RefParams
+from pipeline.detect.regions import MIN_AREA_M2, clean_mask, regions_of
+from pipeline.detect.twodate_optical import optical_direction
 from pipeline.model import change, image, radiometry
 from pipeline.model.image import Prepared
 from tests.support import parks
@@ -335,8 +336,8 @@ def plain(before: Prepared, after: Prepared, kind: str, area: float) -> Any:
     if valid.sum() < 50:
         raise ValueError("too few valid pixels")
     cut = float(threshold_otsu(d[valid]))
-    min_px = max(1, int(np.ceil(detectors.MIN_AREA_M2 / area - 1e-9)))
-    mask = detectors.clean_mask(valid & (d > cut), min_px)
+    min_px = max(1, int(np.ceil(MIN_AREA_M2 / area - 1e-9)))
+    mask = clean_mask(valid & (d > cut), min_px)
     labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if kind == "radar":
         tot = np.sum([np.nan_to_num(x) for x in diffs], axis=0)
@@ -345,8 +346,8 @@ def plain(before: Prepared, after: Prepared, kind: str, area: float) -> Any:
         direction[mask & (tot >= 1)] = change.ARRIVAL
         direction[mask & (tot <= -1)] = change.DEPARTURE
     else:
-        direction = detectors.optical_direction(before, after, {}, mask)
-    regions = detectors.regions_of(labels.astype(np.int32), d, direction, area)
+        direction = optical_direction(before, after, {}, mask)
+    regions = regions_of(labels.astype(np.int32), d, direction, area)
     return change.Change(d, mask, valid, direction, labels, regions, cut, "plain-otsu")
 
 

@@ -35,10 +35,11 @@ import numpy as np
 from scipy import ndimage
 
 from benchmarks import seasons
-from pipeline.detect import detectors
+from pipeline.detect.detectors import detect
 from pipeline.detect.refperiod_noise import floor, novelty
 from pipeline.detect.refperiod_params import MIN_USABLE, OPTICAL
 from pipeline.detect.refperiod_stack import last_usable, stack
+from pipeline.detect.twodate_optical import cva_fit, cva_score
 from pipeline.model.image import Prepared
 from pipeline.prepare.align import irmad_normalise
 
@@ -158,7 +159,7 @@ def run(s: seasons.Series) -> dict[str, Any]:
         valid = (ref_ok.sum(0) >= 2) & tst_ok
         after = irmad_normalise(before, test)
         maps = {
-            "cva": detectors.cva_score(before, after, detectors.cva_fit(before, after)),
+            "cva": cva_score(before, after, cva_fit(before, after)),
             "nearest": nearest_score(ref, ref_ok, locs, valid),
             "analogue": analogue_score(ref, ref_ok, locs, valid, s.pixel_m),
         }
@@ -170,7 +171,7 @@ def run(s: seasons.Series) -> dict[str, Any]:
         # candidate regions of the two-date step against the last reference state
         keys = sorted(test.bands)
         last = last_usable(refs, keys, None)
-        cand = detectors.detect(
+        cand = detect(
             last, irmad_normalise(last, test), detector="cva", threshold=CANDIDATE_CUT,
             pixel_area_m2=area,
         )  # fmt: skip

@@ -35,7 +35,8 @@ from shapely.geometry import Point, shape
 from pipeline.cli.main import main
 from pipeline.config.aoi import VerdictRules, load
 from pipeline.detect.core import RADAR_DETECTOR, detect_change
-from pipeline.detect.detectors import min_region_pixels, ndvi
+from pipeline.detect.regions import min_region_pixels
+from pipeline.detect.twodate_optical import ndvi
 from pipeline.judge.verdict import Thresholds, Verdict, judge
 from pipeline.model import image
 from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change

@@ -27,8 +27,9 @@ from typing import Any, Literal
 import numpy as np
 
 from pipeline.detect import refperiod
-from pipeline.detect.detectors import DETECTORS, detect, min_region_pixels
+from pipeline.detect.detectors import DETECTORS, detect
 from pipeline.detect.refperiod_params import DEFAULTS, RefParams
+from pipeline.detect.regions import min_region_pixels
 from pipeline.model.change import Change
 from pipeline.model.image import Prepared
 from pipeline.model.radiometry import amplitude

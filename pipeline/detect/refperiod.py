@@ -61,13 +61,7 @@ from typing import Literal
 
 import numpy as np
 
-from pipeline.detect.detectors import (
-    MIN_AREA_M2,
-    clean_labels,
-    detect,
-    min_region_pixels,
-    regions_of,
-)
+from pipeline.detect.detectors import detect
 from pipeline.detect.refperiod_noise import floor, novelty, region_quantile
 from pipeline.detect.refperiod_params import DEFAULTS, DETECTOR_NAME, RADAR_KEYS, RefParams
 from pipeline.detect.refperiod_params import MIN_USABLE as MIN_USABLE
@@ -80,6 +74,7 @@ from pipeline.detect.refperiod_stack import (
     stack,
     stack_median,
 )
+from pipeline.detect.regions import MIN_AREA_M2, clean_labels, min_region_pixels, regions_of
 from pipeline.lazy import LazyModule
 from pipeline.model.change import ARRIVAL, DEPARTURE, NONE, UNDETERMINED, Change
 from pipeline.model.image import Prepared

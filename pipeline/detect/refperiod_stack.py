@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pipeline.detect.detectors import bare_index, ndvi
+from pipeline.detect.twodate_optical import bare_index, ndvi
 from pipeline.model.image import Prepared
 from pipeline.prepare.irmad import gaussian_plane
 
