@@ -53,6 +53,7 @@ from pipeline.detect.twodate_optical import (
     index_score,
     optical_direction,
 )
+from pipeline.detect.twodate_params import TWO_DATE, TwoDateParams
 from pipeline.detect.twodate_radar import LEE_SIZE, s1_direction, s1_fit, s1_score
 from pipeline.lazy import LazyModule
 from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
@@ -62,22 +63,21 @@ from pipeline.prepare.irmad import irmad_fit, irmad_score
 # scipy loads at first use: commands that do not detect start without it
 special = LazyModule("scipy.special")
 
-THRESHOLD = 3.0
-"""Default cut of cva, index and s1-logratio (robust noise units)."""
-
 
 @dataclass(frozen=True)
 class Detector:
     name: str
-    fit: Callable[[Prepared, Prepared], dict[str, Any]]
+    fit: Callable[[Prepared, Prepared, TwoDateParams], dict[str, Any]]
     score: Callable[[Prepared, Prepared, dict[str, Any]], np.ndarray]
-    direction: Callable[[Prepared, Prepared, dict[str, Any], np.ndarray], np.ndarray]
-    default_threshold: Callable[[dict[str, Any]], float]
+    direction: Callable[[Prepared, Prepared, dict[str, Any], np.ndarray, TwoDateParams], np.ndarray]
+    default_threshold: Callable[[dict[str, Any], TwoDateParams], float]
     threshold_for_false_alarm: Callable[[dict[str, Any], float], float]
     halo: int
     """Pixels of context a score needs on each side (for chunked processing)."""
     description: str
-    fit_score: Callable[[Prepared, Prepared], tuple[dict[str, Any], np.ndarray]] | None = None
+    fit_score: (
+        Callable[[Prepared, Prepared, TwoDateParams], tuple[dict[str, Any], np.ndarray]] | None
+    ) = None
     """`fit` and `score` of one pair at once, sharing their work (None: call both)."""
 
 
@@ -97,7 +97,7 @@ DETECTORS: dict[str, Detector] = {
         cva_fit,
         cva_score,
         optical_direction,
-        lambda p: THRESHOLD,
+        lambda p, t: t.threshold,
         _rms_chi_cut,
         halo=4,
         description="change-vector magnitude in robust noise units (all bands)",
@@ -108,17 +108,17 @@ DETECTORS: dict[str, Detector] = {
         index_fit,
         index_score,
         optical_direction,
-        lambda p: THRESHOLD,
+        lambda p, t: t.threshold,
         _max_normal_cut,
         halo=4,
         description="NDVI loss/gain and bare-soil-index gain/loss in robust noise units",
     ),
     "irmad": Detector(
         "irmad",
-        irmad_fit,
+        lambda before, after, t: irmad_fit(before, after),
         irmad_score,
         optical_direction,
-        lambda p: float(special.chdtri(len(p["keys"]), 1e-3)),
+        lambda p, t: float(special.chdtri(len(p["keys"]), t.irmad_false_alarm)),
         lambda p, fa: float(special.chdtri(len(p["keys"]), fa)),
         halo=4,
         description="IR-MAD chi-square (cut at the 99.9 % quantile of no change)",
@@ -128,7 +128,7 @@ DETECTORS: dict[str, Detector] = {
         s1_fit,
         s1_score,
         s1_direction,
-        lambda p: THRESHOLD,
+        lambda p, t: t.threshold,
         _max_normal_cut,
         halo=LEE_SIZE,
         description="log-ratio of Lee-filtered Sentinel-1 backscatter (vv, vh) in noise units",
@@ -165,7 +165,11 @@ def baseline_direction(
 
 
 def resolve_threshold(
-    det: Detector, params: dict[str, Any], threshold: float | None, false_alarm: float | None
+    det: Detector,
+    params: dict[str, Any],
+    threshold: float | None,
+    false_alarm: float | None,
+    tuning: TwoDateParams = TWO_DATE,
 ) -> float:
     if threshold is not None and false_alarm is not None:
         raise ValueError("give a threshold or a false-alarm rate, not both")
@@ -173,7 +177,7 @@ def resolve_threshold(
         if not 0 < false_alarm < 1:
             raise ValueError(f"false_alarm={false_alarm} must be between 0 and 1")
         return det.threshold_for_false_alarm(params, false_alarm)
-    return det.default_threshold(params) if threshold is None else float(threshold)
+    return det.default_threshold(params, tuning) if threshold is None else float(threshold)
 
 
 def detect(
@@ -189,20 +193,22 @@ def detect(
     pixel_area_m2: float = 100.0,
     opening: bool = True,
     params: dict[str, Any] | None = None,
+    tuning: TwoDateParams = TWO_DATE,
 ) -> Change:
     """Score, cut, clean and label change from `before` to `after` with the named detector.
 
     `threshold` (detector units) or `false_alarm` (rate under the no-change distribution) sets the
     cut, else the detector's default. Regions smaller than `min_area_m2` (or `min_pixels`, when
-    given) are dropped; `pixel_area_m2` converts pixels to m². `params` reuses a `fit` result.
+    given) are dropped; `pixel_area_m2` converts pixels to m². `params` reuses a `fit` result;
+    `tuning` holds the detectors' parameters (`twodate_params`).
     """
     det = get_detector(detector)
     if params is None and det.fit_score is not None:
-        p, score = det.fit_score(before, after)
+        p, score = det.fit_score(before, after, tuning)
     else:
-        p = det.fit(before, after) if params is None else params
+        p = det.fit(before, after, tuning) if params is None else params
         score = det.score(before, after, p)
-    cut = resolve_threshold(det, p, threshold, false_alarm)
+    cut = resolve_threshold(det, p, threshold, false_alarm, tuning)
     valid = np.isfinite(score)
     if min_pixels is None:
         min_pixels = min_region_pixels(min_area_m2=min_area_m2, pixel_area_m2=pixel_area_m2)
@@ -211,7 +217,7 @@ def detect(
     if baseline is not None:
         direction = baseline_direction(before, after, baseline, mask)
     else:
-        direction = det.direction(before, after, p, mask)
+        direction = det.direction(before, after, p, mask, tuning)
     regions = regions_of(labels, score, direction, pixel_area_m2)
     return Change(score, mask, valid, direction, labels, regions, cut, det.name)
 
@@ -227,6 +233,7 @@ def detect_strips(
     pixel_area_m2: float = 100.0,
     strip_rows: int = 512,
     fit_stride: int = 16,
+    tuning: TwoDateParams = TWO_DATE,
 ) -> tuple[np.ndarray, int]:
     """`detect` for a pair too large for memory (a whole tile), read by `read(rows)` in strips.
 
@@ -263,8 +270,8 @@ def detect_strips(
         for i in (0, 1)
     )
     del subs
-    params = det.fit(sb, sa)
-    cut = resolve_threshold(det, params, threshold, false_alarm)
+    params = det.fit(sb, sa, tuning)
+    cut = resolve_threshold(det, params, threshold, false_alarm, tuning)
     raw = np.zeros(shape, bool)
     for r in range(0, h, strip_rows):
         lo, hi = max(r - halo, 0), min(r + strip_rows + halo, h)

@@ -75,6 +75,7 @@ from pipeline.detect.refperiod_stack import (
     stack_median,
 )
 from pipeline.detect.regions import MIN_AREA_M2, clean_labels, min_region_pixels, regions_of
+from pipeline.detect.twodate_params import TWO_DATE, TwoDateParams
 from pipeline.lazy import LazyModule
 from pipeline.model.change import ARRIVAL, DEPARTURE, NONE, UNDETERMINED, Change
 from pipeline.model.image import Prepared
@@ -104,13 +105,15 @@ def reference_change(
     min_area_m2: float = MIN_AREA_M2,
     within: np.ndarray | None = None,
     params: RefParams | None = None,
+    two_date: TwoDateParams = TWO_DATE,
 ) -> Change:
     """Change of the `test` period against the `reference` period, pixel by pixel.
 
     All images on one grid, co-registered; NaN / not `clear` where unusable. Pixels with fewer
     than 2 usable reference dates or no usable test date, or outside `within`, are not valid
     (NaN score). `kind` picks the features (see module docstring); radar bands `vv`, `vh` are
-    amplitude. `params` tunes the detector (default: `DEFAULTS[kind]`, see `refperiod_params`).
+    amplitude. `params` tunes the detector (default: `DEFAULTS[kind]`, see `refperiod_params`),
+    `two_date` the hybrid's two-date candidates.
     Returns a `detect.Change` with detector `DETECTOR_NAME`.
     """
     if kind not in ("optical", "radar"):
@@ -133,7 +136,7 @@ def reference_change(
     inside = None if within is None else within.astype(bool)
     p = DEFAULTS[kind] if params is None else params
     if p.variant == "hybrid":
-        return _hybrid(reference, test, keys, kind, pixel_area_m2, min_area_m2, inside, p)
+        return _hybrid(reference, test, keys, kind, pixel_area_m2, min_area_m2, inside, p, two_date)
     return _pwtt(reference, test, keys, kind, pixel_area_m2, min_area_m2, inside, p)
 
 
@@ -276,6 +279,7 @@ def _hybrid(
     min_area_m2: float,
     inside: np.ndarray | None,
     p: RefParams,
+    two_date: TwoDateParams,
 ) -> Change:
     """Two-date candidates (test against the last usable reference state), kept only where the
     test state is new to the pixel: far from its NEAREST reference date (see module)."""
@@ -298,6 +302,7 @@ def _hybrid(
         pixel_area_m2=pixel_area_m2,
         min_area_m2=min_area_m2,
         opening=not split,
+        tuning=two_date,
     )
     cand_labels = clean_labels(cand.mask, unit)[1] if split else cand.labels
     sigma = p.novelty_smooth

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.detect.twodate_params import TWO_DATE, TwoDateParams
 from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED
 from pipeline.model.image import Prepared
 from pipeline.prepare.irmad import (
@@ -21,9 +22,6 @@ from pipeline.prepare.irmad import (
     robust_spread,
     smooth_valid,
 )
-
-NOISE_FLOOR = 0.01
-"""Reflectance differences below 1 % are within sensor noise even when a pair is near-identical."""
 
 
 def ndvi(bands: dict[str, np.ndarray]) -> np.ndarray | None:
@@ -57,23 +55,28 @@ def _cva_diffs(before: Prepared, after: Prepared, keys: list[str]) -> np.ndarray
     return smooth_valid(d, valid, inplace=True)
 
 
-def _cva_spread(keys: list[str], diffs: np.ndarray, valid: np.ndarray) -> dict[str, Any]:
+def _cva_spread(
+    keys: list[str], diffs: np.ndarray, valid: np.ndarray, noise_floor: float
+) -> dict[str, Any]:
     idx = _subsample(valid, SPREAD_SAMPLE)
     flat = diffs.reshape(len(keys), -1)
-    spread = {k: robust_spread(flat[i, idx], NOISE_FLOOR) for i, k in enumerate(keys)}
+    spread = {k: robust_spread(flat[i, idx], noise_floor) for i, k in enumerate(keys)}
     return {"keys": keys, "spread": spread}
 
 
-def cva_fit(before: Prepared, after: Prepared) -> dict[str, Any]:
+def cva_fit(before: Prepared, after: Prepared, tuning: TwoDateParams = TWO_DATE) -> dict[str, Any]:
     keys = _common(before, after)
-    return _cva_spread(keys, _cva_diffs(before, after, keys), _valid(before, after))
+    diffs = _cva_diffs(before, after, keys)
+    return _cva_spread(keys, diffs, _valid(before, after), tuning.noise_floor)
 
 
-def cva_fit_score(before: Prepared, after: Prepared) -> tuple[dict[str, Any], np.ndarray]:
+def cva_fit_score(
+    before: Prepared, after: Prepared, tuning: TwoDateParams = TWO_DATE
+) -> tuple[dict[str, Any], np.ndarray]:
     """`cva_fit` and `cva_score` of the same pair, the differences smoothed once."""
     keys = _common(before, after)
     d = _cva_diffs(before, after, keys)
-    p = _cva_spread(keys, d, _valid(before, after))
+    p = _cva_spread(keys, d, _valid(before, after), tuning.noise_floor)
     return p, cva_score(before, after, p, diffs=d)
 
 
@@ -99,7 +102,11 @@ def cva_score(
 
 
 def optical_direction(
-    before: Prepared, after: Prepared, p: dict[str, Any], mask: np.ndarray
+    before: Prepared,
+    after: Prepared,
+    p: dict[str, Any],
+    mask: np.ndarray,
+    tuning: TwoDateParams = TWO_DATE,
 ) -> np.ndarray:
     """Appeared where vegetation was lost (NDVI down) or, with NDVI steady, the ground got
     brighter or barer; disappeared for the reverse; changed otherwise. Indices are computed at
@@ -115,20 +122,24 @@ def optical_direction(
     bb, ba = bare_index(b), bare_index(a)
     if nb is not None and na is not None:
         dn = na - nb
-        code[dn <= -0.05] = ARRIVAL
-        code[dn >= 0.05] = DEPARTURE
-        steady = np.abs(dn) < 0.05
+        step = tuning.ndvi_step
+        code[dn <= -step] = ARRIVAL
+        code[dn >= step] = DEPARTURE
+        steady = np.abs(dn) < step
     else:
         steady = np.ones(at.size, bool)
     if bb is not None and ba is not None:
         db = ba - bb
-        code[steady & (db >= 0.02)] = ARRIVAL
-        code[steady & (db <= -0.02)] = DEPARTURE
+        bare = tuning.bare_step
+        code[steady & (db >= bare)] = ARRIVAL
+        code[steady & (db <= -bare)] = DEPARTURE
     out.ravel()[at] = code
     return out
 
 
-def index_fit(before: Prepared, after: Prepared) -> dict[str, Any]:
+def index_fit(
+    before: Prepared, after: Prepared, tuning: TwoDateParams = TWO_DATE
+) -> dict[str, Any]:
     valid = _valid(before, after)
     idx = _subsample(valid, SPREAD_SAMPLE)
     out: dict[str, Any] = {"keys": _common(before, after), "spread": {}}
@@ -137,7 +148,7 @@ def index_fit(before: Prepared, after: Prepared) -> dict[str, Any]:
         if b is None or a is None:
             continue
         d = smooth_valid(a - b, valid)
-        out["spread"][name] = robust_spread(d.ravel()[idx], NOISE_FLOOR)
+        out["spread"][name] = robust_spread(d.ravel()[idx], tuning.noise_floor)
     if not out["spread"]:
         raise ValueError("the index detector needs red and nir, or visible bands")
     return out

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.detect.twodate_params import TWO_DATE, TwoDateParams
 from pipeline.lazy import LazyModule
 from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED
 from pipeline.model.image import Prepared
@@ -49,11 +50,12 @@ def _log_ratios(before: Prepared, after: Prepared, keys: list[str]) -> dict[str,
     return out
 
 
-def s1_fit(before: Prepared, after: Prepared) -> dict[str, Any]:
+def s1_fit(before: Prepared, after: Prepared, tuning: TwoDateParams = TWO_DATE) -> dict[str, Any]:
     keys = _common(before, after, S1_KEYS)
     idx = _subsample(_valid(before, after), SPREAD_SAMPLE)
+    floor = tuning.radar_noise_floor_db
     spread = {
-        k: robust_spread(v.ravel()[idx], 0.5) for k, v in _log_ratios(before, after, keys).items()
+        k: robust_spread(v.ravel()[idx], floor) for k, v in _log_ratios(before, after, keys).items()
     }
     return {"keys": keys, "spread": spread}
 
@@ -69,13 +71,17 @@ def s1_score(before: Prepared, after: Prepared, p: dict[str, Any]) -> np.ndarray
 
 
 def s1_direction(
-    before: Prepared, after: Prepared, p: dict[str, Any], mask: np.ndarray
+    before: Prepared,
+    after: Prepared,
+    p: dict[str, Any],
+    mask: np.ndarray,
+    tuning: TwoDateParams = TWO_DATE,
 ) -> np.ndarray:
     """Appeared where backscatter rose (metal, new structures), disappeared where it fell."""
     lr = _log_ratios(before, after, p["keys"])
     total = sum(np.nan_to_num(v) - p["spread"][k][0] for k, v in lr.items())
     out = np.zeros(mask.shape, np.uint8)
     out[mask] = UNDETERMINED
-    out[mask & (total >= 1.0)] = ARRIVAL
-    out[mask & (total <= -1.0)] = DEPARTURE
+    out[mask & (total >= tuning.radar_step_db)] = ARRIVAL
+    out[mask & (total <= -tuning.radar_step_db)] = DEPARTURE
     return out
