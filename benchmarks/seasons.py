@@ -611,8 +611,13 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.set:
         name, _, value = item.partition("=")
         kind, _, name = name.rpartition(".")
+        if kind and kind not in params:
+            raise SystemExit(f"--set {item}: the kind is optical or radar, not {kind!r}")
         for k in (kind,) if kind else tuple(params):
-            params[k] = replace(params[k], **{name: ast.literal_eval(value)})
+            try:
+                params[k] = replace(params[k], **{name: ast.literal_eval(value)})
+            except (TypeError, ValueError, SyntaxError) as e:
+                raise SystemExit(f"--set {item}: {e}") from None
     optical, radar = load_all()
     if args.kind == "optical":
         radar = []
