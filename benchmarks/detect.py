@@ -22,6 +22,11 @@ a scan). The host line times a fresh process writing a fresh 1 GiB array, then w
 the first pass is what the host charges for new memory (page faults and zeroing; on a VM, the
 guest's memory backing), which every first call pays for its peak and a second call does not.
 Last line: one JSON object.
+
+The allocator setting (`pipeline.allocator.keep_freed_arrays`, which the children set as the CLI
+does): measured (benchmarks/detect.py, 4000²): the first detection took 1.1-1.3 s instead of
+1.5-1.8 s on a quiet moment, with the same peak memory (what the host charges for fresh memory
+swings it by more: the benchmark's host line).
 """
 
 from __future__ import annotations

@@ -35,7 +35,11 @@ import numpy as np
 from scipy import ndimage
 
 from benchmarks import seasons
-from pipeline.detect import detectors, refperiod
+from pipeline.detect.detectors import detect
+from pipeline.detect.refperiod_noise import floor, novelty
+from pipeline.detect.refperiod_params import MIN_USABLE, OPTICAL
+from pipeline.detect.refperiod_stack import last_usable, stack
+from pipeline.detect.twodate_optical import cva_fit, cva_score
 from pipeline.model.image import Prepared
 from pipeline.prepare.align import irmad_normalise
 
@@ -48,13 +52,13 @@ SCORES = ("cva", "nearest", "analogue")
 
 def _features(refs: list[Prepared], test: Prepared) -> tuple[dict, np.ndarray, dict, np.ndarray]:
     keys = sorted(test.bands)
-    ref, ref_ok = refperiod._stack(refs, keys, "optical", None, 0.7)
-    tst, tst_ok = refperiod._stack([test], keys, "optical", None, 0.7)
+    ref, ref_ok = stack(refs, keys, "optical", None, 0.7)
+    tst, tst_ok = stack([test], keys, "optical", None, 0.7)
     return ref, ref_ok, {k: v[0] for k, v in tst.items()}, tst_ok[0]
 
 
 def nearest_score(ref: dict, ref_ok: np.ndarray, locs: dict, valid: np.ndarray) -> np.ndarray:
-    return refperiod._novelty(ref, ref_ok, locs, valid, "optical")
+    return novelty(ref, ref_ok, locs, valid, OPTICAL)
 
 
 def analogue_score(
@@ -87,7 +91,7 @@ def analogue_score(
             r = y - np.nanmedian(np.where(good, y[idx], np.nan), axis=1)
         rv = r[okt & np.isfinite(r)]
         med = float(np.median(rv))
-        spread = max(1.4826 * float(np.median(np.abs(rv - med))), refperiod._floor(k, "optical"))
+        spread = max(1.4826 * float(np.median(np.abs(rv - med))), floor(k, OPTICAL))
         acc += ((r - med) / spread) ** 2
     out = np.sqrt(acc / len(feats)).reshape(h, w).astype(np.float32)
     out[~(valid & (good.sum(1) >= K // 2).reshape(h, w) & okt.reshape(h, w))] = np.nan
@@ -134,9 +138,9 @@ def run(s: seasons.Series) -> dict[str, Any]:
         ref_idx = np.flatnonzero(
             (s.days < s.days[i]) & (s.days >= s.days[i] - seasons.WINDOW["optical"])
         )
-        if ref_idx.size < refperiod.MIN_USABLE:
+        if ref_idx.size < MIN_USABLE:
             continue
-        if np.median(s.clear[ref_idx].sum(0)) < refperiod.MIN_USABLE:
+        if np.median(s.clear[ref_idx].sum(0)) < MIN_USABLE:
             continue
         with_park = k % 2 == 1
         k += 1
@@ -155,7 +159,7 @@ def run(s: seasons.Series) -> dict[str, Any]:
         valid = (ref_ok.sum(0) >= 2) & tst_ok
         after = irmad_normalise(before, test)
         maps = {
-            "cva": detectors.cva_score(before, after, detectors.cva_fit(before, after)),
+            "cva": cva_score(before, after, cva_fit(before, after)),
             "nearest": nearest_score(ref, ref_ok, locs, valid),
             "analogue": analogue_score(ref, ref_ok, locs, valid, s.pixel_m),
         }
@@ -166,8 +170,8 @@ def run(s: seasons.Series) -> dict[str, Any]:
                 parks[name].append(np.nan_to_num(m[foot], nan=-np.inf))
         # candidate regions of the two-date step against the last reference state
         keys = sorted(test.bands)
-        last = refperiod._last_usable(refs, keys, None)
-        cand = detectors.detect(
+        last = last_usable(refs, keys, None)
+        cand = detect(
             last, irmad_normalise(last, test), detector="cva", threshold=CANDIDATE_CUT,
             pixel_area_m2=area,
         )  # fmt: skip

@@ -3,10 +3,8 @@
 A 4000² float32 band is 64 MB, above glibc's mmap threshold, so each of the detector's large
 temporaries is mapped, faulted in page by page, and unmapped again when freed; the next one
 pays the page faults again. `keep_freed_arrays` raises the mmap and trim thresholds so that such
-blocks come from the heap and a freed block is reused. Measured (benchmarks/detect.py, 4000²):
-the first detection took 1.1-1.3 s instead of 1.5-1.8 s on a quiet moment, with the same peak
-memory (what the host charges for fresh memory swings it by more: the benchmark's host line);
-the process keeps its peak until it exits, which suits one command per process. The CLI calls it
+blocks come from the heap and a freed block is reused (what it saves: benchmarks/detect.py).
+The process keeps its peak until it exits, which suits one command per process. The CLI calls it
 at start; Dask workers keep the allocator settings Dask gives them (it asks glibc to return
 memory, which its memory monitor needs). A user's own `MALLOC_MMAP_THRESHOLD_` or
 `MALLOC_TRIM_THRESHOLD_` is left alone.

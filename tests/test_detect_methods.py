@@ -10,7 +10,8 @@ import pytest
 import rasterio
 from scipy import stats
 
-from pipeline.detect.detectors import DETECTORS, detect, get_detector, lee_filter
+from pipeline.detect.detectors import DETECTORS, detect, get_detector
+from pipeline.detect.twodate_radar import lee_filter
 from pipeline.model import image, radiometry
 from pipeline.model.change import ARRIVAL, DEPARTURE
 from pipeline.model.image import Prepared

@@ -36,7 +36,8 @@ from pipeline.cli.main import main
 from pipeline.config.loading import load
 from pipeline.config.schema import VerdictRules
 from pipeline.detect.core import RADAR_DETECTOR, detect_change
-from pipeline.detect.detectors import min_region_pixels, ndvi
+from pipeline.detect.regions import min_region_pixels
+from pipeline.detect.twodate_optical import ndvi
 from pipeline.judge.verdict import Thresholds, Verdict, judge
 from pipeline.model import image
 from pipeline.model.change import ARRIVAL, DEPARTURE, UNDETERMINED, Change
@@ -458,6 +459,7 @@ def test_run_watch_and_compare_give_the_same_change_map(tmp_path: Path) -> None:
     watch_report = json.loads((watch_dir / "report.json").read_text())
     cmp_report = json.loads((cmp_dir / "report.json").read_text())
     keys = ("detector", "normaliser", "threshold", "min_region_pixels", "regions", "approach")
+    keys = (*keys, "params")  # the same tuning recorded by every command
     expected = {k: run_report["detection"][k] for k in keys}
     assert expected["normaliser"] == "irmad" and expected["min_region_pixels"] == 50
     assert expected["approach"] == "two-date"  # one acquisition per window

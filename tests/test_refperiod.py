@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,8 +14,11 @@ from benchmarks.seasons import WINDOW, load_all, run_series
 from pipeline.detect import refperiod
 from pipeline.detect.core import detect_change
 from pipeline.detect.detectors import detect
+from pipeline.detect.refperiod_params import DEFAULTS, OPTICAL, RADAR, VARIANTS
+from pipeline.detect.refperiod_stack import common_keys, usable
 from pipeline.model import image, radiometry
 from pipeline.model.change import ARRIVAL, DEPARTURE, Change
+from pipeline.model.image import Prepared
 from tests.support import parks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +78,15 @@ def _window(s: dict[str, np.ndarray], i: int, days: float) -> list[int]:
 def _park(s: dict[str, np.ndarray], i: int, rc=(22, 22), area=1.5e4):
     bands = {k: s[k][i] for k in BANDS}
     return parks.insert_park(bands, rc, area, 10.0, np.random.default_rng(0))
+
+
+def usable_count(images: Sequence[Prepared]) -> np.ndarray:
+    """Per-pixel number of clear acquisitions (int16) among `images` (all on one grid)."""
+    keys = common_keys(images)
+    count = np.zeros(images[0].clear.shape, np.int16)
+    for img in images:
+        count += usable(img, keys)
+    return count
 
 
 def _cover(ch: Change, foot: np.ndarray) -> float:
@@ -149,7 +163,7 @@ def _radar_brighter(s1, i: int, gains: list[tuple[np.ndarray, float]], tiles: in
     return image.finish(b, None, None)
 
 
-def test_radar_park_merged_with_a_change_the_history_explains_is_kept(s1, monkeypatch):
+def test_radar_park_merged_with_a_change_the_history_explains_is_kept(s1):
     """A 1 ha park beside a field that brightened to a state three reference passes already had:
     the two-date candidate is one region of both, whose median novelty is the field's. "trim"
     drops it whole; the default (`trim+split`) keeps the park's new pixels and leaves most of the
@@ -175,36 +189,38 @@ def test_radar_park_merged_with_a_change_the_history_explains_is_kept(s1, monkey
         cand.labels[foot & cand.mask][0] == cand.labels[field & cand.mask]
     ).any()  # ...and field
 
-    assert refperiod.KEEP["radar"] == "trim+split"
+    assert RADAR.keep == "trim+split"
     ch = refperiod.reference_change(ref, [test], kind="radar", pixel_area_m2=400.0)
     assert _cover(ch, foot) >= 2 / 3
     assert _majority(ch, foot) == ARRIVAL
     assert (ch.mask & field).sum() <= field.sum() / 3
     assert any("connected groups" in n for n in ch.notes)
-    monkeypatch.setitem(refperiod.KEEP, "radar", "trim")
-    trimmed = refperiod.reference_change(ref, [test], kind="radar", pixel_area_m2=400.0)
+    trimmed = refperiod.reference_change(
+        ref, [test], kind="radar", pixel_area_m2=400.0, params=replace(RADAR, keep="trim")
+    )
     assert _cover(trimmed, foot) == 0.0
 
 
-@pytest.mark.parametrize("variant", refperiod.VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_radar_bright_park_is_found_and_removal_is_disappeared(s1, variant):
     i = 60
     idx = _window(s1, i, 60)
     assert len(idx) >= refperiod.MIN_USABLE
     foot = _radar_foot()
     ref = [_radar_img(s1, j) for j in idx]
+    params = replace(RADAR, variant=variant)
     ch = refperiod.reference_change(
-        ref, [_radar_park(s1, i, foot)], kind="radar", pixel_area_m2=400.0, variant=variant
+        ref, [_radar_park(s1, i, foot)], kind="radar", pixel_area_m2=400.0, params=params
     )
     assert _cover(ch, foot) >= 1 / 3
     assert _majority(ch, foot) == ARRIVAL
     plain = refperiod.reference_change(
-        ref, [_radar_img(s1, i)], kind="radar", pixel_area_m2=400.0, variant=variant
+        ref, [_radar_img(s1, i)], kind="radar", pixel_area_m2=400.0, params=params
     )
     assert plain.regions == ()
     gone_ref = [_radar_park(s1, j, foot) for j in idx]
     gone = refperiod.reference_change(
-        gone_ref, [_radar_img(s1, i)], kind="radar", pixel_area_m2=400.0, variant=variant
+        gone_ref, [_radar_img(s1, i)], kind="radar", pixel_area_m2=400.0, params=params
     )
     assert _majority(gone, foot) == DEPARTURE
     assert _cover(gone, foot) >= 1 / 3
@@ -233,7 +249,7 @@ def test_fewer_than_two_usable_reference_dates_is_invalid(s2):
             clear[:4, :4] = False
             img = image.finish({k: v.copy() for k, v in img.bands.items()}, clear, None)
         ref.append(img)
-    counts = refperiod.usable_count(ref)
+    counts = usable_count(ref)
     assert counts.dtype == np.int16
     assert (counts[:4, :4] <= 1).all()
     ch = refperiod.reference_change(ref, [_img(s2, PARK_DATE)], kind="optical", pixel_area_m2=100.0)
@@ -302,7 +318,7 @@ def test_hybrid_finds_the_park_against_a_year_of_history(s2):
     assert _cover(ch, foot) >= 1 / 3
     assert _majority(ch, foot) == ARRIVAL
     assert len(ch.regions) == 1 and (ch.labels == ch.regions[0].label)[foot].any()
-    assert np.nanmedian(ch.score[foot]) > refperiod.NOVELTY_CUT["optical"]
+    assert np.nanmedian(ch.score[foot]) > OPTICAL.novelty_cut
     assert any("nearest reference date" in n for n in ch.notes)
 
 
@@ -325,14 +341,13 @@ def test_hybrid_drops_candidates_the_history_explains():
             continue
         idx = np.flatnonzero((s.days < s.days[i]) & (s.days >= s.days[i] - 365))
         ref = [s.image(k) for k in idx]
-        saved = refperiod.NOVELTY_CUT["optical"]
-        refperiod.NOVELTY_CUT["optical"] = -1.0  # every candidate kept: the bare two-date step
-        try:
-            all_c = refperiod.reference_change(
-                ref, [s.image(i)], kind="optical", pixel_area_m2=100.0
-            )
-        finally:
-            refperiod.NOVELTY_CUT["optical"] = saved
+        all_c = refperiod.reference_change(
+            ref,
+            [s.image(i)],
+            kind="optical",
+            pixel_area_m2=100.0,
+            params=replace(OPTICAL, novelty_cut=-1.0),  # every candidate kept: the two-date step
+        )
         ch = refperiod.reference_change(ref, [s.image(i)], kind="optical", pixel_area_m2=100.0)
         assert not (ch.mask & ~all_c.mask).any()
         two += int(
@@ -351,9 +366,15 @@ def test_variants():
     img = image.finish({"red": np.ones((4, 4), np.float32)}, None, None)
     with pytest.raises(ValueError, match="variant"):
         refperiod.reference_change(
-            [img, img], [img], kind="optical", pixel_area_m2=1.0, variant="x"
+            [img, img],
+            [img],
+            kind="optical",
+            pixel_area_m2=1.0,
+            params=replace(OPTICAL, variant="x"),
         )
-    assert set(refperiod.VARIANT.values()) <= set(refperiod.VARIANTS)
+    with pytest.raises(ValueError, match="keep"):
+        replace(RADAR, keep="x")
+    assert {p.variant for p in DEFAULTS.values()} <= set(VARIANTS)
 
 
 def test_bad_arguments():
@@ -407,9 +428,7 @@ def unseen_series() -> dict[tuple[str, str], object]:
 
 
 @pytest.mark.shared
-def test_radar_parks_against_the_reference_period_meet_the_false_alarm_bounds(
-    unseen_series, monkeypatch: pytest.MonkeyPatch
-):
+def test_radar_parks_against_the_reference_period_meet_the_false_alarm_bounds(unseen_series):
     """Dense parks of 0.5-5 ha (vehicles as point scatterers, benchmarks/parkmodel.py) inserted
     into every other date of a real Sentinel-1 series of farmland (benchmarks/seasons.py, not
     tuned on): against the 60-day reference period, at least 80 % of the parks of 1 ha and more
@@ -417,9 +436,8 @@ def test_radar_parks_against_the_reference_period_meet_the_false_alarm_bounds(
     park, the upper bound: 0.98 there), at most 0.5 % of the farmland outside them is flagged
     and at most 0.2 false regions per km²; the two-date log-ratio flags over three times as
     much."""
-    monkeypatch.setattr(refperiod, "FALSE_ALARM", refperiod.FALSE_ALARM)  # run_series sets it
     s = unseen_series[("radar", "flanders-A")]
-    got = run_series(s, WINDOW["radar"], refperiod.FALSE_ALARM, ("hybrid", "s1-logratio"), "dense")
+    got = run_series(s, WINDOW["radar"], RADAR.false_alarm, ("hybrid", "s1-logratio"), "dense")
     ref, two = got["hybrid"].summary(), got["s1-logratio"].summary()
     assert sum(ref["parks"].values()) >= 60  # the test means something: many parks, many dates
     assert ref["recall_ge1ha"] >= 0.8
@@ -431,15 +449,12 @@ def test_radar_parks_against_the_reference_period_meet_the_false_alarm_bounds(
 
 
 @pytest.mark.shared
-def test_optical_parks_against_the_reference_period_flag_less_than_two_dates(
-    unseen_series, monkeypatch: pytest.MonkeyPatch
-):
+def test_optical_parks_against_the_reference_period_flag_less_than_two_dates(unseen_series):
     """The same on the real Sentinel-2 series (a year of reference): the place's history flags
     less farmland and fewer false regions than the two-date cva, at a recall that stays poor on
     farmland (parks drawn with the scene's own bare-soil spectrum; README, Detection quality)."""
-    monkeypatch.setattr(refperiod, "FALSE_ALARM", refperiod.FALSE_ALARM)
     s = unseen_series[("optical", "flanders-A")]
-    got = run_series(s, WINDOW["optical"], refperiod.FALSE_ALARM, ("hybrid", "cva"))
+    got = run_series(s, WINDOW["optical"], OPTICAL.false_alarm, ("hybrid", "cva"))
     ref, two = got["hybrid"].summary(), got["cva"].summary()
     assert sum(ref["parks"].values()) >= 30
     assert ref["recall_ge1ha"] >= 0.2

@@ -21,13 +21,16 @@ the same pictures give the same change map whichever command looks at them. One 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 
 from pipeline.detect import refperiod
-from pipeline.detect.detectors import DETECTORS, detect, min_region_pixels
+from pipeline.detect.detectors import DETECTORS, detect
+from pipeline.detect.refperiod_params import DEFAULTS, RefParams
+from pipeline.detect.regions import min_region_pixels
+from pipeline.detect.twodate_params import TWO_DATE, TwoDateParams
 from pipeline.model.change import Change
 from pipeline.model.image import Prepared
 from pipeline.model.radiometry import amplitude
@@ -78,6 +81,10 @@ class Detection:
     usable: dict[str, int] = field(default_factory=dict)
     """Acquisitions per window that entered the stacks (empty: one image per window)."""
     notes: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    """The tuning the detection used, for the report: "two_date" (`TwoDateParams` as a dict),
+    and "reference" (`RefParams`) when the reference-period detector judged the change or the
+    build-up."""
 
     @property
     def description(self) -> str:
@@ -112,14 +119,17 @@ def detect_change(
     within: np.ndarray | None = None,
     stacks: Mapping[str, Sequence[Prepared]] | None = None,
     detection: str = "auto",
+    tuning: TwoDateParams = TWO_DATE,
+    reference: RefParams | None = None,
 ) -> Detection:
     """Co-register and normalise the windows' images, then score, cut, clean and describe the
     change from `before` to `after` (and the build-up from `baseline` to `before`).
 
     `stacks` (by window name: baseline, before, after) holds every usable acquisition of the
     windows; the windows long enough to be a reference period are then judged with the
-    reference-period detector (see the module docstring). Radar images carry backscatter in dB
-    (as `pipeline.read.radar` delivers it)."""
+    reference-period detector (see the module docstring). `tuning` tunes the two-date detectors,
+    `reference` the reference-period one (default: `refperiod_params.DEFAULTS[kind]`). Radar
+    images carry backscatter in dB (as `pipeline.read.radar` delivers it)."""
     det = detector_for(kind, detector)
     if detection not in DETECTION:
         raise ValueError(f"detection={detection!r}: choose one of {', '.join(DETECTION)}")
@@ -136,8 +146,10 @@ def detect_change(
     if baseline is not None:
         before, baseline = align_pair(before, baseline, band=band, normalise=normaliser)
         baseline = restrict(baseline, within)
-        buildup = detect(baseline, before, pixel_area_m2=pixel_area_m2, detector=det)
-    change = detect(before, after, baseline=baseline, pixel_area_m2=pixel_area_m2, detector=det)
+        buildup = detect(baseline, before, pixel_area_m2=pixel_area_m2, detector=det, tuning=tuning)
+    change = detect(
+        before, after, baseline=baseline, pixel_area_m2=pixel_area_m2, detector=det, tuning=tuning
+    )
     two_date = Detection(
         change,
         buildup,
@@ -150,11 +162,13 @@ def detect_change(
         pixel_area_m2,
         min_region_pixels(pixel_area_m2),
         buildup_method="two-date" if buildup is not None else None,
+        params={"two_date": asdict(tuning)},
     )
     if not stacks:
         return two_date
     if uses_reference(kind, detection):
-        return _with_stacks(two_date, stacks, within, band)
+        params = DEFAULTS[kind] if reference is None else reference
+        return _with_stacks(two_date, stacks, within, band, params, tuning)
     return replace(
         two_date,
         usable={name: len(images) for name, images in stacks.items()},
@@ -171,6 +185,8 @@ def _with_stacks(
     stacks: Mapping[str, Sequence[Prepared]],
     within: np.ndarray | None,
     band: str,
+    params: RefParams,
+    tuning: TwoDateParams,
 ) -> Detection:
     """Replace the two-date build-up and change by reference-period ones where the windows hold
     enough acquisitions; each stack is co-registered onto the compared before image."""
@@ -196,6 +212,8 @@ def _with_stacks(
             kind=two_date.kind,
             pixel_area_m2=two_date.pixel_area_m2,
             within=within,
+            params=params,
+            two_date=tuning,
         )
 
     if len(aligned.get("before", [])) >= refperiod.MIN_USABLE and aligned.get("after"):
@@ -224,6 +242,7 @@ def _with_stacks(
                 f"two-date build-up: the baseline window has {usable['baseline']} usable "
                 f"acquisition(s), fewer than {refperiod.MIN_USABLE}"
             )
+    used = (method, buildup_method)
     return replace(
         two_date,
         change=change,
@@ -232,4 +251,7 @@ def _with_stacks(
         buildup_method=buildup_method,
         usable=usable,
         notes=tuple(notes),
+        params={**two_date.params, "reference": asdict(params)}
+        if "reference-period" in used
+        else two_date.params,
     )

@@ -106,6 +106,8 @@ class DetectionRecord(_Model):
     usable: dict[str, int] = {}
     """Acquisitions per window that entered the stacks (empty: one image per window)."""
     notes: list[str] = []
+    params: dict[str, Any] = {}
+    """The detectors' tuning the check used (`Detection.params`: "two_date", "reference")."""
 
     @classmethod
     def of(cls, found: Detection) -> DetectionRecord:
@@ -122,6 +124,7 @@ class DetectionRecord(_Model):
             buildup_approach=found.buildup_method,
             usable=dict(found.usable),
             notes=list(found.notes),
+            params=found.params,
         )
 
 
