@@ -43,7 +43,8 @@ def _gcp_errors(grd: Path, shift_deg: float) -> tuple[np.ndarray, int]:
         full = src.read(1).astype(np.float64) ** 2
     g = gcps[100]  # an interior GCP
     grid = plan_grid((g.x - 0.2, g.y - 0.2, g.x + 0.2, g.y + 0.2), 50)
-    power = radar.read_grd_power(str(grd / "iw-vv.tiff"), grid)
+    with rasterio.open(grd / "iw-vv.tiff") as src:
+        power = radar.grd_power(src, grid)
     inv = ~grid.transform
     errs = []
     for p in gcps:

@@ -198,12 +198,6 @@ def grd_power(
     return warp_gcps(power, gcps, gcp_crs, win, grid)
 
 
-def read_grd_power(path: str, grid: Grid, calibration: Calibration | None = None) -> np.ndarray:
-    """`grd_power` of a GRD measurement file (local path or GDAL-readable URL)."""
-    with rasterio.open(path) as src:
-        return grd_power(src, grid, calibration)
-
-
 def fetch_bytes(href: str, sign: Callable[[str], str] | None = None) -> bytes:
     """A small file (an annotation XML) whole: local, http(s) with the catalogue path's retries
     (429 Retry-After, 5xx backoff, broken bodies), or s3:// through GDAL (requester pays)."""
