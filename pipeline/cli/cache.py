@@ -5,16 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipeline.cli.exits import ExitCode, exit_description
+from pipeline.cli.exits import ExitCode
+from pipeline.cli.options import command
 from pipeline.net import cache
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    k = sub.add_parser(
-        "cache",
-        parents=[common],
-        help="the disk cache of image windows: info, prune, verify",
-        description=exit_description("cache"),
+    k = command(
+        sub, common, "cache", "the disk cache of image windows: info, prune, verify", exits=True
     )
     k.add_argument(
         "action",

@@ -6,17 +6,18 @@ import argparse
 from pathlib import Path
 
 from pipeline.cli.exits import ExitCode
-from pipeline.cli.options import DETECTION_CHOICES, DETECTOR_CHOICES, overwrite
+from pipeline.cli.options import DETECTION_CHOICES, DETECTOR_CHOICES, command, overwrite
 from pipeline.errors import InputError, Problem
 from pipeline.workflows.compare import compare
 from pipeline.write import outdir
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    c = sub.add_parser(
+    c = command(
+        sub,
+        common,
         "compare",
-        parents=[common],
-        help="change between GeoTIFFs you bring (two, or stacks of acquisitions per window)",
+        "change between GeoTIFFs you bring (two, or stacks of acquisitions per window)",
     )
     c.add_argument("images", nargs="*", metavar="BEFORE AFTER", help="one image per window")
     c.add_argument("--before", nargs="+", metavar="FILE", help="acquisitions before")

@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import TypeVar
 
+from pipeline.cli.exits import exit_description
 from pipeline.cli.scan_args import (
     check_address,
     check_max_cloud,
@@ -39,6 +40,20 @@ class _BadArgument(Exception):
     def __init__(self, error: InputError) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+def command(
+    sub: argparse._SubParsersAction,
+    common: argparse.ArgumentParser,
+    name: str,
+    help: str,
+    *,
+    exits: bool = False,
+) -> argparse.ArgumentParser:
+    """A command's parser: the options every command shares and its one-line help; with `exits`
+    its description lists its own exit codes (watch, cache, scan)."""
+    description = exit_description(name) if exits else None
+    return sub.add_parser(name, parents=[common], help=help, description=description)
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:

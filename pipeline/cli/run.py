@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from pipeline.cli.exits import ExitCode
-from pipeline.cli.options import configure_cache, overwrite, target
+from pipeline.cli.options import command, configure_cache, overwrite, target
 from pipeline.cli.targets import resolve, selection
 from pipeline.errors import InputError, LockHeld, Problem
 from pipeline.model.verdict import Verdict
@@ -18,7 +18,7 @@ from pipeline.write.undo import no_space
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    r = sub.add_parser("run", parents=[common], help="check every claim and site of an AOI")
+    r = command(sub, common, "run", "check every claim and site of an AOI")
     target(r)
     r.add_argument("--out", default="outputs", help="output root (default: outputs)")
     overwrite(r)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pipeline.cli import options
-from pipeline.cli.exits import ExitCode, exit_description
+from pipeline.cli.exits import ExitCode
 from pipeline.cli.scan_args import (
     MAX_TILES,
     MIN_TILE_KM,
@@ -30,11 +30,12 @@ WINDOWS = ("baseline", "before", "after")
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    sc = sub.add_parser(
+    sc = options.command(
+        sub,
+        common,
         "scan",
-        parents=[common],
-        help="sweep a whole region for change, tile by tile on a Dask cluster",
-        description=exit_description("scan"),
+        "sweep a whole region for change, tile by tile on a Dask cluster",
+        exits=True,
     )
     where = sc.add_mutually_exclusive_group(required=True)
     where.add_argument(
@@ -123,11 +124,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     options.overwrite(sc)
     sc.set_defaults(func=cmd_scan)
 
-    ss = sub.add_parser(
-        "scan-sites",
-        parents=[common],
-        help="turn scan candidates into an AOI config",
-    )
+    ss = options.command(sub, common, "scan-sites", "turn scan candidates into an AOI config")
     ss.add_argument("dir", metavar="DIR", help="the --out folder of a finished scan")
     pick = ss.add_mutually_exclusive_group()
     pick.add_argument(

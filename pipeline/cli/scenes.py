@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from pipeline.cli.exits import ExitCode
-from pipeline.cli.options import configure_cache, target
+from pipeline.cli.options import command, configure_cache, target
 from pipeline.cli.targets import resolve, selection
 from pipeline.model.scene import when_text
 from pipeline.search.factory import open_source
@@ -14,9 +14,7 @@ from pipeline.workflows.scenes import Listing, WindowTask, find, list_scenes, wi
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    s = sub.add_parser(
-        "scenes", parents=[common], help="list the acquisitions each claim window would use"
-    )
+    s = command(sub, common, "scenes", "list the acquisitions each claim window would use")
     target(s)
     s.add_argument(
         "--no-site-cloud",

@@ -7,15 +7,14 @@ from pathlib import Path
 
 from pipeline.cli.exits import ExitCode
 from pipeline.cli.messages import print_error, warn
+from pipeline.cli.options import command
 from pipeline.config.loading import load_checked
 from pipeline.config.lookup import config_dirs, configs_dir
 from pipeline.errors import ConfigError, Problem
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    v = sub.add_parser(
-        "validate", parents=[common], help="validate config files (default: configs/*.yaml)"
-    )
+    v = command(sub, common, "validate", "validate config files (default: configs/*.yaml)")
     v.add_argument(
         "files",
         nargs="*",

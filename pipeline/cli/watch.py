@@ -9,8 +9,8 @@ import logging.handlers
 import sys
 from pathlib import Path
 
-from pipeline.cli.exits import ExitCode, exit_code, exit_description
-from pipeline.cli.options import overwrite
+from pipeline.cli.exits import ExitCode, exit_code
+from pipeline.cli.options import command, overwrite
 from pipeline.cli.targets import resolve
 from pipeline.config.schema import AOIConfig
 from pipeline.errors import ConfigError, LockHeld, PipelineError, Problem
@@ -21,11 +21,12 @@ from pipeline.write import outdir
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    w = sub.add_parser(
+    w = command(
+        sub,
+        common,
         "watch",
-        parents=[common],
-        help="scheduled monitoring: process new acquisitions, history, alerts (cron-safe)",
-        description=exit_description("watch"),
+        "scheduled monitoring: process new acquisitions, history, alerts (cron-safe)",
+        exits=True,
     )
     w.add_argument("aoi", nargs="?", help="AOI name: configs/<name>.yaml")
     w.add_argument("--config", help="a config file anywhere, instead of an AOI name")
