@@ -428,6 +428,7 @@ def test_cog_503_once_is_retried(http_server: HTTPTestServer, skip: int) -> None
         assert hits[skip].range and hits[skip].range != hits[1].range  # a tile, not the header
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(HANG_GUARD_S)
 def test_cog_503_forever_is_data_unavailable(http_server: HTTPTestServer) -> None:
     base = http_server.mount(prefix("demo"), DEMO)
@@ -493,6 +494,7 @@ def local_change(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     return run_cli(tmp, {"kind": "static", "url": str(DEMO / "catalog.json")})["_change"]
 
 
+@pytest.mark.slow
 def test_cli_run_static_catalogue_over_http(
     tmp_path: Path, http_server: HTTPTestServer, local_change: np.ndarray
 ) -> None:
@@ -503,6 +505,7 @@ def test_cli_run_static_catalogue_over_http(
     np.testing.assert_array_equal(report["_change"], local_change)  # same pixels as from disk
 
 
+@pytest.mark.slow
 def test_cli_run_stac_api_over_http(
     tmp_path: Path, http_server: HTTPTestServer, local_change: np.ndarray
 ) -> None:
@@ -566,6 +569,7 @@ def test_s2l2a_crop_over_http_masks_clouds_and_scales(http_server: HTTPTestServe
 # Found along the way
 
 
+@pytest.mark.slow
 def test_run_aoi_logs_to_the_current_stderr(tmp_path: Path) -> None:
     script = (
         "import contextlib, io, sys\n"
@@ -611,6 +615,7 @@ def _scenes_stderr(tty: bool) -> tuple[bytes, bytes]:
     return out, err
 
 
+@pytest.mark.slow
 def test_scenes_progress_bar_only_on_a_terminal() -> None:
     out_tty, err_tty = _scenes_stderr(tty=True)
     out_pipe, err_pipe = _scenes_stderr(tty=False)
