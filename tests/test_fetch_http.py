@@ -350,6 +350,7 @@ def test_catalogue_lost_during_search_is_unreachable(http_server: HTTPTestServer
         search_demo(StacApiSource(url))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(HANG_GUARD_S)
 def test_slow_landing_page_times_out(http_server: HTTPTestServer) -> None:
     url, _ = serve_demo_api(http_server)
@@ -358,6 +359,7 @@ def test_slow_landing_page_times_out(http_server: HTTPTestServer) -> None:
         search_demo(StacApiSource(url, timeout=(1, 1)))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(HANG_GUARD_S)
 def test_slow_search_times_out(http_server: HTTPTestServer) -> None:
     url, _ = serve_demo_api(http_server)

@@ -319,6 +319,7 @@ def radar_watch_config(
     return config
 
 
+@pytest.mark.slow
 def test_radar_watch_runs_the_radar_branch(shared_data: Path, tmp_path: Path) -> None:
     """`watch.sensor: sentinel-1-grd` validated before the core but watch had no radar branch: dB
     backscatter went through the optical normaliser and detector. Now the newer pass's strong
