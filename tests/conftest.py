@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,17 @@ import pytest
 from tests.support.httpserver import HTTPTestServer
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`live` tests run only when the -m expression names them (`-m live`): a quick loop's
+    `-m "not slow"` replaces the `-m 'not live'` of addopts, and must not reach the internet."""
+    if "live" in (config.getoption("markexpr") or ""):
+        return
+    live = [item for item in items if item.get_closest_marker("live")]
+    if live:
+        items[:] = [item for item in items if not item.get_closest_marker("live")]
+        config.hook.pytest_deselected(items=live)
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +90,22 @@ def _only_loopback(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv(var, "http://127.0.0.1:9")  # discard port: nothing listens
     for var in ("no_proxy", "NO_PROXY"):
         monkeypatch.setenv(var, "127.0.0.1,localhost")
+
+
+@pytest.fixture(scope="session")
+def demo_scan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The scan of the demo footprint on one worker, by the CLI in a process of its own, its
+    stderr (not a terminal) kept beside the folder in stderr.txt. Run once per session for
+    tests/test_scan.py and tests/test_scan_page.py (`one_worker`), which only read it."""
+    from tests.test_scan import PIPELINE, args
+
+    out = tmp_path_factory.mktemp("scan") / "w1"
+    res = subprocess.run(
+        [PIPELINE, *args(out), "--workers", "1"], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stderr
+    (out.parent / "stderr.txt").write_text(res.stderr)
+    return out
 
 
 @pytest.fixture

@@ -381,6 +381,7 @@ def test_validate_reports_every_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert f"{c}:" in out.err and "June 2017 has 30 days" in out.err
 
 
+@pytest.mark.slow
 def test_no_traceback_as_a_user_sees_it(tmp_path: Path) -> None:
     """The same through a real process: stderr has the message, never a traceback."""
     path = config_file(tmp_path, variant(**{"claims.0.date": "2016-02-30"}))

@@ -55,6 +55,7 @@ def write_config(tmp_path: Path, catalog: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("after_is", "verdict"),
     [("OSCD_rennes_20150821_L1C", "supported"), ("OSCD_rennes_20170621_L1C", "inconclusive")],
@@ -83,6 +84,7 @@ def test_withdrawal_judged_against_the_buildup(tmp_path: Path, after_is: str, ve
         assert "cannot show its own change" in report["reasons"][0]
 
 
+@pytest.mark.slow
 def test_summary_keeps_rows_of_claims_not_rerun(tmp_path: Path) -> None:
     config = write_config(tmp_path, catalogue_with_2018(tmp_path, "OSCD_rennes_20150821_L1C"))
     out = tmp_path / "out"

@@ -221,6 +221,7 @@ def test_local_files_are_not_copied_into_the_cache() -> None:
 # The command-line flags
 
 
+@pytest.mark.slow
 def test_cli_cache_dir_refresh_and_no_cache(tmp_path: Path, http_server: HTTPTestServer) -> None:
     files = http_server.mount(prefix("demo"), DEMO)
     root = files[len(http_server.base) :]
@@ -268,6 +269,7 @@ def outputs(out: Path) -> dict[str, object]:
     }
 
 
+@pytest.mark.slow
 def test_run_killed_mid_download_leaves_a_consistent_cache(
     tmp_path: Path, http_server: HTTPTestServer, _tmp_cache_dir: Path
 ) -> None:

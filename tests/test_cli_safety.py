@@ -118,6 +118,7 @@ def test_prune_blames_the_option_given(tmp_path: Path) -> None:
     assert tree(tmp_path) == {}
 
 
+@pytest.mark.slow
 def test_cache_dir_that_is_a_file_is_refused_up_front(tmp_path: Path) -> None:
     mine = tmp_path / "notes.txt"
     mine.write_text("mine\n")
@@ -268,6 +269,7 @@ def _no_bigger_files_than(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
+@pytest.mark.slow
 def test_a_run_whose_files_do_not_fit_says_so_and_leaves_nothing(tmp_path: Path) -> None:
     cfg = demo_config(tmp_path / "cfg")
     before = tree(tmp_path)
@@ -303,6 +305,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(disk)], check=True)
 
 
+@pytest.mark.slow
 def test_a_run_on_a_full_disk_keeps_only_whole_checks(tmp_path: Path, small_disk: Path) -> None:
     cfg = demo_config(tmp_path / "cfg")
     out = small_disk / "o"

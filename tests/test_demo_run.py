@@ -179,6 +179,7 @@ def test_flicker_gif_alternates_the_two_dates(demo_out: Path) -> None:
     assert np.abs(frames[0] - frames[1]).mean() > 2  # two different dates, not one picture twice
 
 
+@pytest.mark.slow
 def test_rerun_replaces_outputs_with_identical_files(demo_out: Path, tmp_path: Path) -> None:
     first = demo_out.joinpath(*OUT_PARTS)
     assert main(["run", "demo", "--out", str(tmp_path)]) == 0
@@ -195,6 +196,7 @@ def test_rerun_replaces_outputs_with_identical_files(demo_out: Path, tmp_path: P
         assert digest(first / name) == digest(second / name), name
 
 
+@pytest.mark.slow
 def test_a_run_killed_while_writing_keeps_the_previous_outputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -230,6 +232,7 @@ def test_scenes_lists_the_acquisitions(capsys: pytest.CaptureFixture[str]) -> No
     assert "1 usable acquisition(s) (>= 20% of the site clear); detection auto: one image" in out
 
 
+@pytest.mark.slow
 def test_leftovers_of_dead_runs_are_swept_but_not_those_of_live_runs(tmp_path: Path) -> None:
     from tests.support.killed import killed, live_staging
 

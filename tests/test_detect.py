@@ -172,6 +172,7 @@ needs_oscd = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 @needs_oscd
 def test_oscd_quality_does_not_regress() -> None:
     """OSCD cities run as `pipeline compare` runs them (benchmarks/oscd.py), detectors at their

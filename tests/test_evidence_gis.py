@@ -215,6 +215,7 @@ def test_browser_links_per_collection() -> None:
     assert browser_url("landsat-8", box, dt.date(2022, 3, 1)) is None
 
 
+@pytest.mark.slow
 def test_compare_site_is_outlined_and_the_links_open_on_it(compared: Path, tmp_path: Path) -> None:
     from urllib.parse import parse_qs, urlsplit
 

@@ -174,6 +174,7 @@ def test_cog_throttled_beyond_gdal_retries_waits_retry_after(
     assert hits[last + 1].t - hits[last].t >= 2.9  # waited as asked, not the ~1 s backoff
 
 
+@pytest.mark.slow
 def test_cog_retry_after_is_capped_and_a_throttle_that_stays_is_exit_3(
     http_server: HTTPTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -237,6 +238,7 @@ def test_cog_body_broken_once_is_fetched_again(
     assert any(h.range == cut[0].range and h.sent > after for h in hits[skip + 1 :])  # again
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(HANG_GUARD_S)
 def test_cog_always_cut_is_data_unavailable_and_bounded(http_server: HTTPTestServer) -> None:
     href, path = remote(http_server)
@@ -265,6 +267,7 @@ def test_cog_slower_than_the_timeout(
 # A service that stays down: exit code 3 and a clear message
 
 
+@pytest.mark.slow
 def test_cli_catalogue_down_exits_3(
     tmp_path: Path, http_server: HTTPTestServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -277,6 +280,7 @@ def test_cli_catalogue_down_exits_3(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_cli_imagery_down_exits_3(
     tmp_path: Path, http_server: HTTPTestServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -311,6 +315,7 @@ def test_redact_helpers() -> None:
     assert redact("https://user:hunter22@example.com/x") == "https://***@example.com/x"
 
 
+@pytest.mark.slow
 def test_no_secret_in_outputs_logs_or_errors(tmp_path: Path, http_server: HTTPTestServer) -> None:
     """Signed hrefs (SAS `?sig=`), a token in the catalogue URL and AWS keys in the environment;
     one band keeps failing so its href lands in an error. Nothing written or printed holds them."""

@@ -355,6 +355,7 @@ def test_catalogue_lost_during_search_is_unreachable(http_server: HTTPTestServer
         search_demo(StacApiSource(url))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(HANG_GUARD_S)
 def test_slow_landing_page_times_out(http_server: HTTPTestServer) -> None:
     url, _ = serve_demo_api(http_server)
@@ -363,6 +364,7 @@ def test_slow_landing_page_times_out(http_server: HTTPTestServer) -> None:
         search_demo(StacApiSource(url, timeout=(1, 1)))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(HANG_GUARD_S)
 def test_slow_search_times_out(http_server: HTTPTestServer) -> None:
     url, _ = serve_demo_api(http_server)
@@ -435,6 +437,7 @@ def test_cog_503_once_is_retried(http_server: HTTPTestServer, skip: int) -> None
         assert hits[skip].range and hits[skip].range != hits[1].range  # a tile, not the header
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(HANG_GUARD_S)
 def test_cog_503_forever_is_data_unavailable(http_server: HTTPTestServer) -> None:
     base = http_server.mount(prefix("demo"), DEMO)
@@ -500,6 +503,7 @@ def local_change(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     return run_cli(tmp, {"kind": "static", "url": str(DEMO / "catalog.json")})["_change"]
 
 
+@pytest.mark.slow
 def test_cli_run_static_catalogue_over_http(
     tmp_path: Path, http_server: HTTPTestServer, local_change: np.ndarray
 ) -> None:
@@ -510,6 +514,7 @@ def test_cli_run_static_catalogue_over_http(
     np.testing.assert_array_equal(report["_change"], local_change)  # same pixels as from disk
 
 
+@pytest.mark.slow
 def test_cli_run_stac_api_over_http(
     tmp_path: Path, http_server: HTTPTestServer, local_change: np.ndarray
 ) -> None:
@@ -573,6 +578,7 @@ def test_s2l2a_crop_over_http_masks_clouds_and_scales(http_server: HTTPTestServe
 # Found along the way
 
 
+@pytest.mark.slow
 def test_run_aoi_logs_to_the_current_stderr(tmp_path: Path) -> None:
     script = (
         "import contextlib, io, sys\n"
@@ -618,6 +624,7 @@ def _scenes_stderr(tty: bool) -> tuple[bytes, bytes]:
     return out, err
 
 
+@pytest.mark.slow
 def test_scenes_progress_bar_only_on_a_terminal() -> None:
     out_tty, err_tty = _scenes_stderr(tty=True)
     out_pipe, err_pipe = _scenes_stderr(tty=False)

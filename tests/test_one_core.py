@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pystac
+import pytest
 import rasterio
 import yaml
 from pyproj import Transformer
@@ -272,6 +273,7 @@ def radar_watch_config(
     return config
 
 
+@pytest.mark.slow
 def test_radar_watch_runs_the_radar_branch(shared_data: Path, tmp_path: Path) -> None:
     """`watch.sensor: sentinel-1-grd` validated before the core but watch had no radar branch: dB
     backscatter went through the optical normaliser and detector. Now the newer pass's strong
@@ -318,6 +320,7 @@ ELSEWHERE = (KERALA[0] + 0.015, KERALA[1])
 """1.6 km east of KERALA, inside the 6 km site: strong returns there on one date of the history."""
 
 
+@pytest.mark.slow
 def test_radar_watch_tests_each_new_image_against_the_sites_recent_history(
     shared_data: Path, tmp_path: Path
 ) -> None:
@@ -414,6 +417,7 @@ def demo_items() -> list[pystac.Item]:
     return items
 
 
+@pytest.mark.slow
 def test_run_watch_and_compare_give_the_same_change_map(tmp_path: Path) -> None:
     """The demo pair through the three commands: the same class band, pixel for pixel, and the
     same score band, from the same detector, normaliser, pixel area and minimum unit. Before the
@@ -506,6 +510,7 @@ REVERSED = {  # before 2017, after the 2015 picture re-served as 2018 (more went
 NO_BASELINE = "no baseline window: the imagery alone does not show"
 
 
+@pytest.mark.slow
 def test_no_baseline_verdict_follows_min_change_m2_through_run(tmp_path: Path) -> None:
     """Without a baseline a claim is supported only when departures dominate and cover at least
     `verdict.min_change_m2`; both verdicts carry the no-baseline caveat."""

@@ -54,6 +54,7 @@ def umask_022() -> Iterator[None]:
 # -- case 1: compare --out ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_compare_refuses_a_folder_of_user_files_and_overwrite_writes_beside_them(
     tmp_path: Path, pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str], umask_022: None
 ) -> None:
@@ -86,6 +87,7 @@ def test_compare_refuses_a_folder_of_user_files_and_overwrite_writes_beside_them
     assert not [n for n in os.listdir(out) if outdir.is_temporary(n)]
 
 
+@pytest.mark.slow
 def test_compare_into_its_own_earlier_folder_needs_no_overwrite_and_an_existing_file_stays(
     tmp_path: Path, pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -101,6 +103,7 @@ def test_compare_into_its_own_earlier_folder_needs_no_overwrite_and_an_existing_
     assert f.read_text() == "mine\n" and sorted(os.listdir(tmp_path)) == ["cmp", "file.txt"]
 
 
+@pytest.mark.slow
 def test_compare_into_a_demo_site_folder_is_refused(
     tmp_path: Path, pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -116,6 +119,7 @@ def test_compare_into_a_demo_site_folder_is_refused(
 # -- cases 1, 5, 9: run ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_claim_folders_and_files_follow_the_umask(tmp_path: Path) -> None:
     for mask, folder_mode, file_mode in ((0o022, 0o755, 0o644), (0o027, 0o750, 0o640)):
         out = tmp_path / f"u{mask:o}"
@@ -132,6 +136,7 @@ def test_claim_folders_and_files_follow_the_umask(tmp_path: Path) -> None:
                 assert stat.S_IMODE(p.stat().st_mode) == file_mode, p
 
 
+@pytest.mark.slow
 def test_a_user_file_in_a_claim_folder_survives_a_run_with_overwrite(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -146,6 +151,7 @@ def test_a_user_file_in_a_claim_folder_survives_a_run_with_overwrite(
     assert {p.name: digest(p) for p in d.iterdir() if p.name != "notes.txt"} == ours
 
 
+@pytest.mark.slow
 def test_older_outputs_without_a_manifest_are_recognised(tmp_path: Path) -> None:
     assert main(["run", "demo", "--out", str(tmp_path)]) == 0
     for m in tmp_path.rglob(outdir.MANIFEST):
@@ -162,6 +168,7 @@ def _two_claims(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_run_killed_at_the_end_leaves_the_previous_aoi_files_as_one_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -247,6 +254,7 @@ def test_an_old_swapped_out_folder_is_swept_only_when_it_holds_the_tools_files_a
     assert tree(mixed) == kept
 
 
+@pytest.mark.slow
 def test_stale_temporaries_anywhere_under_the_aoi_are_swept_when_a_run_starts(
     tmp_path: Path,
 ) -> None:
@@ -261,6 +269,7 @@ def test_stale_temporaries_anywhere_under_the_aoi_are_swept_when_a_run_starts(
     assert {k: v for k, v in tree(tmp_path / "demo" / "rennes-sw").items() if k in mine} == mine
 
 
+@pytest.mark.slow
 def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
     code = (
         "import os, signal, sys\n"
@@ -301,6 +310,7 @@ def test_a_site_that_looks_like_swapped_lat_lon_gets_a_warning(
 # -- case 9b: two runs of one AOI at once ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_run_of_the_same_aoi_stops_at_once_and_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -369,6 +379,7 @@ def test_readme_says_make_run_loses_exit_codes() -> None:
     assert "\t$(BIN)/pipeline run $(AOI)" in (ROOT / "Makefile").read_text()
 
 
+@pytest.mark.slow
 def test_a_config_path_works_where_an_aoi_name_goes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

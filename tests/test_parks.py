@@ -117,6 +117,7 @@ def test_bad_arguments_are_refused(rennes: dict[str, np.ndarray]) -> None:
         insert_park({"red": np.zeros((5, 5)), "nir": np.zeros((4, 5))}, (1, 1), 10_000, 10.0, rng)
 
 
+@pytest.mark.slow
 def test_mission_set_recall_and_false_alarms_on_the_real_rennes_pair() -> None:
     """benchmarks/parks.py on the in-project Rennes pair (2015-08 → 2017-06), index detector as
     `pipeline compare --detector index` runs it: 2 trials x 7 park sizes on open land. Measured:

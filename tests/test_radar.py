@@ -144,6 +144,7 @@ def _grd_copy(
     return dst_dir
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("after_has_park", "verdict"), [(True, "not_supported"), (False, "supported")]
 )

@@ -322,6 +322,7 @@ def test_hybrid_finds_the_park_against_a_year_of_history(s2):
     assert any("nearest reference date" in n for n in ch.notes)
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_hybrid_drops_candidates_the_history_explains():
     """Whole Flanders chip, June-September 2019: every pixel the hybrid keeps is one of its
@@ -387,6 +388,7 @@ def test_bad_arguments():
         refperiod.reference_change([img], [img], kind="radar", pixel_area_m2=1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_flags_less_than_two_date_cva_in_harvest_season():
     """Whole Flanders chip, summer 2019: the two-date check (as `pipeline compare`) flags the
@@ -427,6 +429,7 @@ def unseen_series() -> dict[tuple[str, str], object]:
     return {(s.kind, s.name): s for s in optical + radar if s.name == "flanders-A"}
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_radar_parks_against_the_reference_period_meet_the_false_alarm_bounds(unseen_series):
     """Dense parks of 0.5-5 ha (vehicles as point scatterers, benchmarks/parkmodel.py) inserted
@@ -448,6 +451,7 @@ def test_radar_parks_against_the_reference_period_meet_the_false_alarm_bounds(un
     assert two["false_regions_per_km2"] >= 3 * ref["false_regions_per_km2"]
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_optical_parks_against_the_reference_period_flag_less_than_two_dates(unseen_series):
     """The same on the real Sentinel-2 series (a year of reference): the place's history flags

@@ -56,6 +56,7 @@ def test_public_removes_local_paths_but_keeps_urls() -> None:
     assert public("before/after, 12/2021, 0.5 ha") == "before/after, 12/2021, 0.5 ha"
 
 
+@pytest.mark.slow
 def test_review_page_in_headless_chromium(page: Path, tmp_path: Path) -> None:
     from PIL import Image
     from selenium.webdriver.common.action_chains import ActionChains

@@ -57,6 +57,7 @@ def _inside(picture: np.ndarray, outline: list[list[list[float]]]) -> float:
     return float(grey[round(min(ys)) : round(max(ys)), round(min(xs)) : round(max(xs))].mean())
 
 
+@pytest.mark.slow
 def test_the_chips_are_written_beside_the_timeline_and_show_the_park(
     run: dict[str, Any],
 ) -> None:
@@ -82,6 +83,7 @@ def test_the_chips_are_written_beside_the_timeline_and_show_the_park(
     assert parked > empty + 20, (parked, empty)  # brighter by > 1.5 dB on the fixed stretch
 
 
+@pytest.mark.slow
 def test_the_page_holds_the_chart_and_filmstrip_inline(run: dict[str, Any]) -> None:
     text = run["page"].read_text("utf-8")
     rows = run["doc"]["rows"]
@@ -122,6 +124,7 @@ def _widths(d: Any) -> tuple[int, int]:
     return d.execute_script("return [document.documentElement.scrollWidth, window.innerWidth];")
 
 
+@pytest.mark.slow
 def test_timeline_in_headless_chromium(run: dict[str, Any], tmp_path: Path) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By

@@ -326,6 +326,7 @@ def test_unreachable_planetary_computer_is_named_not_earth_search(
 # A whole run through the CLI
 
 
+@pytest.mark.slow
 def test_auto_run_reads_sentinel2_from_earth_search_and_landsat_signed_from_pc(
     tmp_path: Path,
     services: tuple[EarthSearchStandIn, PCStandIn],

@@ -57,19 +57,14 @@ def classes(path: Path) -> tuple[np.ndarray, str, tuple[float, ...]]:
         return src.read(1), src.crs.to_string(), tuple(src.transform)
 
 
-@pytest.fixture(scope="module")
-def one_worker(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The scan of the demo footprint on one worker, by the CLI in a process of its own, its
-    stderr (not a terminal) kept beside the folder in stderr.txt."""
-    out = tmp_path_factory.mktemp("scan") / "w1"
-    res = subprocess.run(
-        [PIPELINE, *args(out), "--workers", "1"], capture_output=True, text=True, timeout=300
-    )
-    assert res.returncode == 0, res.stderr
-    (out.parent / "stderr.txt").write_text(res.stderr)
-    return out
+@pytest.fixture
+def one_worker(demo_scan: Path) -> Path:
+    """The scan of the demo footprint on one worker (tests/conftest.py's `demo_scan`, run once
+    for this module and tests/test_scan_page.py), its stderr kept beside it in stderr.txt."""
+    return demo_scan
 
 
+@pytest.mark.slow
 def test_progress_off_a_terminal_is_a_few_lines(one_worker: Path) -> None:
     """28 tiles printed 28 progress lines (1,914 for a fine grid): now one per tenth of them."""
     lines = (one_worker.parent / "stderr.txt").read_text().splitlines()
@@ -81,6 +76,7 @@ def test_progress_off_a_terminal_is_a_few_lines(one_worker: Path) -> None:
     assert not any("Traceback" in line or "distributed." in line for line in lines), lines
 
 
+@pytest.mark.slow
 def test_scan_writes_every_output(one_worker: Path) -> None:
     d = one_worker
     for name in ("change.tif", "candidates.geojson", "index.html", "scan.json"):
@@ -101,6 +97,7 @@ def test_scan_writes_every_output(one_worker: Path) -> None:
     }
 
 
+@pytest.mark.slow
 def test_mosaic_is_a_cog_of_class_codes(one_worker: Path) -> None:
     from rio_cogeo.cogeo import cog_validate
 
@@ -113,6 +110,7 @@ def test_mosaic_is_a_cog_of_class_codes(one_worker: Path) -> None:
     assert (data == 0).mean() > 0.4
 
 
+@pytest.mark.slow
 def test_candidates_are_ranked_found_once_and_big_enough(one_worker: Path) -> None:
     fc = json.loads((one_worker / "candidates.geojson").read_text())
     feats = fc["features"]
@@ -138,6 +136,7 @@ def test_candidates_are_ranked_found_once_and_big_enough(one_worker: Path) -> No
     assert len(set(cents)) == len(cents)
 
 
+@pytest.mark.slow
 def test_index_page_is_self_contained(one_worker: Path) -> None:
     html = (one_worker / "index.html").read_text()
     assert "http://" not in html and "https://" not in html
@@ -148,6 +147,7 @@ def test_index_page_is_self_contained(one_worker: Path) -> None:
     assert "c0001" in html
 
 
+@pytest.mark.slow
 def test_two_workers_and_a_killed_resumed_scan_give_the_same_mosaic(
     one_worker: Path, tmp_path: Path
 ) -> None:
@@ -239,6 +239,7 @@ def _catalogue_with_a_broken_item(root: Path) -> tuple[Path, str]:
     return folder, "BROKEN_20170602"
 
 
+@pytest.mark.slow
 def test_a_tile_whose_server_fails_is_recorded_and_the_rest_completes(
     tmp_path: Path, http_server: HTTPTestServer
 ) -> None:
@@ -274,6 +275,7 @@ def test_a_tile_whose_server_fails_is_recorded_and_the_rest_completes(
     assert prov["per_tile"][tile]["scenes"]["after"] == "BROKEN_20170602"
 
 
+@pytest.mark.slow
 def test_scan_against_a_scheduler_started_as_separate_processes(tmp_path: Path) -> None:
     sched_file = tmp_path / "scheduler.json"
     procs = []
@@ -345,6 +347,7 @@ def test_scan_against_a_scheduler_started_as_separate_processes(tmp_path: Path) 
                 p.wait()
 
 
+@pytest.mark.slow
 def test_scan_sites_writes_a_config_validate_accepts(one_worker: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "configs" / "found.yaml"
     assert (
@@ -450,6 +453,7 @@ def test_a_foreign_file_in_the_output_folder_is_refused(
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.slow
 def test_a_scan_with_other_settings_is_not_mixed_into_a_scan_folder(
     one_worker: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -462,6 +466,7 @@ def test_a_scan_with_other_settings_is_not_mixed_into_a_scan_folder(
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
 
 
+@pytest.mark.slow
 def test_the_readme_recipe_scan_scan_sites_run_then_scan_again(
     one_worker: Path, tmp_path: Path
 ) -> None:
@@ -513,6 +518,7 @@ def test_the_readme_recipe_scan_scan_sites_run_then_scan_again(
     assert res.returncode == BAD_INPUT and "did not write (c0001)" in res.stderr, res.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("choice", "file", "needle"),
     [

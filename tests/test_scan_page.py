@@ -55,6 +55,7 @@ def _banner(html: str) -> str:
     return re.sub(r"<[^>]+>", "", m.group(1))
 
 
+@pytest.mark.slow
 def test_a_scan_without_imagery_anywhere_exits_3_and_says_so(tmp_path: Path) -> None:
     out = tmp_path / "none"
     res = _scan(out, SMALL, sensor=False)
@@ -72,6 +73,7 @@ def test_a_scan_without_imagery_anywhere_exits_3_and_says_so(tmp_path: Path) -> 
     assert "No imagery was used" in html
 
 
+@pytest.mark.slow
 def test_tiles_without_imagery_are_counted_loudly(tmp_path: Path) -> None:
     out = tmp_path / "part"
     res = _scan(out, NO_DATA_EAST)
@@ -114,6 +116,7 @@ def _overlap(a: list[float], b: list[float]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
+@pytest.mark.slow
 def test_scan_page_in_chromium_at_390_and_1440(one_worker: Path, tmp_path: Path) -> None:
     page = one_worker / "index.html"
     html = page.read_text()
@@ -185,6 +188,7 @@ def _png(url: str) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+@pytest.mark.slow
 def test_quicklooks_are_the_imagery(one_worker: Path) -> None:
     html = (one_worker / "index.html").read_text()
     urls = re.findall(r'<image class="quicklook" href="(data:image/png;base64,[^"]+)"', html)
@@ -194,6 +198,7 @@ def test_quicklooks_are_the_imagery(one_worker: Path) -> None:
     assert max(spreads) > 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rank", [1, 2, 3, 4, 5])
 def test_thumbnails_carry_the_outline_in_the_panels_colour(one_worker: Path, rank: int) -> None:
     html = (one_worker / "index.html").read_text()

@@ -210,6 +210,7 @@ def test_every_scan_validate_and_scan_sites_argument_has_help() -> None:
     assert "75 another scan" in text and "--tile-km KM" in text
 
 
+@pytest.mark.slow
 def test_a_scan_where_no_tile_has_imagery_exits_3_saying_why(tmp_path: Path) -> None:
     """A region the catalogue does not cover: every tile written as no-imagery, nothing
     compared, and the scan exited 0."""
@@ -251,6 +252,7 @@ def tiny_disk(tmp_path: Path) -> object:
     subprocess.run(["umount", str(where)], capture_output=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "size",
     ["40k", "150k"],
@@ -289,6 +291,7 @@ def test_a_full_disk_is_one_line_exit_3_nothing_corrupt_and_the_resume_completes
 # -- two scans of one folder ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_scan_of_the_same_folder_exits_75_at_once(tmp_path: Path) -> None:
     out = tmp_path / "o"
     first = subprocess.Popen(
@@ -317,6 +320,7 @@ def test_a_second_scan_of_the_same_folder_exits_75_at_once(tmp_path: Path) -> No
 # -- progress -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_progress_on_a_terminal_is_a_bar(tmp_path: Path) -> None:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns

@@ -45,6 +45,7 @@ def _geodesic_m2(ring: list[list[float]]) -> float:
     return abs(Geod(ellps="WGS84").polygon_area_perimeter(lons, lats)[0])
 
 
+@pytest.mark.slow
 def test_a_triangle_site_gives_triangle_numbers(tmp_path: Path) -> None:
     rect, _ = _run(tmp_path / "rect")
     tri, d = _run(tmp_path / "tri", polygon=TRIANGLE)
@@ -77,6 +78,7 @@ def test_a_triangle_site_gives_triangle_numbers(tmp_path: Path) -> None:
         assert tri_poly.buffer(2e-4).contains(shape(f["geometry"])), f["properties"]["region"]
 
 
+@pytest.mark.slow
 def test_a_footprint_is_what_the_verdict_measures(tmp_path: Path) -> None:
     r, _ = _run(tmp_path, footprint=PARK)
     n = r["numbers"]

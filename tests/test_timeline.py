@@ -59,6 +59,7 @@ def flanders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+@pytest.mark.slow
 def test_files_find_the_arrival_and_departure_of_a_dense_park(
     flanders: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -88,6 +89,7 @@ def test_files_find_the_arrival_and_departure_of_a_dense_park(
         assert png.width >= 600 and png.height >= 300
 
 
+@pytest.mark.slow
 def test_files_without_a_park_have_fewer_false_events_than_the_rule_allows(
     flanders: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -101,6 +103,7 @@ def test_files_without_a_park_have_fewer_false_events_than_the_rule_allows(
     assert len(doc["events"]) <= 2, doc["events"]
 
 
+@pytest.mark.slow
 def test_orbits_from_the_time_of_day_never_mixed(shared_data: Path, tmp_path: Path) -> None:
     """Flanders A: two relative orbits, 17:32 and 17:40 UTC, in one file set. Each is a series
     of its own; a dense 2 ha park is found on both."""
@@ -123,6 +126,7 @@ def test_orbits_from_the_time_of_day_never_mixed(shared_data: Path, tmp_path: Pa
     assert found(doc["events"], "departure", s.times[50])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("chip", "density"),
     [("2021_TZA_COPERNICUS-GEOGLAM_POLY_1101950", "dense"), ("0000280849BAC91C", "dense")],
@@ -269,6 +273,7 @@ def _pipeline(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_aoi_timeline_through_the_catalogue(tmp_path: Path) -> None:
     """`pipeline timeline --config`: every acquisition of the claim's sensor (Sentinel-1 RTC
     here; Sentinel-2 is searched too and has none) from 180 days before the windows to the end
@@ -292,6 +297,7 @@ def test_aoi_timeline_through_the_catalogue(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("leave", "verdict", "words"),
     [
@@ -317,6 +323,7 @@ def test_run_verdict_reads_the_timeline(
         assert report["outputs"][name]
 
 
+@pytest.mark.slow
 def test_optical_and_radar_files_together_are_separate_series(
     flanders: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -135,6 +135,7 @@ def one_worker(world: dict) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_one_window_per_group_and_one_timeline_per_footprint(world: dict, one_worker: Path) -> None:
     assert sorted(p.name for p in one_worker.iterdir() if p.is_dir()) == [
         "east",
@@ -167,6 +168,7 @@ def test_one_window_per_group_and_one_timeline_per_footprint(world: dict, one_wo
     ), kinds
 
 
+@pytest.mark.slow
 def test_the_summary_says_each_footprints_state_last_event_and_acquisitions(
     world: dict, one_worker: Path
 ) -> None:
@@ -200,6 +202,7 @@ def test_the_summary_says_each_footprints_state_last_event_and_acquisitions(
     assert page.count('<section class="tl"') == 4
 
 
+@pytest.mark.slow
 def test_a_separate_scheduler_and_worker_give_the_same_timelines(
     world: dict, one_worker: Path, tmp_path: Path
 ) -> None:
@@ -242,6 +245,7 @@ def test_a_separate_scheduler_and_worker_give_the_same_timelines(
                 p.wait()
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_saying_how_many_were_done(
     world: dict, one_worker: Path, tmp_path: Path
 ) -> None:
@@ -394,6 +398,7 @@ def _config(root: Path, world: dict, parks: dict) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_config_takes_its_footprints_from_a_file(world: dict, tmp_path: Path) -> None:
     """Two zones of the park in the file, both naming the site: one footprint of two parts,
     checked by `validate` and read by `pipeline timeline AOI`."""
@@ -502,6 +507,7 @@ def serve_api(srv: HTTPTestServer, world: dict, refuse: shapely.Geometry, state:
     return srv.url(root)
 
 
+@pytest.mark.slow
 def test_a_failing_window_is_retried_recorded_and_the_rest_written(
     world: dict, one_worker: Path, tmp_path: Path, http_server: HTTPTestServer
 ) -> None:

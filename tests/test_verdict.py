@@ -168,6 +168,7 @@ def run_case(tmp: Path, real: dict[str, dict[str, np.ndarray]], after: str) -> d
     return json.loads(report.read_text())
 
 
+@pytest.mark.slow
 def test_park_that_stays_is_not_supported(tmp_path: Path, real: dict) -> None:
     r = run_case(tmp_path, real, "park")
     assert r["verdict"] == "not_supported", r["reasons"]
@@ -179,6 +180,7 @@ def test_park_that_stays_is_not_supported(tmp_path: Path, real: dict) -> None:
     assert r["images"]["before"]["scene_id"].endswith("RESERVED_AS_20160515")
 
 
+@pytest.mark.slow
 def test_park_that_leaves_is_supported(tmp_path: Path, real: dict) -> None:
     r = run_case(tmp_path, real, "gone")
     assert r["verdict"] == "supported", r["reasons"]
@@ -186,6 +188,7 @@ def test_park_that_leaves_is_supported(tmp_path: Path, real: dict) -> None:
     assert 0.7 * PARK_M2 < r["numbers"]["footprint_area_m2"] < 1.6 * PARK_M2
 
 
+@pytest.mark.slow
 def test_clouded_after_window_is_inconclusive(tmp_path: Path, real: dict) -> None:
     r = run_case(tmp_path, real, "cloud")
     assert r["verdict"] == "inconclusive"
@@ -193,6 +196,7 @@ def test_clouded_after_window_is_inconclusive(tmp_path: Path, real: dict) -> Non
     assert r["images"]["after"]["clear_fraction"] == pytest.approx(0.25, abs=0.01)
 
 
+@pytest.mark.slow
 def test_fail_on_gives_cron_a_non_zero_exit(
     tmp_path: Path, real: dict, capsys: pytest.CaptureFixture[str]
 ) -> None:

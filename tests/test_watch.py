@@ -232,6 +232,7 @@ def dump(out: Path) -> list[str]:
 # -- tests -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_consecutive_runs(tmp_path: Path, http_server: HTTPTestServer) -> None:
     cat = tmp_path / "catalog"
     add_item(cat, "rennes_20150821_TEST_L2A", "2015-08-21T11:00:00Z", A)
@@ -362,6 +363,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_lock_refuses_a_second_run_and_a_killed_run_is_picked_up(
     tmp_path: Path, http_server: HTTPTestServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -436,6 +438,7 @@ def test_lock_refuses_a_second_run_and_a_killed_run_is_picked_up(
     ]
 
 
+@pytest.mark.slow
 def test_undelivered_alert_is_retried_next_run(tmp_path: Path, http_server: HTTPTestServer) -> None:
     """The receiver is down (503) for the first run: exit 69, the alert stays pending; the next
     run (nothing new) delivers it once."""

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from pipeline.cli.exits import ExitCode, exit_code
@@ -97,6 +98,7 @@ def mtimes(folder: Path) -> dict[str, int]:
 # -- issue 23, item 5: the README's offline recipe ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_readme_watch_recipe_runs_offline_as_written(tmp_path: Path) -> None:
     """The demo recipe of README "Scheduled monitoring", run as written from a checkout (here a
     folder holding the repository's configs/ and examples/): the first run compares 2017 with
@@ -136,6 +138,7 @@ def test_readme_watch_recipe_runs_offline_as_written(tmp_path: Path) -> None:
 # -- issue 23, item 2: killed between the commit and the history files -------------------------
 
 
+@pytest.mark.slow
 def test_sigterm_after_the_commit_loses_no_history(tmp_path: Path) -> None:
     """A real SIGTERM once the state is committed, before history.png/history.csv exist. The
     run's first step after its commit is to record the history files in the folder's manifest,
@@ -207,6 +210,7 @@ def test_sigterm_after_the_commit_loses_no_history(tmp_path: Path) -> None:
 # -- own cases ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_unreadable_state_is_refused_and_kept(tmp_path: Path) -> None:
     """A watch.sqlite cut short (a full disk, a bad copy) or overwritten: exit 2 naming the
     file and the way out, before any work, the file left byte for byte (it may be all the
@@ -251,6 +255,7 @@ def running(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_hung_alert_command_is_ended_with_what_it_started(tmp_path: Path) -> None:
     """An alert command that hangs (a script whose `sleep` never returns): after timeout_s the
     run ends it AND what it started (before: only the script was killed; its children kept
@@ -298,6 +303,7 @@ def test_hung_alert_command_is_ended_with_what_it_started(tmp_path: Path) -> Non
     assert [json.loads(x)["scene_id"] for x in alerts.read_text().splitlines()] == [NEW]
 
 
+@pytest.mark.slow
 def test_two_different_aois_are_refused(tmp_path: Path) -> None:
     """`watch demo --aoi rostov` ran rostov in silence (issue 23, item 9); and a name beside
     a --config of another AOI ran the config's. Both: exit 2 naming both, nothing written."""
@@ -314,6 +320,7 @@ def test_two_different_aois_are_refused(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_watch_since_in_the_future_is_refused(tmp_path: Path) -> None:
     """`watch: since: 2099-01-01` validated (issue 23, item 10): refused as claim windows in the
     future are, with the file and line, by `validate` and by `watch`; nothing written."""

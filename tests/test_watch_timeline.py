@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from pipeline.detect.occupancy import Event
@@ -124,6 +125,7 @@ def near(day: str, when: dt.datetime, days: int = 12) -> bool:
     return abs((dt.date.fromisoformat(day) - when.date()).days) <= days
 
 
+@pytest.mark.slow
 def test_timeline_watch_alerts_each_event_once_and_never_rereads(
     tmp_path: Path, http_server: HTTPTestServer
 ) -> None:
@@ -272,6 +274,7 @@ def test_event_identity_kind_and_first_date() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_a_run_killed_while_reading_loses_nothing_and_alerts_once(
     tmp_path: Path, http_server: HTTPTestServer
 ) -> None:
