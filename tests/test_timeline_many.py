@@ -29,6 +29,7 @@ from affine import Affine
 from pipeline.cli.main import main
 from pipeline.config.footprints import Footprint, load_footprints
 from pipeline.config.loading import load
+from pipeline.errors import InputError
 from pipeline.model.sensors import SENSORS
 from pipeline.search.factory import open_source
 from pipeline.workflows.state import exclusive
@@ -612,3 +613,25 @@ def test_a_killed_runs_empty_staging_folder_is_swept_and_nothing_else(tmp_path: 
     assert not empty.exists()
     assert (full / "notes.txt").read_text() == "not provably the tool's"
     assert live.is_dir()
+
+
+def test_the_located_parks_file_is_named_by_site_and_zone_and_its_crossed_outline_named(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """`../shared/reference/vehicle-parks-2021.geojson` as it is: 32 parks with `site` and
+    `zone` but no `name`; feature 13's outline (Kursk) crosses itself, which is refused with its
+    place, before any work. Without it, every park is named after its place and zone."""
+    parks = shared_data.parent / "reference" / "vehicle-parks-2021.geojson"
+    if not parks.is_file():
+        pytest.skip(f"{parks} is absent")
+    with pytest.raises(InputError) as err:
+        load_footprints(parks, "--footprints")
+    assert "feature 13" in str(err.value) and "self-intersection" in str(err.value)
+    doc = json.loads(parks.read_text())
+    del doc["features"][12]
+    fixed = tmp_path / "parks.geojson"
+    fixed.write_text(json.dumps(doc))
+    fps = load_footprints(fixed, "--footprints")
+    want = [f"{f['properties']['site']}-{f['properties']['zone']}".lower() for f in doc["features"]]
+    assert [fp.name for fp in fps] == want and len(set(want)) == 31
+    assert fps[0].name == "yelnya-1"

@@ -46,8 +46,9 @@ def _slug(text: str) -> str:
 
 
 def load_footprints(path: Path, flag: str = "--footprint") -> list[Footprint]:
-    """Every polygon feature of a GeoJSON file, named by its `name` or `id` property (else its
-    position); InputError naming the feature, what is wrong and the fix otherwise."""
+    """Every polygon feature of a GeoJSON file, named by its `name` or `id` property, else its
+    `site` and `zone` (as the located parks' file has them), else its position; InputError
+    naming the feature, what is wrong and the fix otherwise."""
 
     def bad(problem: str, value: object = None, where: str = "", fix: str = FIX) -> InputError:
         return InputError(Problem(str(path), f"{flag}{where}", problem, value, fix=fix))
@@ -82,6 +83,10 @@ def load_footprints(path: Path, flag: str = "--footprint") -> list[Footprint]:
         raw_name = (
             props.get("name") or props.get("id") or (f.get("id") if isinstance(f, dict) else None)
         )
+        if raw_name in (None, "") and props.get("site") not in (None, ""):
+            # the located parks' own file: a place and a zone number (Yelnya, 1 -> yelnya-1)
+            zone = props.get("zone")
+            raw_name = f"{props['site']}-{zone}" if zone not in (None, "") else props["site"]
         name = _slug(str(raw_name)) if raw_name not in (None, "") else f"footprint-{i}"
         geom_raw = f.get("geometry") if isinstance(f, dict) else None
         if geom_raw is None:
