@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.stamp-$(shell sha256sum pyproject.toml 2>/dev/null | cut -c1-16)
 AOI    ?=
 OUT    ?= outputs
+# pytest-xdist workers for `make test` (0: serial)
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint validate clean help venv watch
 
@@ -40,7 +42,7 @@ validate: $(STAMP)
 	$(BIN)/pipeline validate configs/*.yaml
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests benchmarks scripts notebooks
