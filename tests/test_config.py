@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
 
 from pipeline.cli.main import main
 from pipeline.config.loading import load
+from pipeline.config.schema import AOIConfig, Claim
+from pipeline.detect.core import DETECTION, OPTICAL_DETECTORS
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -268,3 +271,13 @@ def test_unknown_field_deep_in_a_window(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 2
     assert "claims[0].windows.after.sensr: unknown field" in text
     assert "did you mean 'sensor'? fields allowed here: start, end, sensor" in text
+
+
+def test_the_configs_detector_and_detection_choices_are_the_registrys() -> None:
+    """config sits below detect in the stage order, so its schema spells the choices as
+    `Literal`s (pydantic's and mypy's type); they must be the detection core's registry."""
+    fields = AOIConfig.model_fields
+    assert get_args(fields["detector"].annotation) == OPTICAL_DETECTORS
+    assert get_args(fields["detection"].annotation) == DETECTION
+    claim = [a for a in get_args(Claim.model_fields["detection"].annotation) if a is not type(None)]
+    assert get_args(claim[0]) == DETECTION
