@@ -9,7 +9,6 @@ from pathlib import Path
 
 from pipeline.cli import options
 from pipeline.cli.exits import ExitCode
-from pipeline.cli.messages import say
 from pipeline.cli.scan_args import (
     MAX_TILES,
     MIN_TILE_KM,
@@ -182,7 +181,7 @@ def cmd_scan(args: argparse.Namespace) -> ExitCode:
     if args.scheduler:
         check_scheduler(args.scheduler)
     try:
-        r = scan(spec, out, workers=args.workers, scheduler=args.scheduler, progress=say)
+        r = scan(spec, out, workers=args.workers, scheduler=args.scheduler)
     except LockHeld as exc:
         raise LockHeld(
             f"another scan is writing {out} (pid, start: {exc.message or 'unknown'}); "

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import platform
+import sys
 import time
 from base64 import b64encode
 from collections.abc import Callable
@@ -56,8 +57,6 @@ from pipeline.write.credit import scan_credit
 from pipeline.write.export import sha256_file, write_json
 from pipeline.write.mosaic import mosaic
 from pipeline.write.scan_page import scan_page
-
-log = logging.getLogger(__name__)
 
 __all__ = [  # the tile's part, as the driver's callers know it
     "TILES",
@@ -216,7 +215,7 @@ def _scan(
         if (s := written(out, t, fp)) is not None:
             summaries[t.id] = s
     skipped = len(summaries)
-    say = progress or log.info  # the CLI passes a printer; library code does not print
+    say = progress or (lambda s: print(s, file=sys.stderr, flush=True))
     say(
         f"scan {spec.name}: {len(tiles)} tiles of {spec.tile_km:g} km on "
         f"{tiles[0].crs if tiles else '-'}; "

@@ -22,9 +22,9 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -56,8 +56,6 @@ from pipeline.write import outdir, staging, timeline_html
 from pipeline.write import timeline as tw
 from pipeline.write.export import write_json
 from pipeline.write.timeline_summary import SUMMARY_FILES, record_of, write_summary
-
-log = logging.getLogger(__name__)
 
 GROUP_M = max(r.ring_outer_m for r in RULES.values())
 """Footprints closer than this (the ring's outer width) share one window."""
@@ -314,7 +312,7 @@ def _many(
         if (r := written(out, spec, fp)) is not None:
             records[fp.name] = r
     skipped = len(records)
-    say = progress or log.info  # the CLI passes a printer; library code does not print
+    say = progress or (lambda s: print(s, file=sys.stderr, flush=True))
     todo = [g for g in grouped if any(fp.name not in records for fp in g)]
     say(
         f"timelines of {len(spec.footprints)} footprints in {len(grouped)} windows: "
