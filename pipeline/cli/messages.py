@@ -8,6 +8,11 @@ from pipeline.errors import InputError, PipelineError, Problem
 from pipeline.net.redact import redact
 
 
+def say(line: str) -> None:
+    """A long command's progress line on stderr, at once (scan, timeline --footprints)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def warn(problems: list[Problem]) -> None:
     for p in problems:
         print(f"warning: {p}", file=sys.stderr)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.cli import options
 from pipeline.cli.exits import ExitCode
+from pipeline.cli.messages import say
 from pipeline.cli.scan_args import (
     MAX_TILES,
     MIN_TILE_KM,
@@ -181,7 +182,9 @@ def cmd_scan(args: argparse.Namespace) -> ExitCode:
     if args.scheduler:
         check_scheduler(args.scheduler)
     try:
-        r = scan(spec, out, workers=args.workers, scheduler=args.scheduler)
+        r = scan(
+            spec, out, workers=args.workers, scheduler=args.scheduler, progress=say, show_bar=True
+        )
     except LockHeld as exc:
         raise LockHeld(
             f"another scan is writing {out} (pid, start: {exc.message or 'unknown'}); "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.cli import options
 from pipeline.cli.exits import ExitCode
+from pipeline.cli.messages import say
 from pipeline.cli.scan_args import catalog_from, check_scheduler
 from pipeline.cli.targets import resolve
 from pipeline.config.footprints import load_footprints
@@ -322,6 +323,8 @@ def run_many(args: argparse.Namespace) -> ExitCode:
             out,
             workers=args.workers,
             scheduler=args.scheduler,
+            progress=say,
+            show_bar=True,
             cache_settings=CacheSettings(
                 args.cache_dir, args.refresh, not args.no_cache, args.cache_max_gb
             ),

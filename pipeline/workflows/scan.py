@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import platform
-import sys
 import time
 from base64 import b64encode
 from collections.abc import Callable
@@ -57,6 +56,8 @@ from pipeline.write.credit import scan_credit
 from pipeline.write.export import sha256_file, write_json
 from pipeline.write.mosaic import mosaic
 from pipeline.write.scan_page import scan_page
+
+log = logging.getLogger(__name__)
 
 __all__ = [  # the tile's part, as the driver's callers know it
     "TILES",
@@ -137,16 +138,19 @@ def scan(
     retries: int = RETRIES,
     progress: Callable[[str], None] | None = None,
     limit: int | None = None,
+    show_bar: bool = False,
 ) -> ScanResult:
     """Run the scan (see the module docstring), holding DIR/scan.lock (a second scan of DIR
     raises LockHeld at once). `limit`: stop after this many tiles finished (to interrupt a scan
-    on purpose, as a kill would). A full disk raises NoSpace naming --out; what was written
-    before stays whole (tiles and outputs are each written atomically)."""
+    on purpose, as a kill would). `progress`: where its lines go (default: this module's log);
+    `show_bar`: a progress bar instead when stderr is a terminal (the CLI's). A full disk raises
+    NoSpace naming --out; what was written before stays whole (tiles and outputs are each
+    written atomically)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         outdir.record(out, SCAN_LOCK)  # before it exists: another scan never sees it unowned
         with exclusive(out / SCAN_LOCK), quiet_gdal():
-            return _scan(spec, out, workers, scheduler, retries, progress, limit)
+            return _scan(spec, out, workers, scheduler, retries, progress, limit, show_bar)
     except Exception as exc:  # OSError, or GDAL's errors as rasterio raises them
         if isinstance(exc, PipelineError) or not disk_full(str(exc)):
             raise
@@ -202,6 +206,7 @@ def _scan(
     retries: int,
     progress: Callable[[str], None] | None,
     limit: int | None,
+    show_bar: bool,
 ) -> ScanResult:
     from dask.distributed import as_completed
 
@@ -215,7 +220,7 @@ def _scan(
         if (s := written(out, t, fp)) is not None:
             summaries[t.id] = s
     skipped = len(summaries)
-    say = progress or (lambda s: print(s, file=sys.stderr, flush=True))
+    say = progress or log.info  # library code logs; the CLI passes its printer
     say(
         f"scan {spec.name}: {len(tiles)} tiles of {spec.tile_km:g} km on "
         f"{tiles[0].crs if tiles else '-'}; "
@@ -229,7 +234,7 @@ def _scan(
     if todo:
         client = _client(scheduler, workers or os.cpu_count() or 1, len(todo), say)
         futures: list[Any] = []
-        bar = Progress(len(todo), skipped, say, None if progress is None else False)
+        bar = Progress(len(todo), skipped, say, None if show_bar else False)
         try:
             futures = [
                 client.submit(run_tile, spec, t, str(out), key=k, retries=retries, pure=False)

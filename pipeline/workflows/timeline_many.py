@@ -22,9 +22,9 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +56,8 @@ from pipeline.write import outdir, staging, timeline_html
 from pipeline.write import timeline as tw
 from pipeline.write.export import write_json
 from pipeline.write.timeline_summary import SUMMARY_FILES, record_of, write_summary
+
+log = logging.getLogger(__name__)
 
 GROUP_M = max(r.ring_outer_m for r in RULES.values())
 """Footprints closer than this (the ring's outer width) share one window."""
@@ -282,14 +284,18 @@ def timeline_many(
     progress: Callable[[str], None] | None = None,
     limit: int | None = None,
     cache_settings: CacheSettings | None = None,
+    show_bar: bool = False,
 ) -> ManyResult:
     """Run every group (see the module docstring), holding DIR/timeline.lock (a second run of
     DIR raises LockHeld at once). `limit`: stop after this many groups finished (to interrupt
-    a run on purpose, as a kill would)."""
+    a run on purpose, as a kill would). `progress`: where its lines go (default: this module's
+    log); `show_bar`: a progress bar instead when stderr is a terminal (the CLI's)."""
     out.mkdir(parents=True, exist_ok=True)
     outdir.record(out, LOCK)  # before it exists: another run never sees it unowned
     with exclusive(out / LOCK), quiet_gdal():
-        return _many(spec, out, workers, scheduler, retries, progress, limit, cache_settings)
+        return _many(
+            spec, out, workers, scheduler, retries, progress, limit, cache_settings, show_bar
+        )
 
 
 def _many(
@@ -301,6 +307,7 @@ def _many(
     progress: Callable[[str], None] | None,
     limit: int | None,
     cache_settings: CacheSettings | None,
+    show_bar: bool,
 ) -> ManyResult:
     from dask.distributed import as_completed
 
@@ -312,7 +319,7 @@ def _many(
         if (r := written(out, spec, fp)) is not None:
             records[fp.name] = r
     skipped = len(records)
-    say = progress or (lambda s: print(s, file=sys.stderr, flush=True))
+    say = progress or log.info  # library code logs; the CLI passes its printer
     todo = [g for g in grouped if any(fp.name not in records for fp in g)]
     say(
         f"timelines of {len(spec.footprints)} footprints in {len(grouped)} windows: "
@@ -341,7 +348,7 @@ def _many(
                 if records[n]["status"] == "done":
                     drawing[n] = client.submit(draw_section, str(out), n, pure=False)
 
-        bar = Progress(len(todo), skipped, say, None if progress is None else False, unit="window")
+        bar = Progress(len(todo), skipped, say, None if show_bar else False, unit="window")
         try:
             draw(list(records))  # those done by an earlier run
             futures = [
