@@ -34,7 +34,7 @@ from pipeline.model.sensors import SENSORS
 from pipeline.search.factory import open_source
 from pipeline.workflows.state import exclusive
 from pipeline.workflows.timeline import read_group_rows, read_rows
-from pipeline.workflows.timeline_many import GROUP_M, groups, sweep_killed
+from pipeline.workflows.timeline_many import GROUP_M, groups
 from pipeline.write import outdir
 from tests.support import s1series as S
 from tests.support.httpserver import HTTPTestServer, Request, Response
@@ -609,7 +609,7 @@ def test_a_killed_runs_empty_staging_folder_is_swept_and_nothing_else(tmp_path: 
     for d in (empty, full, live):
         d.mkdir()
     (full / "notes.txt").write_text("not provably the tool's")
-    sweep_killed(tmp_path)
+    outdir.sweep(tmp_path)
     assert not empty.exists()
     assert (full / "notes.txt").read_text() == "not provably the tool's"
     assert live.is_dir()

@@ -52,7 +52,7 @@ from pipeline.workflows.scan import (
 from pipeline.workflows.scan_progress import Progress
 from pipeline.workflows.state import exclusive
 from pipeline.workflows.timeline import period_of, read_group_rows, sensors_for
-from pipeline.write import outdir, staging, timeline_html
+from pipeline.write import outdir, timeline_html
 from pipeline.write import timeline as tw
 from pipeline.write.export import write_json
 from pipeline.write.timeline_summary import SUMMARY_FILES, record_of, write_summary
@@ -212,19 +212,6 @@ def draw_section(out: str, name: str) -> str:
     return timeline_html.section(Path(out) / name, name)
 
 
-def sweep_killed(out: Path) -> None:
-    """What a killed run's workers left in DIR: staging folders of footprints already put in
-    place (skipped by this run, so no write of theirs sweeps them), and an empty
-    `.NAME.tmp-PID-…` folder made just before the kill, before its marker (removed only while
-    empty: nothing is lost)."""
-    outdir.sweep(out)
-    for p in out.iterdir():
-        pid = staging.temp_pid(p.name)
-        if pid is not None and p.is_dir() and not p.is_symlink() and not staging.alive(pid):
-            with contextlib.suppress(OSError):  # not empty: not provably the tool's, kept
-                p.rmdir()
-
-
 # -- the driver -------------------------------------------------------------------------------
 
 
@@ -312,7 +299,7 @@ def _many(
     from dask.distributed import as_completed
 
     t0 = time.perf_counter()
-    sweep_killed(out)
+    outdir.sweep(out)  # what a killed run left: its staging folders, placed footprints' too
     grouped = groups(spec.footprints)
     records: dict[str, dict[str, Any]] = {}
     for fp in spec.footprints:

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from pipeline.errors import InputError, Problem
 from pipeline.write.atomic import write_atomic
-from pipeline.write.staging import COMMIT, TOOL, WORK, is_temporary, mkdtemp
+from pipeline.write.staging import COMMIT, TOOL, WORK, is_temporary, mkdtemp, remove_if_empty
 from pipeline.write.staging import TEMP as _TEMP
 from pipeline.write.staging import alive as _alive
 from pipeline.write.staging import marked as _marked
@@ -448,9 +448,9 @@ def _tools_temporary(folder: Path, name: str, owned_folder: bool | None = None) 
 
 def sweep(folder: Path, only: str | None = None) -> int:
     """Remove the temporaries dead processes of the tool left in `folder` (finishing a committed
-    set); those of live processes, and anything not provably the tool's, are left alone. `only`:
-    look at the temporaries of that one output name alone (for a folder the tool does not own,
-    such as the parent of `--out`). Returns how many were handled."""
+    set; an empty one holds nothing to lose); those of live processes, and anything not provably
+    the tool's, are left alone. `only`: that one output name's alone (for a folder the tool does
+    not own, such as the parent of `--out`). Returns how many were handled."""
     done = 0
     try:
         names = os.listdir(folder)
@@ -463,6 +463,9 @@ def sweep(folder: Path, only: str | None = None) -> int:
         if m is None or pid is None or pid == os.getpid() or _alive(pid):
             continue
         if only is not None and (m.group("a") or m.group("b") or m.group("c")) != only:
+            continue
+        if remove_if_empty(folder / name):
+            done += 1
             continue
         if m.group("c") is not None and mine is None:
             mine = _tool_folder(folder)

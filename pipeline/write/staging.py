@@ -87,6 +87,18 @@ def temp_pid(name: str) -> int | None:
     return int(next(v for k, v in m.groupdict().items() if k.startswith("p") and v))
 
 
+def remove_if_empty(p: Path) -> bool:
+    """Remove `p` if it is an empty folder (a temporary of a process killed between making a
+    staging folder and marking it: it holds nothing to lose); whether it was removed."""
+    if p.is_symlink() or not p.is_dir():
+        return False
+    try:
+        p.rmdir()  # fails unless empty
+    except OSError:
+        return False
+    return True
+
+
 def alive(pid: int) -> bool:
     """Whether the process that left a temporary is still running (still writing)."""
     try:
