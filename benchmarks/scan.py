@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.fetch import ASSETS, TILE, build_full_size  # noqa: E402
 from pipeline.net import cache  # noqa: E402
-from pipeline.workflows.scan import ScanSpec, scan  # noqa: E402
+from pipeline.workflows.scan import scan  # noqa: E402
+from pipeline.workflows.scan_tile import ScanSpec  # noqa: E402
 from tests.support.httpserver import HTTPTestServer  # noqa: E402
 
 STRIP_KM2 = 50_000.0

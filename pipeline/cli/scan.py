@@ -24,8 +24,9 @@ from pipeline.cli.scan_args import (
 from pipeline.cli.targets import resolve
 from pipeline.errors import LockHeld
 from pipeline.model.sensors import SENSORS
-from pipeline.workflows.scan import ScanSpec, scan
+from pipeline.workflows.scan import scan
 from pipeline.workflows.scan_sites import DEFAULT_TOP, write_sites
+from pipeline.workflows.scan_tile import ScanSpec
 
 WINDOWS = ("baseline", "before", "after")
 

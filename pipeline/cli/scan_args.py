@@ -24,7 +24,8 @@ from pipeline.config.schema import Window
 from pipeline.config.site import Site
 from pipeline.errors import DataUnavailable, InputError, Problem
 from pipeline.plan.tiles import MIN_OVERLAP_M, Tile, region_size
-from pipeline.workflows.scan import SCAN_FILES, SCAN_LOCK, SCHEDULER_TIMEOUT_S, TILES, ScanSpec
+from pipeline.workflows.scan import SCAN_FILES, SCAN_LOCK, SCHEDULER_TIMEOUT_S
+from pipeline.workflows.scan_tile import TILES, ScanSpec
 from pipeline.write import outdir
 
 MAX_REGION_KM2 = 250_000.0

@@ -44,7 +44,6 @@ from pipeline.workflows.scan_tile import (
     QUICKLOOK,
     TILES,
     ScanSpec,
-    TileFailed,
     _rings,
     failure_reason,
     quiet_gdal,
@@ -58,16 +57,6 @@ from pipeline.write.mosaic import mosaic
 from pipeline.write.scan_page import scan_page
 
 log = logging.getLogger(__name__)
-
-__all__ = [  # the tile's part, as the driver's callers know it
-    "TILES",
-    "ScanSpec",
-    "TileFailed",
-    "failure_reason",
-    "quiet_gdal",
-    "run_tile",
-    "scan",
-]
 
 SCAN_FILES = ("change.tif", "candidates.geojson", "index.html", "scan.json")
 RETRIES = 2

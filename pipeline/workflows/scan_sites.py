@@ -9,7 +9,7 @@ from typing import Any
 
 from pipeline.config.lookup import NAME_RE
 from pipeline.errors import InputError, Problem
-from pipeline.workflows.scan import ScanSpec
+from pipeline.workflows.scan_tile import ScanSpec
 from pipeline.write.sites_yaml import write_config
 
 DEFAULT_TOP = 10

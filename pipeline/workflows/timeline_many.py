@@ -41,15 +41,9 @@ from pipeline.errors import InputError, Problem
 from pipeline.model.sensors import SENSORS
 from pipeline.net import cache
 from pipeline.search.factory import open_source
-from pipeline.workflows.scan import (
-    RETRIES,
-    TileFailed,
-    _client,
-    _close,
-    failure_reason,
-    quiet_gdal,
-)
+from pipeline.workflows.scan import RETRIES, _client, _close
 from pipeline.workflows.scan_progress import Progress
+from pipeline.workflows.scan_tile import TileFailed, failure_reason, quiet_gdal
 from pipeline.workflows.state import exclusive
 from pipeline.workflows.timeline import period_of, read_group_rows, sensors_for
 from pipeline.write import outdir, timeline_html
