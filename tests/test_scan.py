@@ -23,6 +23,7 @@ from pipeline.cli.exits import EXIT_CODES
 from pipeline.cli.main import main
 from pipeline.errors import InputError
 from pipeline.write.export import sha256_file
+from tests.support.dask_files import scheduler_address
 from tests.support.httpserver import HTTPTestServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -297,10 +298,7 @@ def test_scan_against_a_scheduler_started_as_separate_processes(tmp_path: Path) 
                 stderr=subprocess.DEVNULL,
             )
         )
-        deadline = time.monotonic() + 60
-        while not sched_file.is_file() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(sched_file.read_text())["address"]
+        address = scheduler_address(sched_file)
         assert address.startswith("tcp://127.0.0.1:")
         procs.append(
             subprocess.Popen(

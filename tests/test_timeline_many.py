@@ -37,6 +37,7 @@ from pipeline.workflows.timeline import read_group_rows, read_rows
 from pipeline.workflows.timeline_many import GROUP_M, groups
 from pipeline.write import outdir
 from tests.support import s1series as S
+from tests.support.dask_files import scheduler_address
 from tests.support.httpserver import HTTPTestServer, Request, Response
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,10 +219,7 @@ def test_a_separate_scheduler_and_worker_give_the_same_timelines(
                 stderr=subprocess.DEVNULL,
             )
         )
-        deadline = time.monotonic() + 60
-        while not sched_file.is_file() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(sched_file.read_text())["address"]
+        address = scheduler_address(sched_file)
         procs.append(
             subprocess.Popen(
                 [DASK, "worker", address, "--nworkers", "1", "--nthreads", "1"]
