@@ -265,12 +265,11 @@ color:#fff;text-shadow:0 0 2px #000,0 0 2px #000;font-size:.85em;line-height:1}
 .controls input[type=range]{flex:1 1 16em;min-width:12em}
 button{font:inherit;padding:.15em .6em;border:1px solid #888;border-radius:.3em;background:#f3f3f3;
 cursor:pointer}button:hover,button:focus-visible{background:#e3eefc;outline:2px solid #2a6dd6}
-.regions td{padding:.15em .4em}.regions button{width:100%;text-align:left}
-.regions td.small{white-space:nowrap}
+.regions td{padding:.15em .4em}.regions button{width:100%;text-align:left;white-space:nowrap}
 .sw{display:inline-block;width:.9em;height:.9em;border:1px solid #333;vertical-align:-.1em}
 details{margin:.4em 0}summary{cursor:pointer;color:#2a4d8f}
 @media (max-width:600px){body{padding:0 .5em}.check{padding:.8em .6em}td{overflow-wrap:anywhere}
-figure.viewer{margin:.5em 0}
+figure.viewer{margin:.5em 0}.regions button{white-space:normal}.regions td.small{white-space:nowrap}
 .ov img{max-width:none;width:760px}
 .wide,.wide tbody,.wide tr,.wide td{display:block}.wide tr:has(th){display:none}
 .wide tr{border:1px solid #ccc;margin-bottom:.5em}.wide td{border:0;border-top:1px dotted #ddd}
