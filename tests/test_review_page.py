@@ -143,6 +143,30 @@ def _overlay_and_classes(fig: Any, folder: Path) -> tuple[np.ndarray, np.ndarray
     return rgba, klass
 
 
+SPILL_JS = """
+function clipped(el, card) {  // inside a box of the card that clips or scrolls what overflows it
+  for (var p = el.parentElement; p && p !== card; p = p.parentElement) {
+    if (getComputedStyle(p).overflowX !== "visible") { return true; }
+  }
+  return false;
+}
+var buttons = [], others = [];
+document.querySelectorAll(".check").forEach(function (card) {
+  var edge = card.getBoundingClientRect().right;
+  card.querySelectorAll(".regions button").forEach(function (b) {
+    buttons.push([b.getBoundingClientRect().right, edge]);
+  });
+  card.querySelectorAll("*").forEach(function (el) {
+    var r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > edge + 0.5 && !clipped(el, card)) {
+      others.push([el.tagName, el.className, el.textContent.slice(0, 40), r.right - edge]);
+    }
+  });
+});
+return {buttons: buttons, others: others};
+"""
+
+
 @pytest.mark.parametrize("width", [390, 1440])
 def test_review_page_fits_and_viewer_measures_at(page: Path, tmp_path: Path, width: int) -> None:
     """At a phone's 390 px and a desktop's 1440 px: nothing wider than the screen, the overview
@@ -164,10 +188,26 @@ def test_review_page_fits_and_viewer_measures_at(page: Path, tmp_path: Path, wid
         overview = d.find_element(By.CSS_SELECTOR, "img[alt^=overview]")
         natural = d.execute_script("return arguments[0].naturalWidth", overview)
         assert overview.size["width"] >= min(natural, 700), "the overview is shrunk unreadable"
-        # the regions list: each score on one line (not one letter a line in a squeezed cell)
-        score = d.find_element(By.CSS_SELECTOR, ".regions td.small")
-        line = float(score.value_of_css_property("line-height").removesuffix("px"))
-        assert score.size["height"] < 2.5 * line + 12
+        # the regions list: a region's area and its score each on one line (not one letter a
+        # line in a squeezed cell); on a desktop its number, words and area on one line too
+        lines = d.execute_script(
+            "return Array.from(document.querySelectorAll('.regions button')).map(function (b) {"
+            "  var first = b.querySelector('b').getBoundingClientRect().top;"
+            "  return [b.querySelector('.nb').getClientRects().length,"
+            "          b.querySelector('.score').getClientRects().length,"
+            "          b.querySelector('.nb').getBoundingClientRect().top - first]; })"
+        )
+        assert lines and all(area == 1 and score == 1 for area, score, _ in lines), lines
+        if width >= 1000:
+            assert all(abs(drop) < 2 for _, _, drop in lines), "a region's words wrapped"
+        # ... and each region button inside its check's card (it ran 94 px out at 1440 px),
+        # as is every other element not inside a box that clips or scrolls its own content
+        spill = d.execute_script(SPILL_JS)
+        past = [b for b in spill["buttons"] if b[0] > b[1] + 0.5]
+        assert spill["buttons"] and not past, (
+            f"{len(past)} region buttons past their card's right edge (right, card's): {past[:3]}"
+        )
+        assert not spill["others"], f"past their card's right edge: {spill['others'][:5]}"
         fig = d.find_element(By.CSS_SELECTOR, "figure.swipe")
         folder = page.parent / fig.find_element(By.XPATH, "./ancestor::section").get_attribute("id")
         with rasterio.open(folder / "change.tif") as ds:

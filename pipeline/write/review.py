@@ -236,8 +236,10 @@ td.v-supported,td.v-not_supported,td.v-inconclusive{color:#fff;font-weight:700}
 .plain{font-size:1.1em;margin:.3em 0}
 .flag{color:#a00;font-weight:700}
 .agree{color:var(--ok);font-weight:700}.disagree{color:var(--bad);font-weight:700}
-.viewer{display:grid;grid-template-columns:minmax(0,3fr) minmax(14em,1fr);gap:1em;align-items:start}
-@media (max-width:800px){.viewer{grid-template-columns:1fr}}
+.viewer{display:grid;grid-template-columns:minmax(0,1fr) fit-content(22em);gap:1em;
+align-items:start}
+figure.viewer{margin:1em 0}
+@media (max-width:1000px){.viewer{grid-template-columns:minmax(0,1fr)}}
 .stage{position:relative;overflow:hidden;background:#333;touch-action:none;cursor:ew-resize;
 user-select:none;-webkit-user-select:none;border:1px solid #999}
 .stage .z,.stage .clip{position:absolute;inset:0}
@@ -266,10 +268,11 @@ color:#fff;text-shadow:0 0 2px #000,0 0 2px #000;font-size:.85em;line-height:1}
 button{font:inherit;padding:.15em .6em;border:1px solid #888;border-radius:.3em;background:#f3f3f3;
 cursor:pointer}button:hover,button:focus-visible{background:#e3eefc;outline:2px solid #2a6dd6}
 .regions td{padding:.15em .4em}.regions button{width:100%;text-align:left;white-space:nowrap}
+.regions .nb{white-space:nowrap}
 .sw{display:inline-block;width:.9em;height:.9em;border:1px solid #333;vertical-align:-.1em}
 details{margin:.4em 0}summary{cursor:pointer;color:#2a4d8f}
 @media (max-width:600px){body{padding:0 .5em}.check{padding:.8em .6em}td{overflow-wrap:anywhere}
-figure.viewer{margin:.5em 0}.regions button{white-space:normal}.regions td.small{white-space:nowrap}
+figure.viewer{margin:.5em 0}.regions button{white-space:normal}
 .ov img{max-width:none;width:760px}
 .wide,.wide tbody,.wide tr,.wide td{display:block}.wide tr:has(th){display:none}
 .wide tr{border:1px solid #ccc;margin-bottom:.5em}.wide td{border:0;border-top:1px dotted #ddd}

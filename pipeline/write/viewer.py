@@ -14,9 +14,11 @@ from pipeline.write.marks import lat_lon
 _DIRECTION_RGB = {"appeared": "#ff261a", "disappeared": "#00d9ff", "changed": "#ffd900"}
 
 
-def _where(lonlat: tuple[float, float] | None) -> str:
-    """A region's centre to cite, on its own line of the region list (narrow on a phone)."""
-    return f"<br><span class=small>{lat_lon(lonlat[1], lonlat[0])}</span>" if lonlat else ""
+def _where(lonlat: tuple[float, float] | None, score: float) -> str:
+    """A region's centre to cite and its mean change score, on the second line of its button:
+    the first line (number, what, area) then fits the list's column without a third one."""
+    where = f"{lat_lon(lonlat[1], lonlat[0])} · " if lonlat else ""
+    return f'<br><span class=small>{where}<span class="score nb">score {score:.1f}</span></span>'
 
 
 def swipe(pics: review.CheckPictures, uid: str, dates: tuple[str, str], regions_total: int) -> str:
@@ -50,9 +52,8 @@ def swipe(pics: review.CheckPictures, uid: str, dates: tuple[str, str], regions_
         f"<tr><td><button type=button data-box='{json.dumps(list(g.box))}' "
         f'aria-label="zoom to region {g.label}: {g.what or g.direction}, {area(g.area_m2)}">'
         f'<span class=sw style="background:{_DIRECTION_RGB.get(g.direction, "#999")}"></span> '
-        f"<b>{g.label}</b> {e(g.what or g.direction)} {e(area(g.area_m2))}"
-        f"{_where(g.lonlat)}</button></td>"
-        f"<td class=small>score {g.mean_score:.1f}</td></tr>"
+        f"<b>{g.label}</b> {e(g.what or g.direction)} <span class=nb>{e(area(g.area_m2))}</span>"
+        f"{_where(g.lonlat, g.mean_score)}</button></td></tr>"
         for g in pics.regions
     )
     more = regions_total
