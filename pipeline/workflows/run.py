@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import __version__
-from pipeline.config.schema import AOIConfig, Claim, Window
+from pipeline.config.schema import AOIConfig, Claim
 from pipeline.config.site import Site
 from pipeline.detect.core import METHODS, Detection, Kind, detect_change, uses_reference
 from pipeline.detect.detectors import min_region_pixels
@@ -30,8 +30,8 @@ from pipeline.plan.sites import site_masks
 from pipeline.prepare.restrict import clear_share, restrict
 from pipeline.workflows.captions import flicker_text, panel_text, weigh
 from pipeline.workflows.fetch import Pick, find_scenes, pick, read_stack, stack_images
+from pipeline.workflows.site_timelines import SiteTimelines
 from pipeline.workflows.state import exclusive
-from pipeline.workflows.timeline import timeline_site
 from pipeline.write import bundle
 from pipeline.write import report as rpt
 from pipeline.write import timeline as tw
@@ -150,9 +150,15 @@ def _round(v: float) -> float | None:
 
 
 def check(
-    cfg: AOIConfig, claim: Claim, site: Site, source: Source, config_sha256: str | None = None
+    cfg: AOIConfig,
+    claim: Claim,
+    site: Site,
+    source: Source,
+    config_sha256: str | None = None,
+    timelines: SiteTimelines | None = None,
 ) -> Outcome:
-    """Judge one claim at one site."""
+    """Judge one claim at one site; a footprint's timeline from `timelines` (the run's: read once
+    for all the claims it checks at the site), else read for this claim alone."""
     names = ["baseline", "before", "after"] if claim.windows.baseline else ["before", "after"]
     windows = {n: getattr(claim.windows, n) for n in names}
     resolution = max(SENSORS[w.sensor].resolution_m for w in windows.values())
@@ -236,7 +242,8 @@ def check(
         images=judged,
         footprint_mask=foot,
     )
-    timeline, judgement = _timeline(cfg, claim, site, source, windows, judgement)
+    timelines = timelines if timelines is not None else SiteTimelines(cfg, source, {})
+    timeline, judgement = _timeline(claim, site, timelines, judgement)
     problems = tuple(f"{p.name}: {p.problem}" for p in picks.values() if p.problem)
     unmasked = [n for n, p in picks.items() if p.image is not None and not p.image.has_cloud_mask]
     caveat = (f"no cloud mask ({', '.join(unmasked)}): clouds count as change",) if unmasked else ()
@@ -263,20 +270,14 @@ def check(
 
 
 def _timeline(
-    cfg: AOIConfig,
-    claim: Claim,
-    site: Site,
-    source: Source,
-    windows: dict[str, Window],
-    judgement: Judgement,
+    claim: Claim, site: Site, timelines: SiteTimelines, judgement: Judgement
 ) -> tuple[FootprintTimeline | None, Judgement]:
     """A site with a footprint: its occupancy on every acquisition of the claim's sensors over
     the claim's period, and the verdict it gives (the window change maps' stays beside it)."""
     if not site.footprint:
         return None, judgement
-    sensors = list(dict.fromkeys(w.sensor for w in windows.values()))
     try:
-        tl = timeline_site(cfg, site, source, sensors=[SENSORS[n] for n in sensors], claims=[claim])
+        tl = timelines.timeline(site, claim)
     except CatalogUnreachable:
         raise
     except DataUnavailable as exc:
@@ -376,18 +377,26 @@ def _run_aoi(
 ) -> list[tuple[Outcome, Path]]:
     config_sha = sha256_file(config_path) if config_path is not None else None
     sweep_tree(out_root / cfg.aoi)  # temporaries of killed runs (committed sets rolled forward)
+    plan = [
+        (claim, site)
+        for claim in cfg.claims
+        if not claims or claim.id in claims
+        for site in cfg.sites_for(claim)
+        if not sites or site.id in sites
+    ]
+    # a footprint's timeline is read once for all the claims checked at its site
+    by_site: dict[str, list[Claim]] = {}
+    for claim, site in plan:
+        if site.footprint:
+            by_site.setdefault(site.id, []).append(claim)
+    timelines = SiteTimelines(cfg, source, by_site)
     done = []
-    for claim in cfg.claims:
-        if claims and claim.id not in claims:
-            continue
-        for site in cfg.sites_for(claim):
-            if sites and site.id not in sites:
-                continue
-            log.info("%s/%s/%s: searching %s", cfg.aoi, site.id, claim.id, source.description)
-            outcome = check(cfg, claim, site, source, config_sha)
-            path = write(outcome, out_root / cfg.aoi / site.id / claim.id)
-            log.info("  -> %s: %s", outcome.judgement.verdict, "; ".join(outcome.judgement.reasons))
-            done.append((outcome, path))
+    for claim, site in plan:
+        log.info("%s/%s/%s: searching %s", cfg.aoi, site.id, claim.id, source.description)
+        outcome = check(cfg, claim, site, source, config_sha, timelines)
+        path = write(outcome, out_root / cfg.aoi / site.id / claim.id)
+        log.info("  -> %s: %s", outcome.judgement.verdict, "; ".join(outcome.judgement.reasons))
+        done.append((outcome, path))
     aoi_dir = out_root / cfg.aoi
     with file_set(aoi_dir) as staged:  # summary and reports replaced as one set
         write_summary(aoi_dir, summary_rows(aoi_dir, done), into=staged)
