@@ -196,6 +196,19 @@ def test_a_footprint_page_in_headless_chromium(runs: dict[str, Any], tmp_path: P
             ".every(function (i) { return i.complete && i.naturalWidth === 64; })"
         ), "a thumbnail does not load"
         d.save_screenshot(str(tmp_path / "index-phone.png"))
+
+        # the table sorts by a column on a click, descending first, then ascending
+        def names() -> list[str]:
+            return d.execute_script(
+                "return Array.from(document.querySelectorAll('table.sum tbody tr'))"
+                ".map(function (r) { return r.cells[1].textContent; })"
+            )
+
+        head = d.find_element(By.XPATH, "//table[@class='sum']//th[text()='footprint']")
+        head.click()
+        assert names() == sorted(NAMES, reverse=True)
+        head.click()
+        assert names() == sorted(NAMES)
         link = d.find_element(By.LINK_TEXT, "east")
         d.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
         link.click()

@@ -6,7 +6,7 @@ category) and index.html, a self-contained page: a map of the footprints coloure
 column (last event first), each footprint linking to its own page, DIR/<name>/timeline.html
 (its chart and filmstrip: `timeline_page`), with its thumbnail loaded lazily from
 DIR/<name>/timeline_thumb.png. Nothing per footprint is inline but its row and its shape on the
-map, so the page grows by about half a kilobyte a footprint."""
+map, so the page grows by about a kilobyte a footprint."""
 
 from __future__ import annotations
 
@@ -129,6 +129,9 @@ paint-order:stroke;stroke:#fff;stroke-width:3px}
 table.sum{border-collapse:collapse;width:100%;margin:.6em 0}
 .sum th,.sum td{border-bottom:1px solid #ddd;padding:.25em .5em;text-align:left}
 .sum th{cursor:pointer;background:#f0f0f0;user-select:none}.sum th[aria-sort]::after{content:" ↕"}
+.sum td.per{font-size:.9em}.sum .nowrap{white-space:nowrap}
+@media (max-width:600px){.sum td.per{min-width:15em;font-size:.8em}
+.sum th,.sum td{padding:.2em .3em}}
 .sum td.pic{padding:.15em .3em;width:48px}.sum img{display:block;width:48px;height:48px;
 image-rendering:pixelated;background:#000}
 """
@@ -138,6 +141,10 @@ SORT_JS = r"""
   var table = document.querySelector("table.sum");
   if (!table) { return; }
   var body = table.tBodies[0];
+  function key(td) {  // its data-v when it sorts otherwise than it reads
+    var v = td.getAttribute("data-v");
+    return v === null ? td.textContent : v;
+  }
   Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
     th.addEventListener("click", function () {
       var down = th.getAttribute("aria-sort") !== "descending";
@@ -147,7 +154,7 @@ SORT_JS = r"""
       th.setAttribute("aria-sort", down ? "descending" : "ascending");
       var rows = Array.prototype.slice.call(body.rows);
       rows.sort(function (a, b) {
-        var x = a.cells[col].getAttribute("data-v"), y = b.cells[col].getAttribute("data-v");
+        var x = key(a.cells[col]), y = key(b.cells[col]);
         return (x < y ? -1 : x > y ? 1 : 0) * (down ? -1 : 1);
       });
       rows.forEach(function (r) { body.appendChild(r); });
@@ -192,11 +199,9 @@ def _map(
             f", last event {r['last_event']} {r['last_event_date']}" if r["last_event"] else ""
         )
         shapes.append(
-            f'<a href="{_link(fp.name, pages)}"><path d="{d}" fill="{colour}" '
-            f'data-state="{e(r["state"])}">'
-            f"<title>{e(title)}</title></path>"
-            f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="4" fill="{colour}" stroke="#333">'
-            f"<title>{e(title)}</title></circle>"
+            f'<a href="{_link(fp.name, pages)}"><title>{e(title)}</title>'
+            f'<path d="{d}" fill="{colour}" data-state="{e(r["state"])}"/>'
+            f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="4" fill="{colour}" stroke="#333"/>'
             f'<text x="{cx:.1f}" y="{cy - 3:.1f}" text-anchor="middle">{e(fp.name)}</text></a>'
         )
     unit = 10 ** math.floor(math.log10(max(span / 4, 1.0)))
@@ -222,10 +227,12 @@ def _link(name: str, pages: Collection[str]) -> str:
     return f"#row-{html.escape(name)}"
 
 
-def _cell(value: Any, sort: Any = None) -> str:
+def _cell(value: Any, sort: Any = None, cls: str = "") -> str:
     shown = "" if value is None else str(value)
     key = shown if sort is None else str(sort)
-    return f'<td data-v="{html.escape(key)}">{html.escape(shown)}</td>'
+    klass = f' class="{cls}"' if cls else ""
+    sort_by = "" if key == shown else f' data-v="{html.escape(key)}"'
+    return f"<td{klass}{sort_by}>{html.escape(shown)}</td>"
 
 
 def page(
@@ -258,13 +265,13 @@ def page(
         rows.append(
             f'<tr id="row-{e(name)}">'
             + f'<td class="pic" data-v="{e(name)}">{pic}</td>'
-            + f'<td data-v="{e(name)}">{label}</td>'
-            + f'<td data-v="{e(r["state"])}"><span class="sw" style="background:{colour}"></span> '
-            + f"{e(r['state'])}</td>"
-            + _cell(r["last_usable_date"], r["last_usable_date"] or "")
+            + f"<td>{label}</td>"
+            + f'<td class="nowrap" data-v="{e(r["state"])}"><span class="sw" '
+            + f'style="background:{colour}"></span> {e(r["state"])}</td>'
+            + _cell(r["last_usable_date"], r["last_usable_date"] or "", cls="nowrap")
             + _cell(r["last_event"])
-            + _cell(r["last_event_date"], r["last_event_date"] or "")
-            + _cell(per or r["reason"])
+            + _cell(r["last_event_date"], r["last_event_date"] or "", cls="nowrap")
+            + _cell(per or r["reason"], cls="per")
             + "</tr>"
         )
     legend = " ".join(
