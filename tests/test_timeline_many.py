@@ -68,7 +68,11 @@ def feature(name: str, corners: list[list[float]]) -> dict:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | S.S1Series]:
-    root = tmp_path_factory.mktemp("many")
+    return build_world(tmp_path_factory.mktemp("many"))
+
+
+def build_world(root: Path) -> dict[str, Path | S.S1Series]:
+    """The four footprints of the module docstring and their catalogue, under `root`."""
     s = S.flanders_b().subset(range(20, 60))
     park = S.square(s.shape, 5, 5, 5)
     near = S.square(s.shape, 11, 11, 4)  # 20 m from the park: one window
@@ -116,12 +120,21 @@ def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 
 def outputs(out: Path) -> dict[str, bytes]:
-    """What a run wrote that must not depend on how it ran: the summary and every timeline."""
-    names = ["summary.csv", "summary.geojson"] + [
+    """What a run wrote that must not depend on how it ran: the summary, the index and every
+    footprint's timeline and page."""
+    names = ["summary.csv", "summary.geojson", "index.html"] + [
         f"{d.name}/{f}"
         for d in sorted(out.iterdir())
         if d.is_dir()
-        for f in ("timeline.csv", "timeline.json", "timeline_chips.png", "footprint.json")
+        for f in (
+            "timeline.csv",
+            "timeline.json",
+            "timeline_chips.png",
+            "timeline.html",
+            "timeline_thumb.png",
+            "footprint.json",
+        )
+        if (d / f).is_file()  # compared as a set: one missing in a run only makes it differ
     ]
     return {n: (out / n).read_bytes() for n in names}
 
@@ -150,10 +163,15 @@ def test_one_window_per_group_and_one_timeline_per_footprint(world: dict, one_wo
             ".withdrawal-check.json",
             "footprint.json",
             "timeline.csv",
+            "timeline.html",
             "timeline.json",
             "timeline.png",
             "timeline_chips.png",
+            *(["timeline_thumb.png"] if name != "near" else []),  # near: no usable chip
         ]
+        # the footprint's page and thumbnail are its files like the others
+        mine = json.loads((one_worker / name / ".withdrawal-check.json").read_text())
+        assert "timeline.html" in mine["files"]
         doc = json.loads((one_worker / name / "timeline.json").read_text())
         assert len(doc["rows"]) == 40 and doc["footprint"]["name"] == name
     # the park's timeline is that of the single-footprint read: arrival and departure dated
@@ -196,12 +214,18 @@ def test_the_summary_says_each_footprints_state_last_event_and_acquisitions(
     assert feats["park"]["geometry"]["type"] == "Polygon"
     lon, lat = feats["park"]["geometry"]["coordinates"][0][0]
     assert 2 < lon < 6 and 50 < lat < 52
-    # index.html: self-contained, a map coloured by state, a sortable table, each chart
+    # index.html: no network, a map coloured by state, a sortable table, each footprint's page
+    # linked (its chart is there, not here)
     page = (one_worker / "index.html").read_text()
     assert 'src="http' not in page and "<link" not in page
     assert page.count('<path d="M') == 4 and 'data-state="empty"' in page
     assert 'aria-sort="descending">event date' in page
-    assert page.count('<section class="tl"') == 4
+    assert page.count('<section class="tl"') == 0 and "data:image" not in page
+    for name in ("park", "near", "east", "far-east"):
+        # the map and the name; the thumbnail (the latest usable chip) where there is one
+        thumb = f'<img loading="lazy" src="{name}/timeline_thumb.png"' in page
+        assert thumb == (rows[name]["used"] != "0")
+        assert page.count(f'href="{name}/timeline.html"') == 2 + thumb
 
 
 @pytest.mark.slow

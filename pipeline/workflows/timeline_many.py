@@ -4,16 +4,18 @@
 Footprints closer to each other than the ring width (`GROUP_M`) are grouped: their rings overlap,
 so one window (their box and its ring) is searched and read once for all of them
 (`read_group_rows`); each footprint's rows are those its own read would give. A task writes each
-of its footprints' timelines as the single-site command does (DIR/<name>/timeline.*) plus
-DIR/<name>/footprint.json (the settings' fingerprint and the footprint's summary line), each
-folder atomically, footprint.json last.
+of its footprints' timelines as the single-site command does (DIR/<name>/timeline.*), the
+footprint's own page, DIR/<name>/timeline.html (its chart and filmstrip, a few seconds to draw)
+and thumbnail (`pipeline.write.timeline_page`), and DIR/<name>/footprint.json (the settings'
+fingerprint and the footprint's summary line), each folder atomically, footprint.json last: the
+pages are drawn by the workers as their windows finish, not one after another at the end.
 
 The driver holds an flock on DIR/timeline.lock (a second run of DIR stops at once, LockHeld),
 skips footprints already written with the same settings (a killed run resumes), retries a failed
 task (`retries=`), records a group that still fails with its reason and goes on, then writes the
-summary (`pipeline.write.timeline_summary`) as one set. Each written footprint's block of
-index.html (chart and filmstrip, a few seconds each) is drawn by a task of its own as its window
-finishes, so the summary's cost is spread over the workers rather than paid serially at the end.
+summary (`pipeline.write.timeline_summary`: index.html links each footprint's page) as one
+set. A footprint written by a version without the pages gets its page on the resume (a task of
+its own, into its folder as one set) rather than being read again.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from pipeline.workflows.scan_progress import Progress
 from pipeline.workflows.scan_tile import TileFailed, failure_reason, quiet_gdal
 from pipeline.workflows.state import exclusive
 from pipeline.workflows.timeline import period_of, read_group_rows, sensors_for
-from pipeline.write import outdir, timeline_html
+from pipeline.write import outdir, timeline_page
 from pipeline.write import timeline as tw
 from pipeline.write.export import write_json
 from pipeline.write.timeline_summary import SUMMARY_FILES, record_of, write_summary
@@ -58,7 +60,7 @@ GROUP_M = max(r.ring_outer_m for r in RULES.values())
 MARKER = "footprint.json"
 """Written last in a footprint's folder: its presence (with the run's fingerprint) marks it done."""
 LOCK = "timeline.lock"
-FOOTPRINT_FILES = (*tw.FILES, MARKER)
+FOOTPRINT_FILES = (*tw.FILES, *timeline_page.FILES, MARKER)
 
 
 @dataclass(frozen=True)
@@ -195,15 +197,27 @@ def _run_group(
         with outdir.atomic_dir(folder) as tmp:
             if rows[fp.name]:
                 tw.write(tmp, tl)
+                timeline_page.write(tmp, fp.name, rec)
             write_json(tmp / MARKER, marker | {"record": rec})  # last: marks the folder done
         records[fp.name] = rec
     return records
 
 
-def draw_section(out: str, name: str) -> str:
-    """A written footprint's block of index.html (its chart and filmstrip: a few seconds each,
-    drawn on the workers as the windows finish rather than one after another at the end)."""
-    return timeline_html.section(Path(out) / name, name)
+def add_page(out: str, name: str, rec: dict[str, Any]) -> None:
+    """The page of a footprint written by a version without pages (its timeline.* and
+    footprint.json there), into its folder as one set beside its other files."""
+    folder = Path(out) / name
+    with outdir.file_set(folder) as stage:
+        timeline_page.write(folder, name, rec, into=stage)
+
+
+def pageless(out: Path, records: dict[str, dict[str, Any]]) -> list[str]:
+    """Footprints done (by an earlier run) whose folder has no page."""
+    return [
+        n
+        for n, r in records.items()
+        if r["status"] == "done" and not (out / n / timeline_page.PAGE).is_file()
+    ]
 
 
 # -- the driver -------------------------------------------------------------------------------
@@ -318,20 +332,15 @@ def _many(
         for g in todo
     }
     group_of = {fp.name: g[0].name for g in grouped for fp in g}
-    sections: dict[str, str] = {}
     if todo:
         client = _client(scheduler, workers or os.cpu_count() or 1, len(todo), say)
         futures: list[Any] = []
-        drawing: dict[str, Any] = {}
-
-        def draw(names: list[str]) -> None:
-            for n in names:
-                if records[n]["status"] == "done":
-                    drawing[n] = client.submit(draw_section, str(out), n, pure=False)
-
+        drawing = [
+            client.submit(add_page, str(out), n, records[n], pure=False)
+            for n in pageless(out, records)
+        ]
         bar = Progress(len(todo), skipped, say, None if show_bar else False, unit="window")
         try:
-            draw(list(records))  # those done by an earlier run
             futures = [
                 client.submit(
                     run_group,
@@ -353,21 +362,19 @@ def _many(
                     for n in names:
                         failed[n] = reason
                 else:
-                    got = fut.result()
-                    records.update(got)
-                    draw(list(got))
+                    records.update(fut.result())
                 finished += 1
                 bar.tile(len(failed), None)
                 if limit is not None and finished >= limit:
                     break
             else:
-                for n, f in drawing.items():
-                    # one that failed is drawn again by the summary, which says what is wrong
+                for f in drawing:
+                    # one that failed is drawn again below, by the driver
                     with contextlib.suppress(Exception):
-                        sections[n] = f.result()
+                        f.result()
         finally:
             bar.close()
-            _close(client, [*futures, *drawing.values()])
+            _close(client, [*futures, *drawing])
     result = ManyResult(len(spec.footprints), len(grouped), len(records) - skipped, skipped, failed)
     result.seconds = time.perf_counter() - t0
     if limit is not None and finished < len(todo):
@@ -380,7 +387,9 @@ def _many(
             reason = failed.get(fp.name, "not done")
             ordered.append(record_of(None, fp, group_of[fp.name], "failed", reason))
     result.records = ordered
+    for n in pageless(out, records):  # an earlier version's footprints, with no cluster to draw
+        add_page(str(out), n, records[n])
     period = (spec.start, spec.end)
-    write_summary(out, spec.footprints, ordered, spec.source_file, period, sections)
+    write_summary(out, spec.footprints, ordered, spec.source_file, period)
     result.seconds = time.perf_counter() - t0
     return result

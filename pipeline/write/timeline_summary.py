@@ -2,8 +2,11 @@
 summary.geojson (one record per footprint: latest state, date of the last usable acquisition,
 last event and its date, acquisitions used per series; `state` a plain text field QGIS styles by
 category) and index.html, a self-contained page: a map of the footprints coloured by state
-(inline SVG in a local equirectangular frame, metres, north up), a table sortable by any column
-(last event first) and each footprint's chart as the review page draws it (`timeline_html`)."""
+(inline SVG in a local equirectangular frame, metres, north up) and a table sortable by any
+column (last event first), each footprint linking to its own page, DIR/<name>/timeline.html
+(its chart and filmstrip: `timeline_page`), with its thumbnail loaded lazily from
+DIR/<name>/timeline_thumb.png. Nothing per footprint is inline but its row and its shape on the
+map, so the page grows by about a kilobyte a footprint."""
 
 from __future__ import annotations
 
@@ -12,14 +15,14 @@ import datetime as dt
 import html
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
 from pipeline.config.footprints import Footprint
 from pipeline.detect.timeline import FootprintTimeline
-from pipeline.write import outdir, timeline_assets, timeline_html
+from pipeline.write import outdir, timeline_page
 from pipeline.write import timeline as tw
 from pipeline.write.export import write_json
 
@@ -39,7 +42,7 @@ FIELDS = (
     "reason",
 )
 """summary.csv's columns (summary.geojson's properties, `used_per_series` there an object)."""
-COLOURS = tw.STATE_COLOURS | {"no-imagery": "#bdbdbd", "failed": "#000000"}
+COLOURS = timeline_page.COLOURS
 
 
 def record_of(
@@ -119,17 +122,18 @@ def geojson(
 
 MAP_W, MAP_H, MAP_PAD = 640.0, 420.0, 24.0
 CSS = """
-body{font:15px system-ui,sans-serif;margin:1em auto;max-width:1100px;padding:0 1em;color:#222}
-h1{font-size:1.4em}h2{font-size:1.2em;margin-top:1.5em}.small{font-size:.9em;color:#555}
 .map{width:100%;max-width:720px;border:1px solid #ccc;background:#fafafa}
 .map path{stroke:#333;stroke-width:1;fill-opacity:.75}.map text{font-size:11px;fill:#222;
 paint-order:stroke;stroke:#fff;stroke-width:3px}
+.wide{overflow-x:auto}
 table.sum{border-collapse:collapse;width:100%;margin:.6em 0}
 .sum th,.sum td{border-bottom:1px solid #ddd;padding:.25em .5em;text-align:left}
 .sum th{cursor:pointer;background:#f0f0f0;user-select:none}.sum th[aria-sort]::after{content:" ↕"}
-.sw{display:inline-block;width:.9em;height:.9em;border:1px solid #333;vertical-align:-.1em}
-.fp{border-top:2px solid #888;margin-top:1.5em}
-.tl-detail{overflow-wrap:anywhere;min-width:0}
+.sum td.per{font-size:.9em}.sum .nowrap{white-space:nowrap}
+@media (max-width:600px){.sum td.per{min-width:15em;font-size:.8em}
+.sum th,.sum td{padding:.2em .3em}}
+.sum td.pic{padding:.15em .3em;width:48px}.sum img{display:block;width:48px;height:48px;
+image-rendering:pixelated;background:#000}
 """
 SORT_JS = r"""
 (function () {
@@ -137,6 +141,10 @@ SORT_JS = r"""
   var table = document.querySelector("table.sum");
   if (!table) { return; }
   var body = table.tBodies[0];
+  function key(td) {  // its data-v when it sorts otherwise than it reads
+    var v = td.getAttribute("data-v");
+    return v === null ? td.textContent : v;
+  }
   Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
     th.addEventListener("click", function () {
       var down = th.getAttribute("aria-sort") !== "descending";
@@ -146,7 +154,7 @@ SORT_JS = r"""
       th.setAttribute("aria-sort", down ? "descending" : "ascending");
       var rows = Array.prototype.slice.call(body.rows);
       rows.sort(function (a, b) {
-        var x = a.cells[col].getAttribute("data-v"), y = b.cells[col].getAttribute("data-v");
+        var x = key(a.cells[col]), y = key(b.cells[col]);
         return (x < y ? -1 : x > y ? 1 : 0) * (down ? -1 : 1);
       });
       rows.forEach(function (r) { body.appendChild(r); });
@@ -156,9 +164,12 @@ SORT_JS = r"""
 """
 
 
-def _map(fps: Sequence[Footprint], records: dict[str, dict[str, Any]]) -> str:
+def _map(
+    fps: Sequence[Footprint], records: dict[str, dict[str, Any]], pages: Collection[str]
+) -> str:
     """The footprints, coloured by state, in metres of a local frame (north up, to scale), each
-    with a dot at its centre that stays visible when the parks are far apart."""
+    with a dot at its centre that stays visible when the parks are far apart; each links to its
+    page (`pages`: the footprints that have one), else to its row of the table."""
     e = html.escape
     lats = [y for fp in fps for part in fp.parts for _, y in part]
     lons = [x for fp in fps for part in fp.parts for x, _ in part]
@@ -188,11 +199,9 @@ def _map(fps: Sequence[Footprint], records: dict[str, dict[str, Any]]) -> str:
             f", last event {r['last_event']} {r['last_event_date']}" if r["last_event"] else ""
         )
         shapes.append(
-            f'<a href="#fp-{e(fp.name)}"><path d="{d}" fill="{colour}" '
-            f'data-state="{e(r["state"])}">'
-            f"<title>{e(title)}</title></path>"
-            f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="4" fill="{colour}" stroke="#333">'
-            f"<title>{e(title)}</title></circle>"
+            f'<a href="{_link(fp.name, pages)}"><title>{e(title)}</title>'
+            f'<path d="{d}" fill="{colour}" data-state="{e(r["state"])}"/>'
+            f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="4" fill="{colour}" stroke="#333"/>'
             f'<text x="{cx:.1f}" y="{cy - 3:.1f}" text-anchor="middle">{e(fp.name)}</text></a>'
         )
     unit = 10 ** math.floor(math.log10(max(span / 4, 1.0)))
@@ -211,71 +220,83 @@ def _map(fps: Sequence[Footprint], records: dict[str, dict[str, Any]]) -> str:
     )
 
 
-def _cell(value: Any, sort: Any = None) -> str:
+def _link(name: str, pages: Collection[str]) -> str:
+    """Where a footprint links: its page when it has one, else its row of the table."""
+    if name in pages:
+        return html.escape(timeline_page.href(name, timeline_page.PAGE))
+    return f"#row-{html.escape(name)}"
+
+
+def _cell(value: Any, sort: Any = None, cls: str = "") -> str:
     shown = "" if value is None else str(value)
     key = shown if sort is None else str(sort)
-    return f'<td data-v="{html.escape(key)}">{html.escape(shown)}</td>'
+    klass = f' class="{cls}"' if cls else ""
+    sort_by = "" if key == shown else f' data-v="{html.escape(key)}"'
+    return f"<td{klass}{sort_by}>{html.escape(shown)}</td>"
 
 
 def page(
-    out: Path,
     fps: Sequence[Footprint],
     records: Sequence[dict[str, Any]],
     source: str,
     period: tuple[dt.date, dt.date],
-    charts: dict[str, str] | None = None,
+    files: Mapping[str, Collection[str]],
 ) -> str:
-    """index.html; `charts`: footprints' chart blocks already drawn (`timeline_html.section`
-    of DIR/<name>, e.g. by the Dask workers), the others drawn here."""
+    """index.html: the map and the table, each footprint linking to its page. `files`: the
+    names of `timeline_page.FILES` each footprint's folder holds (only those are linked)."""
     e = html.escape
-    drawn = charts or {}
     by_name = {r["name"]: r for r in records}
+    pages = {n for n, have in files.items() if timeline_page.PAGE in have}
     order = sorted(records, key=lambda r: (r["last_event_date"] or "", r["name"]), reverse=True)
     heads = ("footprint", "state", "last usable", "last event", "event date", "used per series")
     rows = []
     for r in order:
+        name = r["name"]
         colour = COLOURS.get(r["state"], COLOURS["unknown"])
         per = "; ".join(f"{k}: {v}" for k, v in r["used_per_series"].items())
+        label = f'<a href="{_link(name, pages)}">{e(name)}</a>' if name in pages else e(name)
+        pic = ""
+        if timeline_page.THUMB in files.get(name, ()):
+            pic = (
+                f'<a href="{_link(name, pages)}" tabindex="-1"><img loading="lazy" '
+                f'src="{e(timeline_page.href(name, timeline_page.THUMB))}" width="48" '
+                f'height="48" alt="latest usable chip of {e(name)}"></a>'
+            )
         rows.append(
-            "<tr>"
-            + f'<td data-v="{e(r["name"])}"><a href="#fp-{e(r["name"])}">{e(r["name"])}</a></td>'
-            + f'<td data-v="{e(r["state"])}"><span class="sw" style="background:{colour}"></span> '
-            + f"{e(r['state'])}</td>"
-            + _cell(r["last_usable_date"], r["last_usable_date"] or "")
+            f'<tr id="row-{e(name)}">'
+            + f'<td class="pic" data-v="{e(name)}">{pic}</td>'
+            + f"<td>{label}</td>"
+            + f'<td class="nowrap" data-v="{e(r["state"])}"><span class="sw" '
+            + f'style="background:{colour}"></span> {e(r["state"])}</td>'
+            + _cell(r["last_usable_date"], r["last_usable_date"] or "", cls="nowrap")
             + _cell(r["last_event"])
-            + _cell(r["last_event_date"], r["last_event_date"] or "")
-            + _cell(per or r["reason"])
+            + _cell(r["last_event_date"], r["last_event_date"] or "", cls="nowrap")
+            + _cell(per or r["reason"], cls="per")
             + "</tr>"
-        )
-    sections = []
-    for fp in fps:
-        r = by_name[fp.name]
-        chart = ""
-        if r["status"] == "done":
-            chart = drawn.get(fp.name) or timeline_html.section(out / fp.name, fp.name)
-        sections.append(
-            f'<div class="fp" id="fp-{e(fp.name)}"><h2>{e(fp.name)}: {e(r["state"])}</h2>'
-            + (chart or f'<p class="small">{e(r["reason"] or "no timeline")}</p>')
-            + f'<p class="small">files: {e(fp.name)}/timeline.csv, timeline.json, '
-            "timeline.png</p></div>"
         )
     legend = " ".join(
         f'<span class="sw" style="background:{c}"></span> {e(k)}' for k, c in COLOURS.items()
     )
     sorts = {h: "descending" if h == "event date" else "none" for h in heads}
-    head = "".join(f'<th scope="col" aria-sort="{sorts[h]}">{e(h)}</th>' for h in heads)
+    head = '<th scope="col" aria-sort="none"><span class="small">latest</span></th>' + "".join(
+        f'<th scope="col" aria-sort="{sorts[h]}">{e(h)}</th>' for h in heads
+    )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>Timelines of {e(Path(source).name)}</title>"
-        f"<style>{CSS}{timeline_assets.CSS}</style></head><body>"
+        f"<style>{timeline_page.BASE_CSS}{CSS}</style></head><body>"
         f"<h1>Occupancy of {len(fps)} footprints ({e(Path(source).name)})</h1>"
         f'<p class="small">{period[0]} to {period[1]}; latest state of each footprint: {legend}. '
-        "Click a footprint for its chart; click a column to sort the table.</p>"
-        + _map(fps, by_name)
-        + f'<table class="sum"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
-        "</table>" + "".join(sections) + f'<p class="small">pipeline {e(__version__)}</p>'
-        f"<script>{timeline_assets.JS}{SORT_JS}</script></body></html>\n"
+        "Click a footprint for its page (its chart and filmstrip); click a column to sort the "
+        "table.</p>"
+        + _map(fps, by_name, pages)
+        + f'<div class="wide"><table class="sum"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        f'<p class="small">Each footprint\'s files are in its folder: '
+        "&lt;footprint&gt;/timeline.html, timeline.csv, timeline.json, timeline.png. "
+        f"pipeline {e(__version__)}</p>"
+        f"<script>{SORT_JS}</script></body></html>\n"
     )
 
 
@@ -285,12 +306,13 @@ def write_summary(
     records: Sequence[dict[str, Any]],
     source: str,
     period: tuple[dt.date, dt.date],
-    charts: dict[str, str] | None = None,
 ) -> None:
-    """summary.csv, summary.geojson and index.html into `out`, as one set (`charts`: see
-    `page`)."""
+    """summary.csv, summary.geojson and index.html into `out`, as one set; index.html links the
+    footprint pages and thumbnails found in their folders."""
+    files = {
+        fp.name: {n for n in timeline_page.FILES if (out / fp.name / n).is_file()} for fp in fps
+    }
     with outdir.file_set(out) as stage:
         (stage / "summary.csv").write_text(csv_text(records), encoding="utf-8")
         write_json(stage / "summary.geojson", geojson(fps, records, source))
-        page_html = page(out, fps, records, source, period, charts)
-        (stage / "index.html").write_text(page_html, "utf-8")
+        (stage / "index.html").write_text(page(fps, records, source, period, files), "utf-8")
