@@ -18,7 +18,9 @@ vehicles, shadows, tracks), its layout drawn once per park and put on every date
 footprint is the park's own turned rectangle.
 
 Per date and footprint the columns of `Placement.empty` / `Episode.stats` are `COLUMNS`: the
-pipeline's contrast (`occupancy.measure`), its VV and VH parts, and, for the benchmark's
+pipeline's contrast (`occupancy.measure`: the bright share), its VV and VH parts, its local
+share (`local`: the pipeline's rule reads the bright share and the local share together), and,
+for the benchmark's
 variants, the share of footprint pixels brighter than the ring's 95th percentile (VV, VH) less
 0.05 (0 on an empty footprint whose pixels are drawn like the ring's), and the same share of the
 per-pixel mean of VV and VH in dB (`bright_avg`: their speckle is largely independent, so the
@@ -63,6 +65,7 @@ COLUMNS = (
     "near_bright_vh",
     "mean_db",  # the mean of the VV and VH ratios of means (dB), the measure before the bright one
     "bright_avg",  # the bright share of the per-pixel mean of VV and VH in dB (less speckle)
+    "local",  # the pipeline's local share (`occupancy.measure`, parts["local"])
 )
 NEAR_RING_M = (20.0, 100.0)
 """The near ring of the variants: the land right beside the footprint, often the same field."""
@@ -178,10 +181,11 @@ def stats(
     valid: np.ndarray,
     foot: np.ndarray,
     rings: tuple[np.ndarray, np.ndarray],
+    pixel_m: float,
 ) -> tuple[np.ndarray, bool]:
     """`COLUMNS` of one date (NaN where not used) and whether the pipeline's measure uses it.
     `rings`: the pipeline's ring and the near ring (`NEAR_RING_M`)."""
-    m = measure(bands, valid, foot, rings[0], kind, RADAR.min_usable)
+    m = measure(bands, valid, foot, rings[0], kind, RADAR.min_usable, pixel_m=pixel_m)
     out = np.full(len(COLUMNS), np.nan)
     if not m.used:
         return out, False
@@ -195,12 +199,13 @@ def stats(
                 b = bands[pol]
                 cut = np.percentile(b[rg], BRIGHT_Q)
                 out[base + c] = float(np.mean(b[fp] > cut)) - (1.0 - BRIGHT_Q / 100.0)
-        near = measure(bands, valid, foot, rings[1], kind, RADAR.min_usable)
+        near = measure(bands, valid, foot, rings[1], kind, RADAR.min_usable, pixel_m=pixel_m)
         out[5], out[6] = near.parts.get("vv", np.nan), near.parts.get("vh", np.nan)
         out[9] = float(np.nanmean([out[1], out[2]]))
         avg = (bands["vv"] + bands["vh"]) / 2.0
         cut = np.percentile(avg[valid & rings[0]], BRIGHT_Q)
         out[10] = float(np.mean(avg[fp] > cut)) - (1.0 - BRIGHT_Q / 100.0)
+        out[11] = m.parts.get("local", np.nan)
     return out, True
 
 
@@ -279,7 +284,7 @@ def place(
     used = np.zeros(n, bool)
     for j in range(n):
         empty[j], used[j] = stats(
-            track.kind, track.date_bands(j), track.valid[j], foot, (ring, near)
+            track.kind, track.date_bands(j), track.valid[j], foot, (ring, near), s.pixel_m
         )
     p = Placement(track, size, shape, foot, ring, near, empty, used, rc, seed)
     tu = track.days[used]
@@ -329,7 +334,7 @@ def episode(p: Placement, model: str, windows: bool, rng: np.random.Generator) -
             db = parks.insert_park(t.date_bands(j), p.rc, p.size * 1e4, s.pixel_m, g)[0]
             parked[j] = db
         if p.used[j]:
-            out[j] = stats(t.kind, db, t.valid[j], p.foot, (p.ring, p.near))[0]
+            out[j] = stats(t.kind, db, t.valid[j], p.foot, (p.ring, p.near), s.pixel_m)[0]
     ep = Episode(p, model, out)
     if windows:
         ep.windows = window_detectors(p, parked, np.flatnonzero(before & chip_ok), after & chip_ok)

@@ -6,14 +6,22 @@ it (by default 40-160 m outside). The ring sees the same weather, season and moi
 what moves both together cancels:
 
 * radar: the *bright share*, the share of the footprint's pixels whose VV exceeds the 95th
-  percentile of the ring's VV, less the 5 % of ground pixels that do so anyway. Vehicles are
-  strong point scatterers on a few pixels each, beside empty lanes: a park lights up a share of
-  its footprint (about +5 dB median when the vehicles stand side by side, +2 dB spread out as a
-  battalion), while a field ploughed, grown or cut under the footprint shifts all its pixels a
-  little, which moves the ratio of means as much but the bright share far less
-  (`benchmarks/timeline.py`: on Flanders B farmland, no rule on the mean ratio in dB came under
-  0.9 % false events per footprint-date; the bright share 0.43 %). The
-  ratio of mean linear backscatter, footprint over ring, in dB, is given beside it for VV and VH;
+  percentile of the ring's VV, less the 5 % of ground pixels that do so anyway, on 20 m pixels
+  (`RADAR_PIXEL_M`: finer windows are averaged in linear power; GRD resolves about 20 x 22 m
+  and the rule was chosen on 20 m series). Vehicles are strong point scatterers on a few pixels
+  each, beside empty lanes: a park lights up a share of its footprint (about +5 dB median when
+  the vehicles stand side by side, +2 dB spread out as a battalion), while a field ploughed,
+  grown or cut under the footprint shifts all its pixels a little, which moves the ratio of
+  means as much but the bright share far less (`benchmarks/timeline.py`: on Flanders B
+  farmland, no rule on the mean ratio in dB came under 0.9 % false events per footprint-date;
+  the bright share 0.43 %). Beside it, not read by the rule: the ratio of mean linear
+  backscatter, footprint over ring, in dB, for VV and VH, and the *local share* (`local`): the
+  share of footprint pixels brighter than the median of their 8 neighbours (`LOCAL_M` away) by
+  more than the ring's 95th percentile of that, less 0.05. A vehicle is brighter than the
+  ground beside it, a field's change moves a pixel and its neighbours together; requiring both
+  shares to step found far more sparse parks (`benchmarks/timeline.py`, variant
+  `bright&local`), but at the least step it was tuned to it gave too many false events on
+  ground it was not tuned on (README), so the rule reads the bright share alone;
 * optical: the distance between the footprint's and the ring's median spectra (reflectance,
   every band the image has): 0 for the same land, larger when something covers the footprint.
   On farmland at 10 m a park and a bare field look alike (measured, `benchmarks/timeline.py`):
@@ -57,6 +65,7 @@ from typing import Literal
 
 import numpy as np
 
+from pipeline.detect.occupancy_radar import radar_shares
 from pipeline.lazy import LazyModule
 
 # only ring_mask uses it: a `watch` with nothing new never loads it
@@ -108,9 +117,6 @@ class Rule:
         )
 
 
-BRIGHT_PERCENTILE = 95.0
-"""Radar: a footprint pixel is bright when its VV exceeds this percentile of its ring's VV."""
-
 RADAR = Rule(
     z=4.0,
     min_step=0.25,
@@ -138,8 +144,8 @@ class Measure:
     """What the rule reads: radar the bright share, optical the spectral distance; NaN when the
     acquisition is not used."""
     parts: dict[str, float]
-    """radar: the ratio of mean backscatter, footprint over ring, of each polarisation (dB);
-    optical: {}."""
+    """radar: the ratio of mean backscatter, footprint over ring, of each polarisation (dB), and
+    `local`, the local share; optical: {}."""
     usable: float
     """Share of the footprint usable (not cloud, shadow, no data)."""
     ring_usable: float
@@ -206,9 +212,11 @@ def measure(
     ring: np.ndarray,
     kind: str,
     min_usable: float = RADAR.min_usable,
+    *,
+    pixel_m: float,
 ) -> Measure:
     """The footprint's contrast against its ring on one acquisition. Radar `bands` are in dB
-    (`vv`, `vh`); optical ones are reflectance. `valid`: usable pixels."""
+    (`vv`, `vh`); optical ones are reflectance. `valid`: usable pixels; `pixel_m`: their size."""
     use_fp, use_ring = valid & footprint, valid & ring
     usable, ring_usable = _share(valid, footprint), _share(valid, ring)
     used = usable >= min_usable and ring_usable >= min_usable and use_fp.any() and use_ring.any()
@@ -225,9 +233,10 @@ def measure(
                 parts[pol] = 10.0 * math.log10(fp / rg)
         if "vv" not in parts:
             return Measure(math.nan, parts, usable, ring_usable, False)
-        vv = bands["vv"]
-        cut = float(np.percentile(vv[use_ring], BRIGHT_PERCENTILE))
-        bright = float(np.mean(vv[use_fp] > cut)) - (1.0 - BRIGHT_PERCENTILE / 100.0)
+        shares = radar_shares(bands["vv"], valid, footprint, ring, pixel_m)
+        if shares is None:
+            return Measure(math.nan, parts, usable, ring_usable, False)
+        bright, parts["local"] = shares
         return Measure(bright, parts, usable, ring_usable, True)
     names = [b for b in OPTICAL_BANDS if b in bands]
     if not names:
@@ -251,9 +260,9 @@ def series_events(
     times: Sequence[datetime], contrast: np.ndarray, used: np.ndarray, rule: Rule, key: str = ""
 ) -> SeriesResult:
     """Score, states and events of one sensor-and-orbit series (acquisitions in time order).
-    `contrast` is (n,) or (n, parts) - radar: one column per polarisation; a step must then be
-    found in every column, in the same direction (vehicles brighten VV and VH alike; a field
-    that is ploughed, grows or is cut moves them apart), and its score is the weakest."""
+    `contrast` is (n,) or (n, columns) - several columns (the benchmark's variants: VV and VH,
+    or the bright and the local share): a step must then be found in every column, in the same
+    direction, and its score is the weakest."""
     n_all = len(times)
     c = np.asarray(contrast, float).reshape(n_all, -1)
     idx = np.flatnonzero(used & np.isfinite(c).all(axis=1))

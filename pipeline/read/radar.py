@@ -72,6 +72,8 @@ RADIOMETRY = {
 }
 """A short name per kind of backscatter: windows of different kinds cannot be compared."""
 PAD_PX = 8
+NATIVE_M = 10.0
+"""Pixel size of Sentinel-1 GRD (high resolution) and RTC products."""
 """Source pixels read beyond the site on every side, so bilinear warping has neighbours."""
 
 
@@ -195,7 +197,7 @@ def grd_power(
     else:
         row, col = int(win.row_off), int(win.col_off)
         power = s1cal.sigma0(dn, calibration.sigma0, row, col, calibration.noise)
-    return warp_gcps(power, gcps, gcp_crs, win, grid)
+    return warp_gcps(power, gcps, gcp_crs, win, grid, resampling_for(grid))
 
 
 def fetch_bytes(href: str, sign: Callable[[str], str] | None = None) -> bytes:
@@ -310,7 +312,7 @@ def _read_grd(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
     path = _dataset_path(href)
     disk = cache.active() if "://" in path else None
     source = {"collection": scene.collection, "item": scene.id, "asset": key}
-    what = _disk_what(path, grid, Resampling.bilinear, np.nan, source)
+    what = _disk_what(path, grid, resampling_for(grid), np.nan, source)
     what["radiometry"] = RADIOMETRY[label]
     if disk is not None:
         hit = disk.get(disk.key(what))
@@ -329,12 +331,20 @@ def _read_grd(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
     return arr, label
 
 
+def resampling_for(grid: Grid) -> Resampling:
+    """Bilinear onto grids as fine as the products' 10 m pixels; onto coarser ones (a footprint
+    timeline's 20 m) the mean power of the pixels each grid cell covers (`average`: GDAL's
+    bilinear, scaled to the ratio, would smooth over twice the cell)."""
+    return Resampling.average if grid.resolution >= 2 * NATIVE_M else Resampling.bilinear
+
+
 def _read_power(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
+    how = resampling_for(grid)
     if scene.reader is not None:
-        return scene.reader.read_asset(scene, key, grid, Resampling.bilinear), GAMMA0_RTC
+        return scene.reader.read_asset(scene, key, grid, how), GAMMA0_RTC
     href = scene.assets[key].href
     if scene.collection == "sentinel-1-rtc":
-        return read_on_grid(href, grid, Resampling.bilinear, np.nan, sign=scene.sign), GAMMA0_RTC
+        return read_on_grid(href, grid, how, np.nan, sign=scene.sign), GAMMA0_RTC
     return _read_grd(scene, key, grid)
 
 

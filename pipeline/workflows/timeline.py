@@ -31,6 +31,7 @@ from pipeline.detect.occupancy import (
     measure,
     ring_mask,
 )
+from pipeline.detect.occupancy_radar import RADAR_PIXEL_M
 from pipeline.detect.timeline import FootprintTimeline, Row, assemble, chip, chip_window
 from pipeline.errors import CatalogUnreachable, DataUnavailable
 from pipeline.model.grid import Grid, plan_grid, polygon_mask
@@ -55,6 +56,15 @@ EARLY_SENSOR = "landsat-8"
 def footprint_grid(fp: Footprint, resolution: float, rule: Rule) -> Grid:
     """The footprint and its ring, with a two-pixel margin: all that is read."""
     return window_grid(fp.bounds, resolution, rule)
+
+
+def measure_resolution(sensor: Sensor) -> float:
+    """The pixel size a footprint's window is read at: radar at `RADAR_PIXEL_M` (GRD resolves
+    about 20 x 22 m; the shares are judged there, `pipeline.detect.occupancy`), optical at its
+    own."""
+    if sensor.kind == "radar":
+        return max(sensor.resolution_m, RADAR_PIXEL_M)
+    return sensor.resolution_m
 
 
 def window_grid(bounds: tuple[float, float, float, float], resolution: float, rule: Rule) -> Grid:
@@ -171,7 +181,7 @@ def measure_group(
 ) -> dict[str, list[Row]]:
     """`scenes` measured over each footprint of the group, from one window read per scene."""
     rule = rules[sensor.kind]
-    grid = window_grid(group_bounds(fps), sensor.resolution_m, rule)
+    grid = window_grid(group_bounds(fps), measure_resolution(sensor), rule)
     placed = []
     for fp in fps:
         inside, ring = masks_on(fp, grid, rule)
@@ -219,7 +229,15 @@ def measure_group(
         for fp, inside, ring, window, outline in mine:
             if fp.name in out:
                 continue
-            m = measure(img.bands, valid, inside, ring, sensor.kind, rule.min_usable)
+            m = measure(
+                img.bands,
+                valid,
+                inside,
+                ring,
+                sensor.kind,
+                rule.min_usable,
+                pixel_m=grid.resolution,
+            )
             picture = chip(img.bands, valid, sensor.kind, window)
             out[fp.name] = Row(
                 when, known, sensor.name, sensor.kind, orbit, scene.id, m, "", picture, outline

@@ -135,7 +135,9 @@ def timeline_files(
             ):
                 inside, ring = masks_on(fp, grid, rule)
             valid = usable_pixels(im)
-            m = measure(im.bands, valid, inside, ring, img.kind, rule.min_usable)
+            m = measure(
+                im.bands, valid, inside, ring, img.kind, rule.min_usable, pixel_m=grid.resolution
+            )
             sensor = "radar" if img.kind == "radar" else "optical"
             window = chip_window(inside, chip_pad(rule, grid.resolution))
             picture = chip(im.bands, valid, img.kind, window)
