@@ -122,8 +122,12 @@ def _f(x: float | None, pct: bool = False) -> str:
 # --- tables --------------------------------------------------------------------------------------
 
 
+TUNE_ON: list[str] = list(seasons.TUNE_SERIES)
+"""The series the rules are tuned on (`--tune-on`; Flanders B unless told)."""
+
+
 def is_tune(name: str) -> bool:
-    return name in seasons.TUNE_SERIES
+    return name in TUNE_ON
 
 
 def report(
@@ -442,12 +446,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--json", metavar="FILE", help="write the JSON summary here")
     ap.add_argument(
+        "--tune-on",
+        metavar="SERIES",
+        action="append",
+        help="tune on this series instead of Flanders B (repeatable: flanders-A, tanzania...); "
+        "the figures are then pooled over the others: a leave-series-out check of the choice",
+    )
+    ap.add_argument(
         "--variant",
         action="append",
         choices=sorted(VARIANTS),
         help="tune and print only these radar variants (repeatable; default: all)",
     )
     args = ap.parse_args(argv)
+    if args.tune_on:
+        TUNE_ON[:] = args.tune_on
     t0 = time.perf_counter()
     sims = run(args.quick)
     out: dict[str, Any] = {

@@ -1,11 +1,13 @@
 """The peer baseline of `benchmarks.timeline_speed`, run in a child process of its own: odc-stac
 searching the same STAC API (pystac-client) and loading the same acquisitions' bands over the
-same grid (the footprint and its ring, 10 m, the timeline's CRS).
+same grids as the timeline (the footprint and its ring in the timeline's CRS: Sentinel-2 at
+10 m, bilinear; Sentinel-1 at the 20 m it judges radar on, the mean of each 2 x 2).
 
     python -m benchmarks.timeline_odc SPEC.json     # prints one JSON line: times, shapes
 
-SPEC: {"url", "bbox", "datetime", "crs", "transform", "shape", "threads",
-       "loads": [{"collection", "bands", "nearest": [...]}]}
+SPEC: {"url", "bbox", "datetime", "threads",
+       "loads": [{"collection", "bands", "resampling", "nearest": [...],
+                  "crs", "transform", "shape"}]}
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ def main(spec_path: Path) -> None:
     spec = json.loads(spec_path.read_text())
     t0 = time.perf_counter()
     odc.stac.configure_rio(cloud_defaults=True)  # odc-stac's documented settings for COGs
-    gbox = GeoBox(tuple(spec["shape"]), Affine(*spec["transform"]), spec["crs"])
     client = Client.open(spec["url"])
     out: dict[str, object] = {}
     search_s = load_s = 0.0
@@ -42,7 +43,8 @@ def main(spec_path: Path) -> None:
         )
         search_s += time.perf_counter() - t
         t = time.perf_counter()
-        resampling = {"*": "bilinear", **{b: "nearest" for b in load["nearest"]}}
+        resampling = {"*": load["resampling"], **{b: "nearest" for b in load["nearest"]}}
+        gbox = GeoBox(tuple(load["shape"]), Affine(*load["transform"]), load["crs"])
         ds = odc.stac.load(
             items,
             bands=load["bands"],

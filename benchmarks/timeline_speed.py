@@ -25,11 +25,12 @@ pixels repeat (every date looks the same: no event is expected and none is the p
 
 Runs, each a new process: `pipeline timeline --config X --out DIR --cache-dir C` cold (empty
 cache), then warm (same cache); then odc-stac (`benchmarks.timeline_odc`: pystac-client search,
-`odc.stac.load` of S1 vv/vh and S2 blue green red nir swir16 swir22 + scl, bilinear, SCL nearest,
-as many threads as the timeline's READ_THREADS, onto the timeline's own grid: the footprint and its
-ring at 10 m in the same UTM CRS). Reported: wall and CPU seconds, the child's peak RSS, requests
-and bytes the server sent for assets (and catalogue requests) against the assets' total size
-(each item's files counted once per item), and the read span: from the first to the last asset
+`odc.stac.load` of S1 vv/vh (average) and S2 blue green red nir swir16 swir22 (bilinear) + scl
+(nearest), as many threads as the timeline's READ_THREADS, onto the timeline's own grids: the
+footprint and its ring in the same UTM CRS, S1 at 20 m and S2 at 10 m). Reported: wall and
+CPU seconds, the child's peak RSS, requests and bytes the server sent for assets (and
+catalogue requests) against the assets' total size (each item's files counted once per item),
+and the read span: from the first to the last asset
 request the server answered (the reading part of a run, start-up, search and outputs apart).
 Targets: cold <= 30 s, warm <= 5 s, the timeline's cold read no slower than odc-stac's.
 --profile: a cold timeline in this process under cProfile (its reads in one thread). The last
@@ -70,13 +71,17 @@ from benchmarks.timeline_stac import (
 )
 from pipeline.config.loading import load
 from pipeline.detect.occupancy import RULES
+from pipeline.model.grid import Grid
+from pipeline.model.sensors import SENSORS
 from pipeline.net import cache
 from pipeline.read import gdal
+from pipeline.read.radar import resampling_for
 from pipeline.search.factory import open_source
 from pipeline.workflows import timeline as tlw
 from pipeline.workflows.timeline import (
     READ_THREADS,
     footprint_grid,
+    measure_resolution,
     site_footprint,
     timeline_site,
 )
@@ -145,19 +150,37 @@ def odc_run(
     cfg = load(cfg_path)
     site = cfg.sites[0]
     fp = site_footprint(site)
-    grid = footprint_grid(fp, 10, RULES["radar"])
-    assert footprint_grid(fp, 10, RULES["optical"]) == grid
+    s1, s2 = SENSORS["sentinel-1-rtc"], SENSORS["sentinel-2-l2a"]
+    g1 = footprint_grid(fp, measure_resolution(s1), RULES["radar"])
+    g2 = footprint_grid(fp, measure_resolution(s2), RULES["optical"])
+
+    def on(grid: Grid) -> dict[str, Any]:
+        return {
+            "crs": grid.crs.to_string(),
+            "transform": list(grid.transform)[:6],
+            "shape": [grid.height, grid.width],
+        }
+
     spec = {
         "url": cfg.catalog.url,
         "bbox": list(fp.bounds),
         "datetime": DATETIME,
-        "crs": grid.crs.to_string(),
-        "transform": list(grid.transform)[:6],
-        "shape": [grid.height, grid.width],
         "threads": READ_THREADS,
         "loads": [
-            {"collection": "sentinel-1-rtc", "bands": list(S1_FILES), "nearest": []},
-            {"collection": "sentinel-2-l2a", "bands": [*S2_BANDS, "scl"], "nearest": ["scl"]},
+            {
+                "collection": s1.name,
+                "bands": list(S1_FILES),
+                "resampling": resampling_for(g1).name,
+                "nearest": [],
+                **on(g1),
+            },
+            {
+                "collection": s2.name,
+                "bands": [*S2_BANDS, "scl"],
+                "resampling": "bilinear",
+                "nearest": ["scl"],
+                **on(g2),
+            },
         ],
     }
     spec_path = tmp / "odc.json"
@@ -282,8 +305,19 @@ def main() -> None:
         with HTTPTestServer(nodelay=True) as srv:
             api = serve_items(srv, assets, n_s1, n_s2)
             cfg_path = write_config(tmp, api.url)
-            grid = footprint_grid(site_footprint(load(cfg_path).sites[0]), 10, RULES["radar"])
-            results["window_px"] = [grid.height, grid.width]
+            fp = site_footprint(load(cfg_path).sites[0])
+            results["window_px"] = {
+                n: [g.height, g.width]
+                for n, g in (
+                    (
+                        "s1",
+                        footprint_grid(
+                            fp, measure_resolution(SENSORS["sentinel-1-rtc"]), RULES["radar"]
+                        ),
+                    ),
+                    ("s2", footprint_grid(fp, 10, RULES["optical"])),
+                )
+            }
             runs: dict[str, dict[str, Any]] = {}
             logs: dict[str, dict[str, Any]] = {}
             for label in ("cold", "warm"):
@@ -327,9 +361,10 @@ def report(
     floor: float,
 ) -> None:
     n = sum(results["acquisitions"].values())
-    h, w = results["window_px"]
+    (h1, w1), (h2, w2) = results["window_px"]["s1"], results["window_px"]["s2"]
     print(
-        f"\nwindow read: {w} x {h} px at 10 m (the {PARK_M[0]:.0f} x {PARK_M[1]:.0f} m footprint "
+        f"\nwindow read: S1 {w1} x {h1} px at 20 m, S2 {w2} x {h2} px at 10 m "
+        f"(the {PARK_M[0]:.0f} x {PARK_M[1]:.0f} m footprint "
         f"and its ring) of a {SITE_KM:g} km site; {n} acquisitions; load average "
         f"{results['load_before'][0]:.1f} on {os.cpu_count()} cores"
     )
