@@ -64,31 +64,39 @@ def place_labels(
     width: float,
     height: float,
     size: float = LABEL_PX,
+    avoid: Sequence[tuple[float, float]] = (),
 ) -> list[tuple[float, float] | None]:
     """A baseline-left position for each label (in order: the first placed first) whose box
-    overlaps no other label's box, no dot and stays on the map; None where no place was found
-    within 80 units of its dot (the label is then left off the map; the table lists it)."""
-    dots = [(x - DOT_R, y - DOT_R, x + DOT_R, y + DOT_R) for x, y in points]
+    overlaps no other label's box, no dot and stays on the map (its middle within 80 units of
+    its dot, else one of its ends); None where no place was found (the label is then left off
+    the map; the table lists it). `avoid`: more dots no label may cover."""
+    dots = [(x - DOT_R, y - DOT_R, x + DOT_R, y + DOT_R) for x, y in (*points, *avoid)]
     placed: list[Box] = []
     out: list[tuple[float, float] | None] = []
     for (px, py), text in zip(points, texts, strict=True):
         w = EM_W * size * len(text) + 2
         h = 1.3 * size
         spot = None
-        for radius in (7.0, 12.0, 18.0, 26.0, 36.0, 48.0, 62.0, 80.0):
-            for i in range(16):
-                a = math.pi / 4 - i * math.pi / 8  # from upper right, clockwise
-                # the box's centre on the circle, the baseline below its middle
-                cx, cy = px + radius * math.cos(a), py - radius * math.sin(a)
-                x, y = cx - w / 2 + 1, cy + h / 2 - 0.3 * size
-                box = label_box(x, y, text, size)
-                if box[0] < 0 or box[1] < 0 or box[2] > width or box[3] > height:
-                    continue
-                if any(_overlaps(box, o) for o in placed) or any(_overlaps(box, d) for d in dots):
-                    continue
-                spot = (x, y)
-                placed.append(box)
-                break
+        # the box's centre on a circle around the dot; then (a long label by the map's edge)
+        # its left or right end there
+        for shift in (w / 2, 0.0, w):
+            for radius in (7.0, 12.0, 18.0, 26.0, 36.0, 48.0, 62.0, 80.0):
+                for i in range(16):
+                    a = math.pi / 4 - i * math.pi / 8  # from upper right, clockwise
+                    cx, cy = px + radius * math.cos(a), py - radius * math.sin(a)
+                    x, y = cx - shift + 1, cy + h / 2 - 0.3 * size  # baseline below the middle
+                    box = label_box(x, y, text, size)
+                    if box[0] < 0 or box[1] < 0 or box[2] > width or box[3] > height:
+                        continue
+                    if any(_overlaps(box, o) for o in placed) or any(
+                        _overlaps(box, d) for d in dots
+                    ):
+                        continue
+                    spot = (x, y)
+                    placed.append(box)
+                    break
+                if spot is not None:
+                    break
             if spot is not None:
                 break
         out.append(spot)

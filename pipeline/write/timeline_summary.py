@@ -25,6 +25,7 @@ from pipeline.detect.timeline import FootprintTimeline
 from pipeline.write import outdir, timeline_page
 from pipeline.write import timeline as tw
 from pipeline.write.export import write_json
+from pipeline.write.scan_map import place_labels
 
 SUMMARY_FILES = ("summary.csv", "summary.geojson", "index.html")
 FIELDS = (
@@ -121,6 +122,8 @@ def geojson(
 # -- the page ---------------------------------------------------------------------------------
 
 MAP_W, MAP_H, MAP_PAD = 640.0, 420.0, 24.0
+LABEL_PX = 11.0
+"""The map's names, in its units (the CSS draws them 11 px)."""
 CSS = """
 .map{width:100%;max-width:720px;border:1px solid #ccc;background:#fafafa}
 .map path{stroke:#333;stroke-width:1;fill-opacity:.75}.map text{font-size:11px;fill:#222;
@@ -164,6 +167,16 @@ SORT_JS = r"""
 """
 
 
+def _group_name(names: Sequence[str]) -> str:
+    """One name for parks that share a spot on the map: each place once, with its count where
+    it has several ("klintsy-1, zaymishche (3)"); a place is a name less its "-N" suffix."""
+    stems: dict[str, list[str]] = {}
+    for n in names:
+        stem, _, tail = n.rpartition("-")
+        stems.setdefault(stem if stem and tail.isdigit() else n, []).append(n)
+    return ", ".join(v[0] if len(v) == 1 else f"{k} ({len(v)})" for k, v in stems.items())
+
+
 def _map(
     fps: Sequence[Footprint], records: dict[str, dict[str, Any]], pages: Collection[str]
 ) -> str:
@@ -185,16 +198,43 @@ def _map(
     def px(x: float, y: float) -> tuple[float, float]:
         return MAP_PAD + (x * kx - x0) * scale, MAP_PAD + (y1 - y * ky) * scale
 
+    centres = [
+        px((fp.bounds[0] + fp.bounds[2]) / 2, (fp.bounds[1] + fp.bounds[3]) / 2) for fp in fps
+    ]
+    # parks whose dots (r 4) overlap at this scale are named once ("pogonovo (10)"); the
+    # names are placed where no two overlap, nor a dot, nor the map's edge (None: left off the
+    # map, the table lists it), with a leader line where a name had to move from its dot
+    groups: list[list[int]] = []
+    for i, (x, y) in enumerate(centres):
+        near = next((g for g in groups if math.dist(centres[g[0]], (x, y)) < 8), None)
+        if near is None:
+            groups.append([i])
+        else:
+            near.append(i)
+    texts = [_group_name([fps[i].name for i in g]) for g in groups]
+    spots = place_labels(
+        [centres[g[0]] for g in groups], texts, MAP_W, height, LABEL_PX, avoid=centres
+    )
+    named = {g[0]: (t, spot) for g, t, spot in zip(groups, texts, spots, strict=True)}
     shapes = []
-    for fp in fps:
+    for k, (fp, (mx, my)) in enumerate(zip(fps, centres, strict=True)):
         r = records[fp.name]
+        text, spot = named.get(k, (fp.name, None))
         colour = COLOURS.get(r["state"], COLOURS["unknown"])
         d = " ".join(
             "M" + " L".join(f"{a:.1f},{b:.1f}" for a, b in (px(x, y) for x, y in part)) + " Z"
             for part in fp.parts
         )
-        cx, cy = px((fp.bounds[0] + fp.bounds[2]) / 2, fp.bounds[3])
-        mx, my = px((fp.bounds[0] + fp.bounds[2]) / 2, (fp.bounds[1] + fp.bounds[3]) / 2)
+        label = ""
+        if spot is not None:
+            lx, ly = spot
+            far = math.hypot(lx - mx, ly - 0.4 * LABEL_PX - my) > 14
+            label = (
+                f'<line x1="{mx:.1f}" y1="{my:.1f}" x2="{lx:.1f}" y2="{ly - 0.4 * LABEL_PX:.1f}" '
+                'stroke="#666" stroke-width="0.8"/>'
+                if far
+                else ""
+            ) + f'<text x="{lx:.1f}" y="{ly:.1f}">{e(text)}</text>'
         title = f"{fp.name}: {r['state']}" + (
             f", last event {r['last_event']} {r['last_event_date']}" if r["last_event"] else ""
         )
@@ -202,7 +242,7 @@ def _map(
             f'<a href="{_link(fp.name, pages)}"><title>{e(title)}</title>'
             f'<path d="{d}" fill="{colour}" data-state="{e(r["state"])}"/>'
             f'<circle cx="{mx:.1f}" cy="{my:.1f}" r="4" fill="{colour}" stroke="#333"/>'
-            f'<text x="{cx:.1f}" y="{cy - 3:.1f}" text-anchor="middle">{e(fp.name)}</text></a>'
+            f"{label}</a>"
         )
     unit = 10 ** math.floor(math.log10(max(span / 4, 1.0)))
     bar_m = max(k * unit for k in (1, 2, 5) if k * unit <= max(span / 4, 1.0))
