@@ -44,7 +44,7 @@ from shapely.geometry import shape
 
 from benchmarks.fetch import ASSETS
 from benchmarks.timeline_assets import S1_FILES, S1_SHAPE
-from benchmarks.timeline_stac import LocalStacApi, _s1_template
+from benchmarks.timeline_stac import LocalStacApi, _s1_template, s1_item
 from pipeline.config.footprints import _slug
 from tests.support.httpserver import (
     _RANGE,
@@ -313,7 +313,6 @@ def serve_places(
                 item["assets"][k] = a
             api.items.append(item)
             behind["s2"] += s2_size
-        h, w = S1_SHAPE
         ring = _ring(p.s1_origin, 10, S1_SHAPE, p.epsg)
         x0, y1 = p.s1_origin
         transform = Affine(10, 0, x0, 0, -10, y1)
@@ -323,33 +322,17 @@ def serve_places(
                 sat = "S1A" if i % 2 == 0 else "S1B"
                 sid = f"{sat}_IW_GRDH_1SDV_{when:%Y%m%dT%H%M%S}_{p.name}_rtc"
                 base = srv.url(f"/cogs/{p.name}/s1/{sid}")
-                item = json.loads(json.dumps(s1_real))
-                item.update(id=sid, collection="sentinel-1-rtc", links=[])
-                item["geometry"] = {"type": "Polygon", "coordinates": [ring]}
-                item["bbox"] = _bbox(ring)
-                stamp = when.isoformat().replace("+00:00", "Z")
-                item["properties"].update(
-                    {
-                        "datetime": stamp,
-                        "start_datetime": stamp,
-                        "end_datetime": (when + dt.timedelta(seconds=18)).isoformat(),
-                        "platform": f"SENTINEL-1{sat[-1]}",
-                        "sat:relative_orbit": orbit,
-                        "sat:orbit_state": state,
-                        "proj:epsg": p.epsg,
-                        "proj:shape": [h, w],
-                        "proj:bbox": [x0, y1 - h * 10, x0 + w * 10, y1],
-                        "proj:transform": list(transform)[:6] + [0.0, 0.0, 1.0],
-                    }
+                item = s1_item(
+                    s1_real,
+                    sid,
+                    when,
+                    (orbit, state),
+                    f"EPSG:{p.epsg}",
+                    transform,
+                    ring,
+                    base,
+                    assets,
                 )
-                item["assets"] = {
-                    k: {
-                        **s1_real["assets"][k],
-                        "href": f"{base}/{f}",
-                        "file:size": (assets / "s1" / f).stat().st_size,
-                    }
-                    for k, f in S1_FILES.items()
-                }
                 api.items.append(item)
                 behind["s1"] += s1_size
     return api, behind

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from affine import Affine
 from pyproj import Transformer
 from rasterio.warp import transform_bounds
 
@@ -112,6 +113,53 @@ def _s1_template() -> dict[str, Any]:
     return dict(json.loads(raw)["features"][0])
 
 
+def s1_item(
+    template: dict[str, Any],
+    sid: str,
+    when: dt.datetime,
+    orbit: tuple[int, str],
+    crs: str,
+    transform: Affine,
+    ring: list,
+    base: str,
+    assets: Path,
+) -> dict[str, Any]:
+    """A Sentinel-1 RTC item made from the real recorded one (`template`): its id, time and
+    platform (S1A on even 6-day steps), relative orbit and state, projection and footprint
+    `ring` (lon/lat), and its vv/vh files under `base` (sizes from `assets`/s1)."""
+    h, w = S1_SHAPE
+    x0, y1 = transform.c, transform.f
+    item = json.loads(json.dumps(template))
+    item.update(id=sid, collection="sentinel-1-rtc", links=[])
+    item["geometry"] = {"type": "Polygon", "coordinates": [ring]}
+    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+    item["bbox"] = [min(xs), min(ys), max(xs), max(ys)]
+    stamp = when.isoformat().replace("+00:00", "Z")
+    item["properties"].update(
+        {
+            "datetime": stamp,
+            "start_datetime": stamp,
+            "end_datetime": (when + dt.timedelta(seconds=18)).isoformat(),
+            "platform": f"SENTINEL-1{sid[2]}",
+            "sat:relative_orbit": orbit[0],
+            "sat:orbit_state": orbit[1],
+            "proj:epsg": int(crs.split(":")[1]),
+            "proj:shape": [h, w],
+            "proj:bbox": [x0, y1 + h * transform.e, x0 + w * transform.a, y1],
+            "proj:transform": list(transform)[:6] + [0.0, 0.0, 1.0],
+        }
+    )
+    item["assets"] = {
+        k: {
+            **template["assets"][k],
+            "href": f"{base}/{f}",
+            "file:size": (assets / "s1" / f).stat().st_size,
+        }
+        for k, f in S1_FILES.items()
+    }
+    return item
+
+
 def serve_items(srv: HTTPTestServer, assets: Path, n_s1: int, n_s2: int) -> LocalStacApi:
     """The API with n_s1 Sentinel-1 RTC items per orbit and n_s2 Sentinel-2 items, each item's
     files under its own URL."""
@@ -144,36 +192,7 @@ def serve_items(srv: HTTPTestServer, assets: Path, n_s1: int, n_s2: int) -> Loca
             sat = "S1A" if i % 2 == 0 else "S1B"
             sid = f"{sat}_IW_GRDH_1SDV_{when:%Y%m%dT%H%M%S}_rtc"
             base = srv.mount(f"/cogs/s1/{sid}", assets / "s1")
-            item = json.loads(json.dumps(s1_real))
-            item["id"] = sid
-            item["collection"] = "sentinel-1-rtc"
-            item["links"] = []
-            item["geometry"] = {"type": "Polygon", "coordinates": [ring]}
-            item["bbox"] = [lw, ls, le, ln]
-            p = item["properties"]
-            stamp = when.isoformat().replace("+00:00", "Z")
-            p.update(
-                {
-                    "datetime": stamp,
-                    "start_datetime": stamp,
-                    "end_datetime": (when + dt.timedelta(seconds=18)).isoformat(),
-                    "platform": f"SENTINEL-1{sat[-1]}",
-                    "sat:relative_orbit": orbit,
-                    "sat:orbit_state": state,
-                    "proj:epsg": int(crs.split(":")[1]),
-                    "proj:shape": [h, w],
-                    "proj:bbox": [x0, y0, x1, y1],
-                    "proj:transform": list(transform)[:6] + [0.0, 0.0, 1.0],
-                }
-            )
-            item["assets"] = {
-                k: {
-                    **s1_real["assets"][k],
-                    "href": f"{base}/{f}",
-                    "file:size": (assets / "s1" / f).stat().st_size,
-                }
-                for k, f in S1_FILES.items()
-            }
+            item = s1_item(s1_real, sid, when, (orbit, state), crs, transform, ring, base, assets)
             api.items.append(item)
     return api
 
