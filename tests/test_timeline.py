@@ -261,8 +261,10 @@ def _config(tmp_path: Path, s: S.S1Series, catalogue: Path, claim_at: int) -> Pa
 
 
 def _aoi(tmp_path: Path, leave: int, claim_at: int = 40) -> tuple[S.S1Series, Path]:
-    s = S.flanders_b()
-    parked = S.with_park(s, S.square(s.shape, 5, 5, 5), range(ARRIVE, leave))
+    """The whole chip, the park at its centre: its ring lies wholly on the chip, as the pipeline
+    reads a site (on the quarter crop the crop's edge cuts it)."""
+    s = S.flanders_b_chip()
+    parked = S.with_park(s, S.square(s.shape, *S.CENTRE, 5), range(ARRIVE, leave))
     catalogue = S.rtc_catalogue(tmp_path / "cat", parked)
     return s, _config(tmp_path, s, catalogue, claim_at)
 

@@ -129,14 +129,14 @@ def near(day: str, when: dt.datetime, days: int = 12) -> bool:
 def test_timeline_watch_alerts_each_event_once_and_never_rereads(
     tmp_path: Path, http_server: HTTPTestServer
 ) -> None:
-    s = S.flanders_b().subset(range(STEPS[-1]))
-    parked = S.with_park(S.flanders_b(), S.square(s.shape, 5, 5, 5), range(ARRIVE, LEAVE))
+    s = S.flanders_b_chip().subset(range(STEPS[-1]))
+    parked = S.with_park(S.flanders_b_chip(), S.square(s.shape, *S.CENTRE, 5), range(ARRIVE, LEAVE))
     parked = parked.subset(range(STEPS[-1]))
     folder = tmp_path / "cat"
     url, items = serve(http_server, folder, parked)
     ids = [h.split("/")[-2] for h in items]
     alerts, out = tmp_path / "alerts.jsonl", tmp_path / "out"
-    cfg = config(tmp_path, S.flanders_b(), url, alerts)
+    cfg = config(tmp_path, S.flanders_b_chip(), url, alerts)
     site_dir = out / "tlwatch" / "flanders" / "watch"
     state = out / "tlwatch" / "watch.sqlite"
 
@@ -280,8 +280,8 @@ def test_a_run_killed_while_reading_loses_nothing_and_alerts_once(
 ) -> None:
     """SIGKILL while the arrival's acquisitions are being read (one held by the server): nothing
     of that run is stored, and the next run reads them, finds the arrival and alerts it once."""
-    s = S.flanders_b()
-    parked = S.with_park(s, S.square(s.shape, 5, 5, 5), range(ARRIVE, LEAVE)).subset(
+    s = S.flanders_b_chip()
+    parked = S.with_park(s, S.square(s.shape, *S.CENTRE, 5), range(ARRIVE, LEAVE)).subset(
         range(STEPS[1])
     )
     folder = tmp_path / "cat"
@@ -332,3 +332,45 @@ def test_a_run_killed_while_reading_loses_nothing_and_alerts_once(
             ("ok",),
         ]
     assert watch(cfg, out).stderr == "" and len(sent(alerts)) == 1
+
+
+@pytest.mark.slow
+def test_measures_stored_before_the_local_share_are_measured_again_once(
+    tmp_path: Path, http_server: HTTPTestServer
+) -> None:
+    """A state written by a version whose radar measure had no local share (the rule now reads
+    it): the next run reads those acquisitions again, stores their local share, keeps its known
+    events and alerts nothing again; the run after reads nothing."""
+    s = S.flanders_b_chip()
+    parked = S.with_park(s, S.square(s.shape, *S.CENTRE, 5), range(ARRIVE, LEAVE))
+    parked = parked.subset(range(STEPS[1]))
+    folder = tmp_path / "cat"
+    url, items = serve(http_server, folder, parked)
+    ids = [h.split("/")[-2] for h in items]
+    alerts, out = tmp_path / "alerts.jsonl", tmp_path / "out"
+    cfg = config(tmp_path, s, url, alerts)
+    show(folder, items, STEPS[1])
+    assert watch(cfg, out).returncode == 0
+    assert [a["event"] for a in sent(alerts)] == ["arrival"]
+    state = out / "tlwatch" / "watch.sqlite"
+    with contextlib.closing(sqlite3.connect(state)) as c, c:
+        rows = list(c.execute("SELECT scene_id, parts FROM timeline_rows"))
+        assert all("local" in json.loads(p) for _, p in rows)
+        for sid, p in rows:  # as an earlier version stored them
+            old = {k: v for k, v in json.loads(p).items() if k != "local"}
+            c.execute(
+                "UPDATE timeline_rows SET parts = ? WHERE scene_id = ?", (json.dumps(old), sid)
+            )
+    mark = len(http_server.hits)
+    done = watch(cfg, out)
+    assert done.returncode == 0, done.stderr
+    assert read_items(http_server, mark) == set(ids[: STEPS[1]])  # every stored one, again
+    assert "measured again" in (out / "tlwatch" / "watch.log").read_text()
+    with contextlib.closing(sqlite3.connect(state)) as c:
+        parts = [json.loads(p) for (p,) in c.execute("SELECT parts FROM timeline_rows")]
+        assert len(parts) == STEPS[1] and all("local" in p for p in parts)
+        assert [k for (k,) in c.execute("SELECT kind FROM timeline_events")] == ["arrival"]
+    assert [a["event"] for a in sent(alerts)] == ["arrival"]  # not alerted again
+    mark = len(http_server.hits)
+    assert watch(cfg, out).returncode == 0
+    assert read_items(http_server, mark) == set()

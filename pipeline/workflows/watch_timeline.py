@@ -119,6 +119,12 @@ def restored(rec: Any) -> Row:
     )
 
 
+def stale(rec: Any) -> bool:
+    """A radar measure stored by a version before the local share (the rule reads it): its
+    acquisition is read and measured again, as if new (and not alerted again: see reconcile)."""
+    return rec["kind"] == "radar" and bool(rec["used"]) and "local" not in json.loads(rec["parts"])
+
+
 def rebuild(cfg: AOIConfig, site: Site, records: Sequence[Any]) -> FootprintTimeline | None:
     """The footprint's timeline from its stored measures alone (None: nothing stored)."""
     rows = [restored(r) for r in records]
@@ -270,8 +276,10 @@ def new_acquisitions(
     out = []
     for sensor in timeline_sensors(cfg, site, since, today):
         mine = [r for r in records if r["sensor"] == sensor.name]
-        have = {r["scene_id"] for r in mine}
-        start = max((datetime.fromisoformat(r["acquired"]).date() for r in mine), default=since)
+        old = [r for r in mine if stale(r)]
+        have = {r["scene_id"] for r in mine if not stale(r)}
+        days = [datetime.fromisoformat(r["acquired"]).date() for r in (old or mine)]
+        start = (min if old else max)(days, default=since)
         a, b = period_of(sensor, start, today)
         if b < a:
             continue
@@ -318,8 +326,12 @@ def watch_footprint(
     res.new = len(rows)
     if not rows:
         return res
-    records = [dict(r) for r in state.timeline_rows(cfg.aoi, site.id)]
-    tl = rebuild(cfg, site, [*records, *(stored(r) for r in rows)])
+    records = {(r["sensor"], r["scene_id"]): dict(r) for r in state.timeline_rows(cfg.aoi, site.id)}
+    again = sum(1 for r in rows if stale(records.get((r.sensor, r.scene_id), {"kind": ""})))
+    if again:
+        log.info("%s: footprint timeline: %d stored acquisition(s) measured again", tag, again)
+    records.update({(r.sensor, r.scene_id): stored(r) for r in rows})
+    tl = rebuild(cfg, site, list(records.values()))
     assert tl is not None
     known = [
         Known(

@@ -1,4 +1,5 @@
-"""Rebuild tests/data/timeseries/flanders_B.npz from ../shared/data (run from the project root).
+"""Rebuild tests/data/timeseries/flanders_B.npz and flanders_B_s1_chip.npz from ../shared/data
+(run from the project root).
 
     .venv/bin/python tests/data/make_timeseries_crop.py
 
@@ -7,7 +8,9 @@ B08 at 10 m), S2_L2A_20m_*.nc (B11 B12 SCL at 20 m) and S1_GRD-ASCENDING_20m_*.n
 dB x 1e4) of ../shared/data/timeseries/worldcereal/. Cut: optical rows/cols 32..63 of the 10 m grid
 (32 x 32 px = 320 x 320 m, the south-east quarter: meadow and arable parcels) and the same ground
 at 20 m (rows/cols 16..31), the dates at least half clear over the crop (SCL); radar rows/cols
-16..31 (16 x 16 px at 20 m, the same ground), every date.
+16..31 (16 x 16 px at 20 m, the same ground), every date. flanders_B_s1_chip.npz: the radar of
+the whole chip (32 x 32 px at 20 m), every date: a footprint at its centre has its whole ring
+(40-160 m) on the chip, as the pipeline reads it (the quarter cuts it at the crop's edge).
 Values as stored (uint16 reflectance x 1e4, fill 0; SCL as is; radar rounded to dB x 100, int16).
 """
 
@@ -21,6 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT.parent / "shared" / "data" / "timeseries" / "worldcereal" / "0000280849BAC91C"
 OUT = ROOT / "tests" / "data" / "timeseries" / "flanders_B.npz"
+CHIP = OUT.with_name("flanders_B_s1_chip.npz")
 R10 = slice(32, 64)
 R20 = slice(16, 32)
 
@@ -56,6 +60,11 @@ def main() -> None:
         **{f"s2_{k}": v for k, v in opt.items()},
         **{f"s1_{k}": v for k, v in rad.items()},
     )
+    whole = {
+        b: np.round(np.asarray(d1[b][:], np.float64) / 100).astype(np.int16) for b in ("VV", "VH")
+    }
+    np.savez_compressed(CHIP, s1_days=_days(d1), **{f"s1_{k}": v for k, v in whole.items()})
+    print(f"{CHIP}: {len(whole['VV'])} radar dates, {CHIP.stat().st_size / 1024:.0f} KB")
     print(
         f"{OUT}: {len(keep)} optical dates, {len(rad['VV'])} radar dates, "
         f"{OUT.stat().st_size / 1024:.0f} KB"

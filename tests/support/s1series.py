@@ -3,6 +3,9 @@ park put in as point scatterers (benchmarks.parkmodel: the physics is written do
 
 - `flanders_b()`: tests/data/timeseries/flanders_B.npz (always there): 80 acquisitions, one
   relative orbit (S1A and S1B, 17:31-17:32 UTC), 16 x 16 px at 20 m of Flanders farmland.
+- `flanders_b_chip()`: tests/data/timeseries/flanders_B_s1_chip.npz (always there): the radar of
+  the whole chip, 32 x 32 px at 20 m (the crop above is its south-east quarter); a footprint at
+  `CENTRE` has its whole ring (40-160 m) on it, as the pipeline reads a site.
 - `worldcereal(shared, chip)`: a whole chip of ../shared/data (32 x 32 px at 20 m)."""
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from benchmarks import parkmodel
 
 ROOT = Path(__file__).resolve().parents[2]
 NPZ = ROOT / "tests" / "data" / "timeseries" / "flanders_B.npz"
+CHIP_NPZ = NPZ.with_name("flanders_B_s1_chip.npz")
+CENTRE = (13, 13)
+"""Row and column of a 5 x 5 px (1 ha) footprint's corner on `flanders_b_chip` whose ring lies
+wholly on the chip (8 px = 160 m on every side)."""
 EPOCH = dt.datetime(1970, 1, 1)
 
 
@@ -59,6 +66,21 @@ def flanders_b() -> S1Series:
     # the crop is rows/cols 16..31 of the 20 m chip whose corner is (574680, 5622440), UTM 31N
     left, top = 574680.0 + 16 * 20, 5622440.0 - 16 * 20
     return S1Series(_times(z["s1_days"]), vv, vh, "EPSG:32631", Affine(20, 0, left, 0, -20, top))
+
+
+def park_at(s: S1Series) -> tuple[int, int]:
+    """Where the tests' 1 ha footprint lies: `CENTRE` on the whole chip, rows and columns 5-9
+    on the quarter crop."""
+    return CENTRE if s.shape == (32, 32) else (5, 5)
+
+
+def flanders_b_chip() -> S1Series:
+    z = np.load(CHIP_NPZ)
+    vv = z["s1_VV"].astype(np.float32) / 100
+    vh = z["s1_VH"].astype(np.float32) / 100
+    return S1Series(
+        _times(z["s1_days"]), vv, vh, "EPSG:32631", Affine(20, 0, 574680.0, 0, -20, 5622440.0)
+    )
 
 
 def worldcereal(shared: Path, chip: str) -> S1Series:
@@ -223,9 +245,10 @@ def rtc_catalogue(folder: Path, series: S1Series | list[S1Series], orbit: int = 
 def flanders_config(
     s: S1Series, catalogue: str, claim_at: int = 40, aoi: str = "tltest", **more: Any
 ) -> dict[str, Any]:
-    """An AOI config over the Flanders crop: one site (the crop) with a 1 ha footprint (rows and
-    columns 5-9), one claim dated at acquisition `claim_at` with Sentinel-1 RTC windows (the six
-    acquisitions before it, the twelve after), its catalogue at `catalogue`; `more` added."""
+    """An AOI config over the Flanders crop or chip: one site (all of it) with a 1 ha footprint
+    (5 x 5 px at `park_at`), one claim dated at acquisition `claim_at` with Sentinel-1 RTC
+    windows (the six acquisitions before it, the twelve after), its catalogue at `catalogue`;
+    `more` added."""
     t = [x.date() for x in s.times]
     window = {"sensor": "sentinel-1-rtc"}
     return {
@@ -237,9 +260,10 @@ def flanders_config(
                 "id": "flanders",
                 "name": "Flanders farmland crop",
                 "polygon": lonlat_corners(s, square(s.shape, 0, 0, s.shape[0])),
-                "footprint": lonlat_corners(s, square(s.shape, 5, 5, 5)),
+                "footprint": lonlat_corners(s, square(s.shape, *park_at(s), 5)),
                 "approximate": False,
-                "source": "tests/data/timeseries/flanders_B.npz",
+                "source": "tests/data/timeseries/"
+                + (CHIP_NPZ if s.shape == (32, 32) else NPZ).name,
             }
         ],
         "claims": [
