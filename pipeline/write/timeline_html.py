@@ -57,6 +57,7 @@ class Point:
     usable: float | None
     chip: np.ndarray | None
     outline: list[list[list[float]]]
+    local: float | None = None  # radar: the local share (read by the rule with the bright one)
 
     @property
     def stamp(self) -> str:
@@ -72,6 +73,8 @@ class Point:
             return f"not usable{share}: not measured"
         if self.kind == "radar":
             text = f"bright share {self.value:+.2f}"
+            if self.local is not None:
+                text += f", local share {self.local:+.2f}"
         else:
             text = f"spectral distance {self.value:.3f}"
         if self.vv is not None and self.vh is not None:
@@ -118,6 +121,7 @@ def load_points(doc: dict[str, Any], sprite: np.ndarray | None) -> list[Point]:
                 _num(r.get("usable_share")),
                 picture,
                 outlines[k] if isinstance(k, int) and 0 <= k < len(outlines) else [],
+                _num(r.get("local_share")),
             )
         )
     return out
