@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from matplotlib.text import Text
 
 from pipeline.config.loading import load
 from pipeline.detect import occupancy
+from pipeline.detect.timeline import assemble
 from pipeline.workflows.timeline import default_periods, sensors_for, site_claims
 from pipeline.workflows.timeline_files import timeline_files
 from pipeline.write.timeline import chart_figure
@@ -375,3 +377,33 @@ def test_chart_is_legible_at_600_px_beside_the_panel(flanders: dict[str, Path]) 
     heights = {t.get_text(): t.get_window_extent(renderer).height for t in texts}
     small = {k: round(v, 1) for k, v in heights.items() if v < 9}
     assert not small, small
+
+
+def test_chart_notes_and_series_key_do_not_overlap(flanders: dict[str, Path]) -> None:
+    """Three radar orbits and unusable acquisitions: the series' key sits above the notes, and
+    no text of the figure overlaps another or runs off it (drawn 600 px wide)."""
+    files = sorted(flanders["park"].glob("*.tif"))
+    (tl,) = timeline_files(files, flanders["fp"])
+    rows = list(tl.rows)
+    for k, orbit in enumerate(("52", "147"), start=1):
+        rows += [
+            replace(r, orbit=orbit, when=r.when + dt.timedelta(days=k), scene_id=f"{r.scene_id}{k}")
+            for r in tl.rows
+        ]
+    rows.append(replace(rows[3], measure=replace(rows[3].measure, used=False), scene_id="x"))
+    tl3 = assemble(tl.aoi, tl.site, tl.footprint, rows, tl.period)
+    fig = chart_figure(tl3, dpi=600 / 9)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    legend = fig.legends[0].get_window_extent(renderer)
+    assert len(fig.legends[0].get_texts()) == 4  # three orbits and "not usable"
+    w, h = fig.canvas.get_width_height()
+    boxes = {
+        t.get_text(): t.get_window_extent(renderer)
+        for t in fig.texts
+        if t.get_text().strip() and t.get_visible()
+    }
+    notes = next(b for k, b in boxes.items() if k.startswith("points:"))
+    assert not notes.overlaps(legend)
+    for name, b in boxes.items():
+        assert b.x0 >= 0 and b.y0 >= 0 and b.x1 <= w and b.y1 <= h, name

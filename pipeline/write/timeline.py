@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -217,12 +218,13 @@ def chart_figure(
     marks: Mapping[str, dt.datetime] | None = None,
     dpi: float = 100.0,
 ) -> Figure:
-    """One panel per kind (radar contrast in dB, optical spectral distance), one curve per
-    sensor and orbit; unused (cloudy) acquisitions as grey ticks at the bottom; claim dates as
-    lines and after windows shaded; arrivals ▲ and departures ▼; the pictures a panel shows
-    marked. 9 in wide (900 px at 100 dpi); every text at least TEXT_PT."""
+    """One panel per kind (radar: the bright share, and the local share dashed; optical: the
+    spectral distance), one curve per sensor and orbit; unused (cloudy) acquisitions as grey
+    ticks at the bottom; claim dates as lines and after windows shaded; arrivals ▲ and
+    departures ▼; the pictures a panel shows marked. 9 in wide (900 px at 100 dpi); every text
+    at least TEXT_PT."""
     kinds = tl.kinds or ["radar"]
-    fig = _figure(9.0, 1.2 + 2.6 * len(kinds), dpi)
+    fig = _figure(9.0, 1.8 + 2.6 * len(kinds), dpi)  # + the notes and the series key below
     axes = fig.subplots(len(kinds), 1, sharex=True, squeeze=False)[:, 0]
     state, when = latest_state(tl)
     fig.suptitle(
@@ -235,7 +237,7 @@ def chart_figure(
     keys: dict[str, Any] = {}
     for ax, kind in zip(axes, kinds, strict=True):
         ax.tick_params(labelsize=TEXT_PT)
-        unit = "bright share" if kind == "radar" else "spectral distance"
+        unit = "bright (—) and\nlocal (- -) share" if kind == "radar" else "spectral distance"
         ax.set_ylabel(f"{kind}\n{unit}", fontsize=TEXT_PT + 1)
         ax.grid(alpha=0.3)
         for s in series:
@@ -251,6 +253,13 @@ def chart_figure(
             n_used = len(pts)
             ax.plot(t, y, "-", color=colour[s], lw=1.3, label=f"{s} ({n_used})")
             ax.scatter(t, y, s=18, zorder=3, c=[STATE_COLOURS[p[2]] for p in pts])
+            if kind == "radar":  # the rule reads the local share with the bright one
+                local = [
+                    r.measure.parts.get("local", math.nan)
+                    for r in tl.rows
+                    if r.series == s and r.kind == kind and r.measure.used
+                ]
+                ax.plot(t, local, "--", color=colour[s], lw=1.0, alpha=0.8)
         unused = [r.when for r in tl.rows if r.kind == kind and not r.measure.used]
         if unused:
             lo = ax.get_ylim()[0]
@@ -299,22 +308,31 @@ def chart_figure(
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             keys.setdefault(lab, h)
     legend = "points: red occupied, green empty, grey unknown"
+    if "radar" in kinds:
+        legend += "; radar: an event needs both shares to step"
     if tl.claims:
         legend += "; dashed: claim date; shaded: after window"
     if marks:
         legend += "; dotted: the pictures the panel shows"
-    fig.text(0.01, 0.01, legend, fontsize=TEXT_PT, color="#444444")
+    lines = textwrap.wrap(legend, 110)
+    fig.text(0.01, 0.01, "\n".join(lines), fontsize=TEXT_PT, color="#444444")
+    # the series' key above the notes (inches: the figure's height varies with its panels)
+    line_in = 1.45 * TEXT_PT / 72
+    above = (0.1 + line_in * len(lines)) / fig.get_figheight()
+    rows = (len(keys) + 1) // 2
     if keys:
         fig.legend(
             list(keys.values()),
             list(keys),
             loc="lower right",
+            bbox_to_anchor=(0.99, above),
             fontsize=TEXT_PT,
             ncol=2,
             frameon=False,
         )
     fig.autofmt_xdate()
-    fig.tight_layout(rect=(0, 0.07 + 0.04 * (len(keys) // 2), 1, 0.95))
+    bottom = above + (0.15 + line_in * 1.3 * rows) / fig.get_figheight()
+    fig.tight_layout(rect=(0, bottom, 1, 0.95))
     return fig
 
 
