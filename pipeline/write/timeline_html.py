@@ -35,7 +35,7 @@ UNUSABLE = "#9e9e9e"
 EVENT_COLOURS = {"arrival": STATE_COLOURS["occupied"], "departure": STATE_COLOURS["empty"]}
 UNITS = {"radar": "", "optical": ""}
 TITLES = {
-    "radar": "radar: share of the footprint brighter than its ring (VV)",
+    "radar": "radar: bright share vs the ring (VV); an event needs the local share too",
     "optical": "optical: footprint vs ring (spectral distance)",
 }
 
