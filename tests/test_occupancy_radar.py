@@ -15,7 +15,7 @@ from pipeline.detect.occupancy import measure, ring_mask
 from pipeline.detect.occupancy_radar import coarsen, local_contrast, radar_shares
 from pipeline.model.grid import Grid
 from pipeline.read.gdal import read_on_grid
-from pipeline.read.radar import resampling_for
+from pipeline.read.radar import block_mean, resampling_for
 from tests.support import s1series as S
 
 
@@ -129,3 +129,15 @@ def test_a_10m_product_is_read_onto_a_20m_grid_as_the_mean_power_of_each_2x2(
     np.testing.assert_allclose(got, want, rtol=1e-5)
     fine = Grid(CRS.from_string(s.crs), t10, 32, 32)
     assert resampling_for(fine).name == "bilinear"
+
+
+def test_block_mean_is_the_mean_power_of_the_usable_pixels_of_each_block() -> None:
+    s = S.flanders_b()
+    lin = (10 ** (s.vv_db[7] / 10)).astype(np.float32)
+    lin[0, 0] = np.nan  # one of the first block's four
+    lin[2:4, 2:4] = np.nan  # a whole block
+    got = block_mean(lin, 2)
+    assert got.shape == (8, 8)
+    np.testing.assert_allclose(got[0, 0], np.mean(lin[[0, 1, 1], [1, 0, 1]]), rtol=1e-6)
+    assert np.isnan(got[1, 1])
+    np.testing.assert_allclose(got[3, 5], lin[6:8, 10:12].mean(), rtol=1e-6)

@@ -388,3 +388,17 @@ def test_key_follows_what_determines_the_pixels(sh: SHReplay) -> None:
     assert len(keys) == 3
     what = cache_what(source.reader.request(s1, GRID), s1, GRID, S1_BANDS)
     assert what["request"]["input"]["data"][0]["processing"]["backCoeff"] == "GAMMA0_TERRAIN"
+
+
+def test_radar_on_a_20m_grid_is_asked_at_10m_and_averaged_here(sh: SHReplay) -> None:
+    """The Process API offers no averaging: a footprint timeline's 20 m radar grid is asked
+    for at 10 m (the mean of each 2 x 2 is taken here, `read.radar.block_mean`)."""
+    s1 = sh.source().search(
+        Query("sentinel-1-grd", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), 30)
+    )[0]
+    coarse = Grid(GRID.crs, Affine(20, 0, 500000, 0, -20, 4950000), 256, 428)
+    assert coarse.finer(2) == GRID
+    with pytest.raises(DataUnavailable, match="shape"):
+        read_scene(s1, SENSORS["sentinel-1-grd"], coarse)  # recorded answer is optical
+    out = sh.processes[-1]["output"]
+    assert (out["width"], out["height"]) == (GRID.width, GRID.height)

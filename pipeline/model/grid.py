@@ -37,6 +37,10 @@ class Grid:
         bottom = top + self.transform.e * self.height
         return left, bottom, right, top
 
+    def finer(self, f: int) -> Grid:
+        """The same ground in pixels `f` times smaller (each pixel split into f x f)."""
+        return Grid(self.crs, self.transform * Affine.scale(1 / f), self.width * f, self.height * f)
+
     def to_pixels(self, lonlat: list[tuple[float, float]]) -> list[tuple[float, float]]:
         """(col, row) pixel coordinates of [lon, lat] points (fractional, pixel corners at ints)."""
         xs, ys = transform("EPSG:4326", self.crs, [p[0] for p in lonlat], [p[1] for p in lonlat])

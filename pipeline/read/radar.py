@@ -331,6 +331,16 @@ def _read_grd(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
     return arr, label
 
 
+def block_mean(power: np.ndarray, f: int) -> np.ndarray:
+    """The mean of each `f` x `f` block of a power array (NaN left out; NaN where all are)."""
+    h, w = power.shape[0] // f, power.shape[1] // f
+    blocks = np.asarray(power[: h * f, : w * f], np.float32).reshape(h, f, w, f)
+    n = np.isfinite(blocks).sum(axis=(1, 3))
+    total = np.where(np.isfinite(blocks), blocks, 0.0).sum(axis=(1, 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, total / n, np.nan).astype(np.float32)
+
+
 def resampling_for(grid: Grid) -> Resampling:
     """Bilinear onto grids as fine as the products' 10 m pixels; onto coarser ones (a footprint
     timeline's 20 m) the mean power of the pixels each grid cell covers (`average`: GDAL's
@@ -341,6 +351,10 @@ def resampling_for(grid: Grid) -> Resampling:
 def _read_power(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
     how = resampling_for(grid)
     if scene.reader is not None:
+        if how is Resampling.average:  # a service that cannot average: its 10 m, averaged here
+            f = round(grid.resolution / NATIVE_M)
+            fine = scene.reader.read_asset(scene, key, grid.finer(f), Resampling.bilinear)
+            return block_mean(fine, f), GAMMA0_RTC
         return scene.reader.read_asset(scene, key, grid, how), GAMMA0_RTC
     href = scene.assets[key].href
     if scene.collection == "sentinel-1-rtc":
