@@ -50,10 +50,10 @@ viewing geometry), on the used acquisitions y[0..n) in time order:
 The rule was chosen once per kind on one tuning series (radar: Tanzania; optical: Flanders B):
 the most parks found with at most 0.5 % false events per footprint-date on footprints with
 nothing in them (`false_event_rate` states what it gave); the figures on the series not tuned
-on are printed by `benchmarks/timeline.py` and given in the README. Radar's tuning series was picked by
-leave-one-series-out: tuned on each of the three real series in turn, the rules came out z 2
-(Flanders A and B) or 2.5 (Tanzania), least step 0.03-0.05; the pipeline takes the strictest,
-Tanzania's.
+on are printed by `benchmarks/timeline.py` and given in the README. Radar's tuning series was
+picked by leave-one-series-out: tuned on each of the three real series in turn, the rules came
+out z 2 (Flanders A and B) or 2.5 (Tanzania), least step 0.03-0.05; the pipeline takes the
+strictest, Tanzania's.
 """
 
 from __future__ import annotations
