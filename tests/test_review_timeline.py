@@ -94,6 +94,9 @@ def test_the_page_holds_the_chart_and_filmstrip_inline(run: dict[str, Any]) -> N
     for r in rows:
         assert r["scene_id"] in tl
     assert tl.count('class="frame ') == sum(r["used"] for r in rows)
+    # the radar rule reads two shares: the local share is drawn dashed beside the bright one
+    (local,) = re.findall(r'<polyline class="local" points="([^"]+)"', tl)
+    assert len(local.split()) == sum(r["used"] and r["local_share"] is not None for r in rows)
     assert "arrival 2019-01-29" in tl and "departure 2019-05-05" in tl
     assert "claim<br>2019-04-05" in tl  # the filmstrip marks the claim date
     # nothing loads from elsewhere (links out, to the Copernicus Browser, are anchors)

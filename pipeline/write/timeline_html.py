@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.write import chips
+from pipeline.write import chart_ticks, chips
 from pipeline.write.review import data_uri, public
 from pipeline.write.timeline import SERIES_COLOURS, STATE_COLOURS
 
@@ -35,7 +35,7 @@ UNUSABLE = "#9e9e9e"
 EVENT_COLOURS = {"arrival": STATE_COLOURS["occupied"], "departure": STATE_COLOURS["empty"]}
 UNITS = {"radar": "", "optical": ""}
 TITLES = {
-    "radar": "radar: bright share vs the ring (VV); an event needs the local share too",
+    "radar": "radar: bright share (dashed: local share) vs the ring; an event needs both",
     "optical": "optical: footprint vs ring (spectral distance)",
 }
 
@@ -130,28 +130,6 @@ def load_points(doc: dict[str, Any], sprite: np.ndarray | None) -> list[Point]:
 # --- the chart -------------------------------------------------------------------------------
 
 
-def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
-    raw = (hi - lo) / n or 1.0
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.ceil(lo / step) * step
-    return [round(first + k * step, 6) for k in range(n + 2) if first + k * step <= hi]
-
-
-def _months(t0: dt.datetime, t1: dt.datetime) -> list[dt.datetime]:
-    m = dt.datetime(t0.year, t0.month, 1)
-    out = []
-    while m <= t1:
-        if m >= t0:
-            out.append(m)
-        m = dt.datetime(m.year + m.month // 12, m.month % 12 + 1, 1)
-    return out
-
-
-def _step(n: int, most: int) -> int:
-    return next((s for s in (1, 2, 3, 6, 12) if n / s <= most), 12)
-
-
 class _Chart:
     """The SVG, panel by panel (one per kind of sensor)."""
 
@@ -186,6 +164,7 @@ class _Chart:
         e = html.escape
         pts = [p for p in self.points if p.kind == kind]
         vals = [p.value for p in pts if p.used and p.value is not None]
+        vals += [p.local for p in pts if p.used and p.local is not None]
         lo, hi = (min(vals), max(vals)) if vals else (-1.0, 1.0)
         pad = max(0.08 * (hi - lo), 0.25 if kind == "radar" else 0.005)
         lo, hi = lo - pad, hi + pad
@@ -202,7 +181,7 @@ class _Chart:
             f'<rect class="plot" x="{X0}%" y="{ptop}" width="{X1 - X0}%" '
             f'height="{PLOT_H + STRIP_H}"/>',
         ]
-        for m in _months(self.t0, self.t1):
+        for m in chart_ticks.months(self.t0, self.t1):
             parts.append(
                 f'<line class="grid" x1="{self.x(m)}%" x2="{self.x(m)}%" y1="{ptop}" '
                 f'y2="{pbot + STRIP_H}"/>'
@@ -215,7 +194,7 @@ class _Chart:
                 f'height="{PLOT_H + STRIP_H}"><title>after window of the claim: {e(c["after"][0])}'
                 f" to {e(c['after'][1])}</title></rect>"
             )
-        for v in _ticks(lo, hi):
+        for v in chart_ticks.ticks(lo, hi):
             parts.append(f'<line class="grid" x1="{X0}%" x2="{X1}%" y1="{y(v)}" y2="{y(v)}"/>')
             label = f"{v:g}{' ' + unit if unit else ''}"
             parts.append(
@@ -261,6 +240,14 @@ class _Chart:
                     f'<polyline points="{coords}" stroke="{self.colour[s]}" fill="none" '
                     'stroke-width="1.6" vector-effect="non-scaling-stroke"/>'
                 )
+            local = [p for p in run if p.local is not None]  # radar: read with the bright share
+            if len(local) > 1:
+                coords = " ".join(f"{self.x(p.when)},{y(p.local or 0.0)}" for p in local)
+                lines.append(
+                    f'<polyline class="local" points="{coords}" stroke="{self.colour[s]}" '
+                    'fill="none" stroke-width="1.1" stroke-dasharray="4 3" opacity="0.8" '
+                    'vector-effect="non-scaling-stroke"/>'
+                )
         height = TITLE_H + EVENT_H + PLOT_H + STRIP_H
         parts.append(
             f'<svg class="lines" x="0" y="0" width="100%" height="{top + height}" '
@@ -299,8 +286,11 @@ class _Chart:
         )
 
     def axis(self, top: int) -> str:
-        months = _months(self.t0, self.t1)
-        wide, narrow = _step(len(months), 14), _step(len(months), 4)
+        months = chart_ticks.months(self.t0, self.t1)
+        wide, narrow = (
+            chart_ticks.month_step(len(months), 14),
+            chart_ticks.month_step(len(months), 4),
+        )
         out = []
         first: set[int] = set()
         for step in (wide, narrow):
