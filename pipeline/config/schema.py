@@ -85,6 +85,11 @@ class Windows(ConfigModel):
     before: Window = Field(description="the build-up, just before the claim")
     after: Window = Field(description="after the claim: the units should be gone")
 
+    def present(self) -> dict[str, Window]:
+        """The windows given, by name, in time order (baseline, before, after)."""
+        named = {"baseline": self.baseline, "before": self.before, "after": self.after}
+        return {n: w for n, w in named.items() if w is not None}
+
 
 class Claim(ConfigModel):
     """A dated statement that forces have left, and the windows that test it."""

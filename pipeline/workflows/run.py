@@ -159,8 +159,7 @@ def check(
 ) -> Outcome:
     """Judge one claim at one site; a footprint's timeline from `timelines` (the run's: read once
     for all the claims it checks at the site), else read for this claim alone."""
-    names = ["baseline", "before", "after"] if claim.windows.baseline else ["before", "after"]
-    windows = {n: getattr(claim.windows, n) for n in names}
+    windows = claim.windows.present()
     resolution = max(SENSORS[w.sensor].resolution_m for w in windows.values())
     grid = plan_grid(site.bounds(), resolution)
     picks: dict[str, Pick] = {}

@@ -30,8 +30,7 @@ log = logging.getLogger(__name__)
 
 def claim_sensors(claim: Claim) -> list[str]:
     """The sensors of a claim's windows (baseline, before, after), each once, in that order."""
-    windows = (claim.windows.baseline, claim.windows.before, claim.windows.after)
-    return list(dict.fromkeys(w.sensor for w in windows if w is not None))
+    return list(dict.fromkeys(w.sensor for w in claim.windows.present().values()))
 
 
 @dataclass

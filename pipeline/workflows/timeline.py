@@ -283,8 +283,8 @@ def sensors_for(claims: Sequence[Claim], start: dt.date, end: dt.date) -> list[S
     period."""
     names = list(TIMELINE_SENSORS)
     for c in claims:
-        for w in (c.windows.baseline, c.windows.before, c.windows.after):
-            if w is None or w.sensor in names:
+        for w in c.windows.present().values():
+            if w.sensor in names:
                 continue
             if w.sensor == "sentinel-1-rtc":  # the claims' radar product replaces GRD
                 names[names.index("sentinel-1-grd")] = w.sensor
