@@ -14,8 +14,9 @@ from rasterio.crs import CRS
 from pipeline.detect.occupancy import measure, ring_mask
 from pipeline.detect.occupancy_radar import coarsen, local_contrast, radar_shares
 from pipeline.model.grid import Grid
+from pipeline.model.radiometry import block_mean
 from pipeline.read.gdal import read_on_grid
-from pipeline.read.radar import block_mean, resampling_for
+from pipeline.read.radar import resampling_for
 from tests.support import s1series as S
 
 

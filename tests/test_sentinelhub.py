@@ -392,7 +392,7 @@ def test_key_follows_what_determines_the_pixels(sh: SHReplay) -> None:
 
 def test_radar_on_a_20m_grid_is_asked_at_10m_and_averaged_here(sh: SHReplay) -> None:
     """The Process API offers no averaging: a footprint timeline's 20 m radar grid is asked
-    for at 10 m (the mean of each 2 x 2 is taken here, `read.radar.block_mean`)."""
+    for at 10 m (the mean of each 2 x 2 is taken here, `model.radiometry.block_mean`)."""
     s1 = sh.source().search(
         Query("sentinel-1-grd", SITE, dt.date(2021, 1, 1), dt.date(2021, 1, 31), 30)
     )[0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.model.radiometry import block_mean
+
 BRIGHT_PERCENTILE = 95.0
 """Radar: a footprint pixel is bright when its VV exceeds this percentile of its ring's VV (and
 locally bright when its local contrast exceeds this percentile of the ring's)."""
@@ -55,19 +57,14 @@ def coarsen(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """`f` x `f` blocks: the mean linear power of a block's usable pixels in dB (usable when at
     least half of them are), and footprint and ring by majority (the ring less the footprint)."""
-    h, w = db.shape[0] // f * f, db.shape[1] // f * f
-
-    def blocks(a: np.ndarray) -> np.ndarray:
-        return a[:h, :w].reshape(h // f, f, w // f, f)
-
-    n = blocks(valid).sum(axis=(1, 3))
-    lin = np.where(valid, np.power(np.float32(10.0), db / np.float32(10.0)), 0.0)
-    ok = n >= (f * f + 1) // 2
+    lin = np.where(valid, np.power(np.float32(10.0), db / np.float32(10.0)), np.nan)
+    power = block_mean(lin, f, least=(f * f + 1) // 2)
+    ok = np.isfinite(power)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(ok, 10.0 * np.log10(blocks(lin).sum(axis=(1, 3)) / n), np.nan)
-    fp = blocks(footprint).mean(axis=(1, 3)) >= 0.5
-    rg = (blocks(ring).mean(axis=(1, 3)) >= 0.5) & ~fp
-    return out.astype(np.float32), ok, fp, rg
+        out = np.where(ok, 10.0 * np.log10(power), np.nan).astype(np.float32)
+    fp = block_mean(footprint, f) >= 0.5
+    rg = (block_mean(ring, f) >= 0.5) & ~fp
+    return out, ok, fp, rg
 
 
 def radar_shares(

@@ -96,3 +96,16 @@ def amplitude(img: Prepared) -> Prepared:
         if k in ("vv", "vh")
     }
     return replace(img, bands=bands)
+
+
+def block_mean(a: np.ndarray, f: int, least: int = 1) -> np.ndarray:
+    """The mean of each `f` x `f` block of `a` (float32: power, or a mask as 0/1), NaN values left
+    out; NaN where fewer than `least` are finite. Rows and columns past the last whole block are
+    dropped."""
+    h, w = a.shape[0] // f, a.shape[1] // f
+    blocks = np.asarray(a[: h * f, : w * f], np.float32).reshape(h, f, w, f)
+    finite = np.isfinite(blocks)
+    n = finite.sum(axis=(1, 3))
+    total = np.where(finite, blocks, np.float32(0.0)).sum(axis=(1, 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n >= max(least, 1), total / n, np.nan).astype(np.float32)

@@ -40,6 +40,7 @@ from pipeline.errors import DataUnavailable
 from pipeline.lazy import LazyModule
 from pipeline.model.grid import Grid
 from pipeline.model.image import Prepared
+from pipeline.model.radiometry import block_mean
 from pipeline.model.scene import Scene
 from pipeline.model.sensors import Sensor
 from pipeline.net import cache
@@ -329,16 +330,6 @@ def _read_grd(scene: Scene, key: str, grid: Grid) -> tuple[np.ndarray, str]:
     if disk is not None:
         disk.put(disk.key(what), arr, what)
     return arr, label
-
-
-def block_mean(power: np.ndarray, f: int) -> np.ndarray:
-    """The mean of each `f` x `f` block of a power array (NaN left out; NaN where all are)."""
-    h, w = power.shape[0] // f, power.shape[1] // f
-    blocks = np.asarray(power[: h * f, : w * f], np.float32).reshape(h, f, w, f)
-    n = np.isfinite(blocks).sum(axis=(1, 3))
-    total = np.where(np.isfinite(blocks), blocks, 0.0).sum(axis=(1, 3))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, total / n, np.nan).astype(np.float32)
 
 
 def resampling_for(grid: Grid) -> Resampling:
