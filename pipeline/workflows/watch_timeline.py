@@ -327,7 +327,9 @@ def watch_footprint(
     if not rows:
         return res
     records = {(r["sensor"], r["scene_id"]): dict(r) for r in state.timeline_rows(cfg.aoi, site.id)}
-    again = sum(1 for r in rows if stale(records.get((r.sensor, r.scene_id), {"kind": ""})))
+    again = sum(
+        1 for k in ((r.sensor, r.scene_id) for r in rows) if k in records and stale(records[k])
+    )
     if again:
         log.info("%s: footprint timeline: %d stored acquisition(s) measured again", tag, again)
     records.update({(r.sensor, r.scene_id): stored(r) for r in rows})
